@@ -1,0 +1,54 @@
+"""Packaging for tensorlayer-xplain: explainability for TensorLayer models."""
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version():
+    with open(os.path.join(HERE, "tensorlayer_xplain", "__init__.py"), encoding="utf-8") as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
+def _long_description():
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
+        return f.read()
+
+
+setup(
+    name="tensorlayer-xplain",
+    version=_version(),
+    description="Explainability (gradients, Grad-CAM, attention, LIME, SHAP) for TensorLayer models, "
+    "in the style of tl.visualize",
+    long_description=_long_description(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["tensorlayer_xplain", "tensorlayer_xplain.*"]),
+    package_data={"tensorlayer_xplain": ["data/*.npz", "data/*.txt"]},
+    include_package_data=True,
+    install_requires=[
+        "tensorlayer>=2.2.5",
+        "tensorflow>=2.12",
+        # TensorLayer imports cv2 but does not declare it.
+        "opencv-python-headless",
+        "numpy",
+        "matplotlib>=3.5",
+        "shap>=0.42",
+        "lime>=0.2",
+        "scikit-image>=0.19",
+        "scikit-learn>=1.0",
+        "pandas",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6"],
+        "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,49 @@
+"""tensorlayer_xplain: explainability for TensorLayer models, in the style of ``tl.visualize``.
+
+Examples
+--------
+>>> import tensorlayer_xplain as tlx                              # doctest: +SKIP
+>>> explainer = tlx.ModelExplainer(model, methods=['gradient'])   # doctest: +SKIP
+>>> exp = explainer.explain(X_test[:4])                           # doctest: +SKIP
+>>> tlx.gradient_visualization(model, X_test[:4], name='grad')    # doctest: +SKIP
+"""
+__version__ = "0.1.0"
+
+from . import _compat
+
+_compat.apply_patches()
+
+from . import datasets, methods, models, visualize  # noqa: E402
+from .adapter import ModelAdapter, as_adapter  # noqa: E402
+from .explainer import ModelExplainer  # noqa: E402
+from .explanation import Explanation  # noqa: E402
+from .methods.registry import (  # noqa: E402
+    available_methods,
+    get_method,
+    method_info,
+    method_parameters,
+    register_method,
+    unregister_method,
+)
+from .runner import explain  # noqa: E402
+from .visualize import *  # noqa: E402,F401,F403
+from .visualize import __all__ as _visualize_all  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "ModelAdapter",
+    "as_adapter",
+    "ModelExplainer",
+    "Explanation",
+    "explain",
+    "register_method",
+    "unregister_method",
+    "get_method",
+    "method_info",
+    "method_parameters",
+    "available_methods",
+    "datasets",
+    "methods",
+    "models",
+    "visualize",
+] + list(_visualize_all)

@@ -1,0 +1,149 @@
+"""Make TensorLayer 2.2.5 usable on today's TensorFlow / Keras 3 / numpy 2 / h5py 3.
+
+Each patch is a small replacement of one TensorLayer function, applied once by
+:func:`apply_patches` (called on ``import tensorlayer_xplain``) and recorded in
+:data:`APPLIED`. A patch is only applied where the symptom it fixes exists.
+
+Patches
+-------
+``h5py3_weight_names``
+    Symptom: ``model.load_weights('w.h5')`` raises
+    ``AttributeError: 'str' object has no attribute 'decode'`` because h5py >= 3
+    returns HDF5 string attributes as ``str``, and TL calls ``.decode('utf8')``.
+    Fix: the three HDF5 readers accept both ``bytes`` and ``str``.
+``npz_ragged_save``
+    Symptom: ``model.save_weights('w.npz', format='npz')`` raises
+    ``ValueError: setting an array element with a sequence ... inhomogeneous shape``
+    on numpy >= 1.24, because TL passes a list of differently shaped arrays to
+    ``np.savez``. Fix: the list is stored as a 1-D object array, which TL's own
+    ``load_npz`` (``allow_pickle=True``) already reads back.
+"""
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) is not ours to
+# print; users who want it set TF_CPP_MIN_LOG_LEVEL themselves before importing.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+__all__ = ["apply_patches", "APPLIED"]
+
+#: Names of the patches that :func:`apply_patches` installed in this process.
+APPLIED = []
+
+
+def _as_str(value):
+    """Return an HDF5 attribute value as ``str`` whether h5py gave bytes or str."""
+    return value.decode("utf8") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _patch_h5py3_weight_names(utils, tl):
+    """Replace TL's HDF5 weight readers with ones that accept ``str`` attributes."""
+
+    def _assign_layer(layer, group, by_name, skip):
+        if isinstance(layer, tl.models.Model):
+            _load_group(group, layer.all_layers, by_name, skip)
+        elif isinstance(layer, tl.layers.ModelLayer):
+            _load_group(group, layer.model.all_layers, by_name, skip)
+        elif isinstance(layer, tl.layers.LayerList):
+            _load_group(group, layer.layers, by_name, skip)
+        elif isinstance(layer, tl.layers.Layer):
+            for iid, w_name in enumerate(_as_str(n) for n in group.attrs["weight_names"]):
+                value = np.asarray(group[w_name])
+                if by_name and isinstance(layer, tl.layers.BatchNorm) and value.ndim > 1:
+                    value = value.squeeze()  # TL's own compatibility rule for old BatchNorm files
+                utils.assign_tf_variable(layer.all_weights[iid], value)
+        else:
+            raise TypeError("Only layers or models can be loaded from hdf5, got %r" % type(layer))
+
+    def _load_group(f, layers, by_name, skip=False):
+        layer_names = [_as_str(n) for n in f.attrs["layer_names"]]
+        if not by_name:
+            for layer, name in zip(layers, layer_names):
+                _assign_layer(layer, f[name], by_name, skip)
+            return
+        index = {layer.name: layer for layer in layers}
+        for name in layer_names:
+            if name in index:
+                _assign_layer(index[name], f[name], by_name, skip)
+            elif not skip:
+                raise RuntimeError(
+                    "Layer named '%s' not found in network. Hint: set argument skip=True "
+                    "if you want to skip redundant or mismatch Layers." % name
+                )
+
+    def _load_weights_from_hdf5_group_in_order(f, layers):
+        _load_group(f, layers, by_name=False)
+
+    def _load_weights_from_hdf5_group(f, layers, skip=False):
+        _load_group(f, layers, by_name=True, skip=skip)
+
+    def load_hdf5_to_weights(filepath, network, skip=False):
+        import h5py
+
+        with h5py.File(filepath, "r") as f:
+            if "layer_names" not in f.attrs:
+                raise NameError("The hdf5 file %r has no 'layer_names' attribute; was it saved by TL?" % filepath)
+            _load_group(f, network.all_layers, by_name=True, skip=skip)
+
+    utils._load_weights_from_hdf5_group_in_order = _load_weights_from_hdf5_group_in_order
+    utils._load_weights_from_hdf5_group = _load_weights_from_hdf5_group
+    utils.load_hdf5_to_weights = load_hdf5_to_weights
+    tl.files.load_hdf5_to_weights = load_hdf5_to_weights
+
+
+def _patch_npz_ragged_save(utils, tl):
+    """Replace ``tl.files.save_npz`` with a version that stores ragged lists as object arrays."""
+
+    def save_npz(save_list=None, name="model.npz"):
+        arrays = utils.tf_variables_to_numpy(save_list or [])
+        params = np.empty(len(arrays), dtype=object)
+        for i, value in enumerate(arrays):
+            params[i] = value
+        np.savez(name, params=params)
+
+    save_npz.__doc__ = utils.save_npz.__doc__
+    utils.save_npz = save_npz
+    tl.files.save_npz = save_npz
+
+
+def _numpy_rejects_ragged_lists():
+    try:
+        np.asarray([np.zeros(2), np.zeros(3)])
+    except ValueError:
+        return True
+    return False
+
+
+def _h5py_returns_str_attrs():
+    import h5py
+
+    return int(h5py.__version__.split(".")[0]) >= 3
+
+
+def apply_patches():
+    """Install every patch whose symptom exists on this stack; idempotent.
+
+    Returns
+    -------
+    list of str
+        The names of the patches now applied (see the module docstring).
+
+    Examples
+    --------
+    >>> from tensorlayer_xplain import _compat
+    >>> 'h5py3_weight_names' in _compat.apply_patches()
+    True
+    """
+    if APPLIED:
+        return list(APPLIED)
+    import tensorlayer as tl
+    from tensorlayer.files import utils
+
+    if _h5py_returns_str_attrs():
+        _patch_h5py3_weight_names(utils, tl)
+        APPLIED.append("h5py3_weight_names")
+    if _numpy_rejects_ragged_lists():
+        _patch_npz_ragged_save(utils, tl)
+        APPLIED.append("npz_ragged_save")
+    return list(APPLIED)

@@ -1,0 +1,199 @@
+"""``Explanation``: the one result type every method returns."""
+import json
+import os
+import tempfile
+
+import numpy as np
+
+__all__ = ["Explanation"]
+
+_ARRAY_FIELDS = ("attributions", "inputs", "targets", "predictions")
+_REDUCTIONS = ("sum", "mean", "abs_sum", "max_abs")
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+class Explanation:
+    """Attributions of one method for a batch of inputs, with what produced them.
+
+    Behaves like the numpy array of its attributions where code expects one
+    (``np.asarray(exp)``, ``exp.shape``, ``exp.reshape(28, 28)``, ``exp[0]``).
+
+    Parameters
+    ----------
+    method : str
+        Registered method name.
+    attributions : ndarray, shape (N, *input_dims)
+        Same shape as ``inputs``.
+    inputs : ndarray, shape (N, *input_dims)
+    targets : ndarray of int, shape (N,)
+        Explained class per input (-1 where a callable target was used).
+    predictions : ndarray, shape (N, K)
+        Model scores for the inputs.
+    image_shape : tuple of int
+        ``(H, W, C)`` used by :meth:`heatmap` and plots.
+    params : dict, optional
+        Parameters the method ran with.
+    timings : dict, optional
+        Seconds: ``total`` and ``per_sample``.
+    meta : dict, optional
+        Method-specific extras (e.g. ``completeness_gap`` for integrated
+        gradients, the raw ``lime`` explanations). Only JSON-able entries and
+        arrays survive :meth:`save`.
+
+    Examples
+    --------
+    >>> exp = Explanation('gradient', np.ones((2, 784)), np.zeros((2, 784)),
+    ...                   np.array([3, 5]), np.zeros((2, 10)), (28, 28, 1))
+    >>> exp.heatmap().shape
+    (2, 28, 28)
+    >>> exp[0].reshape(28, 28).shape
+    (28, 28)
+    """
+
+    def __init__(self, method, attributions, inputs, targets, predictions, image_shape,
+                 params=None, timings=None, meta=None):
+        self.method = str(method)
+        self.attributions = np.asarray(attributions)
+        self.inputs = np.asarray(inputs)
+        self.targets = np.asarray(targets)
+        self.predictions = np.asarray(predictions)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.params = dict(params or {})
+        self.timings = dict(timings or {})
+        self.meta = dict(meta or {})
+        if self.attributions.shape != self.inputs.shape:
+            raise ValueError(
+                "attributions: expected the inputs' shape %s, got %s" % (self.inputs.shape, self.attributions.shape)
+            )
+
+    # -- array behaviour -------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        return self.attributions if dtype is None else self.attributions.astype(dtype)
+
+    @property
+    def shape(self):
+        """Shape of the attributions."""
+        return self.attributions.shape
+
+    @property
+    def ndim(self):
+        return self.attributions.ndim
+
+    @property
+    def dtype(self):
+        return self.attributions.dtype
+
+    def __len__(self):
+        return len(self.attributions)
+
+    def __getitem__(self, index):
+        return self.attributions[index]
+
+    def reshape(self, *shape):
+        """``attributions.reshape(*shape)``."""
+        return self.attributions.reshape(*shape)
+
+    # -- views ---------------------------------------------------------------------
+    @property
+    def predicted(self):
+        """Predicted class per input, shape (N,)."""
+        return np.argmax(self.predictions, axis=1)
+
+    def heatmap(self, reduce="sum"):
+        """Attributions as images, channels reduced: shape (N, H, W).
+
+        Parameters
+        ----------
+        reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+            How channels are combined (irrelevant for one channel).
+        """
+        if reduce not in _REDUCTIONS:
+            raise ValueError("reduce: expected one of %s, got %r" % (_REDUCTIONS, reduce))
+        maps = self.attributions.reshape((len(self),) + self.image_shape).astype(np.float64)
+        if reduce == "sum":
+            out = maps.sum(-1)
+        elif reduce == "mean":
+            out = maps.mean(-1)
+        elif reduce == "abs_sum":
+            out = np.abs(maps).sum(-1)
+        else:
+            out = np.abs(maps).max(-1)
+        return out.astype(self.attributions.dtype if self.attributions.dtype.kind == "f" else np.float32)
+
+    def images(self):
+        """Inputs as images, shape (N, H, W, C)."""
+        return self.inputs.reshape((len(self),) + self.image_shape)
+
+    def __repr__(self):
+        timing = self.timings.get("total")
+        return "Explanation(method=%r, n=%d, input_shape=%s, image_shape=%s, targets=%s%s%s)" % (
+            self.method,
+            len(self),
+            self.inputs.shape[1:],
+            self.image_shape,
+            np.array2string(self.targets, threshold=8),
+            ", params=%s" % {k: v for k, v in self.params.items() if np.isscalar(v) or v is None} if self.params else "",
+            ", time=%.3fs" % timing if timing is not None else "",
+        )
+
+    # -- persistence -----------------------------------------------------------
+    def save(self, path):
+        """Write to ``path`` (``.npz``) atomically; returns the path written.
+
+        Arrays round-trip exactly; ``params``/``meta`` entries that are neither
+        JSON-able nor arrays (e.g. raw ``lime`` objects) are skipped and listed
+        under ``meta['_unsaved']`` of the loaded copy.
+        """
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        arrays = {name: getattr(self, name) for name in _ARRAY_FIELDS}
+        header = {"method": self.method, "image_shape": list(self.image_shape), "timings": self.timings}
+        unsaved = []
+        for group in ("params", "meta"):
+            plain = {}
+            for key, value in getattr(self, group).items():
+                if isinstance(value, np.ndarray):
+                    arrays["%s__%s" % (group, key)] = value
+                elif _jsonable(value):
+                    plain[key] = value
+                else:
+                    unsaved.append("%s.%s" % (group, key))
+            header[group] = plain
+        header["unsaved"] = unsaved
+        arrays["header"] = np.array(json.dumps(header))
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
+        os.close(fd)
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Read an :class:`Explanation` written by :meth:`save`."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            fields = {name: data[name] for name in _ARRAY_FIELDS}
+            groups = {"params": dict(header["params"]), "meta": dict(header["meta"])}
+            for key in data.files:
+                if "__" in key:
+                    group, name = key.split("__", 1)
+                    groups[group][name] = data[key]
+        if header["unsaved"]:
+            groups["meta"]["_unsaved"] = header["unsaved"]
+        return cls(header["method"], fields["attributions"], fields["inputs"], fields["targets"],
+                   fields["predictions"], header["image_shape"], params=groups["params"],
+                   timings=header["timings"], meta=groups["meta"])

@@ -1,0 +1,172 @@
+"""The method registry: every explanation method is a plain function registered by name.
+
+A method has the signature ``fn(adapter, inputs, targets, **params)`` where
+``adapter`` is a :class:`~tensorlayer_xplain.adapter.ModelAdapter`, ``inputs`` a
+float32 array ``(N, *input_shape)`` already validated, and ``targets`` an int
+array ``(N,)`` (or a callable on the scores). It returns attributions of the
+inputs' shape (or ``(N, H, W)`` for spatial maps such as CAMs), optionally with a
+dict of extras: ``return attributions, {'completeness_gap': gap}``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from tensorlayer_xplain import register_method
+>>> @register_method("input_times_two", signed=True)
+... def input_times_two(adapter, inputs, targets, factor=2.0):
+...     return factor * inputs
+>>> "input_times_two" in available_methods()
+True
+>>> unregister_method("input_times_two")
+"""
+import difflib
+import inspect
+from dataclasses import dataclass, field
+
+__all__ = [
+    "MethodSpec",
+    "register_method",
+    "unregister_method",
+    "get_method",
+    "method_info",
+    "available_methods",
+    "method_parameters",
+    "check_params",
+]
+
+_POSITIONAL = ("adapter", "inputs", "targets")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: its function and how to draw its output.
+
+    Attributes
+    ----------
+    name : str
+    fn : callable
+    signed : bool
+        True when attributions carry a sign (drawn with a diverging colormap).
+    aliases : tuple of str
+    family : str
+        'gradient', 'cam', 'perturbation', 'attention', 'lime', 'shap' or 'custom'.
+    """
+
+    name: str
+    fn: object
+    signed: bool = False
+    aliases: tuple = ()
+    family: str = "custom"
+    parameters: dict = field(default_factory=dict)
+
+
+_REGISTRY = {}
+_ALIASES = {}
+
+
+def _parameters_of(fn):
+    sig = inspect.signature(fn)
+    names = list(sig.parameters)
+    if tuple(names[:3]) != _POSITIONAL:
+        raise TypeError(
+            "fn: a method must take (adapter, inputs, targets, **params) as its first arguments, "
+            "got (%s)" % ", ".join(names)
+        )
+    return {
+        name: p.default
+        for name, p in list(sig.parameters.items())[3:]
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+
+
+def register_method(name, *, aliases=(), signed=False, family="custom", overwrite=False):
+    """Decorator registering ``fn(adapter, inputs, targets, **params)`` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Name used by ``ModelExplainer(methods=[...])`` and ``explain(method=...)``.
+    aliases : tuple of str
+        Other names for the same method (e.g. ``saliency`` for ``gradient``).
+    signed : bool
+        Whether attributions are signed (drawn with a diverging colormap).
+    family : str
+        Method family, used to group methods in figures and reports.
+    overwrite : bool
+        Allow replacing an existing registration.
+
+    Examples
+    --------
+    >>> @register_method("my_method")              # doctest: +SKIP
+    ... def my_method(adapter, inputs, targets, scale=1.0):
+    ...     return scale * adapter.gradients(inputs, targets)
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError("name: expected a non-empty str, got %r" % (name,))
+
+    def decorator(fn):
+        taken = [n for n in (name,) + tuple(aliases) if (n in _REGISTRY or n in _ALIASES)]
+        if taken and not overwrite:
+            raise ValueError("name: method name(s) %s already registered; pass overwrite=True to replace" % taken)
+        if overwrite:
+            for n in taken:
+                unregister_method(n)
+        spec = MethodSpec(name, fn, bool(signed), tuple(aliases), family, _parameters_of(fn))
+        _REGISTRY[name] = spec
+        for alias in aliases:
+            _ALIASES[alias] = name
+        return fn
+
+    return decorator
+
+
+def unregister_method(name):
+    """Remove a method (and its aliases) from the registry."""
+    spec = method_info(name)
+    _REGISTRY.pop(spec.name, None)
+    for alias in spec.aliases:
+        _ALIASES.pop(alias, None)
+
+
+def _unknown(kind, name, known):
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = "; did you mean %r?" % close[0] if close else ""
+    return "%s: unknown %r%s Known: %s" % (kind, name, hint, ", ".join(sorted(known)))
+
+
+def method_info(name):
+    """The :class:`MethodSpec` registered under ``name`` or an alias.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name, listing the known ones.
+    """
+    if not isinstance(name, str):
+        raise TypeError("method: expected a method name (str), got %r" % (name,))
+    spec = _REGISTRY.get(_ALIASES.get(name, name))
+    if spec is None:
+        raise KeyError(_unknown("method", name, list(_REGISTRY) + list(_ALIASES)))
+    return spec
+
+
+def get_method(name):
+    """The function registered under ``name`` (or an alias)."""
+    return method_info(name).fn
+
+
+def available_methods():
+    """Sorted names of all registered methods (aliases not included)."""
+    return sorted(_REGISTRY)
+
+
+def method_parameters(name):
+    """``{parameter: default}`` a method accepts beyond (adapter, inputs, targets)."""
+    return dict(method_info(name).parameters)
+
+
+def check_params(name, params):
+    """Raise ``TypeError`` for parameters the method does not take, with a did-you-mean."""
+    known = method_parameters(name)
+    for key in params:
+        if key not in known:
+            raise TypeError(_unknown("method %r parameter" % method_info(name).name, key, list(known)))

@@ -1,0 +1,167 @@
+"""Reference TensorLayer models used by the examples, tests and benchmarks, and a trainer.
+
+No layer or model is given a fixed ``name``: TensorLayer names are global in a
+process, so fixed names would clash when a builder is called twice.
+"""
+import numpy as np
+import tensorflow as tf
+import tensorlayer as tl
+from tensorlayer.layers import Conv2d, Dense, Dropout, Flatten, Input, MaxPool2d
+
+from .adapter import as_adapter
+
+__all__ = ["mlp", "cnn", "train", "accuracy"]
+
+
+def _seed(seed):
+    if seed is not None:
+        tf.random.set_seed(int(seed))
+        np.random.seed(int(seed))
+
+
+def mlp(seed=None):
+    """The TensorLayer tutorial MLP for flat MNIST (static model).
+
+    Input 784 -> Dense 256 relu -> Dropout(keep=0.8) -> Dense 128 relu -> Dense 10 (logits).
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed for the weight initializers.
+
+    Returns
+    -------
+    tl.models.Model
+        Takes ``(N, 784)`` float32, returns logits ``(N, 10)``.
+
+    Examples
+    --------
+    >>> model = mlp(seed=0)
+    >>> model.eval(); model(np.zeros((2, 784), np.float32)).shape
+    TensorShape([2, 10])
+    """
+    _seed(seed)
+    ni = Input([None, 784])
+    nn = Dense(n_units=256, act=tf.nn.relu, in_channels=784)(ni)
+    nn = Dropout(keep=0.8)(nn)
+    nn = Dense(n_units=128, act=tf.nn.relu, in_channels=256)(nn)
+    nn = Dense(n_units=10, in_channels=128)(nn)
+    return tl.models.Model(inputs=ni, outputs=nn)
+
+
+def cnn(seed=None, filters=(16, 32), dense_units=64):
+    """A small convolutional network for 28x28x1 digits (static model).
+
+    Conv 3x3 (16, relu) -> MaxPool 2 -> Conv 3x3 (32, relu) -> MaxPool 2 ->
+    Flatten -> Dense 64 relu -> Dense 10 (logits). Grad-CAM's default layer is the
+    second convolution's pooled output's producer, the last layer with a 4-D output.
+
+    Parameters
+    ----------
+    seed : int, optional
+    filters : tuple of int
+        Filters of the two convolutions.
+    dense_units : int
+
+    Returns
+    -------
+    tl.models.Model
+        Takes ``(N, 28, 28, 1)`` float32, returns logits ``(N, 10)``.
+    """
+    _seed(seed)
+    ni = Input([None, 28, 28, 1])
+    nn = Conv2d(filters[0], (3, 3), (1, 1), act=tf.nn.relu, padding="SAME", in_channels=1)(ni)
+    nn = MaxPool2d((2, 2), (2, 2), padding="SAME")(nn)
+    nn = Conv2d(filters[1], (3, 3), (1, 1), act=tf.nn.relu, padding="SAME", in_channels=filters[0])(nn)
+    nn = MaxPool2d((2, 2), (2, 2), padding="SAME")(nn)
+    nn = Flatten()(nn)
+    nn = Dense(n_units=dense_units, act=tf.nn.relu, in_channels=7 * 7 * filters[1])(nn)
+    nn = Dense(n_units=10, in_channels=dense_units)(nn)
+    return tl.models.Model(inputs=ni, outputs=nn)
+
+
+def _progress(iterable, enabled, desc):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False)
+
+
+def train(model, X, y, epochs=3, batch_size=128, learning_rate=1e-3, seed=0, X_val=None, y_val=None,
+          progress=True):
+    """Train a TL classifier with Adam and softmax cross-entropy, with a progress bar.
+
+    The model is in training mode only while training; its previous mode is
+    restored afterwards.
+
+    Parameters
+    ----------
+    model : tl.models.Model
+        Returns logits.
+    X : ndarray, shape (N, *input_shape)
+    y : ndarray of int, shape (N,)
+    epochs, batch_size, learning_rate : int, int, float
+    seed : int
+        Shuffling seed.
+    X_val, y_val : ndarray, optional
+        When given, validation accuracy is reported per epoch.
+    progress : bool
+        Show a tqdm bar per epoch.
+
+    Returns
+    -------
+    dict
+        ``{'loss': [...], 'val_accuracy': [...]}`` per epoch.
+
+    Examples
+    --------
+    >>> history = train(mlp(seed=0), X_train, y_train, epochs=1)   # doctest: +SKIP
+    """
+    X = np.asarray(X, np.float32)
+    y = np.asarray(y, np.int64)
+    if len(X) != len(y):
+        raise ValueError("y: expected %d labels (one per row of X), got %d" % (len(X), len(y)))
+    optimizer = tf.optimizers.Adam(learning_rate)
+    weights = model.trainable_weights
+
+    @tf.function
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits))
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return loss
+
+    rng = np.random.default_rng(seed)
+    previous = model.is_train
+    history = {"loss": [], "val_accuracy": []}
+    try:
+        model.train()
+        for epoch in range(epochs):
+            order = rng.permutation(len(X))
+            losses = []
+            for start in _progress(range(0, len(X), batch_size), progress, "epoch %d/%d" % (epoch + 1, epochs)):
+                idx = order[start:start + batch_size]
+                losses.append(float(step(tf.constant(X[idx]), tf.constant(y[idx]))))
+            history["loss"].append(float(np.mean(losses)))
+            if X_val is not None:
+                model.eval()
+                history["val_accuracy"].append(accuracy(model, X_val, y_val))
+                model.train()
+    finally:
+        model.is_train = None  # let the restore below reset every layer
+        if previous is True:
+            model.train()
+        elif previous is False:
+            model.eval()
+        else:
+            model._set_mode_for_layers(True)
+            model.is_train = None
+    return history
+
+
+def accuracy(model, X, y, batch_size=512):
+    """Fraction of ``X`` classified as ``y`` (model run in inference mode, batched)."""
+    scores = as_adapter(model, batch_size=batch_size).predict(X)
+    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(y)))

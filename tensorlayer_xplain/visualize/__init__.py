@@ -1,0 +1,10 @@
+"""TL-style figure functions (``saveable``, ``name``, ``fig_idx``, ``second``).
+
+Each function computes (or takes) an :class:`~tensorlayer_xplain.Explanation`,
+draws it, saves or shows it, closes the figure and returns what it computed.
+"""
+from ._figure import figure_path, tl_figure
+from .attributions import *  # noqa: F401,F403
+from .attributions import __all__ as _attributions_all
+
+__all__ = ["tl_figure", "figure_path"] + _attributions_all
