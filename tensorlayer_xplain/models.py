@@ -85,7 +85,7 @@ def _progress(iterable, enabled, desc):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, leave=False)
+    return tqdm(iterable, desc=desc, leave=False, disable=None)  # None: off when not a terminal
 
 
 def train(model, X, y, epochs=3, batch_size=128, learning_rate=1e-3, seed=0, X_val=None, y_val=None,
