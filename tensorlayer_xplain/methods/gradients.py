@@ -1,15 +1,48 @@
 """Gradient-based attribution methods.
 
-Every method here asks the adapter for batched, compiled gradients
-(:meth:`ModelAdapter.gradients`) and never calls the model itself.
+Every method here gets its gradients from the adapter — batched, compiled once
+(:meth:`ModelAdapter.gradients` or :meth:`ModelAdapter.compiled`) — and never
+calls the model itself. Work that multiplies the number of model calls
+(integration steps, noise samples) is enumerated as (input, sample) pairs and
+sent ``batch_size`` pairs at a time, so memory does not grow with ``steps`` or
+``n_samples``.
+
+Methods: ``gradient`` (alias ``saliency``), ``gradient_x_input``,
+``integrated_gradients``, ``smoothgrad``, ``vargrad``, ``guided_backprop``.
 """
+import contextlib
+import warnings
+
 import numpy as np
+import tensorflow as tf
 
-from .registry import register_method
+from ..adapter import temporarily_set
+from ._baselines import make_baseline
+from ._checks import non_negative, positive_int, seed_value
+from ._sampling import noise_scale, pair_index, row_normal, segment_add
+from ._utils import rng_for
+from .registry import check_params, method_info, register_method
 
-__all__ = ["gradient"]
+__all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "vargrad", "guided_backprop",
+           "trapezoid_alphas"]
 
 
+def _split(result):
+    """A method's result as ``(attributions, meta)``."""
+    return result if isinstance(result, tuple) else (result, {})
+
+
+def _rows(targets, index):
+    """Targets of the pairs ``index``: the callable itself, or the gathered class indices."""
+    return targets if callable(targets) else np.asarray(targets)[index]
+
+
+def _expand(values, ndim):
+    """``values`` (B,) reshaped to broadcast against a (B, ...) array of ``ndim`` dimensions."""
+    return np.asarray(values, np.float32).reshape((-1,) + (1,) * (ndim - 1))
+
+
+# ----------------------------------------------------------------------------- plain gradients
 @register_method("gradient", aliases=("saliency",), family="gradient")
 def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
     """Saliency: the magnitude of the gradient of the target score w.r.t. the input.
@@ -39,3 +72,397 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
     if absolute:
         return np.abs(grads)
     return grads, {"signed": True}
+
+
+@register_method("gradient_x_input", aliases=("input_x_gradient",), signed=True, family="gradient")
+def gradient_x_input(adapter, inputs, targets, batch_size=None):
+    """Gradient times input: ``x * d score[target] / dx``, signed.
+
+    Shrikumar, Greenside, Shcherbina & Kundaje (2016), "Not Just a Black Box:
+    Learning Important Features Through Propagating Activation Differences".
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    batch_size : int, optional
+
+    Returns
+    -------
+    ndarray, float32, shape (N, *input_shape)
+
+    Examples
+    --------
+    >>> exp = tlx.explain(model, x, 'gradient_x_input')     # doctest: +SKIP
+    """
+    return inputs * adapter.gradients(inputs, targets, batch_size=batch_size)
+
+
+# ----------------------------------------------------------------------------- integrated gradients
+def trapezoid_alphas(steps):
+    """Points and weights of the trapezoid rule on [0, 1] with ``steps`` intervals.
+
+    Returns
+    -------
+    alphas, weights : ndarray, float32, shape (steps + 1,)
+        ``alphas = k / steps``; weights ``1 / steps`` with halves at both ends.
+
+    Examples
+    --------
+    >>> trapezoid_alphas(2)[1]
+    array([0.25, 0.5 , 0.25], dtype=float32)
+    """
+    alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float64)
+    weights = np.full(steps + 1, 1.0 / steps)
+    weights[[0, -1]] *= 0.5
+    return alphas.astype(np.float32), weights.astype(np.float32)
+
+
+def _completeness(attributions, f_x, f_base):
+    """Per-input completeness check of integrated gradients (relative gap, sums, score differences)."""
+    sums = attributions.reshape(len(attributions), -1).sum(axis=1, dtype=np.float64)
+    delta = f_x.astype(np.float64) - f_base.astype(np.float64)
+    gap = np.abs(sums - delta) / np.maximum(np.abs(delta), 1e-12)
+    return gap, sums, delta
+
+
+@register_method("integrated_gradients", aliases=("ig",), signed=True, family="gradient")
+def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", blur_sigma=3.0, seed=0,
+                         batch_size=None):
+    """Integrated gradients along the straight path from a baseline to the input.
+
+    Sundararajan, Taly & Yan (2017), "Axiomatic Attribution for Deep Networks".
+    ``attr = (x - x0) * integral_0^1 grad f(x0 + a (x - x0)) da``, the integral
+    taken with the trapezoid rule on ``steps`` intervals. The ``steps + 1``
+    gradients per input are computed as (input, step) pairs, ``batch_size`` pairs
+    per compiled call.
+
+    Completeness (``sum(attr) = f(x) - f(x0)``) is checked for every input and
+    returned in the meta: ``completeness_gap`` (relative,
+    ``|sum - delta| / |delta|``), ``attribution_sums`` and ``score_differences``.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    steps : int
+        Trapezoid intervals (``steps + 1`` gradient evaluations per input).
+    baseline : {'zeros', 'blurred', 'uniform'}, float or array
+        The path's start (see :func:`~._baselines.make_baseline`).
+    blur_sigma : float
+        Gaussian blur in pixels for ``baseline='blurred'``.
+    seed : int or None
+        Seed of the ``'uniform'`` baseline.
+    batch_size : int, optional
+        (input, step) pairs per model call.
+
+    Returns
+    -------
+    attributions : ndarray, float32, shape (N, *input_shape)
+    meta : dict
+        ``completeness_gap``, ``attribution_sums``, ``score_differences`` (each (N,)),
+        ``max_completeness_gap`` (float).
+
+    Examples
+    --------
+    >>> exp = tlx.explain(model, x, 'integrated_gradients', steps=128)   # doctest: +SKIP
+    >>> exp.meta['max_completeness_gap'] < 0.01                          # doctest: +SKIP
+    True
+    """
+    steps = positive_int("steps", steps)
+    seed = seed_value("seed", seed)
+    x = np.asarray(inputs, np.float32)
+    base = make_baseline(baseline, x, adapter, rng_for(seed), blur_sigma)
+    alphas, weights = trapezoid_alphas(steps)
+    integral = np.zeros(x.shape, np.float64)
+    ends = np.zeros((len(x), 2), np.float32)  # selected score at the baseline (a=0) and at the input (a=1)
+
+    def run(ib, kb):
+        a = _expand(alphas[kb], x.ndim)
+        path = base[ib] + a * (x[ib] - base[ib])
+        grads, scores = adapter.gradients(path, _rows(targets, ib), batch_size=len(ib), return_scores=True)
+        segment_add(integral, ib, grads * _expand(weights[kb], x.ndim))
+        for end, k in ((0, 0), (1, steps)):
+            hit = kb == k
+            ends[ib[hit], end] = scores[hit]
+        return scores
+
+    i_all, k_all = pair_index(len(x), steps + 1)
+    adapter.map_batches(run, i_all, k_all, batch_size=batch_size)
+    attributions = ((x - base) * integral).astype(np.float32)
+    gap, sums, delta = _completeness(attributions, ends[:, 1], ends[:, 0])
+    meta = {
+        "signed": True,
+        "completeness_gap": gap,
+        "attribution_sums": sums,
+        "score_differences": delta,
+        "max_completeness_gap": float(gap.max()),
+        "baseline": baseline if isinstance(baseline, str) else "array",
+    }
+    return attributions, meta
+
+
+# ----------------------------------------------------------------------------- noise tunnel
+def _base_method(base_method, base_params, batch_size, seed, caller):
+    """Resolve the wrapped method through the registry and the parameters it runs with."""
+    if not isinstance(base_method, str):
+        raise TypeError("base_method: expected a registered method name (str), got %r" % (base_method,))
+    spec = method_info(base_method)
+    if spec.name in ("smoothgrad", "vargrad"):
+        raise ValueError("base_method: %s cannot wrap %r (noise over noise); pick a base attribution method"
+                         % (caller, spec.name))
+    if base_params is not None and not isinstance(base_params, dict):
+        raise TypeError("base_params: expected a dict of %r parameters, got %r" % (spec.name, base_params))
+    params = dict(base_params or {})
+    check_params(spec.name, params)
+    if "batch_size" in spec.parameters and batch_size is not None:
+        params.setdefault("batch_size", batch_size)
+    if "seed" in spec.parameters and seed is not None:
+        params.setdefault("seed", seed)
+    return spec, params
+
+
+def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed, batch_size, base_params,
+                  caller):
+    """Mean and variance of ``base_method`` over ``n_samples`` Gaussian-noised copies of each input.
+
+    The noisy copies are (input, sample) pairs drawn ``batch_size`` at a time
+    from per-pair seeded streams, and handed to the base method through the
+    registry.
+
+    Returns
+    -------
+    mean, var : ndarray, float32, shape (N, ...) as the base method's output
+    spec : MethodSpec of the base method
+    signed : bool
+        Whether the base method's attributions are signed.
+    """
+    n_samples = positive_int("n_samples", n_samples)
+    noise_level = non_negative("noise_level", noise_level)
+    seed = seed_value("seed", seed)
+    spec, params = _base_method(base_method, base_params, batch_size, seed, caller)
+    x = np.asarray(x, np.float32)
+    sigma = noise_scale(x, noise_level)
+    sums = {}
+    signed = [spec.signed]
+
+    def run(ib, jb):
+        noise = row_normal(seed, ib * n_samples + jb, x.shape[1:])
+        noisy = x[ib] + _expand(sigma[ib], x.ndim) * noise
+        attr, meta = _split(spec.fn(adapter, noisy, _rows(targets, ib), **params))
+        attr = np.asarray(attr, np.float64)
+        signed[0] = bool(meta.get("signed", spec.signed))
+        if not sums:
+            sums["s1"] = np.zeros((len(x),) + attr.shape[1:])
+            sums["s2"] = np.zeros((len(x),) + attr.shape[1:])
+        segment_add(sums["s1"], ib, attr)
+        segment_add(sums["s2"], ib, attr * attr)
+        return ib
+
+    i_all, j_all = pair_index(len(x), n_samples)
+    adapter.map_batches(run, i_all, j_all, batch_size=batch_size)
+    mean = sums["s1"] / n_samples
+    var = np.maximum(sums["s2"] / n_samples - mean * mean, 0.0)
+    return mean.astype(np.float32), var.astype(np.float32), spec, signed[0]
+
+
+@register_method("smoothgrad", family="gradient")
+def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, noise_level=0.15, seed=0,
+               batch_size=None, base_params=None):
+    """SmoothGrad: the mean of a base method over Gaussian-noised copies of the input.
+
+    Smilkov, Thorat, Kim, Viegas & Wattenberg (2017), "SmoothGrad: removing
+    noise by adding noise". Noise has standard deviation ``noise_level`` times the
+    input's value range. Any registered method can be smoothed:
+    ``base_method='integrated_gradients'`` or ``'gradcam'`` is one parameter.
+    With the default base (``gradient``, ``absolute=True``) this averages
+    ``|grad|``, as Captum's ``NoiseTunnel(Saliency)`` does; pass
+    ``base_params={'absolute': False}`` to average signed gradients.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    base_method : str
+        Registered method applied to each noisy copy (called through the registry).
+    n_samples : int
+        Noisy copies per input.
+    noise_level : float
+        Noise standard deviation as a fraction of each input's (max - min).
+    seed : int or None
+        Same seed, same noise (independently of ``batch_size``); None is not reproducible.
+    batch_size : int, optional
+        Noisy copies per call of the base method (and per model call).
+    base_params : dict, optional
+        Parameters of the base method.
+
+    Returns
+    -------
+    attributions : ndarray, float32, shape of the base method's output
+        ``(N, *input_shape)`` or ``(N, H, W)`` for a CAM base.
+    meta : dict
+        ``signed`` (the base's), ``base_method``.
+
+    Examples
+    --------
+    >>> exp = tlx.explain(model, x, 'smoothgrad', n_samples=50)                     # doctest: +SKIP
+    >>> exp = tlx.explain(model, x, 'smoothgrad', base_method='integrated_gradients',
+    ...                   base_params={'steps': 16})                                # doctest: +SKIP
+    """
+    mean, _, spec, signed = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
+                                          batch_size, base_params, "smoothgrad")
+    return mean, {"signed": signed, "base_method": spec.name}
+
+
+@register_method("vargrad", family="gradient")
+def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, noise_level=0.15, seed=0,
+            batch_size=None, base_params=None):
+    """VarGrad: the variance of a base method over Gaussian-noised copies of the input.
+
+    Adebayo, Gilmer, Goodfellow & Kim (2018), "Local Explanation Methods for
+    Deep Neural Networks Lack Sensitivity to Parameter Values"; also Hooker et
+    al. (2019), "A Benchmark for Interpretability Methods in Deep Neural
+    Networks". Same noise and parameters as :func:`smoothgrad` (same seed, same
+    noisy copies); the result is a magnitude (never signed).
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    base_method : str
+        Registered method applied to each noisy copy.
+    n_samples : int
+    noise_level : float
+    seed : int or None
+    batch_size : int, optional
+    base_params : dict, optional
+
+    Returns
+    -------
+    attributions : ndarray, float32, shape of the base method's output
+    meta : dict
+
+    Examples
+    --------
+    >>> exp = tlx.explain(model, x, 'vargrad', n_samples=50, seed=1)   # doctest: +SKIP
+    """
+    _, var, spec, _ = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
+                                    batch_size, base_params, "vargrad")
+    return var, {"signed": False, "base_method": spec.name}
+
+
+# ----------------------------------------------------------------------------- guided backprop
+def _relu_functions():
+    """The ReLU functions a layer may hold as its activation (TL: ``layer.act``; Keras: ``layer.activation``)."""
+    found = [tf.nn.relu, tf.keras.activations.relu]
+    try:
+        import keras
+
+        found += [keras.activations.relu, keras.ops.relu]
+    except (ImportError, AttributeError):  # pragma: no cover - other Keras versions
+        pass
+    return tuple(found)
+
+
+_ACTIVATION_ATTRS = ("act", "activation")
+
+
+def _is_relu(fn, relus):
+    return fn is not None and any(fn is r or getattr(fn, "__wrapped__", None) is r for r in relus)
+
+
+def relu_sites(adapter):
+    """``[(layer, attribute)]`` of every layer whose activation is a ReLU."""
+    relus = _relu_functions()
+    return [
+        (layer, attr)
+        for layer in adapter.iter_layers()
+        for attr in _ACTIVATION_ATTRS
+        if _is_relu(vars(layer).get(attr), relus)
+    ]
+
+
+@tf.custom_gradient
+def _guided_relu_op(x):
+    y = tf.nn.relu(x)
+
+    def grad(dy):
+        return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(x > 0, dy.dtype)
+
+    return y, grad
+
+
+def guided_relu(x, *args, **kwargs):
+    """ReLU whose gradient passes only positive gradients through positive inputs (guided backprop)."""
+    return _guided_relu_op(x)
+
+
+@contextlib.contextmanager
+def _guided_relus(sites):
+    """Swap every ReLU activation for :func:`guided_relu` for the block; restore exactly after."""
+    with contextlib.ExitStack() as stack:
+        for layer, attr in sites:
+            stack.enter_context(temporarily_set(layer, attr, guided_relu))
+        yield
+
+
+def _guided_gradients(adapter, x, targets, batch_size):
+    """Input gradients with guided ReLUs, compiled once per adapter (key ``'guided_backprop'``).
+
+    The activations are swapped only while the step is traced, so the trace holds
+    the guided gradient and the model is restored before the first call returns.
+    """
+    if adapter.kind == "callable":
+        raise TypeError("model: guided_backprop needs a TL or Keras model (layers with ReLU activations), "
+                        "got a plain callable")
+    sites = relu_sites(adapter)
+    if not sites:
+        warnings.warn("guided_backprop: the model has no layer with a ReLU activation (layer.act / "
+                      "layer.activation); the result is the plain gradient", RuntimeWarning, stacklevel=3)
+    fn_targets = callable(targets)
+
+    def step(xb, tb):
+        with _guided_relus(sites):
+            with tf.GradientTape() as tape:
+                tape.watch(xb)
+                selected = adapter.select(adapter.scores(xb), targets if fn_targets else tb)
+        return tape.gradient(selected, xb)
+
+    compiled = adapter.compiled(("guided_backprop", adapter._target_key(targets)), step, n_extra=1)
+    t = np.zeros(len(x), np.int32) if fn_targets else np.asarray(targets, np.int32)
+    with adapter.inference_mode():
+        return adapter.map_batches(lambda xb, tb: compiled(tf.constant(xb), tf.constant(tb)).numpy(),
+                                   x, t, batch_size=batch_size)
+
+
+@register_method("guided_backprop", aliases=("guided_backpropagation",), signed=True, family="gradient")
+def guided_backprop(adapter, inputs, targets, batch_size=None):
+    """Guided backpropagation: gradients through ReLUs that pass only positive signals both ways.
+
+    Springenberg, Dosovitskiy, Brox & Riedmiller (2015), "Striving for
+    Simplicity: The All Convolutional Net". Every layer whose activation is a
+    ReLU (``tf.nn.relu`` or ``tf.keras.activations.relu`` in TL's ``layer.act`` or
+    Keras' ``layer.activation``) gets a ``tf.custom_gradient`` ReLU, only inside
+    the compiled step's trace: the user's model is never left modified. ReLUs
+    called directly inside a custom ``forward`` are not seen (plain gradient there).
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    batch_size : int, optional
+
+    Returns
+    -------
+    ndarray, float32, shape (N, *input_shape), signed
+
+    Examples
+    --------
+    >>> exp = tlx.explain(model, x, 'guided_backprop')   # doctest: +SKIP
+    """
+    return _guided_gradients(adapter, np.asarray(inputs, np.float32), targets, batch_size)

@@ -1,0 +1,113 @@
+"""Reference inputs ("baselines") for path and perturbation methods, in one place.
+
+Used by integrated gradients (the start of the path). A baseline is what the
+input is compared with: black (zeros), a blurred copy of the input, uniform
+noise over the input's value range, or any array the user gives.
+
+Reference: Sturmfels, Lundberg & Lee (2020), "Visualizing the Impact of
+Feature Attribution Baselines", Distill.
+"""
+import numpy as np
+
+__all__ = ["BASELINES", "make_baseline", "blur_images"]
+
+#: Baseline names accepted by :func:`make_baseline` (an array is accepted too).
+BASELINES = ("zeros", "blurred", "uniform")
+
+
+def blur_images(images, sigma):
+    """Gaussian blur over the two spatial axes of ``(N, H, W, C)`` images.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, H, W, C)
+    sigma : float
+        Standard deviation of the Gaussian, in pixels.
+
+    Returns
+    -------
+    ndarray, float32, same shape
+
+    Examples
+    --------
+    >>> blur_images(np.ones((1, 8, 8, 1)), 2.0).shape
+    (1, 8, 8, 1)
+    """
+    from scipy.ndimage import gaussian_filter
+
+    images = np.asarray(images, np.float32)
+    return gaussian_filter(images, sigma=(0, float(sigma), float(sigma), 0), mode="nearest").astype(np.float32)
+
+
+def _array_baseline(baseline, x, adapter, name):
+    """Broadcast a user array (scalar, one sample, or one per input) to ``x``'s shape."""
+    b = np.asarray(baseline, dtype=np.float32)
+    if b.ndim == 0:
+        return np.full_like(x, float(b))
+    if b.shape == x.shape:
+        return b.copy()
+    try:
+        per_sample, _ = adapter.prepare(b, name=name)
+    except ValueError:
+        raise ValueError(
+            "%s: expected %s, a scalar, one sample of shape %s or one per input %s; got an array of shape %s"
+            % (name, BASELINES, adapter.input_shape, x.shape, b.shape)
+        ) from None
+    if len(per_sample) == 1:
+        return np.broadcast_to(per_sample, x.shape).copy()
+    if per_sample.shape == x.shape:
+        return per_sample
+    raise ValueError("%s: expected one baseline per input (%d), got %d" % (name, len(x), len(per_sample)))
+
+
+def make_baseline(baseline, x, adapter, rng=None, blur_sigma=3.0, name="baseline"):
+    """Build the baseline batch for inputs ``x``.
+
+    Parameters
+    ----------
+    baseline : {'zeros', 'blurred', 'uniform'}, float or array-like
+        * ``'zeros'``: all-zero input (black image).
+        * ``'blurred'``: the input blurred with a Gaussian of ``blur_sigma`` pixels.
+        * ``'uniform'``: uniform noise between the batch's minimum and maximum value.
+        * a scalar, one sample (input or image shape) or one array per input.
+    x : ndarray, float32, shape (N, *input_shape)
+    adapter : ModelAdapter
+        Gives the image shape (to blur flat inputs as images) and validates arrays.
+    rng : numpy.random.Generator, optional
+        Needed for ``'uniform'``.
+    blur_sigma : float
+        Blur strength for ``'blurred'``.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    ndarray, float32, shape (N, *input_shape)
+
+    Raises
+    ------
+    ValueError
+        Unknown name or an array of the wrong shape.
+
+    Examples
+    --------
+    >>> make_baseline('zeros', x, adapter).shape == x.shape      # doctest: +SKIP
+    True
+    """
+    if isinstance(baseline, str):
+        if baseline == "zeros":
+            return np.zeros_like(x)
+        if baseline == "blurred":
+            if not np.isfinite(blur_sigma) or blur_sigma <= 0:
+                raise ValueError("blur_sigma: expected a positive number, got %r" % (blur_sigma,))
+            return blur_images(adapter.to_image(x), blur_sigma).reshape(x.shape)
+        if baseline == "uniform":
+            rng = rng if rng is not None else np.random.default_rng()
+            low, high = float(x.min()), float(x.max())
+            if high <= low:
+                high = low + 1.0
+            return rng.uniform(low, high, size=x.shape).astype(np.float32)
+        raise ValueError("%s: expected one of %s or an array, got %r" % (name, BASELINES, baseline))
+    if baseline is None:
+        raise ValueError("%s: expected one of %s or an array, got None" % (name, BASELINES))
+    return _array_baseline(baseline, x, adapter, name)

@@ -1,0 +1,209 @@
+"""Perturbation methods: occlusion and RISE.
+
+Both only call the model forward, on masked copies of the inputs, through the
+shared masked-scoring engine (:func:`~._masking.masked_scores`): one compiled
+step, ``batch_size`` (input, mask) pairs per call, masks built per batch so
+memory does not grow with the number of windows or masks. Both return spatial
+maps ``(N, H, W)`` (the runner broadcasts them over channels).
+"""
+import numpy as np
+import tensorflow as tf
+
+from ._checks import fraction, positive_int, seed_value, window_pair
+from ._masking import masked_scores
+from ._sampling import row_generators, scatter_add, segment_add
+from .registry import register_method
+
+__all__ = ["occlusion", "rise", "occlusion_windows", "rise_masks"]
+
+
+# ----------------------------------------------------------------------------- occlusion
+def _starts(size, window, stride):
+    """Window start positions covering ``range(size)``, the last one flush with the end."""
+    starts = list(range(0, size - window + 1, stride))
+    if starts[-1] != size - window:
+        starts.append(size - window)
+    return np.asarray(starts)
+
+
+def occlusion_windows(image_hw, window, stride):
+    """Which pixels each occlusion window covers.
+
+    Parameters
+    ----------
+    image_hw : tuple of int
+        ``(H, W)``.
+    window, stride : tuple of int
+        ``(h, w)`` sizes.
+
+    Returns
+    -------
+    rows, cols : ndarray of bool, shapes (P, H) and (P, W)
+        Window ``p`` covers ``rows[p][:, None] & cols[p][None, :]``; ``P`` windows in all.
+
+    Examples
+    --------
+    >>> rows, cols = occlusion_windows((4, 4), (2, 2), (2, 2))
+    >>> rows.shape, cols.shape
+    ((4, 4), (4, 4))
+    """
+    (h, w), (wh, ww), (sh, sw) = image_hw, window, stride
+    r0, c0 = _starts(h, wh, sh), _starts(w, ww, sw)
+    rr, cc = np.meshgrid(r0, c0, indexing="ij")
+    rows = (np.arange(h)[None, :] >= rr.reshape(-1, 1)) & (np.arange(h)[None, :] < rr.reshape(-1, 1) + wh)
+    cols = (np.arange(w)[None, :] >= cc.reshape(-1, 1)) & (np.arange(w)[None, :] < cc.reshape(-1, 1) + ww)
+    return rows, cols
+
+
+@register_method("occlusion", family="perturbation", signed=True)
+def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, batch_size=None):
+    """Occlusion: how much the target score drops when a window of the input is replaced.
+
+    Zeiler & Fergus (2014), "Visualizing and Understanding Convolutional
+    Networks". A ``window`` (all channels) slides with ``stride``; each pixel's
+    attribution is the mean of ``f(x) - f(x with the window set to
+    baseline_value)`` over the windows covering it. All (input, window) pairs are
+    scored in batches of ``batch_size``.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    window : int or (int, int)
+        Window height and width in pixels.
+    stride : int or (int, int)
+        Step between windows; the last window is placed flush with the border so
+        every pixel is covered.
+    baseline_value : float
+        Value the occluded pixels take.
+    batch_size : int, optional
+        Occluded inputs per model call.
+
+    Returns
+    -------
+    attributions : ndarray, float32, shape (N, H, W), signed
+        Positive where hiding the pixels lowers the target score.
+    meta : dict
+        ``n_windows``.
+
+    Examples
+    --------
+    >>> exp = tlx.explain(model, x, 'occlusion', window=6, stride=3)   # doctest: +SKIP
+    """
+    h, w, _ = adapter.image_shape
+    window = window_pair("window", window, (h, w))
+    stride = window_pair("stride", stride, (h, w))
+    baseline_value = float(baseline_value)
+    if not np.isfinite(baseline_value):
+        raise ValueError("baseline_value: expected a finite number, got %r" % baseline_value)
+    rows, cols = occlusion_windows((h, w), window, stride)
+    covered = lambda j: rows[j][:, :, None] & cols[j][:, None, :]  # noqa: E731  (B, H, W) bool
+    x = np.asarray(inputs, np.float32)
+    full = masked_scores(adapter, x, targets, 1, lambda i, j: np.ones((len(i), h, w), np.float32),
+                         batch_size=batch_size)[:, 0]
+    total = np.zeros((len(x), h, w), np.float64)
+
+    def accumulate(i, j, masks, scores):
+        segment_add(total, i, (full[i] - scores)[:, None, None] * covered(j))
+
+    masked_scores(adapter, x, targets, len(rows), lambda i, j: (~covered(j)).astype(np.float32),
+                  on_batch=accumulate, baseline=baseline_value, batch_size=batch_size)
+    counts = covered(np.arange(len(rows))).sum(axis=0)
+    return (total / np.maximum(counts, 1)).astype(np.float32), {"n_windows": int(len(rows))}
+
+
+# ----------------------------------------------------------------------------- RISE
+def rise_masks(seed, indices, image_hw, mask_size, p_keep):
+    """RISE masks number ``indices``: random binary grids, upsampled bilinearly and randomly shifted.
+
+    Mask ``j`` depends only on ``(seed, j)`` (its own random stream), so a mask set
+    is the same however it is split into batches.
+
+    Parameters
+    ----------
+    seed : int or None
+    indices : array of int
+        Mask numbers.
+    image_hw : tuple of int
+        ``(H, W)``.
+    mask_size : int
+        Grid cells per side (``s``); each cell is ``ceil(H / s)`` pixels.
+    p_keep : float
+        Probability that a grid cell is kept (1).
+
+    Returns
+    -------
+    ndarray, float32, shape (len(indices), H, W), values in [0, 1]
+    """
+    h, w = image_hw
+    cell_h, cell_w = int(np.ceil(h / mask_size)), int(np.ceil(w / mask_size))
+    grids = np.empty((len(indices), mask_size, mask_size, 1), np.float32)
+    shifts = np.empty((len(indices), 2), np.int64)
+    for k, gen in enumerate(row_generators(seed, indices)):
+        grids[k, ..., 0] = gen.random((mask_size, mask_size)) < p_keep
+        shifts[k] = gen.integers(0, (cell_h, cell_w))
+    big = tf.image.resize(grids, ((mask_size + 1) * cell_h, (mask_size + 1) * cell_w), method="bilinear")
+    big = big.numpy()[..., 0]
+    r = shifts[:, :1] + np.arange(h)[None, :]
+    c = shifts[:, 1:] + np.arange(w)[None, :]
+    return big[np.arange(len(indices))[:, None, None], r[:, :, None], c[:, None, :]]
+
+
+@register_method("rise", family="perturbation")
+def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0, use_probabilities=True,
+         batch_size=None):
+    """RISE: the score-weighted average of random masks.
+
+    Petsiuk, Das & Saenko (2018), "RISE: Randomized Input Sampling for
+    Explanation of Black-box Models".
+    ``S_i = sum_j f(x_i * M_j) M_j / (n_masks * p_keep)``. The same ``n_masks``
+    masks serve every input; (input, mask) pairs are scored mask-major in
+    batches of ``batch_size`` and each batch builds only the masks it uses.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    n_masks : int
+        Number of random masks.
+    mask_size : int
+        Grid cells per side before upsampling.
+    p_keep : float
+        Probability of keeping a cell, in (0, 1].
+    seed : int or None
+        Same seed, same masks (whatever ``batch_size``).
+    use_probabilities : bool
+        Score softmax probabilities (the paper) even when the adapter explains logits.
+    batch_size : int, optional
+        Masked inputs per model call.
+
+    Returns
+    -------
+    attributions : ndarray, float32, shape (N, H, W), non-negative for probabilities
+
+    Examples
+    --------
+    >>> exp = tlx.explain(model, x, 'rise', n_masks=1000, seed=0)   # doctest: +SKIP
+    """
+    n_masks = positive_int("n_masks", n_masks)
+    h, w, _ = adapter.image_shape
+    mask_size = positive_int("mask_size", mask_size)
+    if mask_size > max(h, w):
+        raise ValueError("mask_size: expected at most the image size %d, got %d" % (max(h, w), mask_size))
+    p_keep = fraction("p_keep", p_keep)
+    seed = seed_value("seed", seed)
+    x = np.asarray(inputs, np.float32)
+    saliency = np.zeros((len(x), h, w), np.float64)
+
+    def make_masks(i, j):
+        unique, inverse = np.unique(j, return_inverse=True)
+        return rise_masks(seed, unique, (h, w), mask_size, p_keep)[inverse]
+
+    def accumulate(i, j, masks, scores):
+        scatter_add(saliency, i, scores[:, None, None] * masks)
+
+    masked_scores(adapter, x, targets, n_masks, make_masks, on_batch=accumulate, major="sample",
+                  probabilities=use_probabilities, batch_size=batch_size)
+    return (saliency / (n_masks * p_keep)).astype(np.float32), {"signed": not use_probabilities}
