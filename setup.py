@@ -47,6 +47,7 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme"],
     },
+    entry_points={"console_scripts": ["tensorlayer-xplain=tensorlayer_xplain.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

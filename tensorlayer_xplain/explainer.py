@@ -1,5 +1,19 @@
-"""``ModelExplainer``: one configurable object that explains a model with many methods."""
-from .adapter import as_adapter, ModelAdapter
+"""``ModelExplainer``: one configurable object that explains a model with many methods.
+
+It validates its configuration up front, dispatches to any registered method
+(user methods included, see :func:`~tensorlayer_xplain.register_method`),
+caches results, streams large inputs in batches, draws every method, compares
+them, evaluates them and writes a self-contained HTML report.
+"""
+import inspect
+import numbers
+import os
+
+import numpy as np
+
+from .adapter import ModelAdapter, as_adapter
+from .cache import ExplanationCache, fingerprint
+from .explanation import Explanation
 from .methods.registry import check_params, method_info
 from .runner import explain as run_method
 from .visualize._common import pick_targets
@@ -9,35 +23,95 @@ __all__ = ["ModelExplainer", "DEFAULT_METHODS"]
 #: Methods used when ``ModelExplainer(model)`` is given none (the TL visualize tutorial's set).
 DEFAULT_METHODS = ("gradient", "attention", "lime")
 
+#: Figure function (in ``tensorlayer_xplain.visualize``) drawing each method family.
+FAMILY_FIGURES = {
+    "cam": "gradcam_visualization",
+    "attention": "attention_visualization",
+    "lime": "lime_visualization",
+    "shap": "shap_visualization",
+}
+
+
+def _check_type(method, key, value, default):
+    """Reject values whose type cannot be what a numeric/bool default asks for."""
+    if default is None or value is None or isinstance(default, str):
+        return  # None / str defaults also accept arrays, callables or other spellings
+    if isinstance(default, bool):
+        ok = isinstance(value, (bool, np.bool_))
+        expected = "a bool"
+    elif isinstance(default, numbers.Integral):
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        expected = "an int"
+    elif isinstance(default, numbers.Real):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        expected = "a number"
+    else:
+        return
+    if not ok:
+        raise TypeError("config[%r][%r]: expected %s (default %r), got %s %r"
+                        % (method, key, expected, default, type(value).__name__, value))
+
+
+def validate_params(method, params):
+    """Check names (with a did-you-mean) and basic types of a method's parameters; return its canonical name."""
+    spec = method_info(method)
+    if not isinstance(params, dict):
+        raise TypeError("config[%r]: expected a dict of parameters, got %s" % (method, type(params).__name__))
+    check_params(spec.name, params)
+    for key, value in params.items():
+        _check_type(spec.name, key, value, spec.parameters[key])
+    return spec.name
+
+
+def _is_stream(inputs):
+    """True for a ``tf.data.Dataset`` or a generator/iterator of batches (not an array)."""
+    if isinstance(inputs, (np.ndarray, list, tuple, Explanation)) or hasattr(inputs, "shape"):
+        return False
+    return hasattr(inputs, "__iter__")
+
 
 class ModelExplainer:
     """Explain a TensorLayer (or Keras, or callable) model with a list of configured methods.
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model or callable
+    model : tl.models.Model, keras.Model, callable or ModelAdapter
     methods : list of str, optional
         Registered method names; default ``['gradient', 'attention', 'lime']``.
     config : dict of str -> dict, optional
-        Per-method parameters, e.g. ``{'lime': {'num_samples': 1000}}``.
+        Per-method parameters, e.g. ``{'lime': {'num_samples': 1000},
+        'shap': {'background': X_train[:100]}}``. Validated at construction:
+        unknown methods or parameters (with a did-you-mean) and wrong types raise.
     class_names : sequence of str, optional
+        Used in figures and the report.
     image_shape : tuple of int, optional
         How inputs are drawn, e.g. ``(28, 28, 1)`` for a flat-784 MLP (guessed otherwise).
     output : {'logits', 'probabilities'}
         What is explained.
     batch_size : int
-        Largest batch sent to the model at once.
-    cache : bool
-        Keep results of repeated calls (see issue "ModelExplainer complete").
-    seed : int
+        Largest batch sent to the model at once; also the chunk size when
+        streaming a dataset.
+    cache : bool or int
+        Cache results (LRU of 128 entries, or of the given size); False disables.
+    seed : int or None
         Default ``seed`` for every method that takes one.
 
     Examples
     --------
-    >>> explainer = ModelExplainer(model, methods=['gradient'])   # doctest: +SKIP
-    >>> exp = explainer.explain(X_test[:8])                        # doctest: +SKIP
-    >>> exp.attributions.shape                                     # doctest: +SKIP
-    (8, 784)
+    >>> explainer = ModelExplainer(model, methods=['gradient', 'gradcam', 'lime'],
+    ...                            config={'lime': {'num_samples': 500}})      # doctest: +SKIP
+    >>> exp = explainer.explain(X_test[:8], method='gradcam')                # doctest: +SKIP
+    >>> exps = explainer.explain_all(X_test[:8])                             # doctest: +SKIP
+    >>> explainer.visualize_all(X_test[:8], save_path='out/')               # doctest: +SKIP
+    >>> explainer.report(X_test[:8], 'out/report.html')                     # doctest: +SKIP
+
+    A user-defined method is one decorator away:
+
+    >>> @tlx.register_method('input_x_gradient_squared', signed=False)     # doctest: +SKIP
+    ... def input_x_gradient_squared(adapter, inputs, targets, power=2.0):
+    ...     return np.abs(inputs * adapter.gradients(inputs, targets)) ** power
+    >>> ModelExplainer(model, methods=['input_x_gradient_squared'],
+    ...                config={'input_x_gradient_squared': {'power': 1.0}})  # doctest: +SKIP
     """
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
@@ -45,48 +119,231 @@ class ModelExplainer:
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
             model, image_shape=image_shape, output=output, batch_size=batch_size)
         self.model = self.adapter.model
+        if methods is not None and (isinstance(methods, str) or not hasattr(methods, "__iter__")):
+            raise TypeError("methods: expected a list of method names, got %r" % (methods,))
         self.methods = [method_info(m).name for m in (DEFAULT_METHODS if methods is None else methods)]
-        config = dict(config or {})
+        if not self.methods:
+            raise ValueError("methods: expected at least one method name, got an empty list")
+        if config is not None and not isinstance(config, dict):
+            raise TypeError("config: expected a dict {method: {param: value}}, got %s" % type(config).__name__)
         self.config = {}
-        for name, params in config.items():
-            if not isinstance(params, dict):
-                raise TypeError("config[%r]: expected a dict of parameters, got %s" % (name, type(params).__name__))
-            canonical = method_info(name).name
-            check_params(canonical, params)
-            self.config[canonical] = dict(params)
+        for name, params in (config or {}).items():
+            self.config[validate_params(name, params)] = dict(params)
         self.class_names = list(class_names) if class_names is not None else None
-        self.cache = cache
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            raise TypeError("seed: expected an int or None, got %r" % (seed,))
         self.seed = seed
+        if cache is True:
+            self._cache = ExplanationCache()
+        elif cache is False or cache is None:
+            self._cache = None
+        else:
+            self._cache = ExplanationCache(cache)
 
+    # ------------------------------------------------------------------ config
     def method_params(self, method, **overrides):
-        """The parameters ``method`` runs with: its config, the explainer's seed, then overrides."""
+        """``(name, params)`` a method runs with: its config, the explainer's seed, then overrides."""
         spec = method_info(method)
         params = dict(self.config.get(spec.name, {}))
         if "seed" in spec.parameters and self.seed is not None:
             params.setdefault("seed", self.seed)
         params.update(overrides)
-        check_params(spec.name, params)
+        validate_params(spec.name, params)
         return spec.name, params
 
-    def explain(self, inputs, method="gradient", targets=None, target_class=None, **overrides):
+    # ------------------------------------------------------------------ cache
+    @property
+    def cache_info(self):
+        """``{'hits', 'misses', 'size', 'maxsize'}`` (None when caching is off)."""
+        return self._cache.stats() if self._cache is not None else None
+
+    def clear_cache(self):
+        """Forget every cached explanation."""
+        if self._cache is not None:
+            self._cache.clear()
+
+    def _cache_key(self, name, params, targets, x):
+        return (name, fingerprint(params), fingerprint(targets), fingerprint(x),
+                self.adapter.output, self.adapter.weights_fingerprint())
+
+    # ------------------------------------------------------------------ explain
+    def _explain_batch(self, x, name, targets, params):
+        key = None
+        if self._cache is not None:
+            key = self._cache_key(name, params, targets, x)
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        exp = run_method(self.adapter, x, name, targets, **params)
+        if key is not None:
+            self._cache.put(key, exp)  # stored only once the whole run succeeded
+        return exp
+
+    def _chunks(self, inputs, targets):
+        """Yield ``(x, targets)`` pieces of at most ``batch_size`` samples from arrays or datasets."""
+        size = self.adapter.batch_size
+        if _is_stream(inputs):
+            start = 0
+            for element in inputs:
+                x = element[0] if isinstance(element, (tuple, list)) else element
+                x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+                n = len(x)
+                t = targets[start:start + n] if isinstance(targets, (np.ndarray, list)) else targets
+                start += n
+                yield x, t
+            return
+        x = inputs.numpy() if hasattr(inputs, "numpy") else np.asarray(inputs)
+        if x.ndim and len(x) > size and x.ndim > len(self.adapter.input_shape or ()):
+            for begin in range(0, len(x), size):
+                t = targets[begin:begin + size] if isinstance(targets, (np.ndarray, list)) and np.ndim(targets) else targets
+                yield x[begin:begin + size], t
+        else:
+            yield x, targets
+
+    def explain(self, inputs, method="gradient", targets=None, target_class=None, progress=None, **overrides):
         """Explain ``inputs`` with one method.
 
         Parameters
         ----------
-        inputs : array-like, shape (N, *input_shape) or images (N, H, W, C)
+        inputs : array-like (N, *input_shape) or images (N, H, W, C), or a ``tf.data.Dataset``
+            / iterable of batches (elements ``x`` or ``(x, y)``). More than
+            ``batch_size`` samples are streamed in chunks with a progress bar.
         method : str
             Any registered method (it need not be in ``methods``).
         targets : None, int, sequence of int or callable
             None explains the predicted class. ``target_class`` is another name for it.
+        progress : bool, optional
+            Show a tqdm bar when streaming; default: when there is more than one chunk.
         **overrides
             Method parameters for this call only.
 
         Returns
         -------
         Explanation
+            Cached: the same object is returned for the same inputs, method,
+            parameters, targets and weights.
         """
         name, params = self.method_params(method, **overrides)
-        return run_method(self.adapter, inputs, name, pick_targets(targets, target_class), **params)
+        targets = pick_targets(targets, target_class)
+        if isinstance(targets, list):
+            targets = np.asarray(targets)
+        chunks = self._chunks(inputs, targets)
+        first = next(chunks)
+        second = next(chunks, None)
+        if second is None:
+            return self._explain_batch(first[0], name, first[1], params)
+        from tqdm.auto import tqdm
+
+        parts = []
+        bar = tqdm(desc=name, unit="batch", disable=None if progress is None else not progress, leave=False)
+        try:
+            for x, t in [first, second]:
+                parts.append(self._explain_batch(x, name, t, params))
+                bar.update()
+            for x, t in chunks:
+                parts.append(self._explain_batch(x, name, t, params))
+                bar.update()
+        finally:
+            bar.close()
+        return Explanation.concatenate(parts)
+
+    def explain_all(self, inputs, targets=None, methods=None, **kwargs):
+        """Explain ``inputs`` with every configured method.
+
+        Returns
+        -------
+        dict of str -> Explanation
+            In the order of ``methods``.
+        """
+        names = self.methods if methods is None else [method_info(m).name for m in methods]
+        if not isinstance(inputs, np.ndarray) and _is_stream(inputs):
+            inputs = list(inputs)  # a one-shot iterator must serve every method
+            inputs = np.concatenate([np.asarray(e[0] if isinstance(e, (tuple, list)) else e) for e in inputs])
+        return {name: self.explain(inputs, name, targets, **kwargs) for name in names}
+
+    # ------------------------------------------------------------------ figures
+    def _figure_function(self, name):
+        from . import visualize
+
+        family = method_info(name).family
+        fn = getattr(visualize, FAMILY_FIGURES.get(family, ""), None)
+        return fn or visualize.gradient_visualization
+
+    def _call_figure(self, fn, exp, path):
+        kwargs = {"saveable": True, "name": path}
+        if "class_names" in inspect.signature(fn).parameters:
+            kwargs["class_names"] = self.class_names
+        return fn(self.adapter, exp, **kwargs)
+
+    def visualize_all(self, inputs, save_path="xplain_out", targets=None, methods=None, format="png",
+                      compare=True):
+        """Write one TL-style figure per method and a comparison grid.
+
+        Parameters
+        ----------
+        inputs : array-like (N, ...)
+        save_path : str
+            Folder (created if needed); files are ``<save_path>/<method>.<format>``
+            and ``<save_path>/compare_methods.<format>``.
+        format : {'png', 'pdf', 'svg'}
+        compare : bool
+            Also draw the ``compare_methods`` grid.
+
+        Returns
+        -------
+        dict of str -> Explanation
+        """
+        if not isinstance(save_path, (str, os.PathLike)):
+            raise TypeError("save_path: expected a folder path, got %r" % (save_path,))
+        save_path = os.fspath(save_path)
+        try:
+            os.makedirs(save_path, exist_ok=True)
+        except OSError as err:
+            raise ValueError("save_path: cannot create %r (%s)" % (save_path, err)) from None
+        if not os.access(save_path, os.W_OK):
+            raise ValueError("save_path: %r is not writable" % save_path)
+        explanations = self.explain_all(inputs, targets, methods)
+        for name, exp in explanations.items():
+            self._call_figure(self._figure_function(name), exp, os.path.join(save_path, "%s.%s" % (name, format)))
+        if compare:
+            from .visualize import compare_methods
+
+            compare_methods(self.adapter, explanations, name=os.path.join(save_path, "compare_methods.%s" % format),
+                            class_names=self.class_names)
+        return explanations
+
+    # ------------------------------------------------------------------ metrics / report
+    def evaluate(self, inputs, metrics=("deletion", "insertion"), methods=None, targets=None, **metric_params):
+        """Score each method's explanations with faithfulness metrics.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows = methods, columns = metrics.
+        """
+        from . import metrics as metrics_module
+
+        explanations = self.explain_all(inputs, targets, methods)
+        return metrics_module.evaluate(self.adapter, explanations, metrics=list(metrics), **metric_params)
+
+    def report(self, inputs, path="xplain_report.html", targets=None, methods=None, metrics=None, title=None):
+        """Write a self-contained HTML report (images embedded) and return its path.
+
+        Per input: the image, the prediction and top classes, each method's
+        heatmap; per method: timings; and the metrics table when ``metrics``
+        names some (see :meth:`evaluate`).
+        """
+        from .report import write_report
+
+        explanations = self.explain_all(inputs, targets, methods)
+        table = None
+        if metrics:
+            from . import metrics as metrics_module
+
+            table = metrics_module.evaluate(self.adapter, explanations, metrics=list(metrics))
+        return write_report(path, explanations, class_names=self.class_names, metrics=table,
+                            title=title or "tensorlayer-xplain report: %s" % type(self.model).__name__)
 
     def __repr__(self):
-        return "ModelExplainer(model=%s, methods=%s)" % (type(self.model).__name__, self.methods)
+        return "ModelExplainer(model=%s, methods=%s, cache=%s)" % (
+            type(self.model).__name__, self.methods, self.cache_info)

@@ -143,6 +143,35 @@ class Explanation:
             ", time=%.3fs" % timing if timing is not None else "",
         )
 
+    @classmethod
+    def concatenate(cls, parts):
+        """Join explanations of consecutive batches (same method) into one.
+
+        Timings are added; params, meta and image shape come from the first part
+        (meta arrays/lists with one entry per sample are concatenated too).
+        """
+        parts = list(parts)
+        if not parts:
+            raise ValueError("parts: expected at least one Explanation, got none")
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        if any(p.method != first.method for p in parts):
+            raise ValueError("parts: cannot concatenate different methods %s" % sorted({p.method for p in parts}))
+        n_first = len(first)
+        meta = dict(first.meta)
+        for key, value in first.meta.items():
+            if isinstance(value, np.ndarray) and value.ndim and len(value) == n_first:
+                meta[key] = np.concatenate([p.meta[key] for p in parts])
+            elif isinstance(value, list) and len(value) == n_first:
+                meta[key] = [item for p in parts for item in p.meta[key]]
+        join = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+        total = sum(p.timings.get("total", 0.0) for p in parts)
+        n = sum(len(p) for p in parts)
+        return cls(first.method, join("attributions"), join("inputs"), join("targets"), join("predictions"),
+                   first.image_shape, params=first.params, timings={"total": total, "per_sample": total / n},
+                   meta=meta)
+
     # -- persistence -----------------------------------------------------------
     def save(self, path):
         """Write to ``path`` (``.npz``) atomically; returns the path written.
