@@ -25,6 +25,7 @@ from .methods.registry import (  # noqa: E402
     register_method,
     unregister_method,
 )
+from ._install import install, uninstall  # noqa: E402
 from .runner import explain  # noqa: E402
 from .visualize import *  # noqa: E402,F401,F403
 from .visualize import __all__ as _visualize_all  # noqa: E402
@@ -36,6 +37,8 @@ __all__ = [
     "ModelExplainer",
     "Explanation",
     "explain",
+    "install",
+    "uninstall",
     "register_method",
     "unregister_method",
     "get_method",
