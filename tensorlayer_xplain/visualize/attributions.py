@@ -2,10 +2,33 @@
 import numpy as np
 
 from ._common import obtain_explanation, pick_targets
-from ._draw import draw_heatmap, draw_image, prediction_title
+from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title
 from ._figure import tl_figure
 
-__all__ = ["gradient_visualization", "draw_attribution_rows"]
+__all__ = ["gradient_visualization", "saliency_visualization", "draw_attribution_rows"]
+
+
+def method_title(exp, i=None, timing=False):
+    """A cell title: the method, its quality note (IG completeness gap) and optionally its time.
+
+    Parameters
+    ----------
+    exp : Explanation
+    i : int, optional
+        Sample index for per-sample notes.
+    timing : bool
+        Append the time per input.
+    """
+    title = exp.method
+    base = exp.meta.get("base_method")
+    if base:
+        title += "(%s)" % base
+    gap = exp.meta.get("completeness_gap")
+    if gap is not None and i is not None:
+        title += "\ngap %.2g%%" % (100 * float(np.asarray(gap).reshape(-1)[i]))
+    if timing and "per_sample" in exp.timings:
+        title += "\n%.3g ms/input" % (1000 * exp.timings["per_sample"])
+    return title
 
 
 def draw_attribution_rows(fig, exp, class_names=None, signed=None):
@@ -67,5 +90,70 @@ def gradient_visualization(model, inputs, targets=None, saveable=True, name="gra
     n = len(exp)
     with tl_figure(saveable, name, fig_idx, second, figsize=(5.5, 2.5 * n)) as fig:
         draw_attribution_rows(fig, exp, class_names)
+        fig.tight_layout()
+    return exp
+
+
+def draw_saliency_rows(fig, exp, class_names=None, alpha=0.5):
+    """One row per input: the image, its attribution map with a colorbar, and |map| over the image.
+
+    Signed attributions use a diverging colormap centred on zero, magnitudes a
+    sequential one; the overlay shows magnitudes (jet) on the input.
+    """
+    signed = exp.meta.get("signed", False)
+    images, heat = exp.images(), exp.heatmap()
+    n = len(exp)
+    for i in range(n):
+        draw_image(fig.add_subplot(n, 3, 3 * i + 1), images[i],
+                   prediction_title(exp.predictions[i], exp.targets[i], class_names))
+        draw_heatmap(fig.add_subplot(n, 3, 3 * i + 2), heat[i], signed, title=method_title(exp, i))
+        draw_overlay(fig.add_subplot(n, 3, 3 * i + 3), images[i], np.abs(heat[i]), alpha,
+                     title="|%s| on input" % exp.method, colorbar=True)
+
+
+def saliency_visualization(model, inputs, method="integrated_gradients", targets=None, saveable=True,
+                           name="saliency", fig_idx=2396331, second=10, class_names=None, alpha=0.5,
+                           target_class=None, **params):
+    """Draw each input, its attribution map from a gradient method, and the map over the input.
+
+    Rows are inputs; columns: the input (titled with the prediction), the map
+    (diverging colormap for signed methods such as integrated gradients,
+    sequential for magnitudes, with a colorbar), and ``|map|`` superimposed on
+    the input (jet). Integrated gradients' completeness gap is shown in the title.
+
+    Parameters
+    ----------
+    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    inputs : ndarray (N, ...) or Explanation
+        A precomputed :class:`Explanation` is drawn as is.
+    method : str
+        Any registered method; meant for ``gradient``, ``gradient_x_input``,
+        ``integrated_gradients``, ``smoothgrad``, ``vargrad``, ``guided_backprop``.
+    targets : None, int or sequence of int
+        Class per input; None = predicted class. ``target_class`` is another name.
+    saveable : bool
+        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
+    name : str
+    fig_idx : int
+    second : float
+        Display time when ``saveable=False``.
+    class_names : sequence of str, optional
+    alpha : float
+        Opacity of the overlay.
+    **params
+        The method's parameters (e.g. ``steps=128``, ``baseline='blurred'``).
+
+    Returns
+    -------
+    Explanation
+
+    Examples
+    --------
+    >>> exp = tlx.saliency_visualization(model, X_test[:3], 'integrated_gradients', steps=64,
+    ...                                  name='out/ig.png')                          # doctest: +SKIP
+    """
+    exp = obtain_explanation(model, inputs, method, pick_targets(targets, target_class), **params)
+    with tl_figure(saveable, name, fig_idx, second, figsize=(8.0, 2.6 * len(exp))) as fig:
+        draw_saliency_rows(fig, exp, class_names, alpha)
         fig.tight_layout()
     return exp

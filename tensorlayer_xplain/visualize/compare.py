@@ -1,0 +1,89 @@
+"""One grid comparing several methods on the same inputs: rows = inputs, columns = methods."""
+from ._common import obtain_explanation, pick_targets
+from ._draw import draw_heatmap, draw_image, prediction_title
+from ._figure import tl_figure
+from .attributions import method_title
+
+__all__ = ["compare_methods"]
+
+#: Methods drawn by :func:`compare_methods` when none are given.
+DEFAULT_COMPARE_METHODS = ("gradient", "integrated_gradients", "smoothgrad", "guided_backprop", "gradcam",
+                           "occlusion")
+
+
+def draw_method_grid(fig, explanations, class_names=None, colorbar=True):
+    """Draw ``{method: Explanation}`` (same inputs) as a grid; returns the axes (rows x columns).
+
+    Column 0 shows the inputs titled with the prediction; each further cell the
+    method's map for that input, titled with the method and its time per input.
+    Signed maps get a diverging colormap, magnitudes a sequential one.
+    """
+    exps = list(explanations.values())
+    first = exps[0]
+    n, n_cols = len(first), 1 + len(exps)
+    images = first.images()
+    axes = []
+    for i in range(n):
+        row = [fig.add_subplot(n, n_cols, i * n_cols + 1)]
+        draw_image(row[0], images[i], prediction_title(first.predictions[i], first.targets[i], class_names))
+        for k, exp in enumerate(exps):
+            ax = fig.add_subplot(n, n_cols, i * n_cols + 2 + k)
+            draw_heatmap(ax, exp.heatmap()[i], exp.meta.get("signed", False),
+                         title=method_title(exp, i, timing=True), colorbar=colorbar)
+            row.append(ax)
+        axes.append(row)
+    return axes
+
+
+def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None, saveable=True,
+                    name="compare_methods", fig_idx=2396333, second=10, class_names=None, config=None,
+                    target_class=None):
+    """Explain the same inputs with several methods and draw them in one grid, TL style.
+
+    Rows are inputs, columns methods (after a first column with the inputs). Each
+    cell is titled with the method and its time per input, and carries a colorbar:
+    diverging for signed methods, sequential for magnitudes.
+
+    Parameters
+    ----------
+    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    inputs : ndarray (N, ...)
+    methods : sequence of str
+        Registered method names (aliases allowed).
+    targets : None, int or sequence of int
+        Class per input; None = predicted class. ``target_class`` is another name.
+    saveable : bool
+        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
+    name : str
+    fig_idx : int
+    second : float
+        Display time when ``saveable=False``.
+    class_names : sequence of str, optional
+    config : dict of str -> dict, optional
+        Per-method parameters, e.g. ``{'integrated_gradients': {'steps': 32}}``.
+
+    Returns
+    -------
+    dict of str -> Explanation
+        Keyed by method name, in the order drawn.
+
+    Examples
+    --------
+    >>> exps = tlx.compare_methods(model, X_test[:3], ['gradient', 'gradcam', 'rise'],
+    ...                            name='out/compare.png')                         # doctest: +SKIP
+    >>> exps['gradcam'].timings['per_sample']                                      # doctest: +SKIP
+    0.0012
+    """
+    if isinstance(methods, str) or not methods:
+        raise TypeError("methods: expected a non-empty list of method names, got %r" % (methods,))
+    config = dict(config or {})
+    unknown = [key for key in config if key not in methods]
+    if unknown:
+        raise KeyError("config: parameters given for %s, which are not in methods %s" % (unknown, list(methods)))
+    targets = pick_targets(targets, target_class)
+    exps = {m: obtain_explanation(model, inputs, m, targets, **config.get(m, {})) for m in methods}
+    n, n_cols = len(next(iter(exps.values()))), 1 + len(exps)
+    with tl_figure(saveable, name, fig_idx, second, figsize=(2.4 * n_cols, 2.3 * n)) as fig:
+        draw_method_grid(fig, exps, class_names)
+        fig.tight_layout()
+    return exps
