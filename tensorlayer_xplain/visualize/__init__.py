@@ -6,9 +6,13 @@ draws it, saves or shows it, closes the figure and returns what it computed.
 from ._figure import figure_path, tl_figure
 from .attributions import *  # noqa: F401,F403
 from .attributions import __all__ as _attributions_all
+from .cam import *  # noqa: F401,F403
+from .cam import __all__ as _cam_all
+from .compare import *  # noqa: F401,F403
+from .compare import __all__ as _compare_all
 from .embedding import *  # noqa: F401,F403
 from .embedding import __all__ as _embedding_all
 from .importance import *  # noqa: F401,F403
 from .importance import __all__ as _importance_all
 
-__all__ = ["tl_figure", "figure_path"] + _attributions_all + _embedding_all + _importance_all
+__all__ = ["tl_figure", "figure_path"] + _attributions_all + _cam_all + _compare_all + _embedding_all + _importance_all
