@@ -14,6 +14,8 @@ from . import _compat
 _compat.apply_patches()
 
 from . import datasets, methods, models, visualize  # noqa: E402
+from . import layers  # noqa: E402
+from .layers import MultiHeadSelfAttention  # noqa: E402
 from .adapter import ModelAdapter, as_adapter  # noqa: E402
 from .explainer import ModelExplainer  # noqa: E402
 from .explanation import Explanation  # noqa: E402
@@ -46,6 +48,8 @@ __all__ = [
     "method_parameters",
     "available_methods",
     "datasets",
+    "layers",
+    "MultiHeadSelfAttention",
     "methods",
     "models",
     "visualize",

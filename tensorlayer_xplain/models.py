@@ -10,7 +10,7 @@ from tensorlayer.layers import Conv2d, Dense, Dropout, Flatten, Input, MaxPool2d
 
 from .adapter import as_adapter
 
-__all__ = ["mlp", "cnn", "train", "accuracy"]
+__all__ = ["mlp", "cnn", "attention_mnist", "train", "accuracy"]
 
 
 def _seed(seed):
@@ -77,6 +77,65 @@ def cnn(seed=None, filters=(16, 32), dense_units=64):
     nn = Flatten()(nn)
     nn = Dense(n_units=dense_units, act=tf.nn.relu, in_channels=7 * 7 * filters[1])(nn)
     nn = Dense(n_units=10, in_channels=dense_units)(nn)
+    return tl.models.Model(inputs=ni, outputs=nn)
+
+
+def attention_mnist(seed=None, embed_dim=64, num_heads=4, depth=2, mlp_dim=128, patch_size=4, pooling="cls"):
+    """A tiny vision transformer for 28x28x1 digits (static model), built from :mod:`tensorlayer_xplain.layers`.
+
+    PatchEmbedding (7x7 patches of 4x4 pixels) -> ClassToken -> PositionEmbedding ->
+    ``depth`` x TransformerBlock (pre-norm, ``num_heads`` heads) -> LayerNormalization ->
+    TokenPooling (class token) -> Dense 10 (logits). Dosovitskiy et al. (2021), "An Image
+    is Worth 16x16 Words". Each block's attention weights are the output of
+    ``block.attention.attention_layer_name`` (see :class:`~tensorlayer_xplain.layers.MultiHeadSelfAttention`).
+
+    With the defaults (~70k weights) it reaches about 96-97% test accuracy after
+    3-4 epochs of Adam with a warm-up + cosine learning rate peaking at 3e-3
+    (``examples/mnist_attention.py``), about 30 s per epoch on 2 CPU cores.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed for the weight initializers.
+    embed_dim : int
+        Token size D (divisible by ``num_heads``; each head has ``D // num_heads`` dims).
+    num_heads, depth, mlp_dim : int
+    patch_size : int
+        Must divide 28.
+    pooling : {'cls', 'mean'}
+        Classify from the class token, or from the mean of the patch tokens (no class token).
+
+    Returns
+    -------
+    tl.models.Model
+        Takes ``(N, 28, 28, 1)`` float32, returns logits ``(N, 10)``.
+
+    Examples
+    --------
+    >>> model = attention_mnist(seed=0)
+    >>> model.eval(); model(np.zeros((2, 28, 28, 1), np.float32)).shape
+    TensorShape([2, 10])
+    """
+    from .layers import ClassToken, LayerNormalization, PatchEmbedding, PositionEmbedding, TokenPooling, TransformerBlock
+
+    if embed_dim % num_heads:
+        raise ValueError("embed_dim: expected a multiple of num_heads (%d), got %d" % (num_heads, embed_dim))
+    if 28 % patch_size:
+        raise ValueError("patch_size: expected a divisor of 28, got %r" % (patch_size,))
+    if pooling not in ("cls", "mean"):
+        raise ValueError("pooling: expected 'cls' or 'mean', got %r" % (pooling,))
+    _seed(seed)
+    n_tokens = (28 // patch_size) ** 2 + (pooling == "cls")
+    ni = Input([None, 28, 28, 1])
+    nn = PatchEmbedding(patch_size, embed_dim, in_channels=1, image_size=28)(ni)
+    if pooling == "cls":
+        nn = ClassToken(embed_dim)(nn)
+    nn = PositionEmbedding(n_tokens, embed_dim)(nn)
+    for _ in range(depth):
+        nn = TransformerBlock(num_heads, embed_dim // num_heads, mlp_dim, in_channels=embed_dim)(nn)
+    nn = LayerNormalization(embed_dim)(nn)
+    nn = TokenPooling(pooling)(nn)
+    nn = Dense(n_units=10, in_channels=embed_dim)(nn)
     return tl.models.Model(inputs=ni, outputs=nn)
 
 
