@@ -1,0 +1,596 @@
+"""SHAP for TensorLayer models: expected gradients, Partition, Kernel and Deep explainers.
+
+Lundberg & Lee (2017), "A Unified Approach to Interpreting Model Predictions", NeurIPS;
+Erion et al. (2021), "Improving performance of deep learning models with axiomatic
+attribution priors and expected gradients", Nature Machine Intelligence.
+
+Registered methods (all return signed attributions whose sum plus
+``meta['expected_value']`` approximates ``meta['model_output']``):
+
+``shap`` (expected gradients)
+    The algorithm of ``shap.GradientExplainer``, run as one batched, compiled
+    gradient step through :meth:`ModelAdapter.gradients` instead of one call per
+    input and per output. It draws the *same* random numbers as
+    ``GradientExplainer(...).shap_values(..., rseed=seed)`` and gives the same values
+    (``implementation='shap'`` runs ``shap`` itself, for comparison).
+``shap_partition``
+    ``shap.PartitionExplainer`` (Owen values over a hierarchy of pixels with
+    ``shap.maskers.Image``: blur or inpaint), or over superpixels; exactly additive.
+``shap_kernel``
+    ``shap.KernelExplainer`` over flat features (tabular / flat inputs) or over
+    superpixels; expectations over a ``background`` set; exactly additive.
+``shap_deep``
+    ``shap.DeepExplainer`` (DeepLIFT rescale rule) on the TL model wrapped as a
+    Keras model. Tested on TL static and dynamic models (Dense, Conv2d, MaxPool2d,
+    Dropout in eval mode, ReLU) under TF 2.21 / Keras 3: additive to ~1e-6. Caveats:
+    ``shap`` patches TensorFlow's global gradient registry while it runs (do not
+    compute other gradients in parallel threads), ops without a DeepLIFT rule
+    fall back to plain gradients (then additivity breaks: ``meta['additivity_gap']``
+    shows it and a warning is issued), and one ``tf.function`` is traced per
+    explained class.
+
+Granularity: ``'pixel'`` or ``'superpixel'`` (segments from
+:mod:`~tensorlayer_xplain.methods._segmentation`; a superpixel's value is spread
+evenly over its pixels, so sums are preserved). Passing two segment counts,
+``n_segments=(20, 60)``, explains at both scales and averages the pixel maps
+(the multi-scale recipe of the SHAP image guidance); additivity still holds.
+
+Seeds: methods that draw random numbers take ``seed``; ``shap`` draws from numpy's
+global stream, so it is seeded for the call and the caller's global state is
+restored afterwards.
+"""
+import warnings
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from ._background import check_background, parse_masker, replacement_images, subsample
+from ._blackbox import global_numpy_seed, score_function, selected_scores, target_groups
+from ._checks import positive_int, seed_value
+from ._segmentation import compose, scales_of, segment_centroids, segment_image, segments_to_pixels
+from .registry import register_method
+
+__all__ = ["shap_expected_gradients", "shap_partition", "shap_kernel", "shap_deep", "keras_model",
+           "GRANULARITIES"]
+
+#: Accepted ``granularity`` values (``shap_kernel`` also takes 'feature' and 'auto').
+GRANULARITIES = ("pixel", "superpixel")
+
+
+# ----------------------------------------------------------------------------- shared pieces
+def _granularity(value, allowed):
+    if value not in allowed:
+        raise ValueError("granularity: expected one of %s, got %r" % (allowed, value))
+    return value
+
+
+def _expected_values(adapter, background, targets, n, batch_size):
+    """E f(background) of the explained output, per sample: shape (N,)."""
+    scores = adapter.predict(background, batch_size=batch_size)
+    if callable(targets):
+        return np.full(n, selected_scores(adapter, background, targets, batch_size).mean())
+    return scores.mean(axis=0)[np.asarray(targets)].astype(np.float64)
+
+
+def _model_outputs(adapter, x, targets, batch_size):
+    """f(x) of the explained output, per sample: shape (N,)."""
+    if callable(targets):
+        return selected_scores(adapter, x, targets, batch_size)
+    return adapter.predict(x, batch_size=batch_size)[np.arange(len(x)), np.asarray(targets)].astype(np.float64)
+
+
+def _additivity(attributions, expected, outputs, **extra):
+    """meta entries: expected value, model output and the gap sum(phi) + E - f(x), per sample."""
+    total = attributions.reshape(len(attributions), -1).sum(axis=1, dtype=np.float64)
+    meta = {"expected_value": np.asarray(expected, np.float64), "model_output": np.asarray(outputs, np.float64),
+            "additivity_gap": total + expected - outputs, "signed": True}
+    meta.update(extra)
+    return meta
+
+
+def _spatial_to_input(maps, adapter):
+    """(N, H, W) pixel maps -> (N, *input_shape), split evenly over channels (sums preserved)."""
+    h, w, c = adapter.image_shape
+    out = np.broadcast_to((np.asarray(maps, np.float64) / c)[..., None], (len(maps), h, w, c))
+    return out.reshape((len(maps),) + tuple(adapter.input_shape))
+
+
+def _segmentations(images, segmentation, n_segments, compactness, seed):
+    """Per image, one label map per scale: ``[[seg_scale0, seg_scale1, ...], ...]``."""
+    scales = scales_of(n_segments)
+    return [[segment_image(img, segmentation, s, compactness, seed) for s in scales] for img in images]
+
+
+def _pool_to_superpixels(attributions, adapter, segmentations):
+    """Pixel attributions summed per superpixel and spread back evenly, averaged over scales."""
+    images = adapter.to_image(attributions).sum(axis=-1)
+    maps = []
+    for pixel_map, segs in zip(images, segmentations):
+        per_scale = [segments_to_pixels(np.bincount(seg.ravel(), pixel_map.ravel(), int(seg.max()) + 1), seg,
+                                        spread="divide") for seg in segs]
+        maps.append(np.mean(per_scale, axis=0))
+    return _spatial_to_input(np.stack(maps), adapter)
+
+
+# ----------------------------------------------------------------------------- Keras wrapper
+_KERAS = weakref.WeakKeyDictionary()
+
+
+def keras_model(adapter, target=None):
+    """The adapter's model as a Keras functional model (what ``shap``'s TF explainers take).
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    target : None, int or callable
+        None: all scores ``(N, K)``; an int or callable: that one score ``(N, 1)``.
+
+    Returns
+    -------
+    keras.Model
+        Cached per adapter and target. Call it inside ``adapter.inference_mode()``.
+    """
+    key = ("all",) if target is None else ("fn", target) if callable(target) else ("index", int(target))
+    cache = _KERAS.setdefault(adapter, {})
+    if key not in cache:
+        n_classes = adapter.predict(np.zeros((1,) + tuple(adapter.input_shape), np.float32)).shape[1]
+
+        class Scores(tf.keras.layers.Layer):
+            def call(self, x):
+                scores = tf.reshape(adapter.scores(x), (-1, n_classes))  # static K: shap reads it
+                if target is None:
+                    return scores
+                if callable(target):
+                    return tf.reshape(target(scores), (-1, 1))
+                return scores[:, int(target):int(target) + 1]
+
+        with adapter.inference_mode():
+            inputs = tf.keras.Input(tuple(adapter.input_shape))
+            # a list of one input: shap calls the model with a list of tensors
+            cache[key] = tf.keras.Model([inputs], Scores()(inputs))
+    return cache[key]
+
+
+# ----------------------------------------------------------------------------- expected gradients
+def _eg_draws(rs, n_samples, n_background, sample_shape, local_smoothing):
+    """One input's draws, in the order ``shap.GradientExplainer`` makes them: index, t, (noise)."""
+    index = np.empty(n_samples, np.int64)
+    t = np.empty(n_samples, np.float64)
+    noise = np.zeros((n_samples,) + sample_shape, np.float64) if local_smoothing > 0 else None
+    for k in range(n_samples):
+        index[k] = rs.choice(n_background)
+        t[k] = rs.uniform()
+        if noise is not None:
+            noise[k] = rs.randn(*sample_shape) * local_smoothing
+    return index, t, noise
+
+
+def _eg_compiled(adapter, x, targets, background, n_samples, seed, local_smoothing, batch_size):
+    """Expected gradients as batched compiled gradients: (N, *input_shape)."""
+    rs = np.random.RandomState(seed)
+    shape = tuple(adapter.input_shape)
+    per_chunk = max(1, (8 * batch_size) // n_samples)  # bounds the points held in memory
+    out = np.zeros((len(x),) + shape, np.float64)
+    for start in range(0, len(x), per_chunk):
+        rows = range(start, min(len(x), start + per_chunk))
+        points, deltas = [], []
+        for j in rows:
+            index, t, noise = _eg_draws(rs, n_samples, len(background), shape, local_smoothing)
+            xj = x[j][None].astype(np.float64) + (noise if noise is not None else 0.0)
+            ref = background[index].astype(np.float64)
+            t = t.reshape((-1,) + (1,) * len(shape))
+            points.append((t * xj + (1 - t) * ref).astype(np.float32))
+            deltas.append((xj - ref).astype(np.float32))
+        chunk_targets = targets if callable(targets) else np.repeat(targets[list(rows)], n_samples)
+        grads = adapter.gradients(np.concatenate(points), chunk_targets, batch_size=batch_size)
+        products = grads.astype(np.float64) * np.concatenate(deltas)
+        out[list(rows)] = products.reshape((len(rows), n_samples) + shape).mean(axis=1)
+    return out
+
+
+def _eg_with_shap(adapter, x, targets, background, n_samples, seed, local_smoothing, batch_size):
+    """Expected gradients by ``shap.GradientExplainer`` itself (for comparisons)."""
+    import shap
+
+    if callable(targets):
+        raise ValueError("targets: implementation='shap' explains class indices only, got a callable")
+    explainer = shap.GradientExplainer(keras_model(adapter), background, batch_size=batch_size,
+                                       local_smoothing=local_smoothing)
+    with adapter.inference_mode(), global_numpy_seed(seed):
+        values, _ = explainer.shap_values(x, nsamples=n_samples, ranked_outputs=np.asarray(targets)[:, None],
+                                          output_rank_order="custom", rseed=seed)
+    return np.asarray(values)[..., 0]
+
+
+@register_method("shap", aliases=("expected_gradients", "shap_gradient"), signed=True, family="shap")
+def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples=200, seed=0, local_smoothing=0.0,
+                            granularity="pixel", segmentation="slic", n_segments=40, compactness=0.1,
+                            implementation="compiled", batch_size=None):
+    """SHAP values by expected gradients (``shap.GradientExplainer``'s algorithm, batched and compiled).
+
+    Erion et al. (2021); Lundberg & Lee (2017). For each input ``x``, ``n_samples``
+    points ``b + t (x - b)`` with ``b`` drawn from ``background`` and ``t ~ U(0, 1)``;
+    the attribution is the mean of ``grad f(point) * (x - b)``. Its sum tends to
+    ``f(x) - E f(background)`` as ``n_samples`` grows.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    background : array-like, shape (M, *input_shape) or images (M, H, W, C)
+        Required: reference inputs (e.g. 100 training samples), usually given once in
+        ``ModelExplainer(config={'shap': {'background': X_train[:100]}})``.
+    n_samples : int
+        Points per input.
+    seed : int or None
+        Same seed, same values; the draws equal ``shap_values(..., rseed=seed)``'s.
+    local_smoothing : float
+        Std of Gaussian noise added to the input per point (shap's ``local_smoothing``).
+    granularity : {'pixel', 'superpixel'}
+        'superpixel' sums pixel values per segment and spreads them evenly.
+    segmentation, n_segments, compactness
+        Superpixels (see :func:`~tensorlayer_xplain.methods._segmentation.segment_image`);
+        ``n_segments=(a, b)`` averages two scales.
+    implementation : {'compiled', 'shap'}
+        'compiled' (default): one batched ``tf.function`` gradient step; 'shap':
+        ``shap.GradientExplainer`` on the model wrapped as Keras (same values, slower).
+    batch_size : int, optional
+        Points per model call (default: the adapter's).
+
+    Returns
+    -------
+    attributions : ndarray, shape (N, *input_shape)
+    meta : dict
+        ``expected_value`` (N,), ``model_output`` (N,), ``additivity_gap`` (N,).
+
+    Examples
+    --------
+    >>> exp = tlx.explain(cnn, X_test[:4], 'shap', background=X_train[:100], seed=0)   # doctest: +SKIP
+    >>> exp.meta['expected_value'].shape                                                # doctest: +SKIP
+    (4,)
+    """
+    background = check_background(adapter, background, "shap")
+    n_samples = positive_int("n_samples", n_samples)
+    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
+    seed = seed_value("seed", seed)
+    _granularity(granularity, GRANULARITIES)
+    if implementation == "compiled":
+        values = _eg_compiled(adapter, inputs, targets, background, n_samples, seed, float(local_smoothing),
+                              batch_size)
+    elif implementation == "shap":
+        values = _eg_with_shap(adapter, inputs, targets, background, n_samples, seed, float(local_smoothing),
+                               batch_size)
+    else:
+        raise ValueError("implementation: expected 'compiled' or 'shap', got %r" % (implementation,))
+    if granularity == "superpixel":
+        segs = _segmentations(adapter.to_image(inputs), segmentation, n_segments, compactness, seed)
+        values = _pool_to_superpixels(values, adapter, segs)
+    expected = _expected_values(adapter, background, targets, len(inputs), batch_size)
+    outputs = _model_outputs(adapter, inputs, targets, batch_size)
+    return values.astype(np.float32), _additivity(values, expected, outputs)
+
+
+# ----------------------------------------------------------------------------- partition
+def _exact_image_masker(spec, shape):
+    """``shap.maskers.Image`` whose inpainting leaves unmasked pixels exact (shap rounds the whole image to uint8)."""
+    import shap
+
+    class ExactImageMasker(shap.maskers.Image):
+        def inpaint(self, x, mask, method):
+            out = np.array(super().inpaint(x, mask, method), dtype=x.dtype)
+            keep = ~np.broadcast_to(mask.reshape(self.input_shape).max(axis=2, keepdims=True),
+                                    self.input_shape).ravel()
+            out[keep] = x[keep]
+            return out
+
+    return ExactImageMasker(spec, shape)
+
+
+def _partition_pixels(adapter, images, target, masker, max_evals, batch_size):
+    """Owen values over ``shap.maskers.Image``'s pixel hierarchy: values (n, H, W, C), base values (n,)."""
+    import shap
+
+    f = score_function(adapter, target, batch_size)
+    scale = 1.0
+    if isinstance(masker, str) and masker.startswith("inpaint"):
+        # OpenCV inpainting works on 8-bit images: explain a [0, 255]-scaled copy, unscale inside f
+        scale = 255.0 / max(float(np.abs(images).max()), 1e-12)
+        unscaled = f
+        f = lambda z: unscaled(np.asarray(z) / scale)  # noqa: E731
+    image_masker = _exact_image_masker(masker, images.shape[1:])
+    explainer = shap.PartitionExplainer(f, image_masker)
+    result = explainer(images * scale, max_evals=max_evals, batch_size=batch_size, silent=True)
+    return np.asarray(result.values), np.asarray(result.base_values).reshape(-1), result
+
+
+def _superpixel_hierarchy(segments):
+    """A Ward linkage over segment centroids: nearby superpixels merge first (as the Image masker's tree)."""
+    from scipy.cluster.hierarchy import linkage
+
+    centroids = segment_centroids(segments)
+    if len(centroids) < 2:
+        raise ValueError("n_segments: the segmentation produced a single superpixel; use more segments")
+    return linkage(centroids, method="ward")
+
+
+def _partition_superpixels(adapter, image, target, segs, replacement, max_evals, batch_size):
+    """Owen values over superpixels, one explainer per scale: pixel map (H, W), base value."""
+    import shap
+
+    maps, bases, raw = [], [], []
+    f_image = score_function(adapter, target, batch_size)
+    for seg in segs:
+        n_seg = int(seg.max()) + 1
+
+        def f(z, seg=seg):
+            return f_image(compose(np.asarray(z) > 0.5, seg, image, replacement))
+
+        masker = shap.maskers.Partition(np.zeros((1, n_seg)), clustering=_superpixel_hierarchy(seg))
+        result = shap.PartitionExplainer(f, masker)(np.ones((1, n_seg)), max_evals=max_evals,
+                                                    batch_size=batch_size, silent=True)
+        maps.append(segments_to_pixels(np.asarray(result.values)[0], seg, spread="divide"))
+        bases.append(float(np.ravel(result.base_values)[0]))
+        raw.append(result)
+    return np.mean(maps, axis=0), float(np.mean(bases)), raw
+
+
+@register_method("shap_partition", signed=True, family="shap")
+def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch_size=None, granularity="pixel",
+                   segmentation="slic", n_segments=40, compactness=0.1, seed=0):
+    """SHAP (Owen) values with ``shap.PartitionExplainer``: model-agnostic, exactly additive.
+
+    Lundberg & Lee (2017); the Partition explainer of the ``shap`` package. Removed
+    pixels are blurred (or inpainted, or set to a constant); the explanation is
+    computed over a hierarchy of pixel blocks (``shap.maskers.Image``) or of superpixels.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    masker : str or float
+        ``'blur'`` (box blur over a quarter of the image side), ``'blur(kx,ky)'``,
+        ``'inpaint_telea'``, ``'inpaint_ns'`` (pixel granularity only) or a constant.
+    max_evals : int
+        Model evaluations per input (shap's budget; more = finer).
+    batch_size : int, optional
+        Masked images per model call (passed to shap and to the adapter).
+    granularity : {'pixel', 'superpixel'}
+    segmentation, n_segments, compactness
+        Superpixels for ``granularity='superpixel'``; ``n_segments=(a, b)`` averages two scales.
+    seed : int or None
+        Seeds shap's tie-breaking draws (numpy's global stream, restored afterwards).
+
+    Returns
+    -------
+    attributions : ndarray, shape (N, *input_shape)
+    meta : dict
+        ``expected_value`` (N,) — the score of the fully masked input —, ``model_output``,
+        ``additivity_gap``, ``shap_explanations`` (the raw ``shap.Explanation`` objects).
+
+    Examples
+    --------
+    >>> exp = tlx.explain(cnn, X_test[:2], 'shap_partition', max_evals=1000)   # doctest: +SKIP
+    """
+    _granularity(granularity, GRANULARITIES)
+    max_evals = positive_int("max_evals", max_evals, minimum=3)
+    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
+    seed = seed_value("seed", seed)
+    images = adapter.to_image(inputs).astype(np.float32)
+    spec = parse_masker(masker, adapter.image_shape, allow_inpaint=granularity == "pixel")
+    maps = np.zeros(images.shape, np.float64)
+    expected = np.zeros(len(images))
+    raw = [None] * len(images)
+    with global_numpy_seed(seed):
+        if granularity == "pixel":
+            for target, index in target_groups(targets, len(images)):
+                values, bases, result = _partition_pixels(adapter, images[index], target, spec, max_evals,
+                                                          batch_size)
+                maps[index] = values.reshape(images[index].shape)
+                expected[index] = bases
+                for k, i in enumerate(index):
+                    raw[i] = result[k]
+            values = maps.reshape(inputs.shape)
+        else:
+            segs = _segmentations(images, segmentation, n_segments, compactness, seed)
+            replacements = replacement_images(images, spec)
+            spatial = np.zeros(images.shape[:3])
+            for i in range(len(images)):
+                target = targets if callable(targets) else int(targets[i])
+                spatial[i], expected[i], raw[i] = _partition_superpixels(
+                    adapter, images[i], target, segs[i], replacements[i], max_evals, batch_size)
+            values = _spatial_to_input(spatial, adapter)
+    outputs = _model_outputs(adapter, inputs, targets, batch_size)
+    return values.astype(np.float32), _additivity(values, expected, outputs, shap_explanations=raw)
+
+
+# ----------------------------------------------------------------------------- kernel
+def _kernel_features(adapter, x, targets, background, nsamples, l1_reg, batch_size):
+    """KernelSHAP over the flat input values: (N, D) values and (N,) expected values."""
+    import shap
+
+    n_features = int(np.prod(adapter.input_shape))
+    flat, bg = x.reshape(len(x), n_features), background.reshape(len(background), n_features)
+    values, expected = np.zeros(flat.shape), np.zeros(len(flat))
+    for target, index in target_groups(targets, len(flat)):
+        f = score_function(adapter, target, batch_size, shape=(n_features,))
+        explainer = shap.KernelExplainer(f, bg)
+        values[index] = np.asarray(explainer.shap_values(flat[index], nsamples=nsamples, l1_reg=l1_reg,
+                                                         silent=True)).reshape(len(index), n_features)
+        expected[index] = float(np.ravel(explainer.expected_value)[0])
+    return values.reshape(x.shape), expected
+
+
+def _superpixel_game(adapter, image, target, seg, background_images, batch_size):
+    """v(z) = E_b f(image where z keeps a superpixel, else the background image b), for z in {0,1}^S."""
+    f_image = score_function(adapter, target, batch_size)
+    m = len(background_images)
+    rows_per_call = max(1, (4 * batch_size) // m)
+
+    def v(z):
+        z = np.asarray(z) > 0.5
+        out = np.empty(len(z))
+        for start in range(0, len(z), rows_per_call):
+            block = z[start:start + rows_per_call]
+            keep = block[:, seg][..., None]  # (b, H, W, 1)
+            mixed = np.where(keep[:, None], image[None, None], background_images[None])  # (b, M, H, W, C)
+            out[start:start + len(block)] = f_image(mixed.reshape((-1,) + image.shape)).reshape(len(block), m).mean(1)
+        return out
+
+    return v
+
+
+def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1_reg, batch_size):
+    """KernelSHAP over superpixels (expectation over the background): (N, H, W) maps, (N,) expected values."""
+    import shap
+
+    bg_images = adapter.to_image(background).astype(np.float32)
+    maps, expected = np.zeros(images.shape[:3]), np.zeros(len(images))
+    for i, image in enumerate(images):
+        target = targets if callable(targets) else int(targets[i])
+        per_scale, bases = [], []
+        for seg in segs[i]:
+            n_seg = int(seg.max()) + 1
+            explainer = shap.KernelExplainer(_superpixel_game(adapter, image, target, seg, bg_images, batch_size),
+                                             np.zeros((1, n_seg)))
+            phi = np.asarray(explainer.shap_values(np.ones((1, n_seg)), nsamples=nsamples, l1_reg=l1_reg,
+                                                   silent=True)).reshape(n_seg)
+            per_scale.append(segments_to_pixels(phi, seg, spread="divide"))
+            bases.append(float(np.ravel(explainer.expected_value)[0]))
+        maps[i], expected[i] = np.mean(per_scale, axis=0), np.mean(bases)
+    return maps, expected
+
+
+@register_method("shap_kernel", signed=True, family="shap")
+def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", granularity="auto", max_background=50,
+                l1_reg=False, segmentation="slic", n_segments=40, compactness=0.1, batch_size=None, seed=0):
+    """KernelSHAP (``shap.KernelExplainer``) over flat features or superpixels; exactly additive.
+
+    Lundberg & Lee (2017). Model-agnostic: a weighted linear regression on
+    coalitions of features, with removed features drawn from ``background``.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    background : array-like, shape (M, *input_shape)
+        Required: reference inputs; the expected value is ``E f(background)``.
+    nsamples : int or 'auto'
+        Coalitions per input (shap's 'auto' = ``2 * n_features + 2048``).
+    granularity : {'auto', 'feature', 'superpixel'}
+        'feature': every input value is a player (tabular / flat inputs);
+        'superpixel': superpixels are players, removed ones replaced by each background
+        image in turn (cost: ``nsamples * M`` model calls per input); 'auto': 'superpixel'
+        for inputs drawn as 2-D images, 'feature' otherwise.
+    max_background : int
+        Background rows kept (a seeded subsample), since cost grows with them.
+    l1_reg : False, float or str
+        shap's ``l1_reg``; False (default) estimates every feature's value.
+    segmentation, n_segments, compactness
+        Superpixels; ``n_segments=(a, b)`` averages two scales.
+    batch_size : int, optional
+        Rows per model call (default: the adapter's).
+    seed : int or None
+        Seeds shap's coalition sampling and the background subsample.
+
+    Returns
+    -------
+    attributions : ndarray, shape (N, *input_shape)
+    meta : dict
+        ``expected_value``, ``model_output``, ``additivity_gap`` (N,), ``granularity``.
+
+    Examples
+    --------
+    >>> exp = tlx.explain(mlp, X[:2], 'shap_kernel', background=X_train[:20], granularity='feature')  # doctest: +SKIP
+    """
+    background = check_background(adapter, background, "shap_kernel")
+    seed = seed_value("seed", seed)
+    background = subsample(background, positive_int("max_background", max_background), seed)
+    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
+    if nsamples != "auto":
+        nsamples = positive_int("nsamples", nsamples, minimum=2)
+    h, w, _ = adapter.image_shape
+    if granularity == "auto":
+        granularity = "superpixel" if min(h, w) > 1 else "feature"
+    _granularity(granularity, ("feature", "superpixel"))
+    with global_numpy_seed(seed):
+        if granularity == "feature":
+            values, expected = _kernel_features(adapter, inputs, targets, background, nsamples, l1_reg, batch_size)
+        else:
+            images = adapter.to_image(inputs).astype(np.float32)
+            segs = _segmentations(images, segmentation, n_segments, compactness, seed)
+            maps, expected = _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1_reg,
+                                                 batch_size)
+            values = _spatial_to_input(maps, adapter)
+    outputs = _model_outputs(adapter, inputs, targets, batch_size)
+    return values.astype(np.float32), _additivity(values, expected, outputs, granularity=granularity)
+
+
+# ----------------------------------------------------------------------------- deep
+@register_method("shap_deep", signed=True, family="shap")
+def shap_deep(adapter, inputs, targets, background=None, max_background=100, seed=0, batch_size=None):
+    """DeepSHAP (``shap.DeepExplainer``, DeepLIFT rescale rule) on the TL model wrapped as Keras.
+
+    Lundberg & Lee (2017); Shrikumar, Greenside & Kundaje (2017), "Learning Important
+    Features Through Propagating Activation Differences". Attributions average the
+    DeepLIFT multipliers times ``x - b`` over the background ``b``; they sum to
+    ``f(x) - E f(background)`` up to float error when every op has a DeepLIFT rule
+    (ReLU, max-pooling, dense and convolutional layers do).
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray, float32, shape (N, *input_shape)
+    targets : ndarray of int (N,) or callable
+    background : array-like, shape (M, *input_shape)
+        Required reference inputs.
+    max_background : int
+        Background rows kept (seeded subsample); every input costs one model call of
+        ``M + 1`` rows.
+    seed : int or None
+        Seeds the background subsample.
+    batch_size : int, optional
+        Used for the expected-value and output predictions.
+
+    Returns
+    -------
+    attributions : ndarray, shape (N, *input_shape)
+    meta : dict
+        ``expected_value``, ``model_output``, ``additivity_gap`` (N,).
+
+    Warns
+    -----
+    RuntimeWarning
+        When the additivity gap exceeds 1% of the output scale (an op without a
+        DeepLIFT rule in the model).
+
+    Examples
+    --------
+    >>> exp = tlx.explain(cnn, X_test[:2], 'shap_deep', background=X_train[:100])   # doctest: +SKIP
+    """
+    import shap
+
+    background = check_background(adapter, background, "shap_deep")
+    seed = seed_value("seed", seed)
+    background = subsample(background, positive_int("max_background", max_background), seed)
+    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
+    values = np.zeros(inputs.shape, np.float64)
+    for target, index in target_groups(targets, len(inputs)):
+        model = keras_model(adapter, target)
+        with adapter.inference_mode(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*TensorFlow version is newer than 2.4.0.*")
+            explainer = shap.DeepExplainer(model, background)
+            phi = explainer.shap_values(inputs[index], check_additivity=False)
+        values[index] = np.asarray(phi).reshape(inputs[index].shape)
+    expected = _expected_values(adapter, background, targets, len(inputs), batch_size)
+    outputs = _model_outputs(adapter, inputs, targets, batch_size)
+    meta = _additivity(values, expected, outputs)
+    scale = max(1e-6, float(np.abs(outputs).max()), float(np.abs(expected).max()))
+    if np.abs(meta["additivity_gap"]).max() > 1e-2 * scale:
+        warnings.warn("shap_deep: attributions miss f(x) - E f(background) by up to %.3g (output scale %.3g); the "
+                      "model has ops without a DeepLIFT rule, prefer 'shap' (expected gradients)"
+                      % (np.abs(meta["additivity_gap"]).max(), scale), RuntimeWarning, stacklevel=2)
+    return values.astype(np.float32), meta
