@@ -21,3 +21,7 @@ from .attention import *  # noqa: F401,F403,E402
 from .attention import __all__ as _attention_all  # noqa: E402
 
 __all__ += _attention_all
+from .lime_shap import *  # noqa: F401,F403,E402
+from .lime_shap import __all__ as _lime_shap_all  # noqa: E402
+
+__all__ += _lime_shap_all
