@@ -73,8 +73,8 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
     window : int or (int, int)
         Window height and width in pixels.
     stride : int or (int, int)
-        Step between windows; the last window is placed flush with the border so
-        every pixel is covered.
+        Step between windows, at most ``window``; the last window is placed flush
+        with the border so every pixel is covered.
     baseline_value : float
         Value the occluded pixels take.
     batch_size : int, optional
@@ -94,6 +94,9 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
     h, w, _ = adapter.image_shape
     window = window_pair("window", window, (h, w))
     stride = window_pair("stride", stride, (h, w))
+    if stride[0] > window[0] or stride[1] > window[1]:
+        raise ValueError("stride: expected at most the window size %s so that every pixel is occluded, got %s"
+                         % (window, stride))
     baseline_value = float(baseline_value)
     if not np.isfinite(baseline_value):
         raise ValueError("baseline_value: expected a finite number, got %r" % baseline_value)
