@@ -64,7 +64,11 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     start = time.perf_counter()
     predictions = adapter.predict(x)
     resolved = adapter.resolve_targets(targets, len(x), predictions)
-    result = spec.fn(adapter, x, resolved, **params)
+    call_params = dict(params)
+    if batch_size is not None and "batch_size" in spec.parameters:
+        # also honoured when `model` is already an adapter (whose batch size is fixed)
+        call_params.setdefault("batch_size", batch_size)
+    result = spec.fn(adapter, x, resolved, **call_params)
     attributions, meta = result if isinstance(result, tuple) else (result, {})
     attributions = _to_input_shape(attributions, x, adapter)
     total = time.perf_counter() - start

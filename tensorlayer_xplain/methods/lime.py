@@ -282,7 +282,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
         predict_fn = score_function(adapter, target, batch_size, shape=(n_features,), all_scores=True)
         with warnings.catch_warnings():
             # LIME regresses whatever the adapter explains (logits by default), not only probabilities
-            warnings.filterwarnings("ignore", message="Prediction probabilties do not sum to 1")
+            warnings.filterwarnings("ignore", message=r"\s*Prediction probabilties do not sum to 1")
             exp = explainer.explain_instance(row, predict_fn, labels=(label,), num_features=num_features,
                                              num_samples=num_samples)
         for feature, weight in exp.as_map()[label]:
