@@ -10,6 +10,7 @@ Users who learnt ``tl.visualize`` can keep that namespace::
 A name TensorLayer already defines (e.g. ``tsne_embedding``) is never
 overwritten; such names are reported in ``install().skipped`` and logged.
 """
+import importlib
 import inspect
 import logging
 
@@ -33,9 +34,12 @@ class InstallResult(list):
 
 
 def _tl_visualize():
-    import tensorlayer.visualize
+    """The real ``tensorlayer.visualize`` module.
 
-    return tensorlayer.visualize
+    ``tl.visualize`` is a ``LazyImport`` proxy: reads go to the real module but
+    attributes set on the proxy land on the proxy itself, where nobody sees them.
+    """
+    return importlib.import_module("tensorlayer.visualize")
 
 
 def figure_functions():
