@@ -29,11 +29,31 @@ from .methods.registry import (  # noqa: E402
 )
 from ._install import install, uninstall  # noqa: E402
 from .runner import explain  # noqa: E402
+from . import metrics  # noqa: E402
+from .metrics import (  # noqa: E402
+    available_metrics,
+    deletion,
+    evaluate,
+    insertion,
+    method_agreement,
+    mu_fidelity,
+    randomization_sanity_check,
+    register_metric,
+)
 from .visualize import *  # noqa: E402,F401,F403
 from .visualize import __all__ as _visualize_all  # noqa: E402
 
 __all__ = [
     "__version__",
+    "metrics",
+    "deletion",
+    "insertion",
+    "mu_fidelity",
+    "randomization_sanity_check",
+    "method_agreement",
+    "evaluate",
+    "register_metric",
+    "available_metrics",
     "ModelAdapter",
     "as_adapter",
     "ModelExplainer",

@@ -14,8 +14,11 @@ from .embedding import *  # noqa: F401,F403
 from .embedding import __all__ as _embedding_all
 from .importance import *  # noqa: F401,F403
 from .importance import __all__ as _importance_all
+from .metrics import *  # noqa: F401,F403
+from .metrics import __all__ as _metrics_all
 
 __all__ = ["tl_figure", "figure_path"] + _attributions_all + _cam_all + _compare_all + _embedding_all + _importance_all
+__all__ += _metrics_all
 
 from .attention import *  # noqa: F401,F403,E402
 from .attention import __all__ as _attention_all  # noqa: E402
