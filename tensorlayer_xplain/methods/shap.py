@@ -309,10 +309,7 @@ def _superpixel_hierarchy(segments):
     """A Ward linkage over segment centroids: nearby superpixels merge first (as the Image masker's tree)."""
     from scipy.cluster.hierarchy import linkage
 
-    centroids = segment_centroids(segments)
-    if len(centroids) < 2:
-        raise ValueError("n_segments: the segmentation produced a single superpixel; use more segments")
-    return linkage(centroids, method="ward")
+    return linkage(segment_centroids(segments), method="ward")
 
 
 def _partition_superpixels(adapter, image, target, segs, replacement, max_evals, batch_size):
@@ -327,6 +324,12 @@ def _partition_superpixels(adapter, image, target, segs, replacement, max_evals,
         def f(z, seg=seg):
             return f_image(compose(np.asarray(z) > 0.5, seg, image, replacement))
 
+        if n_seg == 1:  # one player takes all: f(x) - f(replacement)
+            base, full = f(np.array([[0.0], [1.0]]))
+            maps.append(segments_to_pixels(np.array([full - base]), seg, spread="divide"))
+            bases.append(float(base))
+            raw.append(None)
+            continue
         masker = shap.maskers.Partition(np.zeros((1, n_seg)), clustering=_superpixel_hierarchy(seg))
         result = shap.PartitionExplainer(f, masker)(np.ones((1, n_seg)), max_evals=max_evals,
                                                     batch_size=batch_size, silent=True)
