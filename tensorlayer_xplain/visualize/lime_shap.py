@@ -84,7 +84,7 @@ def lime_overlay(image, segments, positive, negative, scale=None, alpha=0.35):
         mask = np.isin(segs, ids)
         rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.asarray(colour)
         # boundaries of each chosen superpixel (not only of their union)
-        edges = find_boundaries(np.where(mask, segs, -1), mode="inner") & mask
+        edges = find_boundaries(np.where(mask, segs + 1, 0), mode="inner") & mask  # 0 = background
         rgb[edges] = colour
     return rgb
 
