@@ -83,8 +83,13 @@ def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=Non
                 if os.path.exists(tmp):
                     os.remove(tmp)
         else:
+            was_interactive = plt.isinteractive()
             plt.ion()
-            plt.draw()
-            plt.pause(second)
+            try:
+                plt.draw()
+                plt.pause(second)
+            finally:
+                if not was_interactive:
+                    plt.ioff()  # TL leaves interactive mode on; we restore the caller's
     finally:
         plt.close(fig)
