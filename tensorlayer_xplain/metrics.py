@@ -695,11 +695,19 @@ def randomization_sanity_check(model, inputs, method="gradient", mode="cascading
     Examples
     --------
     >>> res = tlx.metrics.randomization_sanity_check(model, x_test[:8], 'gradient')   # doctest: +SKIP
-    >>> res.passed, res.to_frame()                                                     # doctest: +SKIP
-    (True,        layer  spearman
-     stage
-     1      dense_2  0.12 ...)
+    >>> res.passed, res.score                                                          # doctest: +SKIP
+    (True, 0.34)
+    >>> res.to_frame()                                                                 # doctest: +SKIP
+              layer  spearman
+    stage
+    1       dense_2  0.550
+    2       dense_1  0.419
+    3      conv2d_2  0.339
+    4      conv2d_1  0.344
     """
+    if isinstance(inputs, Explanation):
+        raise TypeError("inputs: expected the input array, got an Explanation; pass explanation.inputs and "
+                        "method=explanation.method (the method is rerun at every stage)")
     _check_choice("mode", mode, SANITY_MODES)
     if isinstance(threshold, bool) or not isinstance(threshold, (numbers.Real, np.number)) \
             or not -1.0 <= float(threshold) <= 1.0:

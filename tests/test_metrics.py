@@ -389,3 +389,5 @@ def test_bad_input_raises_errors_naming_the_argument(mnist_cnn, images):
         metrics.randomization_sanity_check(model, x[:2], "gradient", absolut=False)
     with pytest.raises(KeyError, match="method"):
         metrics.randomization_sanity_check(model, x[:2], "no_such_method")
+    with pytest.raises(TypeError, match="inputs: expected the input array, got an Explanation"):
+        metrics.randomization_sanity_check(model, grad)
