@@ -168,3 +168,12 @@ def test_decision_boundary_errors(rng, tmp_path):
     with pytest.raises(ValueError, match="at least 2 samples"):
         tlx.decision_boundary(model, x[:1], name=name)
     assert not os.path.exists(name)
+
+
+def test_umap_without_the_package_is_a_clear_import_error(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "umap", None)  # as if umap-learn were not installed
+    feats = np.random.default_rng(0).normal(size=(12, 4))
+    with pytest.raises(ImportError, match="umap-learn"):
+        tlx.embedding_visualization(None, feats, method="umap", name=str(tmp_path / "u.png"))
