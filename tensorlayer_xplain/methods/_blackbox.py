@@ -13,7 +13,7 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["target_groups", "selected_scores", "score_function", "global_numpy_seed"]
+__all__ = ["target_groups", "selected_scores", "score_function", "global_numpy_seed", "small_blas"]
 
 
 def target_groups(targets, n):
@@ -112,3 +112,16 @@ def global_numpy_seed(seed):
         yield
     finally:
         np.random.set_state(state)
+
+
+def small_blas():
+    """Context: one BLAS thread for the block (the packages' small regressions).
+
+    LIME's and KernelSHAP's regressions are tiny (``num_samples x n_features``);
+    run with several OpenBLAS threads right after TensorFlow calls, they contend
+    with TF's spinning worker threads and a 2 ms ridge fit can take 50 ms. TF's own
+    kernels do not use OpenBLAS, so model calls inside the block are unaffected.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")

@@ -149,19 +149,22 @@ def compose(keep, segments, image, replacement):
     Parameters
     ----------
     keep : ndarray, shape (B, S)
-        1/True keeps a segment, 0/False replaces it (fractions blend linearly).
+        True/1 keeps a segment, False/0 replaces it.
     segments : ndarray of int, shape (H, W)
     image, replacement : ndarray, shape (H, W, C)
 
     Returns
     -------
     ndarray, float32, shape (B, H, W, C)
+        Kept pixels equal ``image`` exactly, replaced ones ``replacement``.
     """
-    keep = np.asarray(keep, dtype=np.float32)
-    pixel_keep = keep[:, segments][..., None]  # (B, H, W, 1)
+    keep = np.asarray(keep)
+    if keep.dtype != bool:
+        keep = keep > 0.5
     image = np.asarray(image, np.float32)
-    replacement = np.asarray(replacement, np.float32)
-    return replacement[None] + pixel_keep * (image - replacement)[None]
+    # a full-size mask: np.where broadcasting (B, H, W, 1) against (H, W, C) is ~3x slower
+    pixel_keep = np.repeat(keep[:, segments][..., None], image.shape[-1], axis=-1)
+    return np.where(pixel_keep, image, np.asarray(replacement, np.float32))
 
 
 def segments_to_pixels(values, segments, spread="copy"):

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 from lime import lime_image, lime_tabular as _lime_tabular
 
-from ._blackbox import score_function
+from ._blackbox import score_function, small_blas
 from ._checks import positive_int, seed_value
 from ._segmentation import compose, segment_image, segments_to_pixels
 from ._utils import chunks
@@ -94,7 +94,7 @@ def _explain_one_image(explainer, image, target, adapter, segmentation, n_segmen
     label = 0 if callable(target) else int(target)
     n_segs = int(segments.max()) + 1
     exp = explainer.explain_instance(
-        rgb.astype(np.float64), _image_classifier(adapter, target, batch_size, gray), labels=(label,),
+        rgb, _image_classifier(adapter, target, batch_size, gray), labels=(label,),
         hide_color=hide_color, top_labels=None, num_features=n_segs if num_features is None else num_features,
         num_samples=num_samples, batch_size=batch_size, segmentation_fn=lambda _: segments,
         random_seed=0 if seed is None else seed)
@@ -139,7 +139,8 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     kernel_width : float
         Width of lime's exponential kernel on cosine distance.
     feature_selection : str
-        lime's ``feature_selection`` ('auto', 'none', 'forward_selection', 'highest_weights', 'lasso_path').
+        lime's ``feature_selection`` ('auto', 'none', 'forward_selection', 'highest_weights', 'lasso_path');
+        'auto' with ``num_features=None`` fits once on all superpixels ('none').
     batch_size : int, optional
         Images per model call (default: the adapter's ``batch_size``).
     seed : int or None
@@ -166,14 +167,17 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     seed = seed_value("seed", seed)
     hide = _hide_value(hide_color, channels)
     images = adapter.to_image(inputs)
+    if num_features is None and feature_selection == "auto":
+        feature_selection = "none"  # every superpixel is kept: selecting them first would only cost a second fit
     explainer = BatchedLimeImageExplainer(kernel_width=kernel_width, feature_selection=feature_selection,
                                           random_state=seed)
     maps, raw, segs, labels = [], [], [], []
     for i, image in enumerate(images):
         target = targets if callable(targets) else targets[i]
-        exp, segments, weights, label = _explain_one_image(
-            explainer, image, target, adapter, segmentation, n_segments, compactness, num_samples, num_features,
-            hide, batch_size, seed)
+        with small_blas():
+            exp, segments, weights, label = _explain_one_image(
+                explainer, image, target, adapter, segmentation, n_segments, compactness, num_samples, num_features,
+                hide, batch_size, seed)
         if positive_only:
             weights = np.maximum(weights, 0.0)
         maps.append(segments_to_pixels(weights, segments))
@@ -280,7 +284,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
         label = 0 if callable(target) else target
         labels.append(label)
         predict_fn = score_function(adapter, target, batch_size, shape=(n_features,), all_scores=True)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), small_blas():
             # LIME regresses whatever the adapter explains (logits by default), not only probabilities
             warnings.filterwarnings("ignore", message=r"\s*Prediction probabilties do not sum to 1")
             exp = explainer.explain_instance(row, predict_fn, labels=(label,), num_features=num_features,

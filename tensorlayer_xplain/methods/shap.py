@@ -322,7 +322,7 @@ def _partition_superpixels(adapter, image, target, segs, replacement, max_evals,
         n_seg = int(seg.max()) + 1
 
         def f(z, seg=seg):
-            return f_image(compose(np.asarray(z) > 0.5, seg, image, replacement))
+            return f_image(compose(z, seg, image, replacement))
 
         if n_seg == 1:  # one player takes all: f(x) - f(replacement)
             base, full = f(np.array([[0.0], [1.0]]))
