@@ -633,6 +633,7 @@ class ModelAdapter:
             records = {}
             with self._recording(layers, records):
                 with tf.GradientTape() as tape:
+                    tape.watch(xb)  # so an input layer's output (x itself) has a gradient too
                     scores = self.scores(xb)
                     selected = self.select(scores, targets if fn_targets else tb) if gradients else None
             missing = [n for n in names if n not in records]
@@ -642,6 +643,10 @@ class ModelAdapter:
             if isinstance(outs[0], (list, tuple)):
                 raise TypeError("layer_names: layer %r returns several tensors; capture needs one" % names[0])
             grads = tape.gradient(selected, outs) if gradients else []
+            for name, grad in zip(names, grads):
+                if grad is None:
+                    raise ValueError("layer_names: the target score does not depend on the output of layer %r "
+                                     "(no gradient); pick a layer on the path to the output" % name)
             return scores, outs, grads
 
         compiled = self.compiled(("capture", tuple(names), gradients, self._target_key(targets)), step, n_extra=1)

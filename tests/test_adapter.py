@@ -254,3 +254,10 @@ def test_models_built_twice_do_not_clash():
     a, b = tlx.models.mlp(seed=1), tlx.models.mlp(seed=1)
     assert a is not b and isinstance(b, tl.models.Model)
     tlx.models.cnn(), tlx.models.cnn()
+
+
+def test_capture_gradients_of_the_input_layer_and_of_a_dead_end(static_cnn, images):
+    adapter = tlx.ModelAdapter(static_cnn)
+    input_name = adapter.layer_call_order()[0][0]
+    res = adapter.capture(images, [input_name], targets=np.zeros(5, np.int32), gradients=True)
+    np.testing.assert_allclose(res.gradients[input_name], adapter.gradients(images, np.zeros(5, np.int32)), atol=1e-6)

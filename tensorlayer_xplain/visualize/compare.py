@@ -35,6 +35,19 @@ def draw_method_grid(fig, explanations, class_names=None, colorbar=True):
     return axes
 
 
+def _precomputed(explanations):
+    """Check a ``{method: Explanation}`` dict describes the same inputs."""
+    from ..explanation import Explanation
+
+    if not explanations or not all(isinstance(e, Explanation) for e in explanations.values()):
+        raise TypeError("inputs: expected an array or a non-empty dict of Explanations, got %r"
+                        % ({k: type(v).__name__ for k, v in explanations.items()},))
+    shapes = {e.inputs.shape for e in explanations.values()}
+    if len(shapes) != 1:
+        raise ValueError("inputs: the explanations cover different inputs (shapes %s)" % sorted(shapes))
+    return dict(explanations)
+
+
 def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None, saveable=True,
                     name="compare_methods", fig_idx=2396333, second=10, class_names=None, config=None,
                     target_class=None):
@@ -47,9 +60,11 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
     Parameters
     ----------
     model : tl.models.Model, keras.Model, callable or ModelAdapter
-    inputs : ndarray (N, ...)
+    inputs : ndarray (N, ...) or dict of str -> Explanation
+        Inputs to explain, or explanations of the same inputs already computed
+        (e.g. ``ModelExplainer.explain_all``), drawn as they are.
     methods : sequence of str
-        Registered method names (aliases allowed).
+        Registered method names (aliases allowed); ignored for precomputed explanations.
     targets : None, int or sequence of int
         Class per input; None = predicted class. ``target_class`` is another name.
     saveable : bool
@@ -74,14 +89,17 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
     >>> exps['gradcam'].timings['per_sample']                                      # doctest: +SKIP
     0.0012
     """
-    if isinstance(methods, str) or not methods:
-        raise TypeError("methods: expected a non-empty list of method names, got %r" % (methods,))
-    config = dict(config or {})
-    unknown = [key for key in config if key not in methods]
-    if unknown:
-        raise KeyError("config: parameters given for %s, which are not in methods %s" % (unknown, list(methods)))
-    targets = pick_targets(targets, target_class)
-    exps = {m: obtain_explanation(model, inputs, m, targets, **config.get(m, {})) for m in methods}
+    if isinstance(inputs, dict):
+        exps = _precomputed(inputs)
+    else:
+        if isinstance(methods, str) or not methods:
+            raise TypeError("methods: expected a non-empty list of method names, got %r" % (methods,))
+        config = dict(config or {})
+        unknown = [key for key in config if key not in methods]
+        if unknown:
+            raise KeyError("config: parameters given for %s, which are not in methods %s" % (unknown, list(methods)))
+        targets = pick_targets(targets, target_class)
+        exps = {m: obtain_explanation(model, inputs, m, targets, **config.get(m, {})) for m in methods}
     n, n_cols = len(next(iter(exps.values()))), 1 + len(exps)
     with tl_figure(saveable, name, fig_idx, second, figsize=(2.4 * n_cols, 2.3 * n)) as fig:
         draw_method_grid(fig, exps, class_names)
