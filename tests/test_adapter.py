@@ -256,7 +256,7 @@ def test_models_built_twice_do_not_clash():
     tlx.models.cnn(), tlx.models.cnn()
 
 
-def test_capture_gradients_of_the_input_layer_and_of_a_dead_end(static_cnn, images):
+def test_capture_gradients_of_the_input_layer(static_cnn, images):
     adapter = tlx.ModelAdapter(static_cnn)
     input_name = adapter.layer_call_order()[0][0]
     res = adapter.capture(images, [input_name], targets=np.zeros(5, np.int32), gradients=True)
