@@ -55,6 +55,10 @@ def test_kernel_is_additive_over_features_and_superpixels(mlp, cnn, data):
     exp = tlx.explain(cnn, data["x"][:2], "shap_kernel", background=data["bg"][:4], n_segments=(4, 9), nsamples=100)
     assert exp.meta["granularity"] == "superpixel"  # 'auto' on images
     assert_additive(exp)
+    for i in range(2):  # raw values: each scale is additive on its own, one value per superpixel
+        for seg, phi in zip(exp.meta["segments"][i], exp.meta["segment_values"][i]):
+            assert phi.shape == (seg.max() + 1,)
+            assert abs(phi.sum() + exp.meta["expected_value"][i] - exp.meta["model_output"][i]) < 1e-6
 
 
 def test_partition_is_additive_pixels_superpixels_and_inpaint(cnn, data):

@@ -243,7 +243,8 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
     -------
     attributions : ndarray, shape (N, *input_shape)
     meta : dict
-        ``expected_value`` (N,), ``model_output`` (N,), ``additivity_gap`` (N,).
+        ``expected_value`` (N,), ``model_output`` (N,), ``additivity_gap`` (N,); with superpixels
+        also ``segments`` (per input, one label map per scale) and ``pixel_values`` (before pooling).
 
     Examples
     --------
@@ -264,12 +265,15 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
                                batch_size)
     else:
         raise ValueError("implementation: expected 'compiled' or 'shap', got %r" % (implementation,))
+    extra = {}
     if granularity == "superpixel":
-        segs = _segmentations(adapter.to_image(inputs), segmentation, n_segments, compactness, seed)
+        extra["segments"] = segs = _segmentations(adapter.to_image(inputs), segmentation, n_segments, compactness,
+                                                  seed)
+        extra["pixel_values"] = values
         values = _pool_to_superpixels(values, adapter, segs)
     expected = _expected_values(adapter, background, targets, len(inputs), batch_size)
     outputs = _model_outputs(adapter, inputs, targets, batch_size)
-    return values.astype(np.float32), _additivity(values, expected, outputs)
+    return values.astype(np.float32), _additivity(values, expected, outputs, **extra)
 
 
 # ----------------------------------------------------------------------------- partition
@@ -371,7 +375,8 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
     attributions : ndarray, shape (N, *input_shape)
     meta : dict
         ``expected_value`` (N,) — the score of the fully masked input —, ``model_output``,
-        ``additivity_gap``, ``shap_explanations`` (the raw ``shap.Explanation`` objects).
+        ``additivity_gap``, ``shap_explanations`` (the raw ``shap.Explanation`` objects; per scale
+        with superpixels) and, with superpixels, ``segments`` (per input, one label map per scale).
 
     Examples
     --------
@@ -386,6 +391,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
     maps = np.zeros(images.shape, np.float64)
     expected = np.zeros(len(images))
     raw = [None] * len(images)
+    extra = {}
     with global_numpy_seed(seed):
         if granularity == "pixel":
             for target, index in target_groups(targets, len(images)):
@@ -397,7 +403,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
                     raw[i] = result[k]
             values = maps.reshape(inputs.shape)
         else:
-            segs = _segmentations(images, segmentation, n_segments, compactness, seed)
+            extra["segments"] = segs = _segmentations(images, segmentation, n_segments, compactness, seed)
             replacements = replacement_images(images, spec)
             spatial = np.zeros(images.shape[:3])
             for i in range(len(images)):
@@ -406,7 +412,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
                     adapter, images[i], target, segs[i], replacements[i], max_evals, batch_size)
             values = _spatial_to_input(spatial, adapter)
     outputs = _model_outputs(adapter, inputs, targets, batch_size)
-    return values.astype(np.float32), _additivity(values, expected, outputs, shap_explanations=raw)
+    return values.astype(np.float32), _additivity(values, expected, outputs, shap_explanations=raw, **extra)
 
 
 # ----------------------------------------------------------------------------- kernel
@@ -446,14 +452,18 @@ def _superpixel_game(adapter, image, target, seg, background_images, batch_size)
 
 
 def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1_reg, batch_size):
-    """KernelSHAP over superpixels (expectation over the background): (N, H, W) maps, (N,) expected values."""
+    """KernelSHAP over superpixels (expectation over the background).
+
+    Returns (N, H, W) pixel maps, (N,) expected values and, per input and scale, the superpixel values.
+    """
     import shap
 
     bg_images = adapter.to_image(background).astype(np.float32)
-    maps, expected = np.zeros(images.shape[:3]), np.zeros(len(images))
+    maps, expected, segment_values = np.zeros(images.shape[:3]), np.zeros(len(images)), []
     for i, image in enumerate(images):
         target = targets if callable(targets) else int(targets[i])
         per_scale, bases = [], []
+        segment_values.append([])
         for seg in segs[i]:
             n_seg = int(seg.max()) + 1
             explainer = shap.KernelExplainer(_superpixel_game(adapter, image, target, seg, bg_images, batch_size),
@@ -461,13 +471,14 @@ def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1
             phi = np.asarray(explainer.shap_values(np.ones((1, n_seg)), nsamples=nsamples, l1_reg=l1_reg,
                                                    silent=True)).reshape(n_seg)
             per_scale.append(segments_to_pixels(phi, seg, spread="divide"))
+            segment_values[-1].append(phi)
             bases.append(float(np.ravel(explainer.expected_value)[0]))
         maps[i], expected[i] = np.mean(per_scale, axis=0), np.mean(bases)
-    return maps, expected
+    return maps, expected, segment_values
 
 
 @register_method("shap_kernel", signed=True, family="shap")
-def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", granularity="auto", max_background=50,
+def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", granularity="auto", max_background=20,
                 l1_reg=False, segmentation="slic", n_segments=40, compactness=0.1, batch_size=None, seed=0):
     """KernelSHAP (``shap.KernelExplainer``) over flat features or superpixels; exactly additive.
 
@@ -503,7 +514,8 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
     -------
     attributions : ndarray, shape (N, *input_shape)
     meta : dict
-        ``expected_value``, ``model_output``, ``additivity_gap`` (N,), ``granularity``.
+        ``expected_value``, ``model_output``, ``additivity_gap`` (N,), ``granularity``; with superpixels
+        also ``segments`` and ``segment_values`` (per input, per scale: labels and Shapley values).
 
     Examples
     --------
@@ -519,17 +531,18 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
     if granularity == "auto":
         granularity = "superpixel" if min(h, w) > 1 else "feature"
     _granularity(granularity, ("feature", "superpixel"))
+    extra = {"granularity": granularity}
     with global_numpy_seed(seed):
         if granularity == "feature":
             values, expected = _kernel_features(adapter, inputs, targets, background, nsamples, l1_reg, batch_size)
         else:
             images = adapter.to_image(inputs).astype(np.float32)
-            segs = _segmentations(images, segmentation, n_segments, compactness, seed)
-            maps, expected = _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1_reg,
-                                                 batch_size)
+            extra["segments"] = segs = _segmentations(images, segmentation, n_segments, compactness, seed)
+            maps, expected, extra["segment_values"] = _kernel_superpixels(
+                adapter, images, targets, background, segs, nsamples, l1_reg, batch_size)
             values = _spatial_to_input(maps, adapter)
     outputs = _model_outputs(adapter, inputs, targets, batch_size)
-    return values.astype(np.float32), _additivity(values, expected, outputs, granularity=granularity)
+    return values.astype(np.float32), _additivity(values, expected, outputs, **extra)
 
 
 # ----------------------------------------------------------------------------- deep
