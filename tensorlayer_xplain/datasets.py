@@ -11,11 +11,12 @@ available under CC BY-SA 3.0) with a warning saying how to get the full set.
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 import warnings
 
 import numpy as np
+
+from ._io import atomic_path
 
 __all__ = ["load_mnist", "find_mnist_dir", "MNIST_FILES", "DATA_ENV_VAR"]
 
@@ -74,19 +75,15 @@ def _download(directory, mirrors=MIRRORS, timeout=30):
         if os.path.isfile(final) and _md5(final) == md5:
             continue
         for mirror in mirrors:
-            fd, tmp = tempfile.mkstemp(dir=target)
-            os.close(fd)
             try:
-                with urllib.request.urlopen(mirror + name, timeout=timeout) as response, open(tmp, "wb") as out:
-                    out.write(response.read())
-                if _md5(tmp) == md5:
-                    os.replace(tmp, final)
-                    break
-            except OSError:
-                pass
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+                with atomic_path(final) as tmp:
+                    with urllib.request.urlopen(mirror + name, timeout=timeout) as response, open(tmp, "wb") as out:
+                        out.write(response.read())
+                    if _md5(tmp) != md5:
+                        raise ValueError("MD5 mismatch for %s from %s" % (name, mirror))
+                break
+            except (OSError, ValueError):
+                continue
         else:
             return False
     return True

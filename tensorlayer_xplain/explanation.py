@@ -1,9 +1,10 @@
 """``Explanation``: the one result type every method returns."""
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from ._io import atomic_path
 
 __all__ = ["Explanation"]
 
@@ -198,16 +199,8 @@ class Explanation:
             header[group] = plain
         header["unsaved"] = unsaved
         arrays["header"] = np.array(json.dumps(header))
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
         return path
 
     @classmethod

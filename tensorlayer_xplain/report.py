@@ -3,11 +3,11 @@ import base64
 import html
 import io
 import os
-import tempfile
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ._io import atomic_path
 from .visualize._draw import SIGNED_CMAP, MAGNITUDE_CMAP, class_label, normalize_map
 
 __all__ = ["write_report", "render_report"]
@@ -114,18 +114,8 @@ def write_report(path, explanations, class_names=None, metrics=None, title="tens
     'out/report.html'
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as err:
-        raise ValueError("path: cannot create the folder %r for the report (%s)" % (directory, err)) from None
     text = render_report(explanations, class_names, metrics, title)
-    fd, tmp = tempfile.mkstemp(suffix=".html", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

@@ -109,6 +109,9 @@ def test_gradient_visualization_writes_file_and_closes(tmp_path, static_cnn, ima
     assert isinstance(exp, tlx.Explanation) and (exp.targets == 1).all()
     again = tlx.gradient_visualization(static_cnn, exp, name=str(tmp_path / "sub" / "grad.png"))
     assert again is exp and (tmp_path / "sub" / "grad.png").read_bytes()[:4] == b"\x89PNG"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "grad.pdf").st_mode & 0o777 == 0o666 & ~umask  # not a temp file's 0600
     # a failure while drawing leaves no file behind
     with pytest.raises(ValueError):
         tlx.gradient_visualization(static_cnn, images, targets=99, name=str(tmp_path / "bad.png"))

@@ -8,10 +8,11 @@ no half-written file), missing parent folders are created, and it works headless
 """
 import contextlib
 import os
-import tempfile
 
 import matplotlib.pyplot as plt
 from matplotlib.backend_bases import FigureCanvasBase
+
+from .._io import atomic_path, ensure_parent
 
 __all__ = ["tl_figure", "figure_path"]
 
@@ -25,16 +26,6 @@ def figure_path(name):
     if ext and ext in FigureCanvasBase.get_supported_filetypes():
         return name
     return name + ".pdf"
-
-
-def _check_writable(path):
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as err:
-        raise ValueError("name: cannot create the folder %r for the figure (%s)" % (directory, err)) from None
-    if not os.access(directory, os.W_OK):
-        raise ValueError("name: the folder %r is not writable" % directory)
 
 
 @contextlib.contextmanager
@@ -65,7 +56,7 @@ def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=Non
     path = None
     if saveable:
         path = figure_path(name)
-        _check_writable(path)
+        ensure_parent(path, "name")
     fig = plt.figure(fig_idx, figsize=figsize)
     fig.clf()
     if figsize is not None:
@@ -73,15 +64,8 @@ def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=Non
     try:
         yield fig
         if saveable:
-            root, ext = os.path.splitext(path)
-            fd, tmp = tempfile.mkstemp(suffix=ext, dir=os.path.dirname(os.path.abspath(path)))
-            os.close(fd)
-            try:
-                fig.savefig(tmp, format=ext.lstrip("."), bbox_inches="tight")
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+            with atomic_path(path, "name") as tmp:
+                fig.savefig(tmp, format=os.path.splitext(path)[1].lstrip("."), bbox_inches="tight")
         else:
             was_interactive = plt.isinteractive()
             plt.ion()
