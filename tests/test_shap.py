@@ -76,6 +76,36 @@ def test_deep_is_additive_on_static_and_dynamic_tl_models(data):
         assert_additive(exp, rel=1e-4)
 
 
+def gelu_model(x):
+    """Uses erf (GELU): an op shap.DeepExplainer has no DeepLIFT rule for."""
+    h = tf.reshape(x, (-1, 144))
+    h = tf.nn.gelu(h[:, :8] - 0.5, approximate=False)
+    return tf.stack([tf.reduce_sum(h, axis=1), -tf.reduce_sum(h, axis=1)], axis=1)
+
+
+def test_deep_refuses_unsupported_ops_and_never_poisons_tensorflow(data, monkeypatch):
+    adapter = tlx.ModelAdapter(gelu_model, input_shape=(12, 12, 1))
+    with pytest.raises(ValueError, match="no DeepLIFT rule for the op.*Erf"):
+        tlx.explain(adapter, data["x"][:1], "shap_deep", background=data["bg"][:4])
+    # a failure inside shap (which patches TF's gradient recording) is undone
+    import shap
+    from tensorflow.python.eager import execute
+
+    original = execute.record_gradient
+
+    class Failing:
+        def __init__(self, *args, **kwargs):
+            execute.record_gradient = lambda *a, **k: None
+            raise RuntimeError("shap failed half-way")
+
+    monkeypatch.setattr(shap, "DeepExplainer", Failing)
+    with pytest.raises(RuntimeError, match="half-way"):
+        tlx.explain(tiny_static_cnn(seed=7), data["x"][:1], "shap_deep", background=data["bg"][:4])
+    assert execute.record_gradient is original
+    exp = tlx.explain(adapter, data["x"][:1], "shap", background=data["bg"][:4], n_samples=8)  # gradients still work
+    assert np.isfinite(exp.attributions).all() and np.abs(exp.attributions).max() > 0
+
+
 def test_expected_gradients_sum_approaches_output_minus_background_mean(mlp, data):
     gaps = []
     for n_samples in (4, 2000):

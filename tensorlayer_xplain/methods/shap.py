@@ -21,13 +21,19 @@ Registered methods (all return signed attributions whose sum plus
     superpixels; expectations over a ``background`` set; exactly additive.
 ``shap_deep``
     ``shap.DeepExplainer`` (DeepLIFT rescale rule) on the TL model wrapped as a
-    Keras model. Tested on TL static and dynamic models (Dense, Conv2d, MaxPool2d,
-    Dropout in eval mode, ReLU) under TF 2.21 / Keras 3: additive to ~1e-6. Caveats:
-    ``shap`` patches TensorFlow's global gradient registry while it runs (do not
-    compute other gradients in parallel threads), ops without a DeepLIFT rule
-    fall back to plain gradients (then additivity breaks: ``meta['additivity_gap']``
-    shows it and a warning is issued), and one ``tf.function`` is traced per
-    explained class.
+    Keras model. Tested under TF 2.21 / Keras 3 on TL static and dynamic models
+    built from Dense, Conv2d, MaxPool2d, Flatten, Dropout (eval mode), ReLU and
+    softmax outputs: additive to ~1e-7. It is kept because it is reliable *there*,
+    with guards for where ``shap`` is not: (1) ``shap`` fails half-way on any op it
+    has no rule for (self-attention's ``BatchMatMulV2``, GELU's ``Erfc``...) and then
+    leaves TensorFlow's gradient recording patched, breaking every later gradient
+    in the process; we check the model's ops first (:func:`deep_unsupported_ops`)
+    and raise a clear ``ValueError`` instead, and restore TF's recording in
+    ``finally`` regardless; (2) ``shap`` patches TF's global gradient registry
+    while it runs, so ``shap_deep`` calls are serialized by a lock, but gradients
+    computed concurrently in *other* threads could see the patch: do not run
+    ``shap_deep`` next to other gradient work in a multi-threaded server; (3) one
+    ``tf.function`` is traced per explained class.
 
 Granularity: ``'pixel'`` or ``'superpixel'`` (segments from
 :mod:`~tensorlayer_xplain.methods._segmentation`; a superpixel's value is spread
@@ -39,6 +45,8 @@ Seeds: methods that draw random numbers take ``seed``; ``shap`` draws from numpy
 global stream, so it is seeded for the call and the caller's global state is
 restored afterwards.
 """
+import contextlib
+import threading
 import warnings
 import weakref
 
@@ -52,7 +60,7 @@ from ._segmentation import compose, scales_of, segment_centroids, segment_image,
 from .registry import register_method
 
 __all__ = ["shap_expected_gradients", "shap_partition", "shap_kernel", "shap_deep", "keras_model",
-           "GRANULARITIES"]
+           "deep_unsupported_ops", "GRANULARITIES"]
 
 #: Accepted ``granularity`` values (``shap_kernel`` also takes 'feature' and 'auto').
 GRANULARITIES = ("pixel", "superpixel")
@@ -546,6 +554,58 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
 
 
 # ----------------------------------------------------------------------------- deep
+_DEEP_OPS = weakref.WeakKeyDictionary()
+_DEEP_LOCK = threading.Lock()  # shap patches TensorFlow's global gradient registry while it runs
+
+
+def deep_unsupported_ops(adapter):
+    """Op types between the model's input and output that ``shap.DeepExplainer`` has no rule for.
+
+    ``shap`` renames every op it records to ``shap_<type>`` and registers gradients
+    only for the types it handles, so any other differentiable op on the path
+    makes it fail half-way. Found once per adapter by tracing the forward pass.
+
+    Returns
+    -------
+    list of str
+        Sorted op types (empty when DeepSHAP can run).
+    """
+    if adapter not in _DEEP_OPS:
+        from shap.explainers._deep.deep_tf import op_handlers
+
+        forward = tf.function(adapter.scores)
+        with adapter.inference_mode():
+            graph = forward.get_concrete_function(tf.TensorSpec((None,) + tuple(adapter.input_shape),
+                                                                tf.float32)).graph
+        start = graph.inputs[0].op
+        seen, todo, types = {start}, [start], set()
+        while todo:
+            for tensor in todo.pop().outputs:
+                for consumer in tensor.consumers():
+                    if consumer not in seen:
+                        seen.add(consumer)
+                        todo.append(consumer)
+                        types.add(consumer.type)
+        _DEEP_OPS[adapter] = sorted(types - set(op_handlers))
+    return list(_DEEP_OPS[adapter])
+
+
+@contextlib.contextmanager
+def _tf_gradient_recording_restored():
+    """Undo shap's global patch of TF's gradient recording even when DeepExplainer fails.
+
+    ``shap`` swaps ``tensorflow.python.eager.execute.record_gradient`` and restores it
+    only on success; after an error every later gradient in the process would break.
+    """
+    from tensorflow.python.eager import execute
+
+    saved = execute.record_gradient
+    try:
+        yield
+    finally:
+        execute.record_gradient = saved
+
+
 @register_method("shap_deep", signed=True, family="shap")
 def shap_deep(adapter, inputs, targets, background=None, max_background=100, seed=0, batch_size=None):
     """DeepSHAP (``shap.DeepExplainer``, DeepLIFT rescale rule) on the TL model wrapped as Keras.
@@ -577,11 +637,17 @@ def shap_deep(adapter, inputs, targets, background=None, max_background=100, see
     meta : dict
         ``expected_value``, ``model_output``, ``additivity_gap`` (N,).
 
+    Raises
+    ------
+    ValueError
+        When the model uses ops ``shap`` has no DeepLIFT rule for (e.g. the batched
+        matmuls of self-attention), found before any global state is touched;
+        see :func:`deep_unsupported_ops`.
+
     Warns
     -----
     RuntimeWarning
-        When the additivity gap exceeds 1% of the output scale (an op without a
-        DeepLIFT rule in the model).
+        When the additivity gap still exceeds 1% of the output scale.
 
     Examples
     --------
@@ -593,10 +659,15 @@ def shap_deep(adapter, inputs, targets, background=None, max_background=100, see
     seed = seed_value("seed", seed)
     background = subsample(background, positive_int("max_background", max_background), seed)
     batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
+    unsupported = deep_unsupported_ops(adapter)
+    if unsupported:
+        raise ValueError("model: shap_deep (shap.DeepExplainer) has no DeepLIFT rule for the op(s) %s used by this "
+                         "model; use method 'shap' (expected gradients) or 'shap_partition' instead"
+                         % ", ".join(unsupported))
     values = np.zeros(inputs.shape, np.float64)
     for target, index in target_groups(targets, len(inputs)):
         model = keras_model(adapter, target)
-        with adapter.inference_mode(), warnings.catch_warnings():
+        with _DEEP_LOCK, _tf_gradient_recording_restored(), adapter.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*TensorFlow version is newer than 2.4.0.*")
             explainer = shap.DeepExplainer(model, background)
             phi = explainer.shap_values(inputs[index], check_additivity=False)
@@ -607,6 +678,6 @@ def shap_deep(adapter, inputs, targets, background=None, max_background=100, see
     scale = max(1e-6, float(np.abs(outputs).max()), float(np.abs(expected).max()))
     if np.abs(meta["additivity_gap"]).max() > 1e-2 * scale:
         warnings.warn("shap_deep: attributions miss f(x) - E f(background) by up to %.3g (output scale %.3g); the "
-                      "model has ops without a DeepLIFT rule, prefer 'shap' (expected gradients)"
+                      "model's ops break the DeepLIFT rules, prefer 'shap' (expected gradients)"
                       % (np.abs(meta["additivity_gap"]).max(), scale), RuntimeWarning, stacklevel=2)
     return values.astype(np.float32), meta
