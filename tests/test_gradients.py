@@ -55,9 +55,10 @@ def test_gradient_keeps_seed_behaviour(static_cnn, images):
     adapter = tlx.as_adapter(static_cnn)
     targets = np.array([0, 1, 2, 3, 0])
     raw = adapter.gradients(images, targets)
-    np.testing.assert_array_equal(tlx.explain(static_cnn, images, "gradient", targets).attributions, np.abs(raw))
+    np.testing.assert_allclose(tlx.explain(static_cnn, images, "gradient", targets).attributions, np.abs(raw),
+                               rtol=1e-5, atol=1e-8)
     signed = tlx.explain(static_cnn, images, "saliency", targets, absolute=False)
-    np.testing.assert_array_equal(signed.attributions, raw)
+    np.testing.assert_allclose(signed.attributions, raw, rtol=1e-5, atol=1e-8)
     assert signed.meta["signed"] is True
 
 

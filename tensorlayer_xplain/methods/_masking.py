@@ -9,6 +9,7 @@ softmax or not), so masks never have to exist for all pairs at once.
 import numpy as np
 import tensorflow as tf
 
+from ._graph import in_branches
 from ._sampling import pair_index
 
 __all__ = ["masked_scores"]
@@ -19,7 +20,7 @@ def _compiled_step(adapter, targets, upsample, normalize, softmax):
     h, w, c = adapter.image_shape
     fn_targets = callable(targets)
 
-    def step(xb, mb, tb, base):
+    def one_branch(xb, mb, tb, base):
         images = tf.reshape(xb, (-1, h, w, c))
         masks = mb[..., None]
         if upsample:
@@ -34,6 +35,9 @@ def _compiled_step(adapter, targets, upsample, normalize, softmax):
         if softmax:
             scores = tf.nn.softmax(scores, axis=-1)
         return adapter.select(scores, targets if fn_targets else tb)
+
+    def step(xb, mb, tb, base):
+        return in_branches(lambda x_, m_, t_: one_branch(x_, m_, t_, base), xb, mb, tb)
 
     key = ("masked_scores", bool(upsample), bool(normalize), bool(softmax), adapter._target_key(targets))
     extras = [tf.TensorSpec((None, None, None), tf.float32), tf.TensorSpec((None,), tf.int32),

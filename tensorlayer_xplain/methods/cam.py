@@ -89,7 +89,7 @@ def _capture(adapter, x, targets, layer_name, batch_size):
     """Activations and their gradients for the resolved CAM layer."""
     name, _ = resolve_cam_layer(adapter, layer_name)
     res = adapter.capture(x, [name], targets=targets, gradients=True, batch_size=batch_size)
-    return name, res.outputs[name].astype(np.float64), res.gradients[name].astype(np.float64)
+    return name, res.outputs[name], res.gradients[name]
 
 
 def _to_input_size(adapter, cam, relu):
@@ -153,9 +153,9 @@ def gradcam_plus_plus_weights(acts, grads):
     Uses the closed form for an exponential of the score (Chattopadhay et al.,
     eq. 19): ``alpha = g^2 / (2 g^2 + sum_ab A * g^3)``, ``w_c = sum_ij alpha * ReLU(g)``.
     """
-    g2, g3 = grads ** 2, grads ** 3
-    denom = 2.0 * g2 + acts.sum(axis=(1, 2), keepdims=True) * g3
-    alpha = np.where(denom != 0.0, g2 / np.where(denom != 0.0, denom, 1.0), 0.0)
+    g2 = grads * grads
+    denom = 2.0 * g2 + acts.sum(axis=(1, 2), keepdims=True) * (g2 * grads)
+    alpha = np.divide(g2, denom, out=np.zeros_like(g2), where=denom != 0.0)
     return (alpha * np.maximum(grads, 0.0)).sum(axis=(1, 2))
 
 

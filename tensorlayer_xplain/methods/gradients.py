@@ -1,8 +1,8 @@
 """Gradient-based attribution methods.
 
-Every method here gets its gradients from the adapter — batched, compiled once
-(:meth:`ModelAdapter.gradients` or :meth:`ModelAdapter.compiled`) — and never
-calls the model itself. Work that multiplies the number of model calls
+Every method here gets its gradients from steps compiled once per adapter
+(:meth:`ModelAdapter.compiled`) and sent through :meth:`ModelAdapter.map_batches`
+— it never calls the model itself. Work that multiplies the number of model calls
 (integration steps, noise samples) is enumerated as (input, sample) pairs and
 sent ``batch_size`` pairs at a time, so memory does not grow with ``steps`` or
 ``n_samples``.
@@ -19,6 +19,7 @@ import tensorflow as tf
 from ..adapter import temporarily_set
 from ._baselines import make_baseline
 from ._checks import non_negative, positive_int, seed_value
+from ._graph import in_branches
 from ._sampling import noise_scale, pair_index, row_normal, segment_add
 from ._utils import rng_for
 from .registry import check_params, method_info, register_method
@@ -40,6 +41,47 @@ def _rows(targets, index):
 def _expand(values, ndim):
     """``values`` (B,) reshaped to broadcast against a (B, ...) array of ``ndim`` dimensions."""
     return np.asarray(values, np.float32).reshape((-1,) + (1,) * (ndim - 1))
+
+
+# ----------------------------------------------------------------------------- the compiled input-gradient step
+def _gradient_step(adapter, targets, sites=()):
+    """Compiled ``d score[target] / d input`` for a batch, run as independent branches.
+
+    ``sites`` (``[(layer, attr)]``) are ReLU activations swapped for
+    :func:`guided_relu` while the step is traced (guided backprop); the model is
+    restored before the call returns. One trace per (adapter, variant, target kind).
+    """
+    fn_targets = callable(targets)
+
+    def one_branch(xb, tb):
+        with tf.GradientTape() as tape:
+            tape.watch(xb)
+            selected = adapter.select(adapter.scores(xb), targets if fn_targets else tb)
+        grads = tape.gradient(selected, xb)
+        if grads is None:
+            raise TypeError("model: the output is not differentiable with respect to the input")
+        return grads
+
+    def step(xb, tb):
+        with _guided_relus(sites):
+            return in_branches(one_branch, xb, tb)
+
+    key = ("input_gradients", "guided" if sites else "plain", adapter._target_key(targets))
+    return adapter.compiled(key, step, n_extra=1)
+
+
+def input_gradients(adapter, x, targets, batch_size=None, sites=()):
+    """Gradients of the target scores w.r.t. a prepared batch ``x`` (N, *input_shape), batched and compiled.
+
+    The same values as :meth:`ModelAdapter.gradients`; each batch runs as
+    independent branches of one graph (:func:`~._graph.in_branches`), which is
+    faster on CPU. ``sites`` turns it into guided backprop.
+    """
+    step = _gradient_step(adapter, targets, tuple(sites))
+    t = np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32)
+    with adapter.inference_mode():
+        return adapter.map_batches(lambda xb, tb: step(tf.constant(xb), tf.constant(tb)).numpy(),
+                                   np.asarray(x, np.float32), t, batch_size=batch_size)
 
 
 # ----------------------------------------------------------------------------- plain gradients
@@ -68,7 +110,7 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
     --------
     >>> exp = ModelExplainer(model, methods=['gradient']).explain(x)   # doctest: +SKIP
     """
-    grads = adapter.gradients(inputs, targets, batch_size=batch_size)
+    grads = input_gradients(adapter, inputs, targets, batch_size)
     if absolute:
         return np.abs(grads)
     return grads, {"signed": True}
@@ -96,7 +138,7 @@ def gradient_x_input(adapter, inputs, targets, batch_size=None):
     --------
     >>> exp = tlx.explain(model, x, 'gradient_x_input')     # doctest: +SKIP
     """
-    return inputs * adapter.gradients(inputs, targets, batch_size=batch_size)
+    return inputs * input_gradients(adapter, inputs, targets, batch_size)
 
 
 # ----------------------------------------------------------------------------- integrated gradients
@@ -117,6 +159,33 @@ def trapezoid_alphas(steps):
     weights = np.full(steps + 1, 1.0 / steps)
     weights[[0, -1]] *= 0.5
     return alphas.astype(np.float32), weights.astype(np.float32)
+
+
+def _path_gradient_step(adapter, targets):
+    """Compiled step: gradients at points ``x0 + a (x - x0)`` of the path, and the selected scores.
+
+    Takes rows of (input, baseline, alpha, target); the interpolation is done in
+    the graph and the batch runs as independent branches (:func:`~._graph.in_branches`).
+    """
+    fn_targets = callable(targets)
+    ones = (1,) * len(adapter.input_shape)
+
+    def one_branch(xb, bb, ab, tb):
+        path = bb + tf.reshape(ab, (-1,) + ones) * (xb - bb)
+        with tf.GradientTape() as tape:
+            tape.watch(path)
+            selected = adapter.select(adapter.scores(path), targets if fn_targets else tb)
+        grads = tape.gradient(selected, path)
+        if grads is None:
+            raise TypeError("model: the output is not differentiable with respect to the input")
+        return grads, selected
+
+    def step(xb, bb, ab, tb):
+        return in_branches(one_branch, xb, bb, ab, tb, dtypes=(tf.float32, tf.float32))
+
+    rows = tf.TensorSpec((None,) + tuple(adapter.input_shape), tf.float32)
+    extras = [rows, tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.int32)]
+    return adapter.compiled(("integrated_gradients", adapter._target_key(targets)), step, extra_dtypes=extras)
 
 
 def _completeness(attributions, f_x, f_base):
@@ -178,11 +247,13 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
     alphas, weights = trapezoid_alphas(steps)
     integral = np.zeros(x.shape, np.float64)
     ends = np.zeros((len(x), 2), np.float32)  # selected score at the baseline (a=0) and at the input (a=1)
+    step = _path_gradient_step(adapter, targets)
+    t = np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32)
 
     def run(ib, kb):
-        a = _expand(alphas[kb], x.ndim)
-        path = base[ib] + a * (x[ib] - base[ib])
-        grads, scores = adapter.gradients(path, _rows(targets, ib), batch_size=len(ib), return_scores=True)
+        grads, scores = step(tf.constant(x[ib]), tf.constant(base[ib]), tf.constant(alphas[kb]),
+                             tf.constant(t[ib]))
+        grads, scores = grads.numpy(), scores.numpy()
         segment_add(integral, ib, grads * _expand(weights[kb], x.ndim))
         for end, k in ((0, 0), (1, steps)):
             hit = kb == k
@@ -190,7 +261,8 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
         return scores
 
     i_all, k_all = pair_index(len(x), steps + 1)
-    adapter.map_batches(run, i_all, k_all, batch_size=batch_size)
+    with adapter.inference_mode():
+        adapter.map_batches(run, i_all, k_all, batch_size=batch_size)
     attributions = ((x - base) * integral).astype(np.float32)
     gap, sums, delta = _completeness(attributions, ends[:, 1], ends[:, 0])
     meta = {
@@ -411,11 +483,7 @@ def _guided_relus(sites):
 
 
 def _guided_gradients(adapter, x, targets, batch_size):
-    """Input gradients with guided ReLUs, compiled once per adapter (key ``'guided_backprop'``).
-
-    The activations are swapped only while the step is traced, so the trace holds
-    the guided gradient and the model is restored before the first call returns.
-    """
+    """Input gradients with guided ReLUs (the swap is baked into the trace, see :func:`_gradient_step`)."""
     if adapter.kind == "callable":
         raise TypeError("model: guided_backprop needs a TL or Keras model (layers with ReLU activations), "
                         "got a plain callable")
@@ -423,20 +491,7 @@ def _guided_gradients(adapter, x, targets, batch_size):
     if not sites:
         warnings.warn("guided_backprop: the model has no layer with a ReLU activation (layer.act / "
                       "layer.activation); the result is the plain gradient", RuntimeWarning, stacklevel=3)
-    fn_targets = callable(targets)
-
-    def step(xb, tb):
-        with _guided_relus(sites):
-            with tf.GradientTape() as tape:
-                tape.watch(xb)
-                selected = adapter.select(adapter.scores(xb), targets if fn_targets else tb)
-        return tape.gradient(selected, xb)
-
-    compiled = adapter.compiled(("guided_backprop", adapter._target_key(targets)), step, n_extra=1)
-    t = np.zeros(len(x), np.int32) if fn_targets else np.asarray(targets, np.int32)
-    with adapter.inference_mode():
-        return adapter.map_batches(lambda xb, tb: compiled(tf.constant(xb), tf.constant(tb)).numpy(),
-                                   x, t, batch_size=batch_size)
+    return input_gradients(adapter, x, targets, batch_size, sites)
 
 
 @register_method("guided_backprop", aliases=("guided_backpropagation",), signed=True, family="gradient")

@@ -1,0 +1,322 @@
+"""Gradient, CAM and perturbation methods against hand-written ``tf.function`` floors.
+
+For the trained MNIST CNN (``benchmarks/_models.trained_cnn``) and a batch of 64
+test digits, each method is timed next to a hand-written ``tf.function`` with a
+``GradientTape`` (or plain forward passes for the perturbation methods) doing
+the same work: the same number of gradients / forward passes, the same
+reductions. Both run in the same process, interleaved, ``--repeats`` times after
+one warm-up call each (so compilation is excluded), in back-to-back pairs whose
+order alternates; the table shows the median times and the median of the
+per-pair ratios (robust to the drift of a shared machine). Methods are called as registered functions with resolved targets
+(what ``explain`` adds on top — one prediction pass to find the predicted
+class — is the same for every method and is timed separately).
+
+Targets (issue "Gradient, CAM and perturbation methods"): saliency <= 1.1x,
+integrated gradients and SmoothGrad <= 1.2x of the floor.
+
+Run::
+
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_gradients.py [--budget 4] [--only NAME ...] [--out PATH]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tensorlayer_xplain as tlx  # noqa: E402
+from benchmarks._models import trained_cnn  # noqa: E402
+from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks  # noqa: E402
+
+BATCH = 64
+IG_STEPS = 32
+SG_SAMPLES = 32
+NOISE = 0.15
+OCC_WINDOW, OCC_STRIDE = 4, 2
+RISE_MASKS, RISE_SIZE, RISE_P = 256, 7, 0.5
+CHUNK = 256  # pairs per model call, as the adapter's default batch_size
+TARGETS = {"gradient": 1.1, "integrated_gradients": 1.2, "smoothgrad": 1.2}
+
+
+# ----------------------------------------------------------------------------- hand-written floors
+def _layers(model):
+    return [layer for layer in model.all_layers if type(layer).__name__ != "_InputLayer"]
+
+
+def make_floors(model, x, t):
+    """Hand-written tf.function implementations, written the way a user would, on the same model."""
+    model.eval()  # a static TL model is called in eval mode (the adapter does this for the methods)
+    layers = _layers(model)
+    cam_at = max(i for i, layer in enumerate(layers) if type(layer).__name__ == "MaxPool2d")
+    head, tail = layers[:cam_at + 1], layers[cam_at + 1:]
+    xt, tt = tf.constant(x), tf.constant(t)
+
+    def select(scores, targets):
+        return tf.gather(scores, targets, batch_dims=1)
+
+    @tf.function
+    def grad(xb, tb):
+        with tf.GradientTape() as tape:
+            tape.watch(xb)
+            s = select(model(xb), tb)
+        return tape.gradient(s, xb)
+
+    @tf.function
+    def saliency(xb, tb):
+        return tf.abs(grad(xb, tb))
+
+    @tf.function
+    def grad_x_input(xb, tb):
+        return xb * grad(xb, tb)
+
+    @tf.function
+    def ig(xb, tb):  # zeros baseline, trapezoid rule, (N x (steps+1)) gradients in chunks of CHUNK pairs
+        n = tf.shape(xb)[0]
+        alphas = tf.linspace(0.0, 1.0, IG_STEPS + 1)
+        weights = tf.concat([[0.5], tf.ones(IG_STEPS - 1), [0.5]], 0) / IG_STEPS
+        idx_i = tf.repeat(tf.range(n), IG_STEPS + 1)
+        idx_k = tf.tile(tf.range(IG_STEPS + 1), [n])
+        total = tf.zeros_like(xb)
+        for start in tf.range(0, n * (IG_STEPS + 1), CHUNK):
+            i = idx_i[start:start + CHUNK]
+            k = idx_k[start:start + CHUNK]
+            a = tf.reshape(tf.gather(alphas, k), (-1, 1, 1, 1))
+            g = grad(a * tf.gather(xb, i), tf.gather(tb, i))
+            total += tf.math.unsorted_segment_sum(g * tf.reshape(tf.gather(weights, k), (-1, 1, 1, 1)), i, n)
+        return xb * total
+
+    def _noisy_moments(xb, tb, second):
+        n = tf.shape(xb)[0]
+        flat = tf.reshape(xb, (n, -1))
+        sigma = NOISE * (tf.reduce_max(flat, 1) - tf.reduce_min(flat, 1))
+        idx = tf.repeat(tf.range(n), SG_SAMPLES)
+        s1, s2 = tf.zeros_like(xb), tf.zeros_like(xb)
+        for start in tf.range(0, n * SG_SAMPLES, CHUNK):
+            i = idx[start:start + CHUNK]
+            rows = tf.gather(xb, i)
+            noisy = rows + tf.reshape(tf.gather(sigma, i), (-1, 1, 1, 1)) * tf.random.normal(tf.shape(rows))
+            g = tf.abs(grad(noisy, tf.gather(tb, i)))
+            s1 += tf.math.unsorted_segment_sum(g, i, n)
+            if second:
+                s2 += tf.math.unsorted_segment_sum(g * g, i, n)
+        return s1 / SG_SAMPLES, s2 / SG_SAMPLES
+
+    @tf.function
+    def smoothgrad(xb, tb):
+        return _noisy_moments(xb, tb, False)[0]
+
+    @tf.function
+    def vargrad(xb, tb):
+        m1, m2 = _noisy_moments(xb, tb, True)
+        return m2 - m1 * m1
+
+    def _cam_parts(xb, tb):
+        with tf.GradientTape() as tape:
+            acts = xb
+            for layer in head:
+                acts = layer.forward(acts)
+            out = acts
+            for layer in tail:
+                out = layer.forward(out)
+            s = select(out, tb)
+        return acts, tape.gradient(s, acts)
+
+    def _finish(cam):
+        return tf.image.resize(tf.nn.relu(cam)[..., None], (28, 28))[..., 0]
+
+    @tf.function
+    def gradcam(xb, tb):
+        acts, g = _cam_parts(xb, tb)
+        return _finish(tf.einsum("nhwc,nc->nhw", acts, tf.reduce_mean(g, (1, 2))))
+
+    @tf.function
+    def gradcam_pp(xb, tb):
+        acts, g = _cam_parts(xb, tb)
+        g2, g3 = g * g, g * g * g
+        denom = 2 * g2 + tf.reduce_sum(acts, (1, 2), keepdims=True) * g3
+        alpha = tf.math.divide_no_nan(g2, denom)
+        w = tf.reduce_sum(alpha * tf.nn.relu(g), (1, 2))
+        return _finish(tf.einsum("nhwc,nc->nhw", acts, w))
+
+    @tf.function
+    def scorecam(xb, tb):
+        acts = xb
+        for layer in head:
+            acts = layer.forward(acts)
+        n, c = tf.shape(acts)[0], tf.shape(acts)[3]
+        up = tf.image.resize(acts, (28, 28))  # (N, 28, 28, C)
+        low = tf.reduce_min(up, (1, 2), keepdims=True)
+        span = tf.reduce_max(up, (1, 2), keepdims=True) - low
+        norm = tf.math.divide_no_nan(up - low, span)
+        masks = tf.reshape(tf.transpose(norm, (0, 3, 1, 2)), (-1, 28, 28, 1))  # (N*C, 28, 28, 1)
+        idx = tf.repeat(tf.range(n), c)
+        scores = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)
+        for start in tf.range(0, n * c, CHUNK):
+            i = idx[start:start + CHUNK]
+            probs = tf.nn.softmax(model(tf.gather(xb, i) * masks[start:start + CHUNK]))
+            scores = scores.write(scores.size(), select(probs, tf.gather(tb, i)))
+        w = tf.reshape(scores.concat(), (n, c))
+        return tf.nn.relu(tf.einsum("nc,nhwc->nhw", w, norm))
+
+    rows, cols = occlusion_windows((28, 28), (OCC_WINDOW, OCC_WINDOW), (OCC_STRIDE, OCC_STRIDE))
+    covered = tf.constant((rows[:, :, None] & cols[:, None, :]).astype(np.float32))  # (P, 28, 28)
+    counts = tf.maximum(tf.reduce_sum(covered, 0), 1.0)
+
+    @tf.function
+    def occlusion(xb, tb):
+        n, p = tf.shape(xb)[0], tf.shape(covered)[0]
+        full = select(model(xb), tb)
+        idx_i = tf.repeat(tf.range(n), p)
+        idx_p = tf.tile(tf.range(p), [n])
+        total = tf.zeros((n, 28, 28))
+        for start in tf.range(0, n * p, CHUNK):
+            i, j = idx_i[start:start + CHUNK], idx_p[start:start + CHUNK]
+            m = tf.gather(covered, j)
+            s = select(model(tf.gather(xb, i) * (1.0 - m)[..., None]), tf.gather(tb, i))
+            total += tf.math.unsorted_segment_sum((tf.gather(full, i) - s)[:, None, None] * m, i, n)
+        return total / counts
+
+    rise_set = tf.constant(rise_masks(0, np.arange(RISE_MASKS), (28, 28), RISE_SIZE, RISE_P))
+
+    @tf.function
+    def rise(xb, tb):
+        n = tf.shape(xb)[0]
+        idx_i = tf.tile(tf.range(n), [RISE_MASKS])
+        idx_j = tf.repeat(tf.range(RISE_MASKS), n)
+        sal = tf.zeros((n, 28, 28))
+        for start in tf.range(0, n * RISE_MASKS, CHUNK):
+            i, j = idx_i[start:start + CHUNK], idx_j[start:start + CHUNK]
+            m = tf.gather(rise_set, j)
+            s = select(tf.nn.softmax(model(tf.gather(xb, i) * m[..., None])), tf.gather(tb, i))
+            sal += tf.math.unsorted_segment_sum(s[:, None, None] * m, i, n)
+        return sal / (RISE_MASKS * RISE_P)
+
+    floors = {
+        "gradient": saliency, "gradient_x_input": grad_x_input, "integrated_gradients": ig,
+        "smoothgrad": smoothgrad, "vargrad": vargrad, "guided_backprop": grad,
+        "gradcam": gradcam, "gradcam_plus_plus": gradcam_pp, "scorecam": scorecam, "occlusion": occlusion,
+        "rise": rise,
+    }
+    return {name: (lambda f=f: f(xt, tt).numpy()) for name, f in floors.items()}
+
+
+# ----------------------------------------------------------------------------- the methods under test
+METHODS = [
+    ("gradient", {}, "saliency |grad|"),
+    ("gradient_x_input", {}, ""),
+    ("integrated_gradients", {"steps": IG_STEPS}, "%d steps" % IG_STEPS),
+    ("smoothgrad", {"n_samples": SG_SAMPLES, "noise_level": NOISE}, "%d samples" % SG_SAMPLES),
+    ("vargrad", {"n_samples": SG_SAMPLES, "noise_level": NOISE}, "%d samples" % SG_SAMPLES),
+    ("guided_backprop", {}, "floor: plain gradient"),
+    ("gradcam", {}, "last 4-D layer"),
+    ("gradcam_plus_plus", {}, ""),
+    ("scorecam", {}, "32 channel masks"),
+    ("occlusion", {"window": OCC_WINDOW, "stride": OCC_STRIDE}, "%d windows" % len(
+        occlusion_windows((28, 28), (OCC_WINDOW,) * 2, (OCC_STRIDE,) * 2)[0])),
+    ("rise", {"n_masks": RISE_MASKS, "mask_size": RISE_SIZE, "p_keep": RISE_P, "seed": 0}, "%d masks" % RISE_MASKS),
+]
+DETERMINISTIC = {"gradient", "gradient_x_input", "integrated_gradients", "gradcam", "gradcam_plus_plus",
+                 "scorecam", "occlusion", "rise"}
+
+
+def _timed(fn):
+    """Wall time of one call and its result."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def _agreement(ours, floor):
+    ours = np.asarray(ours, np.float64).reshape(len(ours), -1)
+    floor = np.asarray(floor, np.float64).reshape(len(floor), -1)
+    return float(np.abs(ours - floor).max() / max(np.abs(floor).max(), 1e-12))
+
+
+def _repeats(seconds_per_pair, budget, low, high):
+    return int(min(high, max(low, budget / max(seconds_per_pair, 1e-6))))
+
+
+def run(min_repeats=5, max_repeats=40, budget=4.0, only=None):
+    """Time every method and its floor in back-to-back pairs; returns table rows and the predict time.
+
+    Each method gets ``budget`` seconds (between ``min_repeats`` and ``max_repeats``
+    pairs). Within a pair the two sides run back to back, alternating which goes
+    first; the ratio column is the median of the per-pair ratios, which cancels
+    most of the drift of a shared, loaded machine.
+    """
+    model, _, _, X_test, _ = trained_cnn()
+    adapter = tlx.as_adapter(model)
+    x = X_test[:BATCH].astype(np.float32)
+    t = np.argmax(adapter.predict(x), axis=1).astype(np.int32)
+    floors = make_floors(model, x, t)
+    methods = [m for m in METHODS if only is None or m[0] in only]
+    calls = {name: (lambda fn=tlx.get_method(name), p=params: fn(adapter, x, t, **p)) for name, params, _ in methods}
+    rows = []
+    for name, _, note in methods:
+        ours = calls[name]()  # warm-up: compile both sides, check they compute the same thing
+        ours = ours[0] if isinstance(ours, tuple) else ours
+        floor = floors[name]()
+        agree = None
+        if name in DETERMINISTIC:
+            agree = _agreement(ours.reshape(floor.shape) if ours.size == floor.size else
+                               ours.reshape(BATCH, 28, 28), floor)
+        first = _timed(calls[name])[0] + _timed(floors[name])[0]
+        times = ([], [])
+        for r in range(_repeats(first, budget, min_repeats, max_repeats)):
+            order = [(0, calls[name]), (1, floors[name])]
+            for side, fn in (order if r % 2 == 0 else order[::-1]):
+                times[side].append(_timed(fn)[0])
+        ratio = statistics.median(a / b for a, b in zip(*times))
+        rows.append((name, note, statistics.median(times[0]), statistics.median(times[1]), ratio, agree,
+                     len(times[0])))
+    predict_time = statistics.median(_timed(lambda: adapter.predict(x))[0] for _ in range(10))
+    return rows, predict_time
+
+
+def markdown(rows, predict_time):
+    lines = [
+        "Trained MNIST CNN (`benchmarks/_models.trained_cnn`), batch %d, CPU; ours and the hand-written floor "
+        "timed back to back in the same process, compilation excluded. Times are medians; the ratio is the "
+        "median of the per-pair ratios." % BATCH,
+        "",
+        "| method | work | ours (ms) | hand-written floor (ms) | ratio | target | pairs | max rel. diff |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for name, note, ours, floor, ratio, agree, pairs in rows:
+        target = TARGETS.get(name)
+        verdict = "" if target is None else ("<= %.1fx %s" % (target, "ok" if ratio <= target else "MISS"))
+        lines.append("| %s | %s | %.1f | %.1f | %.2fx | %s | %d | %s |" % (
+            name, note, 1000 * ours, 1000 * floor, ratio, verdict, pairs,
+            "%.1e" % agree if agree is not None else "random"))
+    lines += ["", "`max rel. diff`: largest difference between the two results relative to the floor's largest "
+              "value (random methods draw different noise/masks and are not compared).",
+              "`explain()` adds one prediction pass to find the predicted class: %.1f ms for the batch."
+              % (1000 * predict_time)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=4.0, help="seconds of timing per method (default 4)")
+    parser.add_argument("--min-repeats", type=int, default=5)
+    parser.add_argument("--max-repeats", type=int, default=40)
+    parser.add_argument("--only", nargs="*", help="method names to run (default: all)")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                      "bench_gradients.md"))
+    args = parser.parse_args(argv)
+    rows, predict_time = run(args.min_repeats, args.max_repeats, args.budget, args.only)
+    table = markdown(rows, predict_time)
+    print(table)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.write(table)
+    print("written to %s" % args.out)
+
+
+if __name__ == "__main__":
+    main()
