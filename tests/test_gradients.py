@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorlayer_xplain as tlx
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_mlp, tiny_static_cnn
 from tensorlayer_xplain.methods import gradients as G
-from tensorlayer_xplain.methods._sampling import row_normal
+from tensorlayer_xplain.methods._sampling import block_normal, row_normal
 
 GRADIENT_METHODS = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "vargrad",
                     "guided_backprop"]
@@ -143,11 +143,15 @@ def test_noise_methods_seeded(static_cnn, images, method):
     np.testing.assert_allclose(a.attributions, d.attributions, rtol=1e-4, atol=1e-8)
 
 
-def test_row_noise_independent_of_split():
-    rows = np.arange(10)
-    whole = row_normal(3, rows, (4,))
-    parts = np.concatenate([row_normal(3, rows[:3], (4,)), row_normal(3, rows[3:], (4,))])
+@pytest.mark.parametrize("draw", [row_normal, block_normal])
+def test_noise_independent_of_split(draw):
+    rows = np.arange(150)
+    whole = draw(3, rows, (4,))
+    parts = np.concatenate([draw(3, rows[:3], (4,)), draw(3, rows[3:70], (4,)), draw(3, rows[70:], (4,))])
     np.testing.assert_array_equal(whole, parts)
+    np.testing.assert_array_equal(draw(3, rows[[120, 5]], (4,)), whole[[120, 5]])
+    assert not np.allclose(draw(4, rows, (4,)), whole)
+    assert abs(whole.std() - 1) < 0.1
 
 
 def test_smoothgrad_matches_manual_average(static_cnn, images):
@@ -159,7 +163,7 @@ def test_smoothgrad_matches_manual_average(static_cnn, images):
     manual = np.zeros_like(images, dtype=np.float64)
     manual_sq = np.zeros_like(manual)
     for j in range(n_samples):
-        noise = row_normal(seed, np.arange(5) * n_samples + j, images.shape[1:])
+        noise = block_normal(seed, np.arange(5) * n_samples + j, images.shape[1:])
         g = np.abs(adapter.gradients(images + sigma[:, None, None, None].astype(np.float32) * noise, t))
         manual += g
         manual_sq += g.astype(np.float64) ** 2

@@ -5,14 +5,18 @@ Every batched method enumerates *pairs* ``(i, j)`` — input ``i`` with its
 the model ``batch_size`` pairs at a time (:meth:`ModelAdapter.map_batches`), so
 memory is bounded by ``batch_size`` whatever the number of samples.
 
-Random draws come from one counter-based stream per row (Philox keyed by the
-seed, counter = row number), so a seeded result does not depend on
+Random draws come from counter-based streams (Philox keyed by the seed, the
+counter = the row number, or the block number for blocks of
+:data:`NOISE_BLOCK` rows), so a seeded result does not depend on
 ``batch_size`` or on out-of-memory retries.
 """
 import numpy as np
 
 __all__ = ["pair_index", "segment_add", "scatter_add", "row_generators", "row_normal", "row_uniform",
-           "noise_scale"]
+           "block_normal", "noise_scale", "NOISE_BLOCK"]
+
+#: Rows per independently seeded block of :func:`block_normal`.
+NOISE_BLOCK = 64
 
 
 def pair_index(n_inputs, n_per, major="input"):
@@ -86,6 +90,37 @@ def row_normal(seed, rows, shape):
     out = np.empty((len(rows),) + tuple(shape), np.float32)
     for k, gen in enumerate(row_generators(seed, rows)):
         out[k] = gen.standard_normal(shape, dtype=np.float32)
+    return out
+
+
+def block_normal(seed, rows, shape):
+    """Standard normal draws per row like :func:`row_normal`, generated in seeded blocks of rows.
+
+    Row ``r`` is row ``r % NOISE_BLOCK`` of block ``r // NOISE_BLOCK``, and each
+    block has its own Philox stream, so the values depend only on ``(seed, r)``;
+    drawing whole blocks in bulk is about twice as fast as one stream per row.
+
+    Parameters
+    ----------
+    seed : int or None
+    rows : array of int
+        Global row numbers.
+    shape : tuple of int
+        Shape of one row's draw.
+
+    Returns
+    -------
+    ndarray, float32, shape (len(rows), *shape)
+    """
+    rows = np.asarray(rows, np.int64)
+    key = _key(seed)
+    out = np.empty((len(rows),) + tuple(shape), np.float32)
+    blocks = rows // NOISE_BLOCK
+    for block in np.unique(blocks):
+        gen = np.random.Generator(np.random.Philox(key=key, counter=[int(block), 1, 0, 0]))
+        draws = gen.standard_normal((NOISE_BLOCK,) + tuple(shape), dtype=np.float32)
+        hit = blocks == block
+        out[hit] = draws[rows[hit] % NOISE_BLOCK]
     return out
 
 

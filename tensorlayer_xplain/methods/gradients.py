@@ -20,7 +20,7 @@ from ..adapter import temporarily_set
 from ._baselines import make_baseline
 from ._checks import non_negative, positive_int, seed_value
 from ._graph import in_branches
-from ._sampling import noise_scale, pair_index, row_normal, segment_add
+from ._sampling import block_normal, noise_scale, pair_index, segment_add
 from ._utils import rng_for
 from .registry import check_params, method_info, register_method
 
@@ -297,16 +297,16 @@ def _base_method(base_method, base_params, batch_size, seed, caller):
 
 
 def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed, batch_size, base_params,
-                  caller):
+                  caller, variance=False):
     """Mean and variance of ``base_method`` over ``n_samples`` Gaussian-noised copies of each input.
 
     The noisy copies are (input, sample) pairs drawn ``batch_size`` at a time
-    from per-pair seeded streams, and handed to the base method through the
-    registry.
+    from seeded streams that depend only on (seed, input, sample), and handed to
+    the base method through the registry.
 
     Returns
     -------
-    mean, var : ndarray, float32, shape (N, ...) as the base method's output
+    mean, var : ndarray, float32, shape (N, ...) as the base method's output (var None unless ``variance``)
     spec : MethodSpec of the base method
     signed : bool
         Whether the base method's attributions are signed.
@@ -321,23 +321,24 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
     signed = [spec.signed]
 
     def run(ib, jb):
-        noise = row_normal(seed, ib * n_samples + jb, x.shape[1:])
+        noise = block_normal(seed, ib * n_samples + jb, x.shape[1:])
         noisy = x[ib] + _expand(sigma[ib], x.ndim) * noise
         attr, meta = _split(spec.fn(adapter, noisy, _rows(targets, ib), **params))
         attr = np.asarray(attr, np.float64)
         signed[0] = bool(meta.get("signed", spec.signed))
         if not sums:
             sums["s1"] = np.zeros((len(x),) + attr.shape[1:])
-            sums["s2"] = np.zeros((len(x),) + attr.shape[1:])
+            sums["s2"] = np.zeros((len(x),) + attr.shape[1:]) if variance else None
         segment_add(sums["s1"], ib, attr)
-        segment_add(sums["s2"], ib, attr * attr)
+        if variance:
+            segment_add(sums["s2"], ib, attr * attr)
         return ib
 
     i_all, j_all = pair_index(len(x), n_samples)
     adapter.map_batches(run, i_all, j_all, batch_size=batch_size)
     mean = sums["s1"] / n_samples
-    var = np.maximum(sums["s2"] / n_samples - mean * mean, 0.0)
-    return mean.astype(np.float32), var.astype(np.float32), spec, signed[0]
+    var = np.maximum(sums["s2"] / n_samples - mean * mean, 0.0).astype(np.float32) if variance else None
+    return mean.astype(np.float32), var, spec, signed[0]
 
 
 @register_method("smoothgrad", family="gradient")
@@ -423,7 +424,7 @@ def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, nois
     >>> exp = tlx.explain(model, x, 'vargrad', n_samples=50, seed=1)   # doctest: +SKIP
     """
     _, var, spec, _ = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
-                                    batch_size, base_params, "vargrad")
+                                    batch_size, base_params, "vargrad", variance=True)
     return var, {"signed": False, "base_method": spec.name}
 
 
