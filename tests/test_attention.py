@@ -417,3 +417,27 @@ def test_attention_visualization(static_vit, static_cnn, small_images, images, t
     with pytest.raises(ValueError, match="inputs"):
         tlx.attention_visualization(static_vit, exps["attention"].__class__(
             "gradient", images[:1], images[:1], [0], np.zeros((1, 4)), (12, 12, 1)), name=str(tmp_path / "x.png"))
+
+
+def test_patch_tokens_are_row_major():
+    """Token k of PatchEmbedding is grid cell divmod(k, columns): what tokens_to_image assumes."""
+    layer = PatchEmbedding(2, 4, in_channels=1, image_size=(6, 8))
+    assert layer.grid_shape == (3, 4)
+    image = np.zeros((1, 6, 8, 1), np.float32)
+    image[0, 2:4, 6:8] = 1.0  # grid cell (1, 3)
+    tokens = layer.forward(image).numpy()[0]
+    changed = np.flatnonzero(np.abs(tokens - layer.b.numpy()).sum(axis=1) > 0)
+    assert changed.tolist() == [1 * 4 + 3]
+    layout = att.TokenLayout(0, layer.grid_shape, (6, 8))
+    heat = att.tokens_to_image(np.eye(12)[changed], layout, (6, 8), interpolation="nearest")[0]
+    np.testing.assert_array_equal(heat, image[0, ..., 0])
+
+
+def test_example_help():
+    import os
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "mnist_attention.py")
+    out = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--epochs" in out.stdout and "--out" in out.stdout
