@@ -129,9 +129,16 @@ def escape_docstring(app, what, name, obj, options, lines):
             in_literal_block, literal_indent = True, indent
 
 
+def skip_namedtuple_fields(app, what, name, obj, skip, options):
+    """Namedtuple fields are described in the class's Attributes section; skip their "Alias for field" stubs."""
+    doc = getattr(obj, "__doc__", None) or ""
+    return True if doc.startswith("Alias for field number") else None
+
+
 def setup(app):
     # run before numpydoc (priority 500) so it sees the escaped text
     app.connect("autodoc-process-docstring", escape_docstring, priority=100)
+    app.connect("autodoc-skip-member", skip_namedtuple_fields)
 
 
 import warnings  # noqa: E402

@@ -32,7 +32,6 @@ CASES = [
     ("inf in the inputs", "x[0, 0, 0, 0] = np.inf\ntlx.explain(cnn, x)"),
     ("Empty batch", "tlx.explain(cnn, x[:0])"),
     ("Non-numeric dtype (strings)", "tlx.explain(cnn, np.full((2, 28, 28, 1), 'a'))"),
-    ("Ragged list of samples", "tlx.explain(cnn, [x[0], x[1, :5]])"),
     ("Target class out of range", "tlx.explain(cnn, x, targets=10)"),
     ("Negative target class", "tlx.explain(cnn, x, targets=[3, -1])"),
     ("Wrong number of targets", "tlx.explain(cnn, x, targets=[1, 2, 3])"),

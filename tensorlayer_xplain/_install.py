@@ -111,6 +111,12 @@ def uninstall():
     -------
     list of str
         The names removed from ``tensorlayer.visualize``.
+
+    Examples
+    --------
+    >>> added = tlx.install()                                    # doctest: +SKIP
+    >>> sorted(tlx.uninstall()) == sorted(added)                 # doctest: +SKIP
+    True
     """
     module = _tl_visualize()
     exported = getattr(module, "__all__", None)

@@ -142,7 +142,27 @@ class ModelExplainer:
 
     # ------------------------------------------------------------------ config
     def method_params(self, method, **overrides):
-        """``(name, params)`` a method runs with: its config, the explainer's seed, then overrides."""
+        """``(name, params)`` a method runs with: its config, the explainer's seed, then overrides.
+
+        Parameters
+        ----------
+        method : str
+            A registered method name or alias.
+        **overrides
+            Parameters for one call; they win over the config and the seed.
+
+        Returns
+        -------
+        name : str
+            The canonical method name.
+        params : dict
+            The validated parameters.
+
+        Examples
+        --------
+        >>> ModelExplainer(model, methods=['lime']).method_params('lime', num_samples=2000)   # doctest: +SKIP
+        ('lime', {'seed': 0, 'num_samples': 2000})
+        """
         spec = method_info(method)
         params = dict(self.config.get(spec.name, {}))
         if "seed" in spec.parameters and self.seed is not None:
@@ -154,11 +174,34 @@ class ModelExplainer:
     # ------------------------------------------------------------------ cache
     @property
     def cache_info(self):
-        """``{'hits', 'misses', 'size', 'maxsize'}`` (None when caching is off)."""
+        """Cache statistics.
+
+        Returns
+        -------
+        dict or None
+            ``{'hits', 'misses', 'size', 'maxsize'}``; None when caching is off.
+
+        Examples
+        --------
+        >>> explainer.explain(x); explainer.explain(x)        # doctest: +SKIP
+        >>> explainer.cache_info                              # doctest: +SKIP
+        {'hits': 1, 'misses': 1, 'size': 1, 'maxsize': 128}
+        """
         return self._cache.stats() if self._cache is not None else None
 
     def clear_cache(self):
-        """Forget every cached explanation."""
+        """Forget every cached explanation (the hit/miss counters are kept).
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> explainer.clear_cache()                   # doctest: +SKIP
+        >>> explainer.cache_info['size']              # doctest: +SKIP
+        0
+        """
         if self._cache is not None:
             self._cache.clear()
 
@@ -222,6 +265,12 @@ class ModelExplainer:
         Explanation
             Cached: the same object is returned for the same inputs, method,
             parameters, targets and weights.
+
+        Examples
+        --------
+        >>> exp = explainer.explain(X_test[:8], method='integrated_gradients', steps=128)   # doctest: +SKIP
+        >>> exp = explainer.explain(X_test[:8], method='gradcam', target_class=3)          # doctest: +SKIP
+        >>> exp = explainer.explain(tf.data.Dataset.from_tensor_slices(X_test).batch(512))  # doctest: +SKIP
         """
         name, params = self.method_params(method, **overrides)
         targets = pick_targets(targets, target_class)
@@ -250,10 +299,26 @@ class ModelExplainer:
     def explain_all(self, inputs, targets=None, methods=None, **kwargs):
         """Explain ``inputs`` with every configured method.
 
+        Parameters
+        ----------
+        inputs : array-like, tf.data.Dataset or iterable of batches
+            As for :meth:`explain` (a one-shot iterator is read once and reused).
+        targets : None, int, sequence of int or callable
+        methods : list of str, optional
+            Default: the explainer's ``methods``.
+        **kwargs
+            Passed to :meth:`explain` (e.g. ``progress``).
+
         Returns
         -------
         dict of str -> Explanation
             In the order of ``methods``.
+
+        Examples
+        --------
+        >>> exps = explainer.explain_all(X_test[:8])                 # doctest: +SKIP
+        >>> {name: exp.heatmap().shape for name, exp in exps.items()}  # doctest: +SKIP
+        {'gradient': (8, 28, 28), 'attention': (8, 28, 28), 'lime': (8, 28, 28)}
         """
         names = self.methods if methods is None else [method_info(m).name for m in methods]
         if not isinstance(inputs, np.ndarray) and _is_stream(inputs):
@@ -292,6 +357,12 @@ class ModelExplainer:
         Returns
         -------
         dict of str -> Explanation
+
+        Examples
+        --------
+        >>> exps = explainer.visualize_all(X_test[:4], save_path='xplain_out')   # doctest: +SKIP
+        >>> sorted(os.listdir('xplain_out'))                                      # doctest: +SKIP
+        ['attention.png', 'compare_methods.png', 'gradient.png', 'lime.png']
         """
         if not isinstance(save_path, (str, os.PathLike)):
             raise TypeError("save_path: expected a folder path, got %r" % (save_path,))
@@ -316,10 +387,28 @@ class ModelExplainer:
     def evaluate(self, inputs, metrics=("deletion", "insertion"), methods=None, targets=None, **metric_params):
         """Score each method's explanations with faithfulness metrics.
 
+        Parameters
+        ----------
+        inputs : array-like (N, ...)
+        metrics : sequence of str
+            Registered metrics (:func:`~tensorlayer_xplain.metrics.available_metrics`).
+        methods : list of str, optional
+            Default: the explainer's ``methods``.
+        targets : None, int, sequence of int or callable
+        **metric_params
+            Routed to the metrics as in :func:`tensorlayer_xplain.metrics.evaluate`.
+
         Returns
         -------
         pandas.DataFrame
             Rows = methods, columns = metrics.
+
+        Examples
+        --------
+        >>> explainer.evaluate(X_test[:16], metrics=['deletion', 'insertion'], steps=20)   # doctest: +SKIP
+        metric    deletion  insertion
+        method
+        gradient      0.31       0.52
         """
         from . import metrics as metrics_module
 
@@ -332,6 +421,28 @@ class ModelExplainer:
         Per input: the image, the prediction and top classes, each method's
         heatmap; per method: timings; and the metrics table when ``metrics``
         names some (see :meth:`evaluate`).
+
+        Parameters
+        ----------
+        inputs : array-like (N, ...)
+        path : str
+            The HTML file to write (folders are created; written atomically).
+        targets : None, int, sequence of int or callable
+        methods : list of str, optional
+            Default: the explainer's ``methods``.
+        metrics : sequence of str, optional
+            Metrics to compute and show in a table.
+        title : str, optional
+
+        Returns
+        -------
+        str
+            ``path``.
+
+        Examples
+        --------
+        >>> explainer.report(X_test[:8], 'out/report.html', metrics=['deletion'])   # doctest: +SKIP
+        'out/report.html'
         """
         from .report import write_report
 

@@ -202,6 +202,8 @@ class SanityCheckResult:
 Agreement = namedtuple("Agreement", ["spearman", "iou"])
 Agreement.__doc__ = """What :func:`method_agreement` returns (unpacks as ``rho, iou = ...``).
 
+Attributes
+----------
 spearman : pandas.DataFrame
     Method x method mean Spearman rank correlation of the heatmaps (1 on the diagonal).
 iou : pandas.DataFrame
@@ -933,7 +935,18 @@ def register_metric(name, higher_is_better, summary=_score_of, overwrite=False):
 
 
 def available_metrics():
-    """Sorted names of the registered metrics."""
+    """Sorted names of the registered metrics.
+
+    Returns
+    -------
+    list of str
+        The names :func:`evaluate` accepts in ``metrics``.
+
+    Examples
+    --------
+    >>> available_metrics()                                      # doctest: +SKIP
+    ['deletion', 'insertion', 'mu_fidelity', 'randomization']
+    """
     return sorted(METRICS)
 
 

@@ -120,7 +120,27 @@ def register_method(name, *, aliases=(), signed=False, family="custom", overwrit
 
 
 def unregister_method(name):
-    """Remove a method (and its aliases) from the registry."""
+    """Remove a method (and its aliases) from the registry.
+
+    Parameters
+    ----------
+    name : str
+        The method's name or one of its aliases.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name, listing the known ones.
+
+    Examples
+    --------
+    >>> @register_method("doubled_input")
+    ... def doubled_input(adapter, inputs, targets):
+    ...     return 2 * inputs
+    >>> unregister_method("doubled_input")
+    >>> "doubled_input" in available_methods()
+    False
+    """
     spec = method_info(name)
     _REGISTRY.pop(spec.name, None)
     for alias in spec.aliases:
@@ -136,10 +156,28 @@ def _unknown(kind, name, known):
 def method_info(name):
     """The :class:`MethodSpec` registered under ``name`` or an alias.
 
+    Parameters
+    ----------
+    name : str
+        A method name or alias, e.g. ``'ig'``.
+
+    Returns
+    -------
+    MethodSpec
+        The canonical ``name``, ``fn``, ``signed``, ``aliases``, ``family`` and ``parameters``.
+
     Raises
     ------
+    TypeError
+        For a name that is not a str.
     KeyError
-        For an unknown name, listing the known ones.
+        For an unknown name, listing the known ones (with a did-you-mean).
+
+    Examples
+    --------
+    >>> spec = method_info("ig")                  # doctest: +SKIP
+    >>> spec.name, spec.family, spec.signed       # doctest: +SKIP
+    ('integrated_gradients', 'gradient', True)
     """
     if not isinstance(name, str):
         raise TypeError("method: expected a method name (str), got %r" % (name,))
@@ -150,17 +188,61 @@ def method_info(name):
 
 
 def get_method(name):
-    """The function registered under ``name`` (or an alias)."""
+    """The function registered under ``name`` (or an alias).
+
+    Parameters
+    ----------
+    name : str
+        A method name or alias.
+
+    Returns
+    -------
+    callable
+        ``fn(adapter, inputs, targets, **params)``.
+
+    Examples
+    --------
+    >>> get_method("saliency").__name__          # doctest: +SKIP
+    'gradient'
+    """
     return method_info(name).fn
 
 
 def available_methods():
-    """Sorted names of all registered methods (aliases not included)."""
+    """Sorted names of all registered methods (aliases not included).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> "gradcam" in available_methods()         # doctest: +SKIP
+    True
+    """
     return sorted(_REGISTRY)
 
 
 def method_parameters(name):
-    """``{parameter: default}`` a method accepts beyond (adapter, inputs, targets)."""
+    """``{parameter: default}`` a method accepts beyond (adapter, inputs, targets).
+
+    These are the keys allowed in ``ModelExplainer(config={name: {...}})`` and as
+    keyword arguments of :func:`~tensorlayer_xplain.explain`.
+
+    Parameters
+    ----------
+    name : str
+        A method name or alias.
+
+    Returns
+    -------
+    dict of str -> object
+
+    Examples
+    --------
+    >>> method_parameters("gradcam")             # doctest: +SKIP
+    {'layer_name': None, 'relu': True, 'batch_size': None}
+    """
     return dict(method_info(name).parameters)
 
 

@@ -18,7 +18,23 @@ __all__ = ["tl_figure", "figure_path"]
 
 
 def figure_path(name):
-    """The file ``name`` is saved to: ``name`` if it has a known image extension, else ``name + '.pdf'``."""
+    """The file ``name`` is saved to: ``name`` if it has a known image extension, else ``name + '.pdf'``.
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+        A figure function's ``name`` argument.
+
+    Returns
+    -------
+    str
+        The path written when ``saveable=True``.
+
+    Examples
+    --------
+    >>> figure_path('out/grad'), figure_path('out/grad.png')
+    ('out/grad.pdf', 'out/grad.png')
+    """
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError("name: expected a file name (str), got %r" % (name,))
     name = os.fspath(name)

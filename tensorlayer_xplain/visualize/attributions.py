@@ -41,6 +41,16 @@ def draw_attribution_rows(fig, exp, class_names=None, signed=None):
     class_names : sequence of str, optional
     signed : bool, optional
         Colormap choice; defaults to ``exp.meta['signed']``.
+
+    Returns
+    -------
+    None
+        Draws ``2 * len(exp)`` axes on ``fig``.
+
+    Examples
+    --------
+    >>> with tl_figure(True, 'out/rows.png', fig_idx=1, figsize=(5.5, 5)) as fig:   # doctest: +SKIP
+    ...     draw_attribution_rows(fig, exp, class_names=[str(d) for d in range(10)])
     """
     signed = exp.meta.get("signed", False) if signed is None else signed
     images, heat = exp.images(), exp.heatmap()

@@ -27,6 +27,8 @@ DecisionBoundary = namedtuple(
     "DecisionBoundary", ["grid_predictions", "xx", "yy", "pca", "projected", "point_predictions"])
 DecisionBoundary.__doc__ = """What :func:`decision_boundary` returns.
 
+Attributes
+----------
 grid_predictions : ndarray of int, shape (resolution, resolution)
     The model's predicted class at each grid point (row = PC2, column = PC1).
 xx, yy : ndarray, shape (resolution, resolution)
@@ -37,6 +39,12 @@ projected : ndarray, shape (N, 2)
     The inputs in PCA coordinates.
 point_predictions : ndarray of int, shape (N,)
     The model's predicted class for each input.
+
+Examples
+--------
+>>> result = tlx.decision_boundary(mlp, X_test[:500], y_test[:500], name='out/regions.png')  # doctest: +SKIP
+>>> result.grid_predictions.shape, result.projected.shape                                    # doctest: +SKIP
+((100, 100), (500, 2))
 """
 
 

@@ -25,6 +25,12 @@ def draw_agreement_matrix(ax, frame, title=None, vmin=-1.0, vmax=1.0, cmap="RdBu
     Returns
     -------
     matplotlib.image.AxesImage
+
+    Examples
+    --------
+    >>> rho, iou = tlx.metrics.method_agreement(explanations)                 # doctest: +SKIP
+    >>> with tl_figure(True, 'out/rho.png', fig_idx=1) as fig:               # doctest: +SKIP
+    ...     draw_agreement_matrix(fig.add_subplot(1, 1, 1), rho, title='Spearman')
     """
     values = np.asarray(frame.values, dtype=np.float64)
     labels = [str(v) for v in frame.index]
