@@ -45,7 +45,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
-        "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme"],
+        "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],
     },
     entry_points={"console_scripts": ["tensorlayer-xplain=tensorlayer_xplain.cli:main"]},
     classifiers=[
