@@ -15,7 +15,7 @@ Usage (MNIST from ``$TENSORLAYER_XPLAIN_DATA``)::
     python docs/make_gallery.py --only shap,lime
     python docs/make_gallery.py --list
 
-Figures are saved at a modest resolution (``--dpi``, default 60) to keep the
+Figures are saved at a modest resolution (``--dpi``, default 72) to keep the
 committed images small.
 """
 import argparse
@@ -56,7 +56,8 @@ ITEMS = [
          "tlx.gradcam_visualization(cnn, digits[:2], targets=top2, name='gradcam_compare.png')"),
     Item("compare_methods", "Comparing methods on the same digits", ("cnn",),
          "One grid, rows = inputs, columns = methods, each cell titled with its time per input. Signed methods use a "
-         "diverging colormap, magnitudes a sequential one.",
+         "diverging colormap, magnitudes a sequential one. The times include each compiled step's one-off tracing on "
+         "its first use in the process, so they are not benchmarks (see :doc:`benchmarks`).",
          "tlx.compare_methods(cnn, digits[:3], ['gradient', 'integrated_gradients', 'smoothgrad',\n"
          "                                      'guided_backprop', 'gradcam', 'occlusion', 'rise'],\n"
          "                    config={'rise': {'n_masks': 1000}}, name='compare_methods.png')"),
@@ -166,7 +167,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Draw the docs gallery into docs/gallery/ and write docs/gallery.rst.")
     parser.add_argument("--only", help="comma-separated figure names to redraw (default: all)")
     parser.add_argument("--list", action="store_true", help="list the figure names and exit")
-    parser.add_argument("--dpi", type=int, default=60, help="resolution of the PNGs (default: %(default)s)")
+    parser.add_argument("--dpi", type=int, default=72, help="resolution of the PNGs (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.list:
         for item in ITEMS:
