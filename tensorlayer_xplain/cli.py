@@ -1,4 +1,4 @@
-"""Command line: ``python -m tensorlayer_xplain explain ...`` and ``... methods``.
+"""Command line: ``python -m tensorlayer_xplain explain ...``, ``... methods`` and ``... serve``.
 
 Examples
 --------
@@ -6,6 +6,10 @@ Explain 16 MNIST test digits with three methods, writing figures and a report::
 
     python -m tensorlayer_xplain explain --model tensorlayer_xplain.models:cnn \\
         --weights cnn.npz --data mnist --n 16 --methods gradient,gradcam,lime --out report_dir/
+
+Serve predictions and explanations over HTTP (``pip install 'tensorlayer-xplain[serve]'``)::
+
+    python -m tensorlayer_xplain serve --model tensorlayer_xplain.models:cnn --weights cnn.npz --port 8000
 
 Errors are printed as one line (``tensorlayer_xplain: error: ...``) with exit code 2.
 """
@@ -31,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser():
     parser = _Parser(prog=PROG, description="Explain TensorLayer models from the command line.")
-    sub = parser.add_subparsers(dest="command", metavar="{explain,methods}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{explain,methods,serve}", parser_class=_Parser)
     sub.required = True
     sub.add_parser("methods", help="list the registered explanation methods and their parameters")
     ex = sub.add_parser("explain", help="explain a model on data; write one figure per method, a comparison "
@@ -51,7 +55,30 @@ def build_parser():
     ex.add_argument("--format", default="png", choices=["png", "pdf", "svg"], help="figure format (default: png)")
     ex.add_argument("--seed", type=int, default=0, help="seed for stochastic methods (default: 0)")
     ex.add_argument("--output", default="logits", choices=["logits", "probabilities"], help="what is explained")
+    _add_serve_parser(sub)
     return parser
+
+
+def _add_serve_parser(sub):
+    sv = sub.add_parser("serve", help="serve /predict and /explain over HTTP (needs the 'serve' extra)",
+                        description="Serve POST /predict, POST /explain, GET /methods and GET /health for one "
+                                    "model with FastAPI and uvicorn (pip install 'tensorlayer-xplain[serve]').")
+    sv.add_argument("--model", required=True, metavar="MODULE:BUILDER",
+                    help="a TL model object or a function building one, e.g. tensorlayer_xplain.models:cnn")
+    sv.add_argument("--weights", help="weights file: .npz (TL 'npz' or 'npz_dict') or .h5 (hdf5)")
+    sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    sv.add_argument("--methods", default="gradient,gradcam",
+                    help="comma-separated methods clients may request; the first is the default (default: gradient,gradcam)")
+    sv.add_argument("--config", help="JSON file {method: {param: value}} of method parameters")
+    sv.add_argument("--input-shape", help="one sample's shape, e.g. 28,28,1 (needed for dynamic TL models)")
+    sv.add_argument("--max-upload-bytes", type=int, default=2 * 1024 * 1024,
+                    help="largest request body; larger ones get 413 (default: 2 MiB)")
+    sv.add_argument("--max-batch", type=int, default=64, help="most samples per request (default: 64)")
+    sv.add_argument("--seed", type=int, default=0, help="seed for stochastic methods (default: 0)")
+    sv.add_argument("--output", default="logits", choices=["logits", "probabilities"], help="what is explained")
+    sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                    help="uvicorn log level (default: info)")
 
 
 def load_model(spec, weights=None):
@@ -133,6 +160,66 @@ def _explain(args):
     print("wrote %d figures and %s" % (len(explanations) + 1, report))
 
 
+def _serve(args):
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "python_multipart", "PIL") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CLIError("serve: missing %s; install with: pip install 'tensorlayer-xplain[serve]'" % ", ".join(missing))
+    if not 0 < args.port < 65536:
+        raise CLIError("--port: expected 1..65535, got %d" % args.port)
+    for flag, value in (("--max-upload-bytes", args.max_upload_bytes), ("--max-batch", args.max_batch)):
+        if value < 1:
+            raise CLIError("%s: expected a positive number, got %d" % (flag, value))
+    from .methods.registry import method_info
+
+    try:
+        methods = [method_info(m.strip()).name for m in args.methods.split(",") if m.strip()]
+    except KeyError as err:
+        raise CLIError("--methods: %s" % err.args[0]) from None
+    if not methods:
+        raise CLIError("--methods: expected at least one method name, got %r" % args.methods)
+    input_shape = None
+    if args.input_shape:
+        try:
+            input_shape = tuple(int(s) for s in args.input_shape.split(","))
+        except ValueError:
+            raise CLIError("--input-shape: expected comma-separated ints such as 28,28,1, got %r" % args.input_shape) from None
+    config = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as f:
+                config = json.load(f)
+        except (OSError, ValueError) as err:
+            raise CLIError("--config: cannot read %r as JSON (%s)" % (args.config, err)) from None
+    import numpy as np
+    import uvicorn
+
+    from .adapter import ModelAdapter
+    from .explainer import ModelExplainer
+    from .serve import create_app
+
+    model = load_model(args.model, args.weights)
+    declared = ModelAdapter(model).input_shape
+    if input_shape is not None and declared is not None and input_shape != declared:
+        raise CLIError("--input-shape: the model declares input shape %s, got %s" % (declared, input_shape))
+    adapter = ModelAdapter(model, input_shape=input_shape or declared, output=args.output)
+    if adapter.input_shape is None:
+        raise CLIError("--input-shape: the model does not declare its input shape (a dynamic TL model?); "
+                       "pass it, e.g. --input-shape 28,28,1")
+    try:  # fail now, not on the first request
+        adapter.predict(np.zeros((1,) + adapter.input_shape, np.float32))
+    except Exception as err:
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        raise CLIError("--model: the model fails on a zero batch of shape %s: %s"
+                       % ((1,) + adapter.input_shape, lines[-1].strip())) from None
+    explainer = ModelExplainer(adapter, methods=methods, config=config, seed=args.seed)
+    app = create_app(explainer, max_upload_bytes=args.max_upload_bytes, max_batch=args.max_batch)
+    print("serving %s (methods: %s) on http://%s:%d" % (args.model, ", ".join(methods), args.host, args.port),
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+
+
 def _methods():
     from .methods.registry import available_methods, method_info
 
@@ -151,6 +238,8 @@ def main(argv=None):
 
         if args.command == "methods":
             _methods()
+        elif args.command == "serve":
+            _serve(args)
         else:
             _explain(args)
         return 0
