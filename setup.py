@@ -44,7 +44,9 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": ["pytest>=7", "hypothesis>=6", "httpx"],  # httpx: FastAPI's TestClient
+        "serve": ["fastapi>=0.100", "uvicorn>=0.20", "python-multipart>=0.0.13", "pillow"],
+        "app": ["gradio>=5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],
     },
     entry_points={"console_scripts": ["tensorlayer-xplain=tensorlayer_xplain.cli:main"]},
