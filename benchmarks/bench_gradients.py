@@ -59,12 +59,32 @@ def make_floors(model, x, t):
     def select(scores, targets):
         return tf.gather(scores, targets, batch_dims=1)
 
-    @tf.function
-    def grad(xb, tb):
+    def grad_py(xb, tb):
         with tf.GradientTape() as tape:
             tape.watch(xb)
             s = select(model(xb), tb)
         return tape.gradient(s, xb)
+
+    grad = tf.function(grad_py)
+
+    @tf.custom_gradient
+    def guided_relu(v):
+        def backward(dy):
+            return dy * tf.cast(dy > 0, dy.dtype) * tf.cast(v > 0, dy.dtype)
+        return tf.nn.relu(v), backward
+
+    relu_layers = [layer for layer in layers if getattr(layer, "act", None) is tf.nn.relu]
+
+    @tf.function
+    def guided(xb, tb):  # the ReLUs swapped while this function is traced, then put back
+        saved = [layer.act for layer in relu_layers]
+        try:
+            for layer in relu_layers:
+                layer.act = guided_relu
+            return grad_py(xb, tb)
+        finally:
+            for layer, act in zip(relu_layers, saved):
+                layer.act = act
 
     @tf.function
     def saliency(xb, tb):
@@ -198,7 +218,7 @@ def make_floors(model, x, t):
 
     floors = {
         "gradient": saliency, "gradient_x_input": grad_x_input, "integrated_gradients": ig,
-        "smoothgrad": smoothgrad, "vargrad": vargrad, "guided_backprop": grad,
+        "smoothgrad": smoothgrad, "vargrad": vargrad, "guided_backprop": guided,
         "gradcam": gradcam, "gradcam_plus_plus": gradcam_pp, "scorecam": scorecam, "occlusion": occlusion,
         "rise": rise,
     }
@@ -212,7 +232,7 @@ METHODS = [
     ("integrated_gradients", {"steps": IG_STEPS}, "%d steps" % IG_STEPS),
     ("smoothgrad", {"n_samples": SG_SAMPLES, "noise_level": NOISE}, "%d samples" % SG_SAMPLES),
     ("vargrad", {"n_samples": SG_SAMPLES, "noise_level": NOISE}, "%d samples" % SG_SAMPLES),
-    ("guided_backprop", {}, "floor: plain gradient"),
+    ("guided_backprop", {}, "ReLU gradients overridden"),
     ("gradcam", {}, "last 4-D layer"),
     ("gradcam_plus_plus", {}, ""),
     ("scorecam", {}, "32 channel masks"),
@@ -220,8 +240,8 @@ METHODS = [
         occlusion_windows((28, 28), (OCC_WINDOW,) * 2, (OCC_STRIDE,) * 2)[0])),
     ("rise", {"n_masks": RISE_MASKS, "mask_size": RISE_SIZE, "p_keep": RISE_P, "seed": 0}, "%d masks" % RISE_MASKS),
 ]
-DETERMINISTIC = {"gradient", "gradient_x_input", "integrated_gradients", "gradcam", "gradcam_plus_plus",
-                 "scorecam", "occlusion", "rise"}
+DETERMINISTIC = {"gradient", "gradient_x_input", "integrated_gradients", "guided_backprop", "gradcam",
+                 "gradcam_plus_plus", "scorecam", "occlusion", "rise"}
 
 
 def _timed(fn):
@@ -272,8 +292,8 @@ def run(min_repeats=5, max_repeats=40, budget=4.0, only=None):
             for side, fn in (order if r % 2 == 0 else order[::-1]):
                 times[side].append(_timed(fn)[0])
         ratio = statistics.median(a / b for a, b in zip(*times))
-        rows.append((name, note, statistics.median(times[0]), statistics.median(times[1]), ratio, agree,
-                     len(times[0])))
+        rows.append((name, note, statistics.median(times[0]), statistics.median(times[1]), ratio,
+                     min(times[0]) / min(times[1]), agree, len(times[0])))
     predict_time = statistics.median(_timed(lambda: adapter.predict(x))[0] for _ in range(10))
     return rows, predict_time
 
@@ -281,17 +301,19 @@ def run(min_repeats=5, max_repeats=40, budget=4.0, only=None):
 def markdown(rows, predict_time):
     lines = [
         "Trained MNIST CNN (`benchmarks/_models.trained_cnn`), batch %d, CPU; ours and the hand-written floor "
-        "timed back to back in the same process, compilation excluded. Times are medians; the ratio is the "
-        "median of the per-pair ratios." % BATCH,
+        "timed back to back in the same process, compilation excluded. Times are medians; `ratio` is the "
+        "median of the per-pair ratios (the target is checked on it), `best-of ratio` the ratio of the fastest "
+        "runs." % BATCH,
         "",
-        "| method | work | ours (ms) | hand-written floor (ms) | ratio | target | pairs | max rel. diff |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |",
+        "| method | work | ours (ms) | hand-written floor (ms) | ratio | best-of ratio | target | pairs "
+        "| max rel. diff |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
-    for name, note, ours, floor, ratio, agree, pairs in rows:
+    for name, note, ours, floor, ratio, best, agree, pairs in rows:
         target = TARGETS.get(name)
         verdict = "" if target is None else ("<= %.1fx %s" % (target, "ok" if ratio <= target else "MISS"))
-        lines.append("| %s | %s | %.1f | %.1f | %.2fx | %s | %d | %s |" % (
-            name, note, 1000 * ours, 1000 * floor, ratio, verdict, pairs,
+        lines.append("| %s | %s | %.1f | %.1f | %.2fx | %.2fx | %s | %d | %s |" % (
+            name, note, 1000 * ours, 1000 * floor, ratio, best, verdict, pairs,
             "%.1e" % agree if agree is not None else "random"))
     lines += ["", "`max rel. diff`: largest difference between the two results relative to the floor's largest "
               "value (random methods draw different noise/masks and are not compared).",

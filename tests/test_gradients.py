@@ -282,13 +282,19 @@ def test_model_state_unchanged_even_after_errors(builder, images):
 
 
 def test_compiled_once(static_cnn, images):
+    """Each variant (one batch, or a block looped in pieces) is traced once, never per call or batch size."""
     adapter = tlx.as_adapter(static_cnn)
-    for method in GRADIENT_METHODS:
-        tlx.explain(static_cnn, images, method, **FAST.get(method, {}))
+    runs = [(images, None), (images, 2), (images[:3], 1)]
+
+    def run_all(runs):
+        for x, batch_size in runs:
+            t = np.zeros(len(x), np.int32)
+            for method in GRADIENT_METHODS:
+                tlx.get_method(method)(adapter, x, t, batch_size=batch_size, **FAST.get(method, {}))
+
+    run_all(runs)
     traces = adapter.trace_count
-    for method in GRADIENT_METHODS:
-        tlx.explain(static_cnn, images[:3], method, **FAST.get(method, {}))
-        tlx.explain(static_cnn, images, method, batch_size=2, **FAST.get(method, {}))
+    run_all(runs + [(images[:2], 3), (images[:4], 7), (images, 64)])
     assert adapter.trace_count == traces
 
 

@@ -150,8 +150,9 @@ def test_perturbation_compiled_once(static_cnn, images):
     tlx.explain(static_cnn, images, "occlusion")
     tlx.explain(static_cnn, images, "rise", n_masks=32)
     traces = adapter.trace_count
-    tlx.explain(static_cnn, images[:2], "occlusion", window=3, stride=1, batch_size=9)
-    tlx.explain(static_cnn, images[:3], "rise", n_masks=40, mask_size=3, batch_size=13)
+    t = np.zeros(3, np.int32)
+    tlx.get_method("occlusion")(adapter, images[:3], t, window=3, stride=1, batch_size=9)
+    tlx.get_method("rise")(adapter, images[:3], t, n_masks=40, mask_size=3, batch_size=13)
     assert adapter.trace_count == traces
 
 

@@ -1,64 +1,164 @@
-"""In-graph helpers for the methods' compiled steps.
+"""How the batched methods feed the model: large compiled calls, looping over pieces in the graph.
 
-:func:`in_branches` runs a batch as a few independent sub-batches inside one
-compiled step. On CPU, TensorFlow's intra-op parallelism uses the cores poorly
-for the small convolutions of typical TL models; independent branches of the
-same graph run concurrently (inter-op parallelism) and finish a batch of
-integration steps, noise samples or masks faster — the same effect a
-hand-written ``tf.range`` loop gets from its parallel iterations. Memory stays
-bounded by the batch: the slices are pieces of it.
+A method with many model evaluations (integration steps, noise samples, masks,
+windows) hands one compiled call a large block of rows; inside the graph a
+``tf.while_loop`` walks through it in *pieces* of ``batch_size // PARALLEL``
+rows, ``PARALLEL`` pieces in flight at once. So
+
+* memory for activations is bounded by ``batch_size`` rows (``PARALLEL`` pieces),
+* TensorFlow overlaps the pieces (on CPU the small convolutions of typical TL
+  models leave cores idle otherwise) — what a hand-written ``tf.range`` loop gets
+  from its parallel iterations,
+* Python runs once per block, not once per batch: no idle gaps between batches.
+
+Blocks are capped at :data:`BLOCK_BYTES` of input rows. On out-of-memory the
+piece size is halved (no retracing: it is an argument of the compiled step).
 """
+import math
+import warnings
+import weakref
+
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["in_branches", "BRANCHES"]
+__all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "concrete", "PARALLEL", "BLOCK_BYTES",
+           "PIECE_SPEC"]
 
-#: Concurrent slices per compiled call of the batched steps (gradients, IG pairs, masked scores).
-BRANCHES = 4
+#: Pieces of one block in flight at once.
+PARALLEL = 4
+#: Largest block of input rows handed to one compiled call, in bytes.
+BLOCK_BYTES = 64 << 20
+#: Signature of the ``piece`` argument of the compiled steps (rows per piece).
+PIECE_SPEC = tf.TensorSpec((), tf.int32)
+
+_CONCRETE = weakref.WeakKeyDictionary()
 
 
-def in_branches(fn, *tensors, dtypes=(tf.float32,), branches=None):
-    """``fn(*tensors)`` computed on ``branches`` slices of the batch that run concurrently, concatenated.
+def piece_rows(batch_size):
+    """Rows per piece for a ``batch_size``: ``PARALLEL`` pieces hold ``batch_size`` rows."""
+    return max(1, int(batch_size) // PARALLEL)
 
-    The slices go through one ``tf.while_loop`` with ``parallel_iterations=branches``
-    (so ``fn`` is traced once), each a contiguous piece of the batch: memory stays
-    that of the whole batch.
+
+def block_rows(batch_size, row_bytes):
+    """Rows per compiled call: at least ``batch_size``, at most :data:`BLOCK_BYTES` of inputs."""
+    return max(int(batch_size), BLOCK_BYTES // max(1, int(row_bytes)))
+
+
+def in_pieces(fn, piece, *tensors, dtypes=(tf.float32,), reduce=None):
+    """Apply ``fn`` to ``tensors`` piece by piece inside the graph, ``PARALLEL`` pieces at a time.
 
     Parameters
     ----------
     fn : callable
-        Maps batch tensors (same first dimension) to one tensor, or a tuple of
-        tensors, each with that first dimension and computed row by row.
+        ``fn(*slices)`` on row slices of ``tensors`` -> a tensor or a tuple of
+        tensors with one row per input row (computed row by row).
+    piece : tf.Tensor, int32 scalar
+        Rows per piece.
     *tensors : tf.Tensor
-        Batch tensors, sliced alike.
+        Row tensors with the same first dimension.
     dtypes : tuple of tf.DType
-        Dtypes of ``fn``'s outputs (one entry: ``fn`` returns a single tensor).
-    branches : int, optional
-        Number of slices (default :data:`BRANCHES`); a batch smaller than this is
-        cut in fewer slices (no slice is empty: some layers cannot take an empty batch).
+        Dtypes of ``fn``'s outputs.
+    reduce : callable, optional
+        ``reduce(accumulators, outputs, rows) -> accumulators`` folds each piece
+        into loop-carried accumulators instead of concatenating the outputs;
+        ``rows`` are the piece's row indices. Pass the initial accumulators as
+        ``reduce.initial`` (a tuple of tensors).
 
     Returns
     -------
-    tf.Tensor, or tuple of tf.Tensor when ``len(dtypes) > 1``
+    tf.Tensor or tuple of tf.Tensor
+        The concatenated outputs (one per entry of ``dtypes``), or the final
+        accumulators when ``reduce`` is given.
 
     Examples
     --------
-    >>> in_branches(lambda x: 2.0 * x, tf.range(5.0)).numpy()
+    >>> in_pieces(lambda x: 2.0 * x, tf.constant(2), tf.range(5.0)).numpy()
     array([0., 2., 4., 6., 8.], dtype=float32)
     """
-    branches = BRANCHES if branches is None else int(branches)
-    if branches <= 1:
-        return fn(*tensors)
     n = tf.shape(tensors[0])[0]
-    pieces = tf.minimum(n, branches)
+    piece = tf.maximum(piece, 1)
+    count = (n + piece - 1) // piece
 
-    def body(k, arrays):
-        start, stop = (n * k) // pieces, (n * (k + 1)) // pieces
+    def slice_out(k):
+        start = k * piece
+        stop = tf.minimum(n, start + piece)
         outs = fn(*(t[start:stop] for t in tensors))
-        outs = tuple(outs) if isinstance(outs, (tuple, list)) else (outs,)
-        return k + 1, tuple(a.write(k, o) for a, o in zip(arrays, outs))
+        return (tuple(outs) if isinstance(outs, (tuple, list)) else (outs,)), tf.range(start, stop)
 
-    arrays = tuple(tf.TensorArray(dt, size=pieces, infer_shape=False) for dt in dtypes)
-    _, arrays = tf.while_loop(lambda k, _: k < pieces, body, (tf.constant(0), arrays),
-                              parallel_iterations=branches)
-    merged = tuple(a.concat() for a in arrays)
-    return merged if len(dtypes) > 1 else merged[0]
+    if reduce is None:
+        def body(k, arrays):
+            outs, _ = slice_out(k)
+            return k + 1, tuple(a.write(k, o) for a, o in zip(arrays, outs))
+
+        init = tuple(tf.TensorArray(dt, size=count, infer_shape=False) for dt in dtypes)
+        _, arrays = tf.while_loop(lambda k, _: k < count, body, (tf.constant(0), init),
+                                  parallel_iterations=PARALLEL)
+        merged = tuple(a.concat() for a in arrays)
+        return merged if len(dtypes) > 1 else merged[0]
+
+    def body(k, acc):
+        outs, rows = slice_out(k)
+        return k + 1, tuple(reduce(acc, outs, rows))
+
+    _, acc = tf.while_loop(lambda k, _: k < count, body, (tf.constant(0), tuple(reduce.initial)),
+                           parallel_iterations=PARALLEL)
+    return acc
+
+
+def run_blocks(n, rows, piece, call, what="rows"):
+    """Call ``call(start, stop, piece)`` over blocks ``[start, stop)`` of ``range(n)``.
+
+    On ``tf.errors.ResourceExhaustedError`` the piece size is halved and the same
+    block retried, with a warning; ``call`` must only commit its results after
+    the compiled call returned.
+
+    Parameters
+    ----------
+    n : int
+        Total rows (inputs, pairs...).
+    rows : int
+        Rows per block.
+    piece : int
+        Rows per piece inside the compiled call.
+    call : callable
+    what : str
+        What the rows are, for the warning.
+    """
+    start = 0
+    while start < n:
+        stop = min(n, start + rows)
+        try:
+            call(start, stop, piece)
+        except tf.errors.ResourceExhaustedError:
+            if piece == 1:
+                raise
+            piece = max(1, piece // 2)
+            warnings.warn("out of memory; retrying with %d %s per piece" % (piece, what), RuntimeWarning,
+                          stacklevel=3)
+            continue
+        start = stop
+
+
+def row_bytes(x):
+    """Bytes of one row of ``x``."""
+    return int(np.prod(x.shape[1:], dtype=np.int64)) * x.dtype.itemsize
+
+
+def concrete(step):
+    """The concrete function of a compiled step with an input signature (cached), or ``step`` itself.
+
+    Calling the concrete function skips ``tf.function``'s argument binding
+    (about half a millisecond per call). Call inside
+    :meth:`ModelAdapter.inference_mode`: the first call traces the step.
+    """
+    if not hasattr(step, "get_concrete_function"):
+        return step  # plain callables run eagerly
+    fn = _CONCRETE.get(step)
+    if fn is None:
+        fn = _CONCRETE[step] = step.get_concrete_function()
+    return fn
+
+
+def ceil_div(a, b):
+    """``ceil(a / b)`` for ints."""
+    return int(math.ceil(a / b))

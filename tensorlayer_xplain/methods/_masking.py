@@ -1,26 +1,28 @@
 """Masked scoring, shared by Score-CAM, occlusion and RISE.
 
 All three score the model on masked copies of the inputs,
-``x_i * m + baseline * (1 - m)``, one copy per (input ``i``, mask ``j``) pair.
-:func:`masked_scores` does this in batches of ``batch_size`` pairs with one
-compiled step per variant (masks upsampled in-graph or not, normalized or not,
-softmax or not), so masks never have to exist for all pairs at once.
+``x_i * m_j + baseline * (1 - m_j)``, for a list of (input ``i``, mask ``j``)
+pairs. :func:`masked_scores` hands one compiled step a block of pairs with the
+inputs and only the masks that block uses; the step walks through the pairs in
+pieces inside the graph (:mod:`._graph`), building each masked input there, so
+masked copies never exist for all pairs at once and activation memory is bounded
+by ``batch_size``. One trace per variant (masks upsampled or not, normalized or
+not, softmax or not).
 """
 import numpy as np
 import tensorflow as tf
 
-from ._graph import in_branches
-from ._sampling import pair_index
+from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
 
 __all__ = ["masked_scores"]
 
 
 def _compiled_step(adapter, targets, upsample, normalize, softmax):
-    """One compiled step per (adapter, variant): scores of target on masked inputs."""
+    """The compiled step of one variant: target scores of the masked inputs of a block of pairs."""
     h, w, c = adapter.image_shape
     fn_targets = callable(targets)
 
-    def one_branch(xb, mb, tb, base):
+    def one_piece(xb, mb, tb, base):
         images = tf.reshape(xb, (-1, h, w, c))
         masks = mb[..., None]
         if upsample:
@@ -36,32 +38,39 @@ def _compiled_step(adapter, targets, upsample, normalize, softmax):
             scores = tf.nn.softmax(scores, axis=-1)
         return adapter.select(scores, targets if fn_targets else tb)
 
-    def step(xb, mb, tb, base):
-        return in_branches(lambda x_, m_, t_: one_branch(x_, m_, t_, base), xb, mb, tb)
+    def step(xb, mb, pair_i, pair_j, tb, base, piece):
+        def piece_fn(i, j):
+            return one_piece(tf.gather(xb, i), tf.gather(mb, j), tf.gather(tb, i), base)
+
+        return in_pieces(piece_fn, piece, pair_i, pair_j)
 
     key = ("masked_scores", bool(upsample), bool(normalize), bool(softmax), adapter._target_key(targets))
-    extras = [tf.TensorSpec((None, None, None), tf.float32), tf.TensorSpec((None,), tf.int32),
-              tf.TensorSpec((), tf.float32)]
+    index = tf.TensorSpec((None,), tf.int32)
+    extras = [tf.TensorSpec((None, None, None), tf.float32), index, index, index, tf.TensorSpec((), tf.float32),
+              PIECE_SPEC]
     return adapter.compiled(key, step, extra_dtypes=extras)
 
 
-def masked_scores(adapter, x, targets, n_masks, make_masks, on_batch=None, baseline=0.0, upsample=False,
-                  normalize=False, probabilities=False, major="input", batch_size=None):
-    """Score every input under every mask, ``batch_size`` (input, mask) pairs at a time.
+def masked_scores(adapter, x, targets, pairs, make_masks, on_block=None, baseline=0.0, upsample=False,
+                  normalize=False, probabilities=False, batch_size=None):
+    """Target scores of inputs under masks, for a list of (input, mask) pairs.
 
     Parameters
     ----------
     adapter : ModelAdapter
     x : ndarray, float32, shape (N, *input_shape)
     targets : ndarray of int (N,) or callable
-    n_masks : int
-        Masks per input.
+    pairs : tuple of int arrays ``(i, j)``, each (P,)
+        Input ``i[p]`` is scored under mask ``j[p]``. Order the pairs by ``j`` so
+        that a block needs few masks.
     make_masks : callable
-        ``make_masks(i, j) -> (B, h, w)`` float32 masks for pairs ``(i[k], j[k])``;
-        1 keeps a pixel, 0 replaces it by ``baseline``. ``(h, w)`` is the image
-        size unless ``upsample``.
-    on_batch : callable, optional
-        ``on_batch(i, j, masks, scores)`` after each batch (to accumulate maps).
+        ``make_masks(j) -> (len(j), h, w)`` float32 masks numbered ``j`` (unique,
+        sorted); 1 keeps a pixel, 0 replaces it by ``baseline``. ``(h, w)`` is the
+        image size unless ``upsample``.
+    on_block : callable, optional
+        ``on_block(i, local_j, masks, scores)`` after each block of pairs, with the
+        block's masks and ``masks[local_j[p]]`` the mask of pair ``p`` (to accumulate
+        maps while the masks are at hand).
     baseline : float
         Value that masked-out pixels take.
     upsample : bool
@@ -70,32 +79,34 @@ def masked_scores(adapter, x, targets, n_masks, make_masks, on_batch=None, basel
         Min-max normalize each (upsampled) mask to [0, 1] (Score-CAM).
     probabilities : bool
         Score softmax probabilities even when the adapter explains logits.
-    major : {'input', 'sample'}
-        Pair order (see :func:`~._sampling.pair_index`).
     batch_size : int, optional
-        Pairs per model call; defaults to the adapter's.
+        Masked inputs in flight at once (bounds memory); default the adapter's.
 
     Returns
     -------
-    ndarray, float32, shape (N, n_masks)
-        ``scores[i, j]`` = target score of input ``i`` under mask ``j``.
+    ndarray, float32, shape (P,)
+        The target score of each pair's masked input.
     """
-    n = len(x)
+    x = np.asarray(x, np.float32)
+    pair_i, pair_j = (np.asarray(a, np.int64) for a in pairs)
+    batch_size = batch_size or adapter.batch_size
     softmax = bool(probabilities) and adapter.output == "logits"
-    step = _compiled_step(adapter, targets, upsample, normalize, softmax)
-    t = np.zeros(n, np.int32) if callable(targets) else np.asarray(targets, np.int32)
-    base = tf.constant(float(baseline), tf.float32)
-    i_all, j_all = pair_index(n, n_masks, major)
+    compiled = _compiled_step(adapter, targets, upsample, normalize, softmax)
+    t = tf.constant(np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32))
+    x_t, base = tf.constant(x), tf.constant(float(baseline), tf.float32)
+    out = np.empty(len(pair_i), np.float32)
 
-    def run(ib, jb):
-        masks = np.asarray(make_masks(ib, jb), np.float32)
-        scores = step(tf.constant(x[ib]), tf.constant(masks), tf.constant(t[ib]), base).numpy()
-        if on_batch is not None:
-            on_batch(ib, jb, masks, scores)
-        return scores
+    def call(start, stop, piece):
+        i, j = pair_i[start:stop], pair_j[start:stop]
+        unique, local = np.unique(j, return_inverse=True)
+        masks = np.asarray(make_masks(unique), np.float32)
+        scores = step(x_t, tf.constant(masks), tf.constant(i.astype(np.int32)), tf.constant(local.astype(np.int32)),
+                      t, base, tf.constant(piece)).numpy()
+        if on_block is not None:
+            on_block(i, local, masks, scores)
+        out[start:stop] = scores
 
     with adapter.inference_mode():
-        flat = adapter.map_batches(run, i_all, j_all, batch_size=batch_size)
-    out = np.empty((n, n_masks), np.float32)
-    out[i_all, j_all] = flat
+        step = concrete(compiled)
+        run_blocks(len(pair_i), block_rows(batch_size, row_bytes(x)), piece_rows(batch_size), call, what="masks")
     return out

@@ -30,10 +30,11 @@ def _is_container(layer):
 
 def _spatial_layers(adapter):
     """``[(name, shape)]`` of the leaf layers with a 4-D output (N, h, w, C), in call order."""
+    by_name = {layer.name: layer for layer in adapter.iter_layers()}
     return [
         (name, shape)
         for name, shape in adapter.layer_call_order()
-        if len(shape) == 3 and not _is_container(adapter.layer(name))
+        if len(shape) == 3 and not _is_container(by_name[name])
     ]
 
 
@@ -71,6 +72,7 @@ def resolve_cam_layer(adapter, layer_name=None):
         raise TypeError("layer_name: CAM methods need a TL or Keras model with layers, got a plain callable")
     if layer_name is None:
         layer_name = default_cam_layer(adapter)
+        return layer_name, dict(adapter.layer_call_order())[layer_name]
     adapter.layer(layer_name)  # KeyError for unknown names
     shapes = dict(adapter.layer_call_order())
     if layer_name not in shapes:
@@ -208,8 +210,8 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     Convolutional Neural Networks". Each channel ``A^c`` is upsampled to the
     input size, normalized to [0, 1] and used as a mask ``x * M^c``; its weight is
     the target's score (softmax probability by default) on the masked input. The
-    ``N * C`` masked inputs go through the model ``batch_size`` at a time, the
-    masks built inside one compiled step.
+    ``N * C`` masked inputs are built and scored inside one compiled step, at most
+    ``batch_size`` in flight at once.
 
     Parameters
     ----------
@@ -223,7 +225,7 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
         explains logits.
     relu : bool
     batch_size : int, optional
-        Masked inputs per model call.
+        Masked inputs in flight at once (bounds memory).
 
     Returns
     -------
@@ -237,12 +239,13 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     """
     name, _ = resolve_cam_layer(adapter, layer_name)
     acts = adapter.capture(inputs, [name], batch_size=batch_size).outputs[name]
-    n_channels = acts.shape[-1]
+    n, n_channels = len(acts), acts.shape[-1]
+    maps = np.moveaxis(acts, -1, 1).reshape((n * n_channels,) + acts.shape[1:3])  # mask i * C + c
+    pairs = (np.repeat(np.arange(n), n_channels), np.arange(n * n_channels))
     weights = masked_scores(
-        adapter, inputs, targets, n_channels,
-        make_masks=lambda i, c: acts[i, :, :, c],
+        adapter, inputs, targets, pairs, make_masks=lambda j: maps[j],
         upsample=True, normalize=True, probabilities=use_probabilities, batch_size=batch_size,
-    ).astype(np.float64)
+    ).reshape(n, n_channels).astype(np.float64)
     cam = np.stack([
         np.einsum("c,hwc->hw", weights[n], _normalized_upsampled(adapter, acts[n])) for n in range(len(acts))
     ])

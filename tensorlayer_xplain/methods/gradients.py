@@ -1,11 +1,11 @@
 """Gradient-based attribution methods.
 
 Every method here gets its gradients from steps compiled once per adapter
-(:meth:`ModelAdapter.compiled`) and sent through :meth:`ModelAdapter.map_batches`
-— it never calls the model itself. Work that multiplies the number of model calls
-(integration steps, noise samples) is enumerated as (input, sample) pairs and
-sent ``batch_size`` pairs at a time, so memory does not grow with ``steps`` or
-``n_samples``.
+(:meth:`ModelAdapter.compiled`) and never calls the model itself. Work that
+multiplies the number of model evaluations (integration steps, noise samples)
+is enumerated as (input, sample) pairs and sent in large blocks that the
+compiled step walks through in pieces (:mod:`._graph`), so activation memory is
+bounded by ``batch_size`` whatever ``steps`` or ``n_samples``.
 
 Methods: ``gradient`` (alias ``saliency``), ``gradient_x_input``,
 ``integrated_gradients``, ``smoothgrad``, ``vargrad``, ``guided_backprop``.
@@ -19,7 +19,7 @@ import tensorflow as tf
 from ..adapter import temporarily_set
 from ._baselines import make_baseline
 from ._checks import non_negative, positive_int, seed_value
-from ._graph import in_branches
+from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
 from ._sampling import block_normal, noise_scale, pair_index, segment_add
 from ._utils import rng_for
 from .registry import check_params, method_info, register_method
@@ -44,44 +44,66 @@ def _expand(values, ndim):
 
 
 # ----------------------------------------------------------------------------- the compiled input-gradient step
-def _gradient_step(adapter, targets, sites=()):
-    """Compiled ``d score[target] / d input`` for a batch, run as independent branches.
+def _differentiate(adapter, targets, fn_targets, inputs, tb):
+    """``(d selected / d inputs, selected)`` for a tensor of model inputs."""
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        selected = adapter.select(adapter.scores(inputs), targets if fn_targets else tb)
+    grads = tape.gradient(selected, inputs)
+    if grads is None:
+        raise TypeError("model: the output is not differentiable with respect to the input")
+    return grads, selected
 
-    ``sites`` (``[(layer, attr)]``) are ReLU activations swapped for
-    :func:`guided_relu` while the step is traced (guided backprop); the model is
-    restored before the call returns. One trace per (adapter, variant, target kind).
+
+def _gradient_step(adapter, targets, sites=(), looped=True):
+    """Compiled ``d score[target] / d input`` for a block of rows.
+
+    ``looped`` steps walk through the block in pieces inside the graph
+    (:func:`~._graph.in_pieces`); the plain variant takes the block as one batch
+    (used when it fits in a piece: no loop overhead). ``sites`` (``[(layer, attr)]``)
+    are ReLU activations swapped for :func:`guided_relu` while the step is traced
+    (guided backprop); the model is restored before the call returns. One trace
+    per (adapter, variant, target kind).
     """
     fn_targets = callable(targets)
 
-    def one_branch(xb, tb):
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            selected = adapter.select(adapter.scores(xb), targets if fn_targets else tb)
-        grads = tape.gradient(selected, xb)
-        if grads is None:
-            raise TypeError("model: the output is not differentiable with respect to the input")
-        return grads
+    def grads_of(x_, t_):
+        return _differentiate(adapter, targets, fn_targets, x_, t_)[0]
 
-    def step(xb, tb):
+    def step(xb, tb, piece):
         with _guided_relus(sites):
-            return in_branches(one_branch, xb, tb)
+            return in_pieces(grads_of, piece, xb, tb) if looped else grads_of(xb, tb)
 
-    key = ("input_gradients", "guided" if sites else "plain", adapter._target_key(targets))
-    return adapter.compiled(key, step, n_extra=1)
+    key = ("input_gradients", "guided" if sites else "plain", looped, adapter._target_key(targets))
+    return adapter.compiled(key, step, extra_dtypes=[tf.TensorSpec((None,), tf.int32), PIECE_SPEC])
 
 
 def input_gradients(adapter, x, targets, batch_size=None, sites=()):
-    """Gradients of the target scores w.r.t. a prepared batch ``x`` (N, *input_shape), batched and compiled.
+    """Gradients of the target scores w.r.t. a prepared batch ``x`` (N, *input_shape).
 
-    The same values as :meth:`ModelAdapter.gradients`; each batch runs as
-    independent branches of one graph (:func:`~._graph.in_branches`), which is
-    faster on CPU. ``sites`` turns it into guided backprop.
+    The same values as :meth:`ModelAdapter.gradients`, computed in large compiled
+    calls that loop over pieces of ``batch_size // PARALLEL`` rows in the graph
+    (:func:`~._graph.in_pieces`); a batch that fits in one piece skips the loop.
+    ``sites`` turns it into guided backprop.
     """
-    step = _gradient_step(adapter, targets, tuple(sites))
+    x = np.asarray(x, np.float32)
+    batch_size = batch_size or adapter.batch_size
+    piece = piece_rows(batch_size)
+    looped = len(x) > piece
+    compiled = _gradient_step(adapter, targets, tuple(sites), looped)
     t = np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32)
+    if not looped:
+        with adapter.inference_mode():
+            return concrete(compiled)(tf.constant(x), tf.constant(t), tf.constant(piece)).numpy()
+    out = np.empty_like(x)
+
+    def call(start, stop, piece):
+        out[start:stop] = step(tf.constant(x[start:stop]), tf.constant(t[start:stop]), tf.constant(piece)).numpy()
+
     with adapter.inference_mode():
-        return adapter.map_batches(lambda xb, tb: step(tf.constant(xb), tf.constant(tb)).numpy(),
-                                   np.asarray(x, np.float32), t, batch_size=batch_size)
+        step = concrete(compiled)
+        run_blocks(len(x), block_rows(batch_size, row_bytes(x)), piece, call)
+    return out
 
 
 # ----------------------------------------------------------------------------- plain gradients
@@ -161,30 +183,45 @@ def trapezoid_alphas(steps):
     return alphas.astype(np.float32), weights.astype(np.float32)
 
 
-def _path_gradient_step(adapter, targets):
-    """Compiled step: gradients at points ``x0 + a (x - x0)`` of the path, and the selected scores.
+def _path_integral_step(adapter, targets):
+    """Compiled step: the trapezoid sum of path gradients for a block of inputs, and the end scores.
 
-    Takes rows of (input, baseline, alpha, target); the interpolation is done in
-    the graph and the batch runs as independent branches (:func:`~._graph.in_branches`).
+    Takes inputs ``x`` (G, ...), baselines (G, ...), the rule's ``alphas`` and
+    ``weights`` (S,), targets (G,) and the piece size. The G * S (input, step)
+    pairs are enumerated in the graph and their gradients accumulated per input
+    as pieces complete (:func:`~._graph.in_pieces` with a reduction), so neither
+    the path points nor their gradients ever leave the graph.
+
+    Returns ``integral`` (G, ...) = sum_k w_k grad f(x0 + a_k (x - x0)) and
+    ``ends`` (G, 2) = the selected score at the baseline and at the input.
     """
     fn_targets = callable(targets)
     ones = (1,) * len(adapter.input_shape)
 
-    def one_branch(xb, bb, ab, tb):
-        path = bb + tf.reshape(ab, (-1,) + ones) * (xb - bb)
-        with tf.GradientTape() as tape:
-            tape.watch(path)
-            selected = adapter.select(adapter.scores(path), targets if fn_targets else tb)
-        grads = tape.gradient(selected, path)
-        if grads is None:
-            raise TypeError("model: the output is not differentiable with respect to the input")
-        return grads, selected
+    def step(xb, bb, alphas, weights, tb, piece):
+        g, s = tf.shape(xb)[0], tf.shape(alphas)[0]
+        pair_i = tf.repeat(tf.range(g), s)
+        pair_k = tf.tile(tf.range(s), [g])
 
-    def step(xb, bb, ab, tb):
-        return in_branches(one_branch, xb, bb, ab, tb, dtypes=(tf.float32, tf.float32))
+        def one_piece(i, k):
+            a = tf.reshape(tf.gather(alphas, k), (-1,) + ones)
+            x0 = tf.gather(bb, i)
+            grads, selected = _differentiate(adapter, targets, fn_targets, x0 + a * (tf.gather(xb, i) - x0),
+                                             tf.gather(tb, i))
+            return grads * tf.reshape(tf.gather(weights, k), (-1,) + ones), selected, i, k
+
+        def reduce(acc, outs, rows):
+            weighted, selected, i, k = outs
+            at_end = tf.stack([tf.cast(k == 0, tf.float32), tf.cast(k == s - 1, tf.float32)], axis=1)
+            return (acc[0] + tf.math.unsorted_segment_sum(weighted, i, g),
+                    acc[1] + tf.math.unsorted_segment_sum(selected[:, None] * at_end, i, g))
+
+        reduce.initial = (tf.zeros_like(xb), tf.zeros((g, 2)))
+        return in_pieces(one_piece, piece, pair_i, pair_k, reduce=reduce)
 
     rows = tf.TensorSpec((None,) + tuple(adapter.input_shape), tf.float32)
-    extras = [rows, tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.int32)]
+    vector = tf.TensorSpec((None,), tf.float32)
+    extras = [rows, vector, vector, tf.TensorSpec((None,), tf.int32), PIECE_SPEC]
     return adapter.compiled(("integrated_gradients", adapter._target_key(targets)), step, extra_dtypes=extras)
 
 
@@ -204,8 +241,8 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
     Sundararajan, Taly & Yan (2017), "Axiomatic Attribution for Deep Networks".
     ``attr = (x - x0) * integral_0^1 grad f(x0 + a (x - x0)) da``, the integral
     taken with the trapezoid rule on ``steps`` intervals. The ``steps + 1``
-    gradients per input are computed as (input, step) pairs, ``batch_size`` pairs
-    per compiled call.
+    gradients per input are (input, step) pairs, enumerated and summed inside the
+    compiled step, at most ``batch_size`` pairs in flight at once.
 
     Completeness (``sum(attr) = f(x) - f(x0)``) is checked for every input and
     returned in the meta: ``completeness_gap`` (relative,
@@ -225,7 +262,7 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
     seed : int or None
         Seed of the ``'uniform'`` baseline.
     batch_size : int, optional
-        (input, step) pairs per model call.
+        (input, step) pairs in flight at once (bounds memory); default the adapter's.
 
     Returns
     -------
@@ -245,24 +282,23 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
     x = np.asarray(inputs, np.float32)
     base = make_baseline(baseline, x, adapter, rng_for(seed), blur_sigma)
     alphas, weights = trapezoid_alphas(steps)
-    integral = np.zeros(x.shape, np.float64)
+    batch_size = batch_size or adapter.batch_size
+    integral = np.zeros(x.shape, np.float32)
     ends = np.zeros((len(x), 2), np.float32)  # selected score at the baseline (a=0) and at the input (a=1)
-    step = _path_gradient_step(adapter, targets)
+    compiled = _path_integral_step(adapter, targets)
     t = np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32)
+    a_t, w_t = tf.constant(alphas), tf.constant(weights)
 
-    def run(ib, kb):
-        grads, scores = step(tf.constant(x[ib]), tf.constant(base[ib]), tf.constant(alphas[kb]),
-                             tf.constant(t[ib]))
-        grads, scores = grads.numpy(), scores.numpy()
-        segment_add(integral, ib, grads * _expand(weights[kb], x.ndim))
-        for end, k in ((0, 0), (1, steps)):
-            hit = kb == k
-            ends[ib[hit], end] = scores[hit]
-        return scores
+    def call(start, stop, piece):
+        block = slice(start, stop)
+        out = step(tf.constant(x[block]), tf.constant(base[block]), a_t, w_t, tf.constant(t[block]),
+                   tf.constant(piece))
+        integral[block], ends[block] = out[0].numpy(), out[1].numpy()
 
-    i_all, k_all = pair_index(len(x), steps + 1)
+    inputs_per_call = max(1, block_rows(batch_size, row_bytes(x)) // (steps + 1))
     with adapter.inference_mode():
-        adapter.map_batches(run, i_all, k_all, batch_size=batch_size)
+        step = concrete(compiled)
+        run_blocks(len(x), inputs_per_call, piece_rows(batch_size), call, what="integration steps")
     attributions = ((x - base) * integral).astype(np.float32)
     gap, sums, delta = _completeness(attributions, ends[:, 1], ends[:, 0])
     meta = {
@@ -300,9 +336,10 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
                   caller, variance=False):
     """Mean and variance of ``base_method`` over ``n_samples`` Gaussian-noised copies of each input.
 
-    The noisy copies are (input, sample) pairs drawn ``batch_size`` at a time
-    from seeded streams that depend only on (seed, input, sample), and handed to
-    the base method through the registry.
+    The noisy copies are (input, sample) pairs drawn in blocks (at most
+    :data:`~._graph.BLOCK_BYTES` of inputs) from seeded streams that depend only
+    on (seed, input, sample), and each block is handed to the base method
+    through the registry, which batches it by ``batch_size``.
 
     Returns
     -------
@@ -319,8 +356,10 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
     sigma = noise_scale(x, noise_level)
     sums = {}
     signed = [spec.signed]
+    i_all, j_all = pair_index(len(x), n_samples)
 
-    def run(ib, jb):
+    def run(start, stop, piece):
+        ib, jb = i_all[start:stop], j_all[start:stop]
         noise = block_normal(seed, ib * n_samples + jb, x.shape[1:])
         noisy = x[ib] + _expand(sigma[ib], x.ndim) * noise
         attr, meta = _split(spec.fn(adapter, noisy, _rows(targets, ib), **params))
@@ -332,10 +371,9 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
         segment_add(sums["s1"], ib, attr)
         if variance:
             segment_add(sums["s2"], ib, attr * attr)
-        return ib
 
-    i_all, j_all = pair_index(len(x), n_samples)
-    adapter.map_batches(run, i_all, j_all, batch_size=batch_size)
+    # blocks of noisy copies as large as the base method's compiled calls take
+    run_blocks(len(i_all), block_rows(batch_size or adapter.batch_size, row_bytes(x)), 1, run)
     mean = sums["s1"] / n_samples
     var = np.maximum(sums["s2"] / n_samples - mean * mean, 0.0).astype(np.float32) if variance else None
     return mean.astype(np.float32), var, spec, signed[0]
@@ -368,7 +406,7 @@ def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, n
     seed : int or None
         Same seed, same noise (independently of ``batch_size``); None is not reproducible.
     batch_size : int, optional
-        Noisy copies per call of the base method (and per model call).
+        Passed to the base method (bounds its memory).
     base_params : dict, optional
         Parameters of the base method.
 

@@ -2,16 +2,18 @@
 
 Both only call the model forward, on masked copies of the inputs, through the
 shared masked-scoring engine (:func:`~._masking.masked_scores`): one compiled
-step, ``batch_size`` (input, mask) pairs per call, masks built per batch so
-memory does not grow with the number of windows or masks. Both return spatial
-maps ``(N, H, W)`` (the runner broadcasts them over channels).
+step scores blocks of (input, mask) pairs, building the masked inputs in the
+graph, so memory does not grow with the number of windows or masks. Pairs run
+mask by mask, and each block's maps are accumulated with one matrix product
+while its masks are at hand. Both return spatial maps ``(N, H, W)`` (the runner
+broadcasts them over channels).
 """
 import numpy as np
 import tensorflow as tf
 
 from ._checks import fraction, positive_int, seed_value, window_pair
 from ._masking import masked_scores
-from ._sampling import row_generators, scatter_add, segment_add
+from ._sampling import pair_index, row_generators
 from .registry import register_method
 
 __all__ = ["occlusion", "rise", "occlusion_windows", "rise_masks"]
@@ -63,7 +65,7 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
     Networks". A ``window`` (all channels) slides with ``stride``; each pixel's
     attribution is the mean of ``f(x) - f(x with the window set to
     baseline_value)`` over the windows covering it. All (input, window) pairs are
-    scored in batches of ``batch_size``.
+    scored in one compiled step, at most ``batch_size`` in flight at once.
 
     Parameters
     ----------
@@ -78,7 +80,7 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
     baseline_value : float
         Value the occluded pixels take.
     batch_size : int, optional
-        Occluded inputs per model call.
+        Occluded inputs in flight at once (bounds memory).
 
     Returns
     -------
@@ -103,17 +105,31 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
     rows, cols = occlusion_windows((h, w), window, stride)
     covered = lambda j: rows[j][:, :, None] & cols[j][:, None, :]  # noqa: E731  (B, H, W) bool
     x = np.asarray(inputs, np.float32)
-    full = masked_scores(adapter, x, targets, 1, lambda i, j: np.ones((len(i), h, w), np.float32),
-                         batch_size=batch_size)[:, 0]
-    total = np.zeros((len(x), h, w), np.float64)
-
-    def accumulate(i, j, masks, scores):
-        segment_add(total, i, (full[i] - scores)[:, None, None] * covered(j))
-
-    masked_scores(adapter, x, targets, len(rows), lambda i, j: (~covered(j)).astype(np.float32),
-                  on_batch=accumulate, baseline=baseline_value, batch_size=batch_size)
+    n = len(x)
+    full = masked_scores(adapter, x, targets, (np.arange(n), np.zeros(n, np.int64)),
+                         lambda j: np.ones((len(j), h, w), np.float32), batch_size=batch_size)
+    total = np.zeros((n, h * w), np.float64)
+    i_all, j_all = pair_index(n, len(rows), major="sample")
+    masked_scores(adapter, x, targets, (i_all, j_all), lambda j: (~covered(j)).astype(np.float32),
+                  on_block=_accumulator(total, n, lambda i, scores: full[i] - scores, invert=True),
+                  baseline=baseline_value, batch_size=batch_size)
     counts = covered(np.arange(len(rows))).sum(axis=0)
-    return (total / np.maximum(counts, 1)).astype(np.float32), {"n_windows": int(len(rows))}
+    return (total.reshape(n, h, w) / np.maximum(counts, 1)).astype(np.float32), {"n_windows": int(len(rows))}
+
+
+def _accumulator(total, n, value, invert=False):
+    """An ``on_block`` callback adding ``sum_j value(i, scores) * mask_j`` to ``total`` (N, H * W).
+
+    The block's pair values are laid out as an (N, masks) matrix and multiplied
+    with the flattened masks (or ``1 - masks``): one matrix product per block.
+    """
+    def on_block(i, local, masks, scores):
+        weights = np.zeros((n, len(masks)))
+        weights[i, local] = value(i, scores)
+        flat = masks.reshape(len(masks), -1).astype(np.float64)
+        np.add(total, weights @ (1.0 - flat if invert else flat), out=total)
+
+    return on_block
 
 
 # ----------------------------------------------------------------------------- RISE
@@ -161,8 +177,9 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
     Petsiuk, Das & Saenko (2018), "RISE: Randomized Input Sampling for
     Explanation of Black-box Models".
     ``S_i = sum_j f(x_i * M_j) M_j / (n_masks * p_keep)``. The same ``n_masks``
-    masks serve every input; (input, mask) pairs are scored mask-major in
-    batches of ``batch_size`` and each batch builds only the masks it uses.
+    masks serve every input; (input, mask) pairs are scored mask by mask in
+    blocks, each block building only the masks it uses, at most ``batch_size``
+    masked inputs in flight at once.
 
     Parameters
     ----------
@@ -180,7 +197,7 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
     use_probabilities : bool
         Score softmax probabilities (the paper) even when the adapter explains logits.
     batch_size : int, optional
-        Masked inputs per model call.
+        Masked inputs in flight at once (bounds memory).
 
     Returns
     -------
@@ -198,15 +215,10 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
     p_keep = fraction("p_keep", p_keep)
     seed = seed_value("seed", seed)
     x = np.asarray(inputs, np.float32)
-    saliency = np.zeros((len(x), h, w), np.float64)
-
-    def make_masks(i, j):
-        unique, inverse = np.unique(j, return_inverse=True)
-        return rise_masks(seed, unique, (h, w), mask_size, p_keep)[inverse]
-
-    def accumulate(i, j, masks, scores):
-        scatter_add(saliency, i, scores[:, None, None] * masks)
-
-    masked_scores(adapter, x, targets, n_masks, make_masks, on_batch=accumulate, major="sample",
+    n = len(x)
+    saliency = np.zeros((n, h * w), np.float64)
+    i_all, j_all = pair_index(n, n_masks, major="sample")
+    masked_scores(adapter, x, targets, (i_all, j_all), lambda j: rise_masks(seed, j, (h, w), mask_size, p_keep),
+                  on_block=_accumulator(saliency, n, lambda i, scores: scores),
                   probabilities=use_probabilities, batch_size=batch_size)
-    return (saliency / (n_masks * p_keep)).astype(np.float32), {"signed": not use_probabilities}
+    return (saliency.reshape(n, h, w) / (n_masks * p_keep)).astype(np.float32), {"signed": not use_probabilities}
