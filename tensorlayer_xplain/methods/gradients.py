@@ -336,10 +336,13 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
                   caller, variance=False):
     """Mean and variance of ``base_method`` over ``n_samples`` Gaussian-noised copies of each input.
 
-    The noisy copies are (input, sample) pairs drawn in blocks (at most
-    :data:`~._graph.BLOCK_BYTES` of inputs) from seeded streams that depend only
-    on (seed, input, sample), and each block is handed to the base method
-    through the registry, which batches it by ``batch_size``.
+    Noisy copy ``j`` of input ``i`` is ``x_i + sigma_i * z_j``: the ``n_samples``
+    standard normal patterns ``z_j`` depend only on ``(seed, j)`` and serve every
+    input (each input still averages over independent draws), so drawing them
+    costs ``n_samples`` draws, not ``N * n_samples``, and no result depends on
+    ``batch_size``. The (input, sample) pairs go in blocks (at most
+    :data:`~._graph.BLOCK_BYTES` of inputs) to the base method through the
+    registry, which batches them by ``batch_size``.
 
     Returns
     -------
@@ -360,10 +363,11 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
 
     def run(start, stop, piece):
         ib, jb = i_all[start:stop], j_all[start:stop]
-        noise = block_normal(seed, ib * n_samples + jb, x.shape[1:])
-        noisy = x[ib] + _expand(sigma[ib], x.ndim) * noise
+        used, local = np.unique(jb, return_inverse=True)
+        patterns = block_normal(seed, used, x.shape[1:])
+        noisy = x[ib] + _expand(sigma[ib], x.ndim) * patterns[local]
         attr, meta = _split(spec.fn(adapter, noisy, _rows(targets, ib), **params))
-        attr = np.asarray(attr, np.float64)
+        attr = np.asarray(attr, np.float32)  # summed per input in float32, accumulated in float64
         signed[0] = bool(meta.get("signed", spec.signed))
         if not sums:
             sums["s1"] = np.zeros((len(x),) + attr.shape[1:])
