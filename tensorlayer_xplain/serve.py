@@ -60,7 +60,7 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_BATCH = 64
 
 _NPY_MAGIC = b"\x93NUMPY"
-_SERVE_HINT = "pip install 'tensorlayer-xplain[serve]' (fastapi, uvicorn, python-multipart, pillow)"
+_SERVE_HINT = "pip install 'tensorlayer-xplain[serve]' (fastapi, uvicorn, python-multipart, pillow, orjson)"
 
 
 class RequestError(Exception):
@@ -321,16 +321,17 @@ class ExplainService:
 
     # -- operations ------------------------------------------------------------
     def _prediction_fields(self, scores):
+        scores = np.asarray(scores, np.float32)
         probs = scores if self.adapter.output == "probabilities" else _softmax(scores)
-        out = {"predictions": np.asarray(scores).tolist(), "predicted": np.argmax(scores, axis=1).tolist(),
-               "probabilities": np.asarray(probs, np.float32).tolist()}
+        out = {"predictions": scores, "predicted": np.argmax(scores, axis=1).tolist(),
+               "probabilities": np.asarray(probs, np.float32)}
         if self.explainer.class_names is not None:
             out["labels"] = [self.explainer.class_names[i] if i < len(self.explainer.class_names) else str(i)
                              for i in out["predicted"]]
         return out
 
     def predict(self, inputs):
-        """Scores, predicted classes and probabilities of ``inputs`` as a JSON-able dict."""
+        """Scores, predicted classes and probabilities of ``inputs`` (arrays as float32 ndarrays)."""
         x = self.inputs(inputs)
         try:
             scores = self.adapter.predict(x)  # the adapter serializes model calls itself
@@ -357,13 +358,18 @@ class ExplainService:
             raise RequestError(422, str(err)) from None
 
     def explain(self, inputs, method=None, targets=None, params=None, overlay=False):
-        """Explain ``inputs``; a JSON-able dict with predictions, attributions, heatmaps (and overlay PNGs)."""
+        """Explain ``inputs``: a dict with predictions, attributions, heatmaps (and overlay PNGs).
+
+        Array fields are float32 ndarrays (the app serializes them with orjson,
+        exactly and compactly); everything else is plain JSON.
+        """
         exp = self.explanation(inputs, method, targets, params)
         heat = exp.heatmap()
         out = {"method": exp.method, "family": exp.meta.get("family"), "signed": bool(exp.meta.get("signed")),
                "params": {k: _jsonable(v) for k, v in exp.params.items()}, "targets": exp.targets.tolist(),
-               "image_shape": list(exp.image_shape), "attributions": exp.attributions.tolist(),
-               "heatmap": heat.tolist(), "timings": exp.timings}
+               "image_shape": list(exp.image_shape),
+               "attributions": np.ascontiguousarray(exp.attributions, np.float32),
+               "heatmap": np.ascontiguousarray(heat, np.float32), "timings": exp.timings}
         out.update(self._prediction_fields(exp.predictions))
         if overlay:
             images = exp.images()
@@ -514,7 +520,16 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
     """
     fastapi = _import_or_hint("fastapi", _SERVE_HINT)
     _import_or_hint("python_multipart", _SERVE_HINT)  # needed to read uploads
-    from fastapi.responses import JSONResponse
+    orjson = _import_or_hint("orjson", _SERVE_HINT)  # 20x faster than json on attribution arrays
+    from fastapi.responses import JSONResponse, Response
+
+    class ArrayJSONResponse(Response):
+        """JSON with numpy arrays written by orjson (float32 in their shortest exact form)."""
+
+        media_type = "application/json"
+
+        def render(self, content):
+            return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
     from starlette.concurrency import run_in_threadpool
 
     if not isinstance(max_upload_bytes, numbers.Integral) or isinstance(max_upload_bytes, bool) or max_upload_bytes < 1:
@@ -534,7 +549,7 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
             result = await run_in_threadpool(service.predict, inputs)
         else:
             result = await run_in_threadpool(service.explain, inputs, method, targets, params, overlay)
-        return JSONResponse(result)
+        return ArrayJSONResponse(result)
 
     @app.post("/predict", openapi_extra={"requestBody": _REQUEST_BODY},
               summary="Scores, predicted class and probabilities (method fields are ignored)")

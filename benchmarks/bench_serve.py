@@ -1,0 +1,250 @@
+"""Load test of the HTTP service: requests/s and p50/p95 latency of ``POST /explain`` on 127.0.0.1.
+
+Starts ``python -m tensorlayer_xplain serve`` (the real command: uvicorn, one
+worker) for the trained MNIST CNN (``benchmarks/_models.trained_cnn``) on a
+free loopback port, uploads test digits as PNG files (multipart, as ``curl -F``
+does) from 1, 4 and 8 client threads with ``gradient`` and ``gradcam``, and
+stops the server when done. Every request uses a different digit, so the
+explanation cache misses; one extra row per method repeats a single digit to
+show a cache hit. Each row is bounded by ``--requests`` and ``--max-seconds``.
+
+Side by side, the same digits are explained in this process by a
+``ModelExplainer`` without cache (the floor: no HTTP, no PNG decoding, no
+JSON), interleaved with the sequential HTTP requests; ``overhead`` is the
+median of the per-pair differences (HTTP minus direct).
+
+Only 127.0.0.1 is contacted. Run::
+
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py [--requests 200] [--max-seconds 20]
+"""
+import argparse
+import http.client
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import tensorlayer_xplain as tlx  # noqa: E402
+from benchmarks._models import trained_cnn  # noqa: E402
+
+HOST = "127.0.0.1"  # loopback only
+METHODS = ("gradient", "gradcam")
+BOUNDARY = "xplainbenchboundary"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def png_bytes(image):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(np.round(image[..., 0] * 255), 0, 255).astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def multipart(png, method):
+    parts = [("method", method.encode())]
+    body = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (BOUNDARY.encode(), k.encode(), v)
+                    for k, v in parts)
+    body += (b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
+             b"Content-Type: image/png\r\n\r\n" % BOUNDARY.encode()) + png + b"\r\n--%s--\r\n" % BOUNDARY.encode()
+    return body, {"Content-Type": "multipart/form-data; boundary=%s" % BOUNDARY}
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to the server."""
+
+    def __init__(self, port):
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=60)
+
+    def post(self, path, body, headers):
+        self.connection.request("POST", path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        return response.status, data
+
+    def close(self):
+        self.connection.close()
+
+
+def start_server(weights, port, methods):
+    command = [sys.executable, "-m", "tensorlayer_xplain", "serve", "--model", "tensorlayer_xplain.models:cnn",
+               "--weights", weights, "--host", HOST, "--port", str(port), "--methods", ",".join(methods),
+               "--log-level", "warning"]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("server exited with %s: %s" % (server.returncode, server.stderr.read()[-2000:]))
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=2)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                connection.close()
+                return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    raise RuntimeError("server did not answer /health within 180 s")
+
+
+def stop_server(server):
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=20)
+
+
+def run_load(port, payloads, method, concurrency, n_requests, max_seconds, expected):
+    """Send up to n_requests (for at most max_seconds) from `concurrency` threads; latencies in seconds."""
+    latencies, failures, lock = [], [], threading.Lock()
+    counter = iter(range(n_requests))
+    stop_at = time.perf_counter() + max_seconds
+
+    def worker():
+        client = Client(port)
+        try:
+            while time.perf_counter() < stop_at:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body, headers = payloads[i % len(payloads)]
+                start = time.perf_counter()
+                status, data = client.post("/explain", body, headers)
+                elapsed = time.perf_counter() - start
+                ok = status == 200 and json.loads(data)["predicted"][0] == expected[i % len(payloads)]
+                with lock:
+                    (latencies if ok else failures).append(elapsed if ok else (status, data[:200]))
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    return latencies, failures, wall
+
+
+def paired_overhead(port, payloads, images, method, n):
+    """Sequential HTTP requests interleaved with direct in-process explanations of the same digits."""
+    direct = tlx.ModelExplainer(MODEL, methods=list(METHODS), cache=False)
+    direct.explain(images[:1], method)  # warm-up (trace)
+    client = Client(port)
+    http_times, direct_times = [], []
+    try:
+        for i in range(n):
+            body, headers = payloads[len(payloads) - 1 - i]  # digits not used by the load rows
+            order = (0, 1) if i % 2 == 0 else (1, 0)
+            for which in order:
+                start = time.perf_counter()
+                if which == 0:
+                    status, _ = client.post("/explain", body, headers)
+                    assert status == 200
+                    http_times.append(time.perf_counter() - start)
+                else:
+                    direct.explain(images[len(payloads) - 1 - i][None], method)
+                    direct_times.append(time.perf_counter() - start)
+    finally:
+        client.close()
+    return http_times, direct_times
+
+
+def percentile(values, q):
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per row (default 200)")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="time limit per row (default 20)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--pairs", type=int, default=40, help="HTTP/direct pairs for the overhead column (default 40)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"),
+                        help="folder for bench_serve.md / .json (default: benchmarks/results/)")
+    args = parser.parse_args(argv)
+
+    global MODEL
+    MODEL, _, _, X_test, _ = trained_cnn()
+    images = np.round(X_test[:1000] * 255) / 255  # what the server decodes from the PNGs
+    expected = np.argmax(tlx.as_adapter(MODEL).predict(images), axis=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = os.path.join(tmp, "cnn.npz")
+        MODEL.save_weights(weights, format="npz")
+        port = free_port()
+        server = start_server(weights, port, METHODS)
+        rows = []
+        try:
+            for method in METHODS:
+                payloads = [multipart(png_bytes(img), method) for img in images]
+                warm = Client(port)
+                for body, headers in payloads[-3:]:  # trace the compiled steps before timing
+                    warm.post("/explain", body, headers)
+                warm.close()
+                http_times, direct_times = paired_overhead(port, payloads, images, method, args.pairs)
+                overhead = statistics.median(h - d for h, d in zip(http_times, direct_times))
+                for concurrency in args.concurrency:
+                    offset = len(rows) * args.requests  # fresh digits per row: cache misses
+                    shifted = payloads[offset:] + payloads[:offset]
+                    want = np.concatenate([expected[offset:], expected[:offset]])
+                    lat, failures, wall = run_load(port, shifted, method, concurrency, args.requests,
+                                                   args.max_seconds, want)
+                    rows.append(dict(method=method, concurrency=concurrency, cache="miss", requests=len(lat),
+                                     failed=len(failures), rps=len(lat) / wall, p50=percentile(lat, 50) * 1e3,
+                                     p95=percentile(lat, 95) * 1e3, direct_p50=statistics.median(direct_times) * 1e3,
+                                     overhead=overhead * 1e3))
+                    if failures:
+                        print("failures (first 3):", failures[:3])
+                lat, failures, wall = run_load(port, payloads[:1], method, 4, args.requests, args.max_seconds,
+                                               expected[:1])
+                rows.append(dict(method=method, concurrency=4, cache="hit", requests=len(lat), failed=len(failures),
+                                 rps=len(lat) / wall, p50=percentile(lat, 50) * 1e3, p95=percentile(lat, 95) * 1e3,
+                                 direct_p50=float("nan"), overhead=float("nan")))
+        finally:
+            stop_server(server)
+
+    header = ("| method | clients | cache | requests | failed | req/s | p50 ms | p95 ms | direct p50 ms | "
+              "HTTP overhead p50 ms |")
+    lines = ["POST /explain, MNIST CNN, one 28x28 PNG per request, uvicorn (1 worker) on %s, %d cores" % (
+        HOST, os.cpu_count()), "", header, "|" + "---|" * 10]
+    for r in rows:
+        lines.append("| %s | %d | %s | %d | %d | %.1f | %.1f | %.1f | %s | %s |" % (
+            r["method"], r["concurrency"], r["cache"], r["requests"], r["failed"], r["rps"], r["p50"], r["p95"],
+            "%.1f" % r["direct_p50"] if r["direct_p50"] == r["direct_p50"] else "",
+            "%.1f" % r["overhead"] if r["overhead"] == r["overhead"] else ""))
+    lines += ["", "`direct p50`: the same explanation in-process (ModelExplainer, no cache, no HTTP), interleaved "
+                  "with sequential requests; `HTTP overhead`: median per-pair difference."]
+    text = "\n".join(lines)
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench_serve.md"), "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    with open(os.path.join(args.out, "bench_serve.json"), "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=1)
+    return rows
+
+
+MODEL = None
+
+if __name__ == "__main__":
+    main()
