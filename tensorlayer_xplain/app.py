@@ -279,32 +279,35 @@ def build_demo(explainer, examples=None, methods=None, title="tensorlayer-xplain
             return None, None, None, None, "**Error:** %s" % err
         return (image, _thumbnail(image, 8)) + run(image, chosen, target)
 
-    with gr.Blocks(title=title) as demo:
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown("## %s\nPick a test digit or draw one, choose methods, and compare where each method "
                     "says the model looked." % title)
         current = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Tab("Pick a test digit"):
-                    gallery = gr.Gallery(value=[_thumbnail(e) for e in examples], columns=6, height="auto",
+                    gallery = gr.Gallery(value=[_thumbnail(e) for e in examples], columns=3, height="auto",
                                          allow_preview=False, label="Click a digit", type="numpy")
                 with gr.Tab("Draw a digit"):
                     sketch = gr.Sketchpad(canvas_size=(280, 280), type="numpy", image_mode="RGBA",
                                           brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
-                                          label="Draw with the mouse, dark on light")
+                                          label="Pick the brush (left), then draw a digit")
                     draw_button = gr.Button("Explain the drawing", variant="primary")
                 chosen = gr.CheckboxGroup(service.methods, value=service.methods[:2], label="Methods")
                 target = gr.Dropdown(target_choices, value=target_choices[0], label="Explain the class")
                 shown = gr.Image(label="Model input", interactive=False, height=160)
             with gr.Column(scale=2):
                 prediction = gr.Label(num_top_classes=3, label="Prediction")
-                maps = gr.Plot(label="Attribution maps")
+                maps = gr.Plot(label="Attribution maps", show_label=False)
                 status = gr.Markdown()
         outputs = [current, shown, prediction, maps, status]
         gallery.select(pick, inputs=[chosen, target], outputs=outputs)
         draw_button.click(use_drawing, inputs=[sketch, chosen, target], outputs=outputs)
         for control in (chosen, target):
             control.change(run, inputs=[current, chosen, target], outputs=[prediction, maps, status])
+        if examples:  # open on the first example, already explained
+            demo.load(lambda chosen, target: pick(chosen, target, gr.SelectData(None, {"index": 0, "value": None})),
+                      inputs=[chosen, target], outputs=outputs)
     demo.xplain_handlers = {"run": run, "pick": pick, "use_drawing": use_drawing}  # for tests and embedding
     demo.xplain_examples = examples
     return demo
