@@ -48,8 +48,15 @@ def _layers(model):
     return [layer for layer in model.all_layers if type(layer).__name__ != "_InputLayer"]
 
 
-def make_floors(model, x, t):
-    """Hand-written tf.function implementations, written the way a user would, on the same model."""
+def make_floors(model, x, t, ig_steps=IG_STEPS, sg_samples=SG_SAMPLES, noise_level=NOISE,
+                occlusion_window=OCC_WINDOW, occlusion_stride=OCC_STRIDE, rise_n_masks=RISE_MASKS,
+                rise_mask_size=RISE_SIZE, rise_p_keep=RISE_P):
+    """Hand-written tf.function implementations, written the way a user would, on the same model.
+
+    Returns ``{method name: callable}``; each callable runs its floor on ``x`` (targets ``t``) and
+    returns a numpy array. The keyword arguments set the work of the floors (they default to this
+    script's settings) so other benchmarks (``benchmarks/run.py``) can match their methods' settings.
+    """
     model.eval()  # a static TL model is called in eval mode (the adapter does this for the methods)
     layers = _layers(model)
     cam_at = max(i for i, layer in enumerate(layers) if type(layer).__name__ == "MaxPool2d")
@@ -97,12 +104,12 @@ def make_floors(model, x, t):
     @tf.function
     def ig(xb, tb):  # zeros baseline, trapezoid rule, (N x (steps+1)) gradients in chunks of CHUNK pairs
         n = tf.shape(xb)[0]
-        alphas = tf.linspace(0.0, 1.0, IG_STEPS + 1)
-        weights = tf.concat([[0.5], tf.ones(IG_STEPS - 1), [0.5]], 0) / IG_STEPS
-        idx_i = tf.repeat(tf.range(n), IG_STEPS + 1)
-        idx_k = tf.tile(tf.range(IG_STEPS + 1), [n])
+        alphas = tf.linspace(0.0, 1.0, ig_steps + 1)
+        weights = tf.concat([[0.5], tf.ones(ig_steps - 1), [0.5]], 0) / ig_steps
+        idx_i = tf.repeat(tf.range(n), ig_steps + 1)
+        idx_k = tf.tile(tf.range(ig_steps + 1), [n])
         total = tf.zeros_like(xb)
-        for start in tf.range(0, n * (IG_STEPS + 1), CHUNK):
+        for start in tf.range(0, n * (ig_steps + 1), CHUNK):
             i = idx_i[start:start + CHUNK]
             k = idx_k[start:start + CHUNK]
             a = tf.reshape(tf.gather(alphas, k), (-1, 1, 1, 1))
@@ -113,12 +120,12 @@ def make_floors(model, x, t):
     def _noisy_moments(xb, tb, second):
         n = tf.shape(xb)[0]
         flat = tf.reshape(xb, (n, -1))
-        sigma = NOISE * (tf.reduce_max(flat, 1) - tf.reduce_min(flat, 1))
-        idx = tf.repeat(tf.range(n), SG_SAMPLES)
-        sample = tf.tile(tf.range(SG_SAMPLES), [n])
-        patterns = tf.random.normal((SG_SAMPLES,) + tuple(xb.shape[1:]))  # shared by the inputs, as ours
+        sigma = noise_level * (tf.reduce_max(flat, 1) - tf.reduce_min(flat, 1))
+        idx = tf.repeat(tf.range(n), sg_samples)
+        sample = tf.tile(tf.range(sg_samples), [n])
+        patterns = tf.random.normal((sg_samples,) + tuple(xb.shape[1:]))  # shared by the inputs, as ours
         s1, s2 = tf.zeros_like(xb), tf.zeros_like(xb)
-        for start in tf.range(0, n * SG_SAMPLES, CHUNK):
+        for start in tf.range(0, n * sg_samples, CHUNK):
             i = idx[start:start + CHUNK]
             noise = tf.gather(patterns, sample[start:start + CHUNK])
             noisy = tf.gather(xb, i) + tf.reshape(tf.gather(sigma, i), (-1, 1, 1, 1)) * noise
@@ -126,7 +133,7 @@ def make_floors(model, x, t):
             s1 += tf.math.unsorted_segment_sum(g, i, n)
             if second:
                 s2 += tf.math.unsorted_segment_sum(g * g, i, n)
-        return s1 / SG_SAMPLES, s2 / SG_SAMPLES
+        return s1 / sg_samples, s2 / sg_samples
 
     @tf.function
     def smoothgrad(xb, tb):
@@ -185,7 +192,7 @@ def make_floors(model, x, t):
         w = tf.reshape(scores.concat(), (n, c))
         return tf.nn.relu(tf.einsum("nc,nhwc->nhw", w, norm))
 
-    rows, cols = occlusion_windows((28, 28), (OCC_WINDOW, OCC_WINDOW), (OCC_STRIDE, OCC_STRIDE))
+    rows, cols = occlusion_windows((28, 28), (occlusion_window,) * 2, (occlusion_stride,) * 2)
     covered = tf.constant((rows[:, :, None] & cols[:, None, :]).astype(np.float32))  # (P, 28, 28)
     counts = tf.maximum(tf.reduce_sum(covered, 0), 1.0)
 
@@ -203,20 +210,20 @@ def make_floors(model, x, t):
             total += tf.math.unsorted_segment_sum((tf.gather(full, i) - s)[:, None, None] * m, i, n)
         return total / counts
 
-    rise_set = tf.constant(rise_masks(0, np.arange(RISE_MASKS), (28, 28), RISE_SIZE, RISE_P))
+    rise_set = tf.constant(rise_masks(0, np.arange(rise_n_masks), (28, 28), rise_mask_size, rise_p_keep))
 
     @tf.function
     def rise(xb, tb):
         n = tf.shape(xb)[0]
-        idx_i = tf.tile(tf.range(n), [RISE_MASKS])
-        idx_j = tf.repeat(tf.range(RISE_MASKS), n)
+        idx_i = tf.tile(tf.range(n), [rise_n_masks])
+        idx_j = tf.repeat(tf.range(rise_n_masks), n)
         sal = tf.zeros((n, 28, 28))
-        for start in tf.range(0, n * RISE_MASKS, CHUNK):
+        for start in tf.range(0, n * rise_n_masks, CHUNK):
             i, j = idx_i[start:start + CHUNK], idx_j[start:start + CHUNK]
             m = tf.gather(rise_set, j)
             s = select(tf.nn.softmax(model(tf.gather(xb, i) * m[..., None])), tf.gather(tb, i))
             sal += tf.math.unsorted_segment_sum(s[:, None, None] * m, i, n)
-        return sal / (RISE_MASKS * RISE_P)
+        return sal / (rise_n_masks * rise_p_keep)
 
     floors = {
         "gradient": saliency, "gradient_x_input": grad_x_input, "integrated_gradients": ig,

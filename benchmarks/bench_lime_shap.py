@@ -59,8 +59,11 @@ def _quiet(fn):
 
 
 # ----------------------------------------------------------------------------- LIME
-def lime_runs(adapter, x):
-    """Three callables returning per-pixel weight maps (N, 28, 28): ours, lime defaults, lime tuned."""
+def lime_runs(adapter, x, num_samples=LIME_SAMPLES):
+    """Three callables returning per-pixel weight maps (N, 28, 28): ours, lime defaults, lime tuned.
+
+    All three draw ``num_samples`` perturbations per image (default: this script's ``LIME_SAMPLES``).
+    """
     from lime import lime_image
 
     targets = np.argmax(adapter.predict(x), axis=1)
@@ -72,7 +75,7 @@ def lime_runs(adapter, x):
         return segment_image(rgb[..., :1])  # the same default SLIC as ours
 
     def ours():
-        return tlx.explain(adapter, x, "lime", num_samples=LIME_SAMPLES, seed=SEED, hide_color=0.0).heatmap()
+        return tlx.explain(adapter, x, "lime", num_samples=num_samples, seed=SEED, hide_color=0.0).heatmap()
 
     def reference(tuned=False):
         explainer = lime_image.LimeImageExplainer(random_state=SEED)
@@ -80,7 +83,7 @@ def lime_runs(adapter, x):
         for image, target in zip(x, targets):
             options = {"batch_size": adapter.batch_size, "labels": (int(target),), "top_labels": None} if tuned else {}
             exp = explainer.explain_instance(np.repeat(image, 3, axis=-1).astype(np.float64), classifier_fn,
-                                             hide_color=0.0, num_samples=LIME_SAMPLES, segmentation_fn=segmentation_fn,
+                                             hide_color=0.0, num_samples=num_samples, segmentation_fn=segmentation_fn,
                                              random_seed=SEED, **options)
             segments = exp.segments
             weights = np.zeros(int(segments.max()) + 1)
@@ -99,12 +102,15 @@ def lime_runs(adapter, x):
 
 
 # ----------------------------------------------------------------------------- SHAP
-def shap_runs(adapter, x, background):
-    """Two callables returning SHAP values (N, 28, 28, 1) for the predicted class: ours, shap's."""
+def shap_runs(adapter, x, background, n_samples=SHAP_SAMPLES):
+    """Two callables returning SHAP values (N, 28, 28, 1) for the predicted class: ours, shap's.
+
+    Both draw ``n_samples`` expected-gradients samples per image (default: this script's ``SHAP_SAMPLES``).
+    """
     import shap
 
     def ours():
-        return tlx.explain(adapter, x, "shap", background=background, n_samples=SHAP_SAMPLES, seed=SEED).attributions
+        return tlx.explain(adapter, x, "shap", background=background, n_samples=n_samples, seed=SEED).attributions
 
     def direct():
         model = keras_model(adapter)  # the TL model wrapped as a small Keras model
@@ -112,7 +118,7 @@ def shap_runs(adapter, x, background):
         state = np.random.get_state()
         try:
             with adapter.inference_mode():
-                values, _ = explainer.shap_values(x, nsamples=SHAP_SAMPLES, ranked_outputs=1, rseed=SEED)
+                values, _ = explainer.shap_values(x, nsamples=n_samples, ranked_outputs=1, rseed=SEED)
         finally:
             np.random.set_state(state)
         return np.asarray(values)[..., 0]
