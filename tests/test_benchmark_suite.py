@@ -1,0 +1,107 @@
+"""benchmarks/run.py: the suite's table builder, settings and outputs on a tiny model (no timing assertions)."""
+import importlib.util
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tensorlayer_xplain as tlx
+
+from conftest import tiny_mlp, tiny_static_cnn
+
+RUN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "run.py")
+TINY_RUN = {"batch": 4, "min_repeats": 1, "max_repeats": 1, "budget": 0.0, "metric_images": 3, "steps": 4,
+            "n_subsets": 4}
+
+
+@pytest.fixture(scope="module")
+def suite():
+    spec = importlib.util.spec_from_file_location("benchmark_suite_run", RUN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_table(suite):
+    rng = np.random.default_rng(0)
+    model = tiny_static_cnn(seed=0)
+    X = rng.random((10, 12, 12, 1)).astype(np.float32)
+    return suite.build_table({"tiny": (model, X, X)}, "quick", methods=["gradient", "attention"], run=TINY_RUN,
+                             log=None)
+
+
+def test_table_has_one_row_per_method_plus_random(tiny_table):
+    table, notes = tiny_table
+    assert list(table["method"]) == ["gradient", "attention", "random"]
+    assert (table["model"] == "tiny").all()
+    assert notes == []
+    for column in ("deletion_auc", "insertion_auc"):
+        assert table[column].between(0, 1).all(), table[column]
+    assert np.allclose(table["ins_minus_del"], table["insertion_auc"] - table["deletion_auc"])
+
+
+def test_gradient_is_paired_with_its_floor_and_attention_has_none(tiny_table):
+    table, _ = tiny_table
+    grad, att = (table[table["method"] == m].iloc[0] for m in ("gradient", "attention"))
+    assert grad["baseline"] == "tf.function floor"
+    assert grad["ratio"] > 0 and grad["repeats"] == 1
+    assert grad["baseline_max_rel_diff"] < 1e-5  # the floor computes the same saliency
+    assert att["baseline"] == "—" and np.isnan(att["ratio"])
+    assert "activation attention" in att["note"]
+
+
+def test_outputs_markdown_csv_png(suite, tiny_table, tmp_path):
+    table, notes = tiny_table
+    info = suite.machine()
+    assert info["cores"] >= 1 and info["tensorflow"]
+    page = suite.markdown(table, notes + ["tiny: x skipped (test)"], info, "quick", TINY_RUN, (0.1, 0.2), 1.0)
+    assert "| tiny | gradient |" in page and "| tiny | attention |" in page
+    assert "tracemalloc" in page and "x skipped (test)" in page
+    md, csv, png = suite.write_outputs(table, page, str(tmp_path), "suite_test")
+    assert open(md).read() == page
+    back = pd.read_csv(csv)
+    assert list(back["method"]) == list(table["method"])
+    assert os.path.getsize(png) > 1000
+
+
+def test_applies_skips_what_does_not_fit(suite):
+    cnn = tlx.as_adapter(tiny_static_cnn(seed=1))
+    mlp = tlx.as_adapter(tiny_mlp(seed=1))
+    cnn.prepare(np.zeros((1, 12, 12, 1), np.float32))
+    mlp.prepare(np.zeros((1, 64), np.float32))
+    assert suite.applies("gradcam", cnn) is None
+    assert "4-D" in suite.applies("gradcam", mlp)
+    assert "flat" in suite.applies("lime_tabular", cnn)
+    assert suite.applies("lime_tabular", mlp) is None
+    assert "self-attention" in suite.applies("attention_rollout", cnn)
+
+
+def test_settings_resolve_defaults_and_quick_overrides(suite):
+    X = np.zeros((50, 784), np.float32)
+    given, resolved, work = suite.resolve_params("integrated_gradients", "full", X)
+    assert given == {} and resolved["steps"] == tlx.method_parameters("integrated_gradients")["steps"]
+    given, resolved, work = suite.resolve_params("integrated_gradients", "quick", X)
+    assert given["steps"] == resolved["steps"] < tlx.method_parameters("integrated_gradients")["steps"]
+    assert work == "steps=%d" % given["steps"]
+    given, _, _ = suite.resolve_params("lime_tabular", "full", X)
+    assert given["training_data"].shape == (50, 784)  # Train(1000) capped at the rows there are
+    with pytest.raises(ValueError, match="mode"):
+        suite.resolve_params("gradient", "fast", X)
+
+
+def test_a_failing_method_becomes_a_note(suite):
+    @tlx.register_method("_suite_test_broken")
+    def broken(adapter, inputs, targets):
+        raise ValueError("broken on purpose")
+
+    try:
+        rng = np.random.default_rng(1)
+        X = rng.random((6, 12, 12, 1)).astype(np.float32)
+        table, notes = suite.build_table({"tiny": (tiny_static_cnn(seed=2), X, X)}, "quick",
+                                         methods=["_suite_test_broken"], run=TINY_RUN, log=None)
+    finally:
+        tlx.unregister_method("_suite_test_broken")
+    assert list(table["method"]) == ["random"]
+    assert any("_suite_test_broken failed (ValueError: broken on purpose)" in note for note in notes)
