@@ -486,16 +486,60 @@ def _fmt(value, spec, missing="—"):
     return missing if value is None or (isinstance(value, float) and not np.isfinite(value)) else spec % value
 
 
-def markdown(table, notes, info, mode, run, loads, elapsed):
-    """The Markdown page: machine, settings, the table, notes."""
+def _busy_seconds():
+    """CPU seconds all processes of the machine have spent busy (``/proc/stat``), or None off Linux."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def usage_start():
+    """Snapshot for :func:`usage_since`: wall clock, this process's CPU time, the machine's busy time, load."""
+    times = os.times()
+    return {"wall": time.perf_counter(), "own": times.user + times.system, "busy": _busy_seconds(),
+            "load": os.getloadavg()[0]}
+
+
+def usage_since(start):
+    """How busy the machine was since ``start`` apart from this process.
+
+    Returns
+    -------
+    dict
+        ``wall`` (s), ``load_start`` / ``load_end`` (1-min load average), ``others_cores``: the
+        average number of cores other processes kept busy (None off Linux).
+    """
+    now = usage_start()
+    wall = now["wall"] - start["wall"]
+    others = None
+    if start["busy"] is not None and now["busy"] is not None and wall > 0:
+        others = max(0.0, (now["busy"] - start["busy"]) - (now["own"] - start["own"])) / wall
+    return {"wall": wall, "load_start": start["load"], "load_end": now["load"], "others_cores": others}
+
+
+def _sharing(use, cores):
+    if use["others_cores"] is None:
+        return "1-min load average %.2f at start, %.2f at end (this run included)" % (
+            use["load_start"], use["load_end"])
+    shared = use["others_cores"] > 0.1
+    return ("other processes kept %.2f of the %d cores busy on average during the run (from /proc/stat, this "
+            "process excluded)%s; 1-min load average %.2f at start, %.2f at end (this run included)" % (
+                use["others_cores"], cores, " — the machine was shared while measuring" if shared else
+                " — the machine was otherwise idle", use["load_start"], use["load_end"]))
+
+
+def markdown(table, notes, info, mode, run, use):
+    """The Markdown page: machine, settings, the table, notes (``use``: :func:`usage_since`)."""
     lines = [
         "Machine: %s, %d cores (%d usable); Python %s, TensorFlow %s, numpy %s, TensorLayer %s, "
         "tensorlayer-xplain %s (commit %s); %s." % (
             info["cpu"], info["cores"], info["usable_cores"], info["python"], info["tensorflow"], info["numpy"],
             info["tensorlayer"], info["tensorlayer_xplain"], info["commit"], info["date"]),
-        "Load average (1 min) at start / end: %.2f / %.2f%s. Suite wall time: %.0f s." % (
-            loads[0], loads[1], " — the machine was shared with other processes while measuring"
-            if max(loads) > 0.5 else "", elapsed),
+        "Load: %s. Suite wall time: %.0f s." % (_sharing(use, info["cores"]), use["wall"]),
         "",
         "Mode `%s`: batch of %d test digits per timed call (fewer where the `images` column says so), "
         "median of %d–%d repeats after one warm-up call (tracing excluded), ours and the baseline interleaved in "
@@ -619,7 +663,7 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", help="method names to run (default: every registered method)")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    started, load0 = time.perf_counter(), os.getloadavg()[0]
+    started = usage_start()
     info = machine()
     print("Machine: %(cpu)s, %(cores)d cores (%(usable_cores)d usable), Python %(python)s, TensorFlow "
           "%(tensorflow)s, numpy %(numpy)s, TensorLayer %(tensorlayer)s, commit %(commit)s" % info, flush=True)
@@ -627,11 +671,10 @@ def main(argv=None):
 
     cnn, cnn_train, _, cnn_test, _ = trained_cnn()
     mlp, mlp_train, _, mlp_test, _ = trained_mlp()
-    print("Mode %s; models loaded (%.0f s); measuring..." % (mode, time.perf_counter() - started), flush=True)
+    print("Mode %s; models loaded (%.0f s); measuring..." % (mode, time.perf_counter() - started["wall"]), flush=True)
     table, notes = build_table({"cnn": (cnn, cnn_train, cnn_test), "mlp": (mlp, mlp_train, mlp_test)}, mode,
                                methods=args.only)
-    loads = (load0, os.getloadavg()[0])
-    page = markdown(table, notes, info, mode, RUNS[mode], loads, time.perf_counter() - started)
+    page = markdown(table, notes, info, mode, RUNS[mode], usage_since(started))
     print()
     print(page)
     paths = write_outputs(table, page, args.out, "suite" if mode == "full" else "suite_quick")

@@ -56,7 +56,9 @@ def test_outputs_markdown_csv_png(suite, tiny_table, tmp_path):
     table, notes = tiny_table
     info = suite.machine()
     assert info["cores"] >= 1 and info["tensorflow"]
-    page = suite.markdown(table, notes + ["tiny: x skipped (test)"], info, "quick", TINY_RUN, (0.1, 0.2), 1.0)
+    use = suite.usage_since(suite.usage_start())
+    assert use["wall"] >= 0 and (use["others_cores"] is None or use["others_cores"] >= 0)
+    page = suite.markdown(table, notes + ["tiny: x skipped (test)"], info, "quick", TINY_RUN, use)
     assert "| tiny | gradient |" in page and "| tiny | attention |" in page
     assert "tracemalloc" in page and "x skipped (test)" in page
     md, csv, png = suite.write_outputs(table, page, str(tmp_path), "suite_test")
