@@ -581,12 +581,14 @@ def markdown(table, notes, info, mode, run, use):
 
 
 #: Label positions tried around a point (offset in points, horizontal alignment), first free one wins.
-_LABEL_SPOTS = ((4, 3, "left"), (4, -9, "left"), (-4, 3, "right"), (-4, -9, "right"), (4, 10, "left"),
-                (4, -16, "left"), (-4, 10, "right"), (-4, -16, "right"))
+_LABEL_SPOTS = tuple((dx, dy, "left" if dx > 0 else "right")
+                     for dy in (3, -9, 10, -16, 17, -23, 24, -30, 31, -37, 38, -44)
+                     for dx in (4, -4, 24, -24))
 
 
 def _label_points(fig, ax, part):
     """Name every point at the first spot where the label overlaps no other label or point and stays inside."""
+    from matplotlib.text import Text
     from matplotlib.transforms import Bbox
 
     renderer = fig.canvas.get_renderer()
@@ -596,13 +598,18 @@ def _label_points(fig, ax, part):
     inside = ax.get_window_extent(renderer)
     placed = []
     for k, r in enumerate(records):
-        obstacles = placed + points[:k] + points[k + 1:]
+        others = points[:k] + points[k + 1:]
         best = None
         for dx, dy, ha in _LABEL_SPOTS:
-            text = ax.annotate(r["method"], xy[k], fontsize=7, xytext=(dx, dy), textcoords="offset points", ha=ha)
-            box = text.get_window_extent(renderer)
-            clashes = sum(box.overlaps(other) for other in obstacles) + 10 * (not inside.contains(box.x0, box.y0)
-                                                                               or not inside.contains(box.x1, box.y1))
+            far = abs(dy) > 10 or abs(dx) > 10  # a thin leader line says which point a displaced label names
+            text = ax.annotate(r["method"], xy[k], fontsize=7, xytext=(dx, dy), textcoords="offset points", ha=ha,
+                               arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if far else None)
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer).padded(3)  # the text alone (no leader line), kept apart
+            outside = not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))
+            # a label over another label is worse than over a point; outside the axes worst
+            clashes = (3 * sum(box.overlaps(other) for other in placed) + sum(box.overlaps(p) for p in others)
+                       + 10 * outside)
             if best is None or clashes < best[0]:
                 if best is not None:
                     best[1].remove()
@@ -621,7 +628,7 @@ def plot(table, path):
     labels = list(dict.fromkeys(table["model"]))
     families = sorted(set(table["family"]) - {"reference"})
     colors = dict(zip(families, ["C%d" % i for i in range(10)]))
-    with tl_figure(saveable=True, name=path, fig_idx=8801, figsize=(6.2 * len(labels), 5.0)) as fig:
+    with tl_figure(saveable=True, name=path, fig_idx=8801, figsize=(6.2 * len(labels), 5.5)) as fig:
         for k, label in enumerate(labels):
             ax = fig.add_subplot(1, len(labels), k + 1)
             part = table[table["model"] == label]
@@ -634,6 +641,12 @@ def plot(table, path):
                 ax.scatter(r["ours_ms_per_image"], r["ins_minus_del"], color=colors[r["family"]], s=36,
                            label=r["family"], zorder=3)
             ax.set_xscale("log")
+            ax.margins(x=0.1, y=0.1)
+            ax.autoscale_view()  # final limits now, so the label placement sees the final layout
+            low, high = ax.get_xlim()
+            ax.set_xlim(low, high * 4)  # room for the labels of the slowest methods
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, high + 0.08 * (high - low))  # and of the best ones
             _label_points(fig, ax, part[part["method"] != "random"])
             ax.set_xlabel("time per image (ms, log scale)")
             ax.set_ylabel("insertion AUC − deletion AUC (higher is better)")
