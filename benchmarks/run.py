@@ -53,8 +53,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-tf.get_logger().setLevel("ERROR")  # shap's explainers retrace their own tf.functions per call and say so
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
@@ -676,6 +674,7 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", help="method names to run (default: every registered method)")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
+    tf.get_logger().setLevel("ERROR")  # shap's explainers retrace their own tf.functions per call and say so
     started = usage_start()
     info = machine()
     print("Machine: %(cpu)s, %(cores)d cores (%(usable_cores)d usable), Python %(python)s, TensorFlow "
