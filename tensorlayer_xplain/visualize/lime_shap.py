@@ -238,7 +238,7 @@ def shap_visualization(model, inputs, targets=None, saveable=True, name="shap", 
     heats = np.stack([e.heatmap("sum") for e in columns], axis=1)  # (N, n_cols, H, W)
     limit = float(np.nanpercentile(np.abs(heats), 99.9)) or 1.0
     n, n_cols = len(first), len(columns) + 1
-    with tl_figure(saveable, name, fig_idx, second, figsize=(2.0 * n_cols + 0.6, 2.1 * n + 0.8)) as fig:
+    with tl_figure(saveable, name, fig_idx, second, figsize=(2.0 * n_cols + 0.6, 2.3 * n + 0.8)) as fig:
         im = None
         for i in range(n):
             titles = [prediction_title(first.predictions[i], None, class_names)]
