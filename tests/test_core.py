@@ -158,3 +158,8 @@ def test_import_is_quiet():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "tensorlayer_xplain" not in out.stderr  # no warnings of our own
+
+
+def test_display_mode_rejects_a_negative_display_time(static_cnn, images):
+    with pytest.raises(ValueError, match="second: expected a non-negative number"):
+        tlx.gradient_visualization(static_cnn, images[:1], saveable=False, second=-1)

@@ -132,14 +132,14 @@ def test_oom_in_a_batched_method_halves_and_retries():
 
     def fragile_model(x):
         sizes.append(int(x.shape[0]))
-        if x.shape[0] > 8:
+        if x.shape[0] > 2:  # the "device" holds at most 2 samples
             raise tf.errors.ResourceExhaustedError(None, None, "injected OOM")
         return tf.matmul(tf.reshape(x, (-1, 16)), weights)
 
     x = np.random.default_rng(2).random((4, 16), dtype=np.float32)
     with pytest.warns(RuntimeWarning, match="out of memory at batch size"):
         exp = tlx.explain(tlx.ModelAdapter(fragile_model, batch_size=32), x, "integrated_gradients", steps=16)
-    assert max(s for s in sizes[-3:]) <= 8
+    assert max(sizes[-3:]) <= 2
     expected = (x - 0) * weights.numpy()[:, exp.targets].T  # linear model: IG = (x - 0) * w
     np.testing.assert_allclose(exp.attributions, expected, rtol=1e-4, atol=1e-5)
 

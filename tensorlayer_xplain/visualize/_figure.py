@@ -16,6 +16,8 @@ from .._io import atomic_path, ensure_parent
 
 __all__ = ["tl_figure", "figure_path"]
 
+_NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+
 
 def figure_path(name):
     """The file ``name`` is saved to: ``name`` if it has a known image extension, else ``name + '.pdf'``.
@@ -45,7 +47,7 @@ def figure_path(name):
 
 
 @contextlib.contextmanager
-def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=None):
+def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=None, layout="tight"):
     """Open a figure, let the caller draw, then save or show it and always close it.
 
     Parameters
@@ -59,6 +61,9 @@ def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=Non
     second : float
         Seconds to display when ``saveable=False``.
     figsize : tuple, optional
+    layout : {"tight", "constrained", None}
+        Matplotlib layout engine, applied when the figure is drawn or saved (so a
+        headless display call costs no layout pass); None for manual layouts.
 
     Yields
     ------
@@ -69,12 +74,15 @@ def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=Non
     >>> with tl_figure(True, 'out/heat.png', fig_idx=1) as fig:   # doctest: +SKIP
     ...     fig.add_subplot(1, 1, 1).imshow(heat)
     """
+    if not saveable and (isinstance(second, bool) or not isinstance(second, (int, float)) or second < 0):
+        raise ValueError("second: expected a non-negative number of seconds to display, got %r" % (second,))
     path = None
     if saveable:
         path = figure_path(name)
         ensure_parent(path, "name")
     fig = plt.figure(fig_idx, figsize=figsize)
     fig.clf()
+    fig.set_layout_engine(layout)
     if figsize is not None:
         fig.set_size_inches(*figsize)
     try:
@@ -83,11 +91,14 @@ def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=Non
             with atomic_path(path, "name") as tmp:
                 fig.savefig(tmp, format=os.path.splitext(path)[1].lstrip("."), bbox_inches="tight")
         else:
+            if plt.get_backend().lower() in _NON_INTERACTIVE:
+                return  # headless: nothing can be shown, so do not render or wait
             was_interactive = plt.isinteractive()
             plt.ion()
             try:
                 plt.draw()
-                plt.pause(second)
+                if second > 0:  # matplotlib treats pause(0) as "run the event loop forever"
+                    plt.pause(second)
             finally:
                 if not was_interactive:
                     plt.ioff()  # TL leaves interactive mode on; we restore the caller's

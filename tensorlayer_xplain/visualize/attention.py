@@ -110,5 +110,4 @@ def attention_visualization(model, inputs, layer_name=None, head=None, saveable=
                     draw_overlay(ax, images[i], maps[i], alpha, title=title if i == 0 else None)
                 else:
                     draw_heatmap(ax, maps[i], False, title=title if i == 0 else None, colorbar=False)
-        fig.tight_layout()
     return exps

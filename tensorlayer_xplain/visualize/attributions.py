@@ -100,7 +100,6 @@ def gradient_visualization(model, inputs, targets=None, saveable=True, name="gra
     n = len(exp)
     with tl_figure(saveable, name, fig_idx, second, figsize=(5.5, 2.5 * n)) as fig:
         draw_attribution_rows(fig, exp, class_names)
-        fig.tight_layout()
     return exp
 
 
@@ -165,5 +164,4 @@ def saliency_visualization(model, inputs, method="integrated_gradients", targets
     exp = obtain_explanation(model, inputs, method, pick_targets(targets, target_class), **params)
     with tl_figure(saveable, name, fig_idx, second, figsize=(8.0, 2.6 * len(exp))) as fig:
         draw_saliency_rows(fig, exp, class_names, alpha)
-        fig.tight_layout()
     return exp

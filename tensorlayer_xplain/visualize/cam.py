@@ -167,5 +167,4 @@ def gradcam_visualization(model, inputs, targets=None, layer_name=None, alpha=0.
                 _comparison_row(fig, i, n, n_cols, exps, i, alpha, class_names)
             else:
                 _single_row(fig, i, n, exps[0], i, alpha, class_names)
-        fig.tight_layout()
     return exps if comparison else exps[0]

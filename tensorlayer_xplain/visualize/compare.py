@@ -103,5 +103,4 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
     n, n_cols = len(next(iter(exps.values()))), 1 + len(exps)
     with tl_figure(saveable, name, fig_idx, second, figsize=(2.4 * n_cols, 2.3 * n)) as fig:
         draw_method_grid(fig, exps, class_names)
-        fig.tight_layout()
     return exps

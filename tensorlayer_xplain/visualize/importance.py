@@ -249,5 +249,4 @@ def permutation_importance(model, x, y, feature_names=None, n_repeats=5, seed=0,
     k = min(int(top_k), len(table))
     with tl_figure(saveable, name, fig_idx, second, figsize=(11 if grid else 6.5, max(3.0, 0.28 * k + 1.2))) as fig:
         _draw_importance(fig, table, k, metric_name, grid, mean)
-        fig.tight_layout()
     return table

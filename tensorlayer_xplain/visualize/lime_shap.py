@@ -139,7 +139,6 @@ def lime_visualization(model, inputs, targets=None, saveable=True, name="lime", 
                                                                     len(negative)), fontsize=8)
             draw_heatmap(fig.add_subplot(n, 3, 3 * i + 3), heat[i], exp.meta.get("signed", True),
                          title="LIME weights (class %s)" % class_label(exp.targets[i], class_names))
-        fig.tight_layout()
     return exp
 
 
@@ -367,7 +366,6 @@ def feature_importance(model, data, feature_names=None, top_k=10, method="shap",
     with tl_figure(saveable, name, fig_idx, second, figsize=(10 if is_image else 6, max(3.0, 0.3 * len(top) + 1.2))) \
             as fig:
         _draw_summary(fig, top, importance, exp.image_shape, exp.method)
-        fig.tight_layout()
     return top
 
 

@@ -105,5 +105,4 @@ def method_agreement_visualization(explanations, saveable=True, name="method_agr
                               vmin=0.0, vmax=1.0,
                               cmap="viridis")
         fig.suptitle("Method agreement over %d inputs" % info["n_inputs"], fontsize=10)
-        fig.tight_layout()
     return agreement
