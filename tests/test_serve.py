@@ -169,7 +169,7 @@ BAD_REQUESTS = {
     "invalid JSON": ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "expected JSON"),
     "unsupported content type": ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
     "declared oversized body": ({"content": b"[" + b"0," * LIMIT + b"0]", "headers": {"content-type": "application/json"}},
-                                413, "at most %d bytes, got %d" % (LIMIT, 2 * LIMIT + 2)),
+                                413, "at most %d bytes, got %d" % (LIMIT, 2 * LIMIT + 3)),
     "streamed oversized body": ({"content": iter([b"x" * 30_000, b"x" * 30_000]),  # chunked: no content-length
                                  "headers": {"content-type": "application/json"}}, 413, "at most %d bytes, got more" % LIMIT),
     "wrong image size": (_file(png_bytes(np.zeros((SIZE + 4, SIZE, 1)))), 422, "expected a 12x12 image"),
