@@ -5,6 +5,7 @@ and a fingerprint of the model's weights, so a weight update is a miss by
 construction (no stale explanation is ever returned).
 """
 import hashlib
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -64,27 +65,31 @@ class ExplanationCache:
             raise ValueError("cache: expected True, False or a positive int size, got %r" % (maxsize,))
         self.maxsize = maxsize
         self._items = OrderedDict()
+        self._lock = threading.Lock()  # lookups and inserts may come from server threads
         self.hits = 0
         self.misses = 0
 
     def get(self, key):
         """The cached value for ``key`` (and mark it recently used), or None."""
-        if key in self._items:
-            self._items.move_to_end(key)
-            self.hits += 1
-            return self._items[key]
-        self.misses += 1
-        return None
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+            return None
 
     def put(self, key, value):
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
 
     def clear(self):
         """Drop every entry (the hit/miss counters are kept)."""
-        self._items.clear()
+        with self._lock:
+            self._items.clear()
 
     def __len__(self):
         return len(self._items)
