@@ -182,3 +182,13 @@ def test_cams_compiled_once(static_cnn, images):
         tlx.explain(static_cnn, images[:2], method)
         tlx.get_method(method)(adapter, images, np.ones(5, np.int32), batch_size=3)
     assert adapter.trace_count == traces
+
+
+def test_cam_default_layer_skips_attention_matrices():
+    """A ViT's only 4-D outputs are attention weights (N, heads, T, T): no CAM layer, a clear error."""
+    import tensorlayer_xplain as tlx
+
+    model = tlx.models.attention_mnist(seed=0)
+    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="layer_name: CAM methods need a layer with a 4-D output"):
+        tlx.explain(model, x, "gradcam")

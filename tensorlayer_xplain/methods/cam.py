@@ -11,6 +11,7 @@ shared masked-scoring engine in batches of ``batch_size``.
 import numpy as np
 import tensorlayer as tl
 
+from ..layers import is_attention_weights_layer
 from ._masking import masked_scores
 from ._utils import upsample
 from .registry import register_method
@@ -34,7 +35,8 @@ def _spatial_layers(adapter):
     return [
         (name, shape)
         for name, shape in adapter.layer_call_order()
-        if len(shape) == 3 and not _is_container(by_name[name])
+        # attention matrices (N, heads, T, T) are 4-D but are not feature maps over the image
+        if len(shape) == 3 and not _is_container(by_name[name]) and not is_attention_weights_layer(by_name[name])
     ]
 
 
