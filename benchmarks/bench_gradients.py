@@ -4,21 +4,25 @@ For the trained MNIST CNN (``benchmarks/_models.trained_cnn``) and a batch of 64
 test digits, each method is timed next to a hand-written ``tf.function`` with a
 ``GradientTape`` (or plain forward passes for the perturbation methods) doing
 the same work: the same number of gradients / forward passes, the same
-reductions. Both run in the same process, interleaved, ``--repeats`` times after
-one warm-up call each (so compilation is excluded), in back-to-back pairs whose
-order alternates; the table shows the median times and the median of the
-per-pair ratios (robust to the drift of a shared machine). Methods are called as registered functions with resolved targets
-(what ``explain`` adds on top — one prediction pass to find the predicted
-class — is the same for every method and is timed separately).
+reductions, chunks of 256 rows in a ``tf.range`` loop where there are many. Both
+run in the same process after one warm-up call each (compilation excluded), in
+back-to-back pairs whose order alternates, for about ``--budget`` seconds per
+method; the table shows the median times, the median of the per-pair ratios
+(robust to the drift of a shared machine) and the ratio of the best runs.
+Methods are called as registered functions with resolved targets (what
+``explain`` adds on top — one prediction pass to find the predicted class — is
+the same for every method and is timed separately). Deterministic methods are
+also checked to compute the floor's result (``max rel. diff``).
 
 Targets (issue "Gradient, CAM and perturbation methods"): saliency <= 1.1x,
 integrated gradients and SmoothGrad <= 1.2x of the floor.
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_gradients.py [--budget 4] [--only NAME ...] [--out PATH]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_gradients.py [--budget 4] [--only NAME ...] [--out DIR]
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -331,22 +335,35 @@ def markdown(rows, predict_time):
     return "\n".join(lines) + "\n"
 
 
+def _paths(out):
+    """``(markdown, json)`` paths: ``out`` is a folder, or a ``.md`` file (the JSON goes beside it)."""
+    if out.endswith(".md"):
+        return out, out[:-3] + ".json"
+    return os.path.join(out, "bench_gradients.md"), os.path.join(out, "bench_gradients.json")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=4.0, help="seconds of timing per method (default 4)")
     parser.add_argument("--min-repeats", type=int, default=5)
     parser.add_argument("--max-repeats", type=int, default=40)
     parser.add_argument("--only", nargs="*", help="method names to run (default: all)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                                      "bench_gradients.md"))
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                        help="folder for bench_gradients.md / .json, or a .md path (default: benchmarks/results/)")
     args = parser.parse_args(argv)
     rows, predict_time = run(args.min_repeats, args.max_repeats, args.budget, args.only)
     table = markdown(rows, predict_time)
     print(table)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as fh:
+    md_path, json_path = _paths(args.out)
+    os.makedirs(os.path.dirname(os.path.abspath(md_path)), exist_ok=True)
+    with open(md_path, "w") as fh:
         fh.write(table)
-    print("written to %s" % args.out)
+    keys = ("method", "work", "ours_s", "floor_s", "ratio", "best_of_ratio", "max_rel_diff", "pairs")
+    records = [dict(zip(keys, (name, note, ours, floor, ratio, best, agree, pairs)), target=TARGETS.get(name))
+               for name, note, ours, floor, ratio, best, agree, pairs in rows]
+    with open(json_path, "w") as fh:
+        json.dump({"batch": BATCH, "predict_s": predict_time, "rows": records}, fh, indent=2)
+    print("written to %s and %s" % (md_path, json_path))
 
 
 if __name__ == "__main__":

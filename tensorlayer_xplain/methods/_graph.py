@@ -14,9 +14,7 @@ rows, ``PARALLEL`` pieces in flight at once. So
 Blocks are capped at :data:`BLOCK_BYTES` of input rows. On out-of-memory the
 piece size is halved (no retracing: it is an argument of the compiled step).
 """
-import math
 import warnings
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -30,8 +28,6 @@ PARALLEL = 4
 BLOCK_BYTES = 64 << 20
 #: Signature of the ``piece`` argument of the compiled steps (rows per piece).
 PIECE_SPEC = tf.TensorSpec((), tf.int32)
-
-_CONCRETE = weakref.WeakKeyDictionary()
 
 
 def piece_rows(batch_size):
@@ -145,20 +141,17 @@ def row_bytes(x):
 
 
 def concrete(step):
-    """The concrete function of a compiled step with an input signature (cached), or ``step`` itself.
+    """The concrete function of a compiled step with an input signature, or ``step`` itself.
 
     Calling the concrete function skips ``tf.function``'s argument binding
-    (about half a millisecond per call). Call inside
-    :meth:`ModelAdapter.inference_mode`: the first call traces the step.
+    (about half a millisecond per call). It is kept on the ``tf.function`` itself
+    (no global cache: it lives and dies with the adapter that owns the step).
+    Call inside :meth:`ModelAdapter.inference_mode`: the first call traces the step.
     """
     if not hasattr(step, "get_concrete_function"):
         return step  # plain callables run eagerly
-    fn = _CONCRETE.get(step)
+    fn = getattr(step, "_tlx_concrete", None)
     if fn is None:
-        fn = _CONCRETE[step] = step.get_concrete_function()
+        fn = step.get_concrete_function()
+        step._tlx_concrete = fn
     return fn
-
-
-def ceil_div(a, b):
-    """``ceil(a / b)`` for ints."""
-    return int(math.ceil(a / b))
