@@ -240,7 +240,7 @@ def make_floors(model, x, t, ig_steps=IG_STEPS, sg_samples=SG_SAMPLES, noise_lev
 
 # ----------------------------------------------------------------------------- the methods under test
 METHODS = [
-    ("gradient", {}, "saliency |grad|"),
+    ("gradient", {}, "saliency, abs(grad)"),
     ("gradient_x_input", {}, ""),
     ("integrated_gradients", {"steps": IG_STEPS}, "%d steps" % IG_STEPS),
     ("smoothgrad", {"n_samples": SG_SAMPLES, "noise_level": NOISE}, "%d samples" % SG_SAMPLES),

@@ -12,6 +12,7 @@ import numpy as np
 import tensorlayer as tl
 
 from ..layers import is_attention_weights_layer
+from ._graph import BLOCK_BYTES
 from ._masking import masked_scores
 from ._utils import upsample
 from .registry import register_method
@@ -196,12 +197,23 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
     return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name}
 
 
-def _normalized_upsampled(adapter, acts_one):
-    """One input's channels (h, w, C) upsampled to (H, W, C), each min-max normalized to [0, 1]."""
-    up = upsample(acts_one[None].astype(np.float32), adapter.image_shape[:2])[0].astype(np.float64)
-    low = up.min(axis=(0, 1), keepdims=True)
-    span = up.max(axis=(0, 1), keepdims=True) - low
-    return np.where(span > 0, (up - low) / np.where(span > 0, span, 1.0), 0.0)
+def _weighted_masks(adapter, acts, weights):
+    """``sum_c weights[n, c] * M^c_n``: the channels upsampled and min-max normalized as the masks were.
+
+    Computed for blocks of inputs whose upsampled channels fit in
+    :data:`~._graph.BLOCK_BYTES`. Returns (N, H, W) float64.
+    """
+    size = adapter.image_shape[:2]
+    per_input = int(np.prod(size)) * acts.shape[-1] * 4
+    step = max(1, BLOCK_BYTES // per_input)
+    out = []
+    for start in range(0, len(acts), step):
+        up = upsample(acts[start:start + step].astype(np.float32), size)  # (B, H, W, C)
+        low = up.min(axis=(1, 2), keepdims=True)
+        span = up.max(axis=(1, 2), keepdims=True) - low
+        masks = np.divide(up - low, span, out=np.zeros_like(up), where=span > 0)
+        out.append(np.einsum("nc,nhwc->nhw", weights[start:start + step], masks.astype(np.float64)))
+    return np.concatenate(out)
 
 
 @register_method("scorecam", aliases=("score_cam",), family="cam")
@@ -248,9 +260,7 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
         adapter, inputs, targets, pairs, make_masks=lambda j: maps[j],
         upsample=True, normalize=True, probabilities=use_probabilities, batch_size=batch_size,
     ).reshape(n, n_channels).astype(np.float64)
-    cam = np.stack([
-        np.einsum("c,hwc->hw", weights[n], _normalized_upsampled(adapter, acts[n])) for n in range(len(acts))
-    ])
+    cam = _weighted_masks(adapter, acts, weights)
     if relu:
         cam = np.maximum(cam, 0.0)
     return cam.astype(np.float32), {"layer_name": name, "weights": weights.astype(np.float32)}
