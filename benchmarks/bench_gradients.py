@@ -19,7 +19,8 @@ integrated gradients and SmoothGrad <= 1.2x of the floor.
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_gradients.py [--budget 4] [--only NAME ...] [--out DIR]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_gradients.py \
+        [--budget 4] [--only NAME ...] [--out DIR]
 """
 import argparse
 import json

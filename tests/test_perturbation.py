@@ -32,7 +32,9 @@ def region_model():
 def _outside_reach(window):
     """Pixels no window touching the region can cover (their attribution must be exactly 0)."""
     far = np.ones((12, 12), bool)
-    far[max(0, ROWS.start - window + 1):ROWS.stop + window - 1, max(0, COLS.start - window + 1):COLS.stop + window - 1] = False
+    rows = slice(max(0, ROWS.start - window + 1), ROWS.stop + window - 1)
+    cols = slice(max(0, COLS.start - window + 1), COLS.stop + window - 1)
+    far[rows, cols] = False
     return far
 
 

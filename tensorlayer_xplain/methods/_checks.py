@@ -52,5 +52,6 @@ def window_pair(name, value, limits):
         raise TypeError("%s: expected an int or a pair of ints (h, w), got %r" % (name, value))
     for v, limit in zip(pair, limits):
         if not 1 <= v <= limit:
-            raise ValueError("%s: expected sizes between 1 and the image size %s, got %r" % (name, tuple(limits), value))
+            raise ValueError("%s: expected sizes between 1 and the image size %s, got %r"
+                             % (name, tuple(limits), value))
     return int(pair[0]), int(pair[1])

@@ -12,7 +12,7 @@ counter = the row number, or the block number for blocks of
 """
 import numpy as np
 
-__all__ = ["pair_index", "segment_add", "scatter_add", "row_generators", "row_normal", "row_uniform",
+__all__ = ["pair_index", "segment_add", "row_generators", "row_normal", "row_uniform",
            "block_normal", "noise_scale", "NOISE_BLOCK"]
 
 #: Rows per independently seeded block of :func:`block_normal`.
@@ -49,16 +49,6 @@ def segment_add(acc, index, values):
     """``acc[index[k]] += values[k]`` for a *sorted* ``index`` (runs of equal indices summed first)."""
     starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
     acc[index[starts]] += np.add.reduceat(values, starts, axis=0)
-
-
-def scatter_add(acc, index, values):
-    """``acc[index[k]] += values[k]`` for any ``index`` (repeated indices summed).
-
-    Sorts the rows by index and sums runs (:func:`segment_add`): much faster than
-    ``np.add.at`` for rows of many values.
-    """
-    order = np.argsort(index, kind="stable")
-    segment_add(acc, index[order], values[order])
 
 
 def _key(seed):
