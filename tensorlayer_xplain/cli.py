@@ -113,6 +113,17 @@ def load_model(spec, weights=None):
     return model
 
 
+def _read_config(path):
+    """``{method: {param: value}}`` from the ``--config`` JSON file ({} when not given)."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        raise CLIError("--config: cannot read %r as JSON (%s)" % (path, err)) from None
+
+
 def _load_inputs(args, needs_background):
     import numpy as np
 
@@ -140,13 +151,7 @@ def _explain(args):
         specs = [method_info(m) for m in methods]
     except KeyError as err:
         raise CLIError("--methods: %s" % err.args[0]) from None
-    config = {}
-    if args.config:
-        try:
-            with open(args.config, encoding="utf-8") as f:
-                config = json.load(f)
-        except (OSError, ValueError) as err:
-            raise CLIError("--config: cannot read %r as JSON (%s)" % (args.config, err)) from None
+    config = _read_config(args.config)
     needs_background = [s.name for s in specs if "background" in s.parameters and "background" not in config.get(s.name, {})]
     model = load_model(args.model, args.weights)
     inputs, background = _load_inputs(args, bool(needs_background))
@@ -185,13 +190,7 @@ def _serve(args):
             input_shape = tuple(int(s) for s in args.input_shape.split(","))
         except ValueError:
             raise CLIError("--input-shape: expected comma-separated ints such as 28,28,1, got %r" % args.input_shape) from None
-    config = {}
-    if args.config:
-        try:
-            with open(args.config, encoding="utf-8") as f:
-                config = json.load(f)
-        except (OSError, ValueError) as err:
-            raise CLIError("--config: cannot read %r as JSON (%s)" % (args.config, err)) from None
+    config = _read_config(args.config)
     import numpy as np
     import uvicorn
 
