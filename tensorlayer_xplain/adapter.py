@@ -504,6 +504,33 @@ class ModelAdapter:
     def _target_key(self, targets):
         return ("fn", targets) if callable(targets) else "index"
 
+    def differentiate(self, xb, targets):
+        """``(d selected / d xb, selected)`` for a batch tensor, for use inside compiled steps.
+
+        Parameters
+        ----------
+        xb : tf.Tensor, shape (B, *input_shape)
+        targets : tf.Tensor of int (B,) or callable
+            As :meth:`select` takes them.
+
+        Returns
+        -------
+        grads : tf.Tensor, shape (B, *input_shape)
+        selected : tf.Tensor, shape (B,)
+
+        Examples
+        --------
+        >>> with adapter.inference_mode():                                    # doctest: +SKIP
+        ...     grads, selected = adapter.differentiate(tf.constant(x), tf.constant(t))
+        """
+        with tf.GradientTape() as tape:
+            tape.watch(xb)
+            selected = self.select(self.scores(xb), targets)
+        grads = tape.gradient(selected, xb)
+        if grads is None:
+            raise TypeError("model: the output is not differentiable with respect to the input")
+        return grads, selected
+
     def gradients(self, inputs, targets, batch_size=None, return_scores=False):
         """d score[target] / d input, batched and compiled.
 
@@ -525,13 +552,7 @@ class ModelAdapter:
         t = np.zeros(len(x), np.int32) if fn_targets else self.resolve_targets(targets, len(x))
 
         def step(xb, tb):
-            with tf.GradientTape() as tape:
-                tape.watch(xb)
-                selected = self.select(self.scores(xb), targets if fn_targets else tb)
-            grads = tape.gradient(selected, xb)
-            if grads is None:
-                raise TypeError("model: the output is not differentiable with respect to the input")
-            return grads, selected
+            return self.differentiate(xb, targets if fn_targets else tb)
 
         compiled = self.compiled(("gradients", self._target_key(targets)), step, n_extra=1)
         with self.inference_mode():

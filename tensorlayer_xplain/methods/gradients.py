@@ -46,13 +46,7 @@ def _expand(values, ndim):
 # ----------------------------------------------------------------------------- the compiled input-gradient step
 def _differentiate(adapter, targets, fn_targets, inputs, tb):
     """``(d selected / d inputs, selected)`` for a tensor of model inputs."""
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        selected = adapter.select(adapter.scores(inputs), targets if fn_targets else tb)
-    grads = tape.gradient(selected, inputs)
-    if grads is None:
-        raise TypeError("model: the output is not differentiable with respect to the input")
-    return grads, selected
+    return adapter.differentiate(inputs, targets if fn_targets else tb)
 
 
 def _gradient_step(adapter, targets, sites=(), looped=True):
