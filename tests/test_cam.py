@@ -32,18 +32,22 @@ def _dynamic_parts(model, upto=2):
     return convs[:upto], convs[upto:] + [model.flat, model.head]
 
 
-def _reference_gradcam(head, tail, x, class_index, size):
-    """The Keras recipe, per image: grads of the class score w.r.t. the conv output, pooled, weighted, ReLU."""
-    x = tf.constant(x)
+def _manual_acts_and_grads(head, tail, x, class_index):
+    """Call the layers by hand: the conv output and d score[class] / d conv output (no adapter involved)."""
     with tf.GradientTape() as tape:
-        conv_out = x
+        conv_out = tf.constant(x)
         for layer in head:
             conv_out = layer.forward(conv_out)
         preds = conv_out
         for layer in tail:
             preds = layer.forward(preds)
         class_channel = tf.gather(preds, class_index, axis=1, batch_dims=1)
-    grads = tape.gradient(class_channel, conv_out)
+    return conv_out, tape.gradient(class_channel, conv_out)
+
+
+def _reference_gradcam(head, tail, x, class_index, size):
+    """The Keras recipe, per image: grads of the class score w.r.t. the conv output, pooled, weighted, ReLU."""
+    conv_out, grads = _manual_acts_and_grads(head, tail, x, class_index)
     pooled_grads = tf.reduce_mean(grads, axis=(1, 2))  # per image
     heatmap = tf.einsum("nhwc,nc->nhw", conv_out, pooled_grads)
     heatmap = tf.maximum(heatmap, 0)
@@ -76,16 +80,8 @@ def test_gradcam_plus_plus_equals_formula(images):
     head, tail = _static_parts(model)
     t = np.array([1, 1, 0, 2, 3])
     model.eval()
-    x = tf.constant(images)
-    with tf.GradientTape() as tape:
-        acts = x
-        for layer in head:
-            acts = layer.forward(acts)
-        out = acts
-        for layer in tail:
-            out = layer.forward(out)
-        score = tf.gather(out, t, axis=1, batch_dims=1)
-    g = tape.gradient(score, acts).numpy().astype(np.float64)
+    acts, grads = _manual_acts_and_grads(head, tail, images, t)
+    g = grads.numpy().astype(np.float64)
     a = acts.numpy().astype(np.float64)
     weights = np.zeros((5, a.shape[-1]))
     for n in range(5):
