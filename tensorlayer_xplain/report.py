@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ._io import atomic_path
-from .visualize._draw import SIGNED_CMAP, MAGNITUDE_CMAP, class_label, normalize_map
+from .visualize._draw import SIGNED_CMAP, MAGNITUDE_CMAP, as_probabilities, class_label, normalize_map
 
 __all__ = ["write_report", "render_report"]
 
@@ -45,9 +45,7 @@ def _heatmap_uri(heat, signed):
 
 
 def _top_classes(scores, class_names, k=3):
-    scores = np.asarray(scores, np.float64)
-    probs = scores if (np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3) else np.exp(scores - scores.max())
-    probs = probs / probs.sum()
+    probs = as_probabilities(scores)
     order = np.argsort(-probs)[:k]
     return ", ".join("%s (%.2f)" % (html.escape(class_label(i, class_names)), probs[i]) for i in order)
 

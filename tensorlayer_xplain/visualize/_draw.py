@@ -1,7 +1,7 @@
 """Drawing helpers shared by every figure function: images, heatmaps, overlays, titles."""
 import numpy as np
 
-__all__ = ["normalize_map", "draw_image", "draw_heatmap", "draw_overlay", "class_label", "prediction_title"]
+__all__ = ["as_probabilities", "normalize_map", "draw_image", "draw_heatmap", "draw_overlay", "class_label", "prediction_title"]
 
 SIGNED_CMAP = "bwr"
 MAGNITUDE_CMAP = "hot"
@@ -83,13 +83,34 @@ def class_label(index, class_names=None):
     return str(int(index))
 
 
+def as_probabilities(scores):
+    """Scores as class probabilities along the last axis: kept when every row already is one, else softmax.
+
+    Parameters
+    ----------
+    scores : array-like, shape (K,) or (N, K)
+        Logits or probabilities.
+
+    Returns
+    -------
+    ndarray, float64, same shape
+
+    Examples
+    --------
+    >>> as_probabilities([0.0, 0.0]).tolist()
+    [0.5, 0.5]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if np.all(scores >= 0) and np.allclose(scores.sum(axis=-1), 1.0, atol=1e-3):
+        return scores
+    z = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
 def prediction_title(scores, target=None, class_names=None):
     """'pred 7 (0.98)' and, when the explained target differs, ' | target 3'."""
     scores = np.asarray(scores, dtype=np.float64)
-    probs = np.exp(scores - scores.max())
-    probs /= probs.sum()
-    if np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3:
-        probs = scores  # already probabilities
+    probs = as_probabilities(scores)
     pred = int(np.argmax(scores))
     title = "pred %s (%.2f)" % (class_label(pred, class_names), probs[pred])
     if target is not None and int(target) >= 0 and int(target) != pred:

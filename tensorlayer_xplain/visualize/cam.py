@@ -2,7 +2,8 @@
 import numpy as np
 
 from ._common import obtain_explanation, pick_targets
-from ._draw import OVERLAY_CMAP, class_label, draw_heatmap, draw_image, draw_overlay, prediction_title
+from ._draw import (OVERLAY_CMAP, as_probabilities, class_label, draw_heatmap, draw_image, draw_overlay,
+                    prediction_title)
 from ._figure import tl_figure
 
 __all__ = ["gradcam_visualization"]
@@ -58,14 +59,6 @@ def _n_inputs(model, inputs, params):
     return as_adapter(model, **options).prepare(inputs)[1][0]
 
 
-def _softmax(scores):
-    scores = np.asarray(scores, np.float64)
-    if np.all(scores >= 0) and abs(scores.sum() - 1) < 1e-3:
-        return scores  # already probabilities
-    e = np.exp(scores - scores.max())
-    return e / e.sum()
-
-
 def _comparison_row(fig, row, n_rows, n_cols, exps, i, alpha, class_names):
     """Input, one overlay per target class and, for two classes, their signed difference."""
     images = exps[0].images()
@@ -73,7 +66,7 @@ def _comparison_row(fig, row, n_rows, n_cols, exps, i, alpha, class_names):
     draw_image(fig.add_subplot(n_rows, n_cols, row * n_cols + 1), images[i],
                prediction_title(exps[0].predictions[i], None, class_names))
     scale = max(float(np.abs(m).max()) for m in maps) or 1.0
-    probs = _softmax(exps[0].predictions[i])
+    probs = as_probabilities(exps[0].predictions[i])
     for k, (exp, heat) in enumerate(zip(exps, maps)):
         ax = fig.add_subplot(n_rows, n_cols, row * n_cols + 2 + k)
         target = int(exp.targets[i])

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..adapter import as_adapter
 from ..methods._utils import rng_for
-from ._draw import SIGNED_CMAP
+from ._draw import SIGNED_CMAP, as_probabilities
 from ._figure import tl_figure
 from .embedding import as_labels
 
@@ -82,14 +82,6 @@ def feature_groups(adapter, patch_size=None, groups=None):
 
 
 # ---------------------------------------------------------------------------- scores
-def _softmax(scores):
-    scores = np.asarray(scores, np.float64)
-    if np.all(scores >= 0) and np.allclose(scores.sum(axis=1), 1.0, atol=1e-3):
-        return scores
-    z = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
 def _score_fn(metric):
     """A function ``(labels (N,), scores (P, N, K)) -> (P,)`` for the metric (higher is better)."""
     if callable(metric):
@@ -98,7 +90,7 @@ def _score_fn(metric):
         return lambda labels, scores: np.mean(np.argmax(scores, axis=-1) == labels[None], axis=1)
     if metric == "neg_log_loss":
         def neg_log_loss(labels, scores):
-            probs = _softmax(scores.reshape(-1, scores.shape[-1])).reshape(scores.shape)
+            probs = as_probabilities(scores)
             picked = np.take_along_axis(probs, np.broadcast_to(labels[None, :, None], probs.shape[:2] + (1,)), -1)
             return np.mean(np.log(np.clip(picked[..., 0], 1e-12, None)), axis=1)
         return neg_log_loss
