@@ -1,0 +1,70 @@
+"""Quality metrics for explanations: faithfulness, sanity, agreement.
+
+Every metric takes a model (or :class:`~tensorlayer_xplain.ModelAdapter`) and an
+:class:`~tensorlayer_xplain.Explanation` of any registered method, and sends all
+its perturbed inputs through the model in batches of ``batch_size`` (built chunk
+by chunk, so memory stays bounded whatever the number of inputs and steps).
+
+* :func:`deletion` / :func:`insertion` (Petsiuk, Das & Saenko, 2018, RISE):
+  remove (or insert) pixels in the order of the attribution map and follow the
+  probability of the explained class; the area under that curve (AUC) is low for
+  a faithful map under deletion and high under insertion.
+* :func:`mu_fidelity` (Bhatt, Weller & Moura, 2020): correlation between the
+  attribution mass of random pixel subsets and the output drop when those subsets
+  are removed.
+* :func:`randomization_sanity_check` (Adebayo et al., 2018): an explanation that
+  does not change when the model's weights are randomized does not explain the
+  model.
+* :func:`method_agreement`: pairwise Spearman rank correlation and top-k IoU
+  between methods.
+* :func:`evaluate`: a table (``pandas.DataFrame``) of methods x metrics, driven by
+  a small registry (:func:`register_metric`), so a new metric needs no change
+  elsewhere.
+
+One module per family: ``faithfulness`` (deletion, insertion, mu-fidelity),
+``sanity`` (randomization), ``agreement``, ``registry`` (the registry and
+``evaluate``); ``results`` holds the result types and ``_common`` the shared
+checks and batched scoring.
+
+Pixels are the image pixels of the explanation's ``image_shape`` (H, W); a pixel
+is removed or inserted with all its channels together, ranked by
+``explanation.heatmap()``.
+
+Examples
+--------
+>>> import tensorlayer_xplain as tlxp                                   # doctest: +SKIP
+>>> exp = tlxp.explain(model, x_test[:32], 'integrated_gradients')      # doctest: +SKIP
+>>> tlxp.metrics.deletion(model, exp).mean_auc                          # doctest: +SKIP
+0.12
+>>> tlxp.metrics.evaluate(model, {'ig': exp, 'grad': tlxp.explain(model, x_test[:32])})  # doctest: +SKIP
+metric  deletion  insertion  mu_fidelity
+method
+ig          0.12       0.71         0.35
+grad        0.25       0.55         0.12
+"""
+from ._common import SCORES
+from .agreement import method_agreement
+from .faithfulness import deletion, insertion, mu_fidelity
+from .registry import DEFAULT_METRICS, METRICS, MetricSpec, available_metrics, evaluate, register_metric
+from .results import Agreement, CurveResult, FidelityResult, SanityCheckResult
+from .sanity import SANITY_MODES, randomization_sanity_check
+
+__all__ = [
+    "CurveResult",
+    "FidelityResult",
+    "SanityCheckResult",
+    "Agreement",
+    "MetricSpec",
+    "METRICS",
+    "SCORES",
+    "SANITY_MODES",
+    "DEFAULT_METRICS",
+    "deletion",
+    "insertion",
+    "mu_fidelity",
+    "randomization_sanity_check",
+    "method_agreement",
+    "register_metric",
+    "available_metrics",
+    "evaluate",
+]
