@@ -357,19 +357,20 @@ def _first_dense_kernel(adapter):
     return None
 
 
-def dense_unit_attention_map(x, kernel, activations, gradients):
+def dense_unit_attention_map(kernel, activations, gradients):
     """Attention of a first Dense layer: its gradient-weighted units projected back onto the inputs.
 
-    ``map_i = ReLU(sum_j x_i W_ij h_j g_j)``: unit ``j``'s activation ``h_j``
-    weighted by how much it matters for the target, ``g_j = dS/dh_j`` (their
-    product is the unit's first-order share of the score, as Grad-CAM weighs a
-    channel), spread over the pixels by what each pixel feeds it, ``x_i W_ij``;
-    only positive evidence is kept.
+    ``map_i = ReLU(sum_j W_ij h_j g_j)``: unit ``j``'s activation ``h_j`` weighted
+    by how much it matters for the target, ``g_j = dS/dh_j`` (their product is the
+    unit's first-order share of the score, as Grad-CAM weighs a channel), projected
+    onto input ``i`` through the unit's weight ``W_ij``; only positive evidence is
+    kept. The map shows the input pattern the decisive units respond to: pixels
+    whose brightening would raise them. It is not multiplied by the input (a map
+    ``x_i * ...`` is zero wherever the input is, so its ranking barely changes when
+    the weights are randomized).
 
     Parameters
     ----------
-    x : ndarray, shape (N, D)
-        The layer's (flattened) inputs.
     kernel : ndarray, shape (D, U)
         The layer's weights ``W``.
     activations, gradients : ndarray, shape (N, U)
@@ -381,12 +382,12 @@ def dense_unit_attention_map(x, kernel, activations, gradients):
 
     Examples
     --------
-    >>> x, w = np.array([[1.0, 2.0]]), np.array([[1.0, -1.0], [0.5, 1.0]])
-    >>> dense_unit_attention_map(x, w, np.array([[2.0, 1.0]]), np.array([[1.0, -1.0]]))
+    >>> w = np.array([[1.0, -1.0], [0.5, 1.0]])
+    >>> dense_unit_attention_map(w, np.array([[2.0, 1.0]]), np.array([[1.0, -1.0]]))
     array([[3., 0.]])
     """
     weighted = np.asarray(activations, np.float64) * np.asarray(gradients, np.float64)  # (N, U)
-    return np.maximum(np.asarray(x, np.float64) * (weighted @ np.asarray(kernel, np.float64).T), 0.0)
+    return np.maximum(weighted @ np.asarray(kernel, np.float64).T, 0.0)
 
 
 def _dense_attention(adapter, x, targets, batch_size):
@@ -396,7 +397,7 @@ def _dense_attention(adapter, x, targets, batch_size):
         return None
     name, kernel = dense
     res = adapter.capture(x, [name], targets=targets, gradients=True, batch_size=batch_size)
-    flat = dense_unit_attention_map(x.reshape(len(x), -1), kernel, res.outputs[name], res.gradients[name])
+    flat = dense_unit_attention_map(kernel, res.outputs[name], res.gradients[name])
     heat = flat.reshape((len(x),) + tuple(adapter.image_shape)).sum(axis=-1)
     meta = {"attention_kind": "dense_units", "layer_name": name, "class_agnostic": False, "signed": False}
     return heat.astype(np.float32), meta
@@ -460,16 +461,15 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
     (``attention_kind='activation'``, class-agnostic).
 
     A model with no 4-D layer (an MLP): the first Dense layer ``h = act(x W + b)``
-    that reads the flattened input, ``map_i = ReLU(sum_j x_i W_ij h_j dS/dh_j)``
+    that reads the flattened input, ``map_i = ReLU(sum_j W_ij h_j dS/dh_j)``
     (:func:`dense_unit_attention_map`, ``attention_kind='dense_units'``): each hidden
     unit counts by its activation times the target's gradient with respect to it
     (how much the unit matters for this decision, as Grad-CAM weighs channels), and is
-    spread over the pixels by what each pixel feeds it. It depends on the explained
-    class and on the weights (it passes the weight-randomization check); the
-    activation magnitude of an MLP's input layer would be little more than ``x^2``.
-    The layer is assumed to read the input itself (through Flatten, Reshape or
-    Dropout at most). A plain callable has no layers: ``|x|^p``, with a warning
-    (``attention_kind='input'``).
+    projected back onto the inputs through its weights. It shows the input pattern
+    the decisive units respond to, depends on the explained class and on the weights
+    (it passes the weight-randomization check); the activation magnitude of an MLP's
+    input layer would be little more than ``x^2``. A plain callable has no layers:
+    ``|x|^p``, with a warning (``attention_kind='input'``).
 
     Attention weights and activation attention are class-agnostic (``targets`` is not
     used). Maps are raw (not normalized).
