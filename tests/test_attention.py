@@ -354,30 +354,41 @@ def test_activation_attention_of_a_chosen_layer(static_cnn, images):
         tlx.explain(adapter, images, "attention", layer_name=adapter.layer_call_order()[-1][0])
 
 
-def test_activation_attention_on_mlp(rng):
+def test_dense_unit_attention_on_mlp(rng):
     model = tiny_mlp()
     x = rng.random((3, 64), dtype=np.float32)
-    exp = tlx.ModelExplainer(model, methods=["attention"]).explain(x, method="attention")
-    assert exp.meta["attention_kind"] == "activation"
-    assert exp.meta["activation_source"] == "dense_input_contributions"
+    t = np.array([0, 3, 1])
+    exp = tlx.ModelExplainer(model, methods=["attention"]).explain(x, method="attention", targets=t)
+    assert exp.meta["attention_kind"] == "dense_units" and exp.meta["class_agnostic"] is False
     assert exp.shape == (3, 64) and exp.heatmap().shape == (3, 8, 8)
-    kernel = tlx.ModelAdapter(model).layer(exp.meta["layer_name"]).W.numpy()
-    expected = x ** 2 * np.mean(kernel ** 2, axis=1)
-    np.testing.assert_allclose(exp.attributions, expected, rtol=1e-5)
+    # reference: the first Dense layer by hand, h = relu(x W + b), g = dS_t / dh, map = relu(W (h * g))
+    dense, head = [layer for layer in tlx.ModelAdapter(model).iter_layers() if hasattr(layer, "W")]
+    assert exp.meta["layer_name"] == dense.name
+    h = tf.nn.relu(x @ dense.W + dense.b)
+    with tf.GradientTape() as tape:
+        tape.watch(h)
+        scores = h @ head.W + head.b
+        picked = tf.gather(scores, t, batch_dims=1)
+    g = tape.gradient(picked, h).numpy()
+    expected = np.maximum((h.numpy() * g) @ dense.W.numpy().T, 0)
+    np.testing.assert_allclose(exp.attributions, expected, rtol=1e-5, atol=1e-7)
+    other = tlx.explain(model, x, "attention", targets=(t + 1) % 5)
+    assert not np.allclose(other.attributions, exp.attributions)  # depends on the explained class
 
 
-def test_activation_attention_on_plain_callable(rng):
+def test_attention_on_plain_callable_is_the_input_with_a_warning(rng):
     x = rng.random((2, 4, 4, 1), dtype=np.float32)
-    exp = tlx.explain(lambda b: tf.reshape(b, (-1, 16))[:, :3], x, "attention", p=1)
-    assert exp.meta["activation_source"] == "input"
+    with pytest.warns(UserWarning, match="does not depend on the model"):
+        exp = tlx.explain(lambda b: tf.reshape(b, (-1, 16))[:, :3], x, "attention", p=1)
+    assert exp.meta["attention_kind"] == "input" and exp.meta["activation_source"] == "input"
     np.testing.assert_allclose(exp.attributions, x, rtol=1e-6)
 
 
 def test_reference_mlp_and_cnn_default_explainer_attention(rng):
     x = rng.random((2, 28, 28, 1), dtype=np.float32)
-    for model in (tlx.models.mlp(seed=0), tlx.models.cnn(seed=0)):
+    for model, kind in ((tlx.models.mlp(seed=0), "dense_units"), (tlx.models.cnn(seed=0), "activation")):
         exp = tlx.ModelExplainer(model, methods=["attention"], image_shape=(28, 28, 1)).explain(x, method="attention")
-        assert exp.meta["attention_kind"] == "activation" and exp.heatmap().shape == (2, 28, 28)
+        assert exp.meta["attention_kind"] == kind and exp.heatmap().shape == (2, 28, 28)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -7,19 +7,28 @@
   the chosen layer's attention weights ``(N, heads, T, T)``, one head or the heads
   fused, read from the class-token row (or averaged over query tokens), placed on the
   patch grid and upsampled to the image (``meta['attention_kind'] = 'self_attention'``);
-* a model without any (CNN, MLP): activation-based attention (Zagoruyko & Komodakis)
-  of a convolutional layer, ``mean_c |A_c|^p`` (``meta['attention_kind'] = 'activation'``).
+* a model with convolutional layers (a CNN): activation-based attention (Zagoruyko &
+  Komodakis) of a convolutional layer, ``mean_c |A_c|^p`` (``meta['attention_kind'] = 'activation'``);
+* a model with neither (an MLP, such as TensorLayer's tutorial models): the first Dense
+  layer's units, each weighted by its activation times the target's gradient with
+  respect to it, projected back onto the inputs through the layer's weights
+  (:func:`dense_unit_attention_map`, ``meta['attention_kind'] = 'dense_units'``); this one
+  depends on the explained class;
+* a plain callable: the input magnitude ``|x|^p``, with a warning that it says nothing
+  about the model (``meta['attention_kind'] = 'input'``).
 
 ``attention_rollout`` multiplies the attention of every layer, in call order (Abnar &
 Zuidema, 2020).
 
 Attention matrices are recorded with :meth:`ModelAdapter.capture` on the layers whose
 output *is* the attention (:class:`~tensorlayer_xplain.layers.AttentionSoftmax`, or any
-layer with ``exposes_attention_weights = True``); the model is never modified. Both
-methods explain where the model looks, not why a class: they are class-agnostic and
-ignore ``targets`` (``meta['class_agnostic'] = True``).
+layer with ``exposes_attention_weights = True``); the model is never modified. Attention
+weights and activation attention explain where the model looks, not why a class: they
+are class-agnostic and ignore ``targets`` (``meta['class_agnostic'] = True``); the
+Dense-unit attention of an MLP uses them (``meta['class_agnostic'] = False``).
 """
 import math
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -42,6 +51,7 @@ __all__ = [
     "query_map",
     "rollout",
     "activation_attention_map",
+    "dense_unit_attention_map",
 ]
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -347,8 +357,54 @@ def _first_dense_kernel(adapter):
     return None
 
 
-def _activation_attention(adapter, x, layer_name, p, batch_size):
-    """Zagoruyko & Komodakis attention of a 4-D layer; for models without one, a documented fallback."""
+def dense_unit_attention_map(kernel, activations, gradients):
+    """Attention of a first Dense layer: its gradient-weighted units projected back onto the inputs.
+
+    ``map_i = ReLU(sum_j W_ij h_j g_j)``: unit ``j``'s activation ``h_j`` weighted
+    by how much it matters for the target, ``g_j = dS/dh_j`` (their product is the
+    unit's first-order share of the score, as Grad-CAM weighs a channel), projected
+    onto input ``i`` through the unit's weight ``W_ij``; only positive evidence is
+    kept. The map shows the input pattern the decisive units respond to: pixels
+    whose brightening would raise them. It is not multiplied by the input (a map
+    ``x_i * ...`` is zero wherever the input is, so its ranking barely changes when
+    the weights are randomized).
+
+    Parameters
+    ----------
+    kernel : ndarray, shape (D, U)
+        The layer's weights ``W``.
+    activations, gradients : ndarray, shape (N, U)
+        The layer's outputs ``h`` and the target's gradient ``g`` with respect to them.
+
+    Returns
+    -------
+    ndarray, float64, shape (N, D), non-negative
+
+    Examples
+    --------
+    >>> w = np.array([[1.0, -1.0], [0.5, 1.0]])
+    >>> dense_unit_attention_map(w, np.array([[2.0, 1.0]]), np.array([[1.0, -1.0]]))
+    array([[3., 0.]])
+    """
+    weighted = np.asarray(activations, np.float64) * np.asarray(gradients, np.float64)  # (N, U)
+    return np.maximum(weighted @ np.asarray(kernel, np.float64).T, 0.0)
+
+
+def _dense_attention(adapter, x, targets, batch_size):
+    """``(heat, meta)`` of :func:`dense_unit_attention_map` on the first Dense layer reading the input, or None."""
+    dense = _first_dense_kernel(adapter)
+    if dense is None:
+        return None
+    name, kernel = dense
+    res = adapter.capture(x, [name], targets=targets, gradients=True, batch_size=batch_size)
+    flat = dense_unit_attention_map(kernel, res.outputs[name], res.gradients[name])
+    heat = flat.reshape((len(x),) + tuple(adapter.image_shape)).sum(axis=-1)
+    meta = {"attention_kind": "dense_units", "layer_name": name, "class_agnostic": False, "signed": False}
+    return heat.astype(np.float32), meta
+
+
+def _activation_attention(adapter, x, targets, layer_name, p, batch_size):
+    """Zagoruyko & Komodakis attention of a 4-D layer; for models without one, the Dense-unit attention."""
     image_size = adapter.image_shape[:2]
     if adapter.kind != "callable":
         if layer_name is None:
@@ -360,17 +416,17 @@ def _activation_attention(adapter, x, layer_name, p, batch_size):
             name, _ = resolve_cam_layer(adapter, layer_name)
             acts = adapter.capture(x, [name], batch_size=batch_size).outputs[name]
             heat = upsample(activation_attention_map(acts, p).astype(np.float32), image_size)
-            return heat, {"layer_name": name, "activation_source": "layer", "activation_shape": list(acts.shape[1:])}
-    flat = np.abs(x.reshape(len(x), -1).astype(np.float64)) ** p
-    dense = _first_dense_kernel(adapter) if adapter.kind != "callable" else None
-    if dense is not None:
-        name, kernel = dense
-        # a_ij = x_i W_ij is pixel i's contribution to hidden unit j: mean_j |a_ij|^p = |x_i|^p mean_j |W_ij|^p
-        flat = flat * np.mean(np.abs(kernel) ** p, axis=1)
-        meta = {"layer_name": name, "activation_source": "dense_input_contributions"}
-    else:
-        meta = {"layer_name": None, "activation_source": "input"}
-    heat = flat.reshape((len(x),) + tuple(adapter.image_shape)).mean(axis=-1)
+            return heat, {"attention_kind": "activation", "class_agnostic": True, "layer_name": name,
+                          "activation_source": "layer", "activation_shape": list(acts.shape[1:]), "p": p}
+        found = _dense_attention(adapter, x, targets, batch_size)
+        if found is not None:
+            return found
+    warnings.warn("attention: the model has no attention, convolutional or Dense layer to read, so the map is the "
+                  "input magnitude |x|^p and does not depend on the model; use a gradient or perturbation method",
+                  UserWarning, stacklevel=3)
+    heat = (np.abs(x.astype(np.float64)) ** p).reshape((len(x),) + tuple(adapter.image_shape)).mean(axis=-1)
+    meta = {"attention_kind": "input", "class_agnostic": True, "layer_name": None, "activation_source": "input",
+            "p": p}
     return heat.astype(np.float32), meta
 
 
@@ -399,15 +455,24 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
     map ``(N, heads, H, W)`` (the raw matrices come from ``adapter.capture`` on
     ``meta['layer_name']``).
 
-    Other models (CNN, MLP): activation-based attention (Zagoruyko & Komodakis, 2017),
+    Convolutional models: activation-based attention (Zagoruyko & Komodakis, 2017),
     ``mean_c |A_c|^p`` over the channels of ``layer_name`` (default: the last layer with
-    a 4-D output in call order), upsampled bilinearly to the image. A model with no
-    4-D layer (an MLP) uses its first Dense layer's input contributions
-    ``a_ij = x_i W_ij`` as the channels: ``|x_i|^p mean_j |W_ij|^p`` per pixel
-    (``meta['activation_source'] = 'dense_input_contributions'``); a plain callable
-    uses ``|x|^p`` (``'input'``).
+    a 4-D output in call order), upsampled bilinearly to the image
+    (``attention_kind='activation'``, class-agnostic).
 
-    Class-agnostic: ``targets`` is not used. Maps are raw (not normalized).
+    A model with no 4-D layer (an MLP): the first Dense layer ``h = act(x W + b)``
+    that reads the flattened input, ``map_i = ReLU(sum_j W_ij h_j dS/dh_j)``
+    (:func:`dense_unit_attention_map`, ``attention_kind='dense_units'``): each hidden
+    unit counts by its activation times the target's gradient with respect to it
+    (how much the unit matters for this decision, as Grad-CAM weighs channels), and is
+    projected back onto the inputs through its weights. It shows the input pattern
+    the decisive units respond to, depends on the explained class and on the weights
+    (it passes the weight-randomization check); the activation magnitude of an MLP's
+    input layer would be little more than ``x^2``. A plain callable has no layers:
+    ``|x|^p``, with a warning (``attention_kind='input'``).
+
+    Attention weights and activation attention are class-agnostic (``targets`` is not
+    used). Maps are raw (not normalized).
 
     Zagoruyko & Komodakis (2017), "Paying More Attention to Attention", ICLR.
     Vaswani et al. (2017), "Attention Is All You Need"; Dosovitskiy et al. (2021), ViT.
@@ -435,8 +500,8 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
 
     Returns
     -------
-    ndarray, shape (N, H, W), and meta with ``attention_kind`` in {'self_attention', 'activation'}
-    and ``layer_name``.
+    ndarray, shape (N, H, W), and meta with ``attention_kind`` in {'self_attention', 'activation',
+    'dense_units', 'input'}, ``class_agnostic`` and ``layer_name``.
 
     Examples
     --------
@@ -445,12 +510,12 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
     ('self_attention', (4, 28, 28))
     >>> explain(cnn, x, 'attention').meta['attention_kind']                              # doctest: +SKIP
     'activation'
+    >>> tlxp.explain(tlxp.models.mlp(), x.reshape(-1, 784), 'attention').meta['attention_kind']  # doctest: +SKIP
+    'dense_units'
     """
     name = resolve_attention_layer(adapter, layer_name) if adapter.kind != "callable" else None
     if name is None:
-        heat, meta = _activation_attention(adapter, inputs, layer_name, _check_p(p), batch_size)
-        meta.update({"attention_kind": "activation", "class_agnostic": True, "p": float(p)})
-        return heat, meta
+        return _activation_attention(adapter, inputs, targets, layer_name, _check_p(p), batch_size)
     if head is None:
         _check_choice(head_fusion, HEAD_FUSIONS, "head_fusion")
     (weights,) = _capture_attention(adapter, inputs, [name], batch_size)

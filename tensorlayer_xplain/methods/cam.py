@@ -17,7 +17,7 @@ from ._masking import masked_scores
 from ._utils import upsample
 from .registry import register_method
 
-__all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "default_cam_layer", "resolve_cam_layer"]
+__all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "default_cam_layer", "resolve_cam_layer", "SCORECAM_COMBINES"]
 
 
 def _is_container(layer):
@@ -197,6 +197,10 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
     return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name}
 
 
+#: What Score-CAM's channel weights multiply: the raw activations (the paper) or the normalized masks.
+SCORECAM_COMBINES = ("activations", "masks")
+
+
 def _weighted_masks(adapter, acts, weights):
     """``sum_c weights[n, c] * M^c_n``: the channels upsampled and min-max normalized as the masks were.
 
@@ -217,15 +221,22 @@ def _weighted_masks(adapter, acts, weights):
 
 
 @register_method("scorecam", aliases=("score_cam",), family="cam")
-def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, relu=True, batch_size=None):
+def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, relu=True, combine="activations",
+             batch_size=None):
     """Score-CAM: channels weighted by the score of the input masked with each channel.
 
     Wang et al. (2020), "Score-CAM: Score-Weighted Visual Explanations for
     Convolutional Neural Networks". Each channel ``A^c`` is upsampled to the
-    input size, normalized to [0, 1] and used as a mask ``x * M^c``; its weight is
-    the target's score (softmax probability by default) on the masked input. The
-    ``N * C`` masked inputs are built and scored inside one compiled step, at most
-    ``batch_size`` in flight at once.
+    input size and min-max normalized to [0, 1]; that mask ``M^c`` gives the
+    masked input ``x * M^c``, and the channel's weight ``w_c`` is the target's
+    score (softmax probability by default) on it. The map combines the raw
+    activations as the paper (and tf-keras-vis) do, ``ReLU(sum_c w_c A^c)`` at the
+    layer's resolution, upsampled bilinearly to the input size (as Grad-CAM), so
+    channels weigh in with their own activation scale. ``combine='masks'`` sums
+    the normalized masks instead, ``ReLU(sum_c w_c M^c)`` (the variant this
+    library used before): every channel then counts on the same [0, 1] scale,
+    whatever its activation range. The ``N * C`` masked inputs are built and
+    scored inside one compiled step, at most ``batch_size`` in flight at once.
 
     Parameters
     ----------
@@ -238,6 +249,9 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
         Weigh channels by softmax probabilities (the paper) even when the adapter
         explains logits.
     relu : bool
+    combine : {'activations', 'masks'}
+        What the weights multiply: the raw activations ``A^c`` (the paper) or the
+        upsampled, normalized masks ``M^c``.
     batch_size : int, optional
         Masked inputs in flight at once (bounds memory).
 
@@ -245,12 +259,16 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     -------
     attributions : ndarray, float32, shape (N, H, W)
     meta : dict
-        ``layer_name`` and the channel ``weights`` (N, C).
+        ``layer_name``, the channel ``weights`` (N, C) and ``combine``.
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'scorecam', batch_size=512)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)   # doctest: +SKIP
+    >>> exp.meta['weights'].shape                                  # doctest: +SKIP
+    (4, 32)
     """
+    if combine not in SCORECAM_COMBINES:
+        raise ValueError("combine: expected one of %s, got %r" % (SCORECAM_COMBINES, combine))
     name, _ = resolve_cam_layer(adapter, layer_name)
     acts = adapter.capture(inputs, [name], batch_size=batch_size).outputs[name]
     n, n_channels = len(acts), acts.shape[-1]
@@ -260,7 +278,10 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
         adapter, inputs, targets, pairs, make_masks=lambda j: maps[j],
         upsample=True, normalize=True, probabilities=use_probabilities, batch_size=batch_size,
     ).reshape(n, n_channels).astype(np.float64)
-    cam = _weighted_masks(adapter, acts, weights)
-    if relu:
-        cam = np.maximum(cam, 0.0)
-    return cam.astype(np.float32), {"layer_name": name, "weights": weights.astype(np.float32)}
+    if combine == "activations":
+        cam = _to_input_size(adapter, _weighted_sum(weights, acts.astype(np.float64)), relu)
+    else:
+        cam = _weighted_masks(adapter, acts, weights)
+        cam = np.maximum(cam, 0.0) if relu else cam
+    meta = {"layer_name": name, "weights": weights.astype(np.float32), "combine": combine}
+    return cam.astype(np.float32), meta

@@ -15,7 +15,9 @@ makes it fast and dependable on TL models:
   ``adapter.image_shape``) are turned into RGB for ``lime`` and back for the model;
 * the segmentation works on small gray digits (SLIC with ``channel_axis=None``, or
   a grid) and is configurable;
-* ``seed`` fixes everything: same seed, same result.
+* ``seed`` fixes everything: same seed, same result, and each input's stream
+  starts from ``seed`` (an image's explanation does not depend on its position
+  in the batch).
 
 The raw ``lime`` explanation objects are kept in ``Explanation.meta['lime_explanations']``.
 """
@@ -30,7 +32,7 @@ from ._segmentation import compose, segment_image, segments_to_pixels
 from ._utils import chunks
 from .registry import register_method
 
-__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer"]
+__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream"]
 
 
 class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
@@ -51,6 +53,26 @@ class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         labels = [np.asarray(classifier_fn(compose(data[start:stop], segments, image, fudged_image)))
                   for start, stop in chunks(num_samples, batch_size)]
         return data, np.concatenate(labels, axis=0)
+
+
+def restart_stream(explainer, seed):
+    """Reseed a ``lime`` explainer's random stream so that each input starts from ``seed``.
+
+    ``lime`` explainers draw every input's neighbourhood from one
+    ``numpy.random.RandomState`` created from ``random_state`` (shared with their
+    regression and discretizer), so without this an input's explanation would
+    depend on how many inputs were explained before it in the batch. With
+    ``seed=None`` the stream is left as it is (not reproducible anyway).
+
+    Examples
+    --------
+    >>> e = lime_image.LimeImageExplainer(random_state=3)
+    >>> first = e.random_state.randint(1000); restart_stream(e, 3)
+    >>> e.random_state.randint(1000) == first
+    True
+    """
+    if seed is not None:
+        explainer.random_state.seed(int(seed))
 
 
 def _channels(adapter):
@@ -144,7 +166,9 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     batch_size : int, optional
         Images per model call (default: the adapter's ``batch_size``).
     seed : int or None
-        Seeds lime's ``random_state`` (and random segmentations); same seed, same result.
+        Seeds lime's ``random_state`` (and random segmentations), restarted for every
+        input: same seed, same result, and one image gives the same map alone as
+        anywhere in a batch.
 
     Returns
     -------
@@ -174,6 +198,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     maps, raw, segs, labels = [], [], [], []
     for i, image in enumerate(images):
         target = targets if callable(targets) else targets[i]
+        restart_stream(explainer, seed)
         with small_blas():
             exp, segments, weights, label = _explain_one_image(
                 explainer, image, target, adapter, segmentation, n_segments, compactness, num_samples, num_features,
@@ -240,6 +265,8 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
     batch_size : int, optional
         Rows per model call (default: the adapter's).
     seed : int or None
+        Seeds lime's sampling, restarted for every row (a row's weights do not
+        depend on its position in the batch).
 
     Returns
     -------
@@ -281,6 +308,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
     out, raw, labels = np.zeros((len(rows), n_features)), [], []
     for i, row in enumerate(rows):
         target = targets if callable(targets) else int(targets[i])
+        restart_stream(explainer, seed)
         label = 0 if callable(target) else target
         labels.append(label)
         predict_fn = score_function(adapter, target, batch_size, shape=(n_features,), all_scores=True)

@@ -16,7 +16,7 @@ from ._masking import masked_scores
 from ._sampling import pair_index, row_generators
 from .registry import register_method
 
-__all__ = ["occlusion", "rise", "occlusion_windows", "rise_masks"]
+__all__ = ["occlusion", "rise", "occlusion_windows", "rise_masks", "RISE_NORMALIZATIONS"]
 
 
 # ----------------------------------------------------------------------------- occlusion
@@ -169,17 +169,36 @@ def rise_masks(seed, indices, image_hw, mask_size, p_keep):
     return big[np.arange(len(indices))[:, None, None], r[:, :, None], c[:, None, :]]
 
 
+#: RISE normalizations: each pixel by its own mask coverage, or by ``n_masks * p_keep`` (the paper).
+RISE_NORMALIZATIONS = ("coverage", "paper")
+
+
+def _rise_normalized(saliency, coverage, normalization, n_masks, p_keep):
+    """Divide the summed ``score * mask`` (N, H * W) by each pixel's coverage or by ``n_masks * p_keep``."""
+    if normalization == "paper":
+        return saliency / (n_masks * p_keep)
+    return np.divide(saliency, coverage, out=np.zeros_like(saliency), where=coverage > 0)
+
+
 @register_method("rise", family="perturbation")
 def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0, use_probabilities=True,
-         batch_size=None):
+         normalization="coverage", batch_size=None):
     """RISE: the score-weighted average of random masks.
 
     Petsiuk, Das & Saenko (2018), "RISE: Randomized Input Sampling for
-    Explanation of Black-box Models".
-    ``S_i = sum_j f(x_i * M_j) M_j / (n_masks * p_keep)``. The same ``n_masks``
-    masks serve every input; (input, mask) pairs are scored mask by mask in
-    blocks, each block building only the masks it uses, at most ``batch_size``
-    masked inputs in flight at once.
+    Explanation of Black-box Models". RISE estimates, for each pixel, the
+    expected score of the masked input given that the pixel is kept,
+    ``E[f(x * M) | M(i) = 1]``. With ``normalization='coverage'`` (default) each
+    pixel's score-weighted mask sum is divided by that pixel's own mask sum,
+    ``S_i = sum_j f(x * M_j) M_j(i) / sum_j M_j(i)``; ``'paper'`` divides by the
+    expected mask sum ``n_masks * p_keep`` instead, as the paper writes. The two
+    agree as ``n_masks`` grows, but at a few thousand masks the paper's constant
+    leaves each pixel's random coverage in the map: for a confident prediction
+    (scores near 1 under most masks) the map then mostly shows how densely the
+    masks happened to cover each pixel, and two seeds disagree. The same
+    ``n_masks`` masks serve every input; (input, mask) pairs are scored mask by
+    mask in blocks, each block building only the masks it uses, at most
+    ``batch_size`` masked inputs in flight at once.
 
     Parameters
     ----------
@@ -196,16 +215,26 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
         Same seed, same masks (whatever ``batch_size``).
     use_probabilities : bool
         Score softmax probabilities (the paper) even when the adapter explains logits.
+    normalization : {'coverage', 'paper'}
+        Divide by each pixel's mask coverage ``sum_j M_j(i)`` (default: a
+        conditional mean, stable from seed to seed) or by ``n_masks * p_keep``
+        (the paper's formula). A pixel no mask covers gets 0 with ``'coverage'``
+        (counted in ``meta['uncovered_pixels']``).
     batch_size : int, optional
         Masked inputs in flight at once (bounds memory).
 
     Returns
     -------
     attributions : ndarray, float32, shape (N, H, W), non-negative for probabilities
+    meta : dict
+        ``signed``, ``normalization`` and ``uncovered_pixels`` (pixels no mask kept).
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'rise', n_masks=1000, seed=0)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'rise', n_masks=1000, seed=0)              # doctest: +SKIP
+    >>> exp.meta['normalization']                                              # doctest: +SKIP
+    'coverage'
+    >>> paper = tlxp.explain(model, x, 'rise', n_masks=1000, normalization='paper')   # doctest: +SKIP
     """
     n_masks = positive_int("n_masks", n_masks)
     h, w, _ = adapter.image_shape
@@ -214,11 +243,23 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
         raise ValueError("mask_size: expected at most the image size %d, got %d" % (max(h, w), mask_size))
     p_keep = fraction("p_keep", p_keep)
     seed = seed_value("seed", seed)
+    if normalization not in RISE_NORMALIZATIONS:
+        raise ValueError("normalization: expected one of %s, got %r" % (RISE_NORMALIZATIONS, normalization))
     x = np.asarray(inputs, np.float32)
     n = len(x)
     saliency = np.zeros((n, h * w), np.float64)
+    coverage = np.zeros(h * w, np.float64)
+    add_scores = _accumulator(saliency, n, lambda i, scores: scores)
+
+    def on_block(i, local, masks, scores):
+        add_scores(i, local, masks, scores)
+        first = local[i == 0]  # every mask is paired with input 0 exactly once: count its coverage there
+        coverage[:] += masks[first].reshape(len(first), -1).sum(axis=0, dtype=np.float64)
+
     i_all, j_all = pair_index(n, n_masks, major="sample")
     masked_scores(adapter, x, targets, (i_all, j_all), lambda j: rise_masks(seed, j, (h, w), mask_size, p_keep),
-                  on_block=_accumulator(saliency, n, lambda i, scores: scores),
-                  probabilities=use_probabilities, batch_size=batch_size)
-    return (saliency.reshape(n, h, w) / (n_masks * p_keep)).astype(np.float32), {"signed": not use_probabilities}
+                  on_block=on_block, probabilities=use_probabilities, batch_size=batch_size)
+    maps = _rise_normalized(saliency, coverage[None], normalization, n_masks, p_keep)
+    meta = {"signed": not use_probabilities, "normalization": normalization,
+            "uncovered_pixels": int(np.sum(coverage == 0))}
+    return maps.reshape(n, h, w).astype(np.float32), meta

@@ -174,10 +174,45 @@ def _eg_draws(rs, n_samples, n_background, sample_shape, local_smoothing):
     return index, t, noise
 
 
+def _eg_points(x, ref, t, noise):
+    """Path points ``t x + (1 - t) b`` and deltas ``x - b``, float32, computed as ``shap.GradientExplainer`` does.
+
+    shap multiplies each point's Python-float ``t`` with the float32 input and
+    background, so without noise the arithmetic is float32 (``t`` and ``1 - t``
+    rounded to float32 first); with noise the input becomes float64 and the point
+    is computed in float64, then stored as float32. Matching this, not just the
+    draws, keeps the values equal to shap's to float precision (float64 points
+    rounded once differ by an ulp, which a ReLU or max-pool can turn into a
+    different gradient).
+
+    Parameters
+    ----------
+    x : ndarray, float32, shape (*input_shape)
+    ref : ndarray, float32, shape (S, *input_shape)
+        The drawn background rows.
+    t : ndarray, float64, shape (S,)
+    noise : ndarray, float64, shape (S, *input_shape), or None
+
+    Returns
+    -------
+    points, deltas : ndarray, float32, shape (S, *input_shape)
+    """
+    t = t.reshape((-1,) + (1,) * x.ndim)
+    if noise is None:
+        xj = x[None]
+        points = t.astype(np.float32) * xj + (1.0 - t).astype(np.float32) * ref
+    else:
+        xj = x[None] + noise  # float64, as shap's ``X[j] + randn(...) * local_smoothing``
+        points = t * xj + (1.0 - t) * ref
+    return points.astype(np.float32), (xj - ref).astype(np.float32)
+
+
 def _eg_compiled(adapter, x, targets, background, n_samples, seed, local_smoothing, batch_size):
-    """Expected gradients as batched compiled gradients: (N, *input_shape)."""
+    """Expected gradients as batched compiled gradients: (N, *input_shape), float64 holding float32 means."""
     rs = np.random.RandomState(seed)
     shape = tuple(adapter.input_shape)
+    x = np.asarray(x, np.float32)
+    background = np.asarray(background, np.float32)
     per_chunk = max(1, (8 * batch_size) // n_samples)  # bounds the points held in memory
     out = np.zeros((len(x),) + shape, np.float64)
     for start in range(0, len(x), per_chunk):
@@ -185,14 +220,12 @@ def _eg_compiled(adapter, x, targets, background, n_samples, seed, local_smoothi
         points, deltas = [], []
         for j in rows:
             index, t, noise = _eg_draws(rs, n_samples, len(background), shape, local_smoothing)
-            xj = x[j][None].astype(np.float64) + (noise if noise is not None else 0.0)
-            ref = background[index].astype(np.float64)
-            t = t.reshape((-1,) + (1,) * len(shape))
-            points.append((t * xj + (1 - t) * ref).astype(np.float32))
-            deltas.append((xj - ref).astype(np.float32))
+            p, d = _eg_points(x[j], background[index], t, noise)
+            points.append(p)
+            deltas.append(d)
         chunk_targets = targets if callable(targets) else np.repeat(targets[list(rows)], n_samples)
         grads = adapter.gradients(np.concatenate(points), chunk_targets, batch_size=batch_size)
-        products = grads.astype(np.float64) * np.concatenate(deltas)
+        products = np.asarray(grads, np.float32) * np.concatenate(deltas)  # float32, as shap's grad * delta
         out[list(rows)] = products.reshape((len(rows), n_samples) + shape).mean(axis=1)
     return out
 
