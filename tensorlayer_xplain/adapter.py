@@ -19,7 +19,6 @@ import contextlib
 import math
 import threading
 import warnings
-import weakref
 from collections import namedtuple
 
 import numpy as np
@@ -716,14 +715,38 @@ class ModelAdapter:
         return h.hexdigest()
 
 
-_ADAPTERS = weakref.WeakKeyDictionary()
+#: Attribute under which :func:`as_adapter` keeps a model's adapters on the model itself.
+ADAPTERS_ATTRIBUTE = "_tensorlayer_xplain_adapters"
+_ADAPTERS_GUARD = threading.Lock()
+
+
+def _adapters_of(model):
+    """The ``{options: adapter}`` dict kept on ``model`` (None when it takes no attributes).
+
+    Kept on the model rather than in a module-level table: an adapter refers to
+    its model (and its compiled steps to the adapter), so a global table, even a
+    weak-keyed one, would keep every model alive. On the model, the model and its
+    adapters form one cycle that the garbage collector frees with the model.
+    """
+    with _ADAPTERS_GUARD:
+        per_model = getattr(model, "__dict__", {}).get(ADAPTERS_ATTRIBUTE)
+        if per_model is None:
+            per_model = {}
+            try:  # object.__setattr__: bypass TL's and Keras's attribute tracking
+                object.__setattr__(model, ADAPTERS_ATTRIBUTE, per_model)
+            except (AttributeError, TypeError):
+                return None
+        return per_model
 
 
 def as_adapter(model, **options):
     """Return a :class:`ModelAdapter` for ``model``, reusing one per (model, options).
 
     Reuse keeps compiled steps across calls of the figure functions, so calling
-    ``gradient_visualization`` in a loop traces once.
+    ``gradient_visualization`` in a loop traces once. The reused adapters are
+    kept on the model (attribute ``_tensorlayer_xplain_adapters``), not in a
+    global table, so a deleted model is freed with its adapters and their
+    compiled steps.
 
     Parameters
     ----------
@@ -740,9 +763,8 @@ def as_adapter(model, **options):
     if isinstance(model, ModelAdapter):
         return model
     key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
-    try:
-        per_model = _ADAPTERS.setdefault(model, {})
-    except TypeError:  # not weak-referenceable or not hashable: no reuse
+    per_model = _adapters_of(model)
+    if per_model is None:  # takes no attributes (a builtin, a bound method): no reuse
         return ModelAdapter(model, **options)
     adapter = per_model.get(key)
     if adapter is None:
