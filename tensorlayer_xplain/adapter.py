@@ -25,6 +25,8 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
+from .pixels import warn_unscaled
+
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS"]
 
 #: Allowed values of ``output``: the raw model output, or its softmax.
@@ -267,6 +269,7 @@ class ModelAdapter:
             raise TypeError("%s: expected a numeric array, got %s (%s)" % (name, _describe(inputs), err)) from None
         if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise TypeError("%s: expected a numeric array, got %s" % (name, _describe(x)))
+        warn_unscaled(x, name)  # 0-255 integers: explained as given, with a one-time hint to scale
         if self.input_shape is None:
             if x.ndim < 2:
                 raise ValueError(
