@@ -723,6 +723,13 @@ ADAPTERS_ATTRIBUTE = "_tensorlayer_xplain_adapters"
 _ADAPTERS_GUARD = threading.Lock()
 
 
+class _AdapterCache(dict):
+    """The per-model dict; a deep-copied model starts with an empty one (adapters hold compiled steps)."""
+
+    def __deepcopy__(self, memo):
+        return _AdapterCache()
+
+
 def _adapters_of(model):
     """The ``{options: adapter}`` dict kept on ``model`` (None when it takes no attributes).
 
@@ -733,8 +740,10 @@ def _adapters_of(model):
     """
     with _ADAPTERS_GUARD:
         per_model = getattr(model, "__dict__", {}).get(ADAPTERS_ATTRIBUTE)
+        if per_model is not None and any(a.model is not model for a in per_model.values()):
+            per_model = None  # a shallow copy shares the original's dict: start its own
         if per_model is None:
-            per_model = {}
+            per_model = _AdapterCache()
             try:  # object.__setattr__: bypass TL's and Keras's attribute tracking
                 object.__setattr__(model, ADAPTERS_ATTRIBUTE, per_model)
             except (AttributeError, TypeError):

@@ -44,6 +44,23 @@ def test_as_adapter_still_reuses_and_keeps_a_temporary_model_alive(rng):
     assert adapter.predict(rng.random((2, 64), dtype=np.float32)).shape == (2, 5)
 
 
+class _Doubler:
+    def __call__(self, x):
+        return x * 2.0
+
+
+def test_a_copied_model_does_not_carry_the_adapters():
+    import copy
+
+    model = _Doubler()
+    adapter = tlxp.as_adapter(model, input_shape=(3,))
+    clone = copy.deepcopy(model)
+    assert vars(clone)[ADAPTERS_ATTRIBUTE] == {}
+    for other in (clone, copy.copy(model)):  # a shallow copy shares the dict until it asks
+        assert tlxp.as_adapter(other, input_shape=(3,)).model is other
+    assert tlxp.as_adapter(model, input_shape=(3,)) is adapter
+
+
 def test_cache_evicts_by_bytes_and_skips_values_over_the_budget():
     cache = ExplanationCache(maxsize=100, max_bytes=10_000)
     for i in range(5):
