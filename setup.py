@@ -42,6 +42,9 @@ setup(
         "scikit-learn>=1.0",
         "pandas",
         "tqdm",
+        # weights files without pickle (tensorlayer_xplain.save_weights / load_weights)
+        "safetensors>=0.4",
+        "h5py>=3",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "httpx"],  # httpx: FastAPI's TestClient

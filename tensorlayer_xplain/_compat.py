@@ -11,12 +11,17 @@ Patches
     ``AttributeError: 'str' object has no attribute 'decode'`` because h5py >= 3
     returns HDF5 string attributes as ``str``, and TL calls ``.decode('utf8')``.
     Fix: the three HDF5 readers accept both ``bytes`` and ``str``.
-``npz_ragged_save``
-    Symptom: ``model.save_weights('w.npz', format='npz')`` raises
+``npz_without_pickle``
+    Symptoms: ``model.save_weights('w.npz', format='npz')`` raises
     ``ValueError: setting an array element with a sequence ... inhomogeneous shape``
-    on numpy >= 1.24, because TL passes a list of differently shaped arrays to
-    ``np.savez``. Fix: the list is stored as a 1-D object array, which TL's own
-    ``load_npz`` (``allow_pickle=True``) already reads back.
+    on numpy >= 1.24 (TL passes a list of differently shaped arrays to
+    ``np.savez``), and TL's ``load_npz`` / ``load_and_assign_npz`` /
+    ``load_and_assign_npz_dict`` call ``np.load(..., allow_pickle=True)``, so a
+    crafted ``.npz`` runs code when loaded. Fix: ``save_npz`` writes one numeric
+    array per weight (``params_0``, ``params_1``, ...; no object arrays), the three
+    loaders read without pickle (a pickled file raises
+    :class:`~tensorlayer_xplain.weights.PickledWeightsError`) and check every
+    count and shape before assigning anything. Applied on every stack.
 """
 import os
 
@@ -92,27 +97,38 @@ def _patch_h5py3_weight_names(utils, tl):
     tl.files.load_hdf5_to_weights = load_hdf5_to_weights
 
 
-def _patch_npz_ragged_save(utils, tl):
-    """Replace ``tl.files.save_npz`` with a version that stores ragged lists as object arrays."""
+def _patch_npz_without_pickle(utils, tl):
+    """Replace TL's npz save and its three npz loaders with versions that never pickle."""
+    from . import weights
 
     def save_npz(save_list=None, name="model.npz"):
-        arrays = utils.tf_variables_to_numpy(save_list or [])
-        params = np.empty(len(arrays), dtype=object)
-        for i, value in enumerate(arrays):
-            params[i] = value
-        np.savez(name, params=params)
+        save_list = save_list or []
+        weights.write_npz(name, [v.name for v in save_list], utils.tf_variables_to_numpy(save_list))
 
-    save_npz.__doc__ = utils.save_npz.__doc__
-    utils.save_npz = save_npz
-    tl.files.save_npz = save_npz
+    def load_npz(path="", name="model.npz"):
+        return weights.read_npz(os.path.join(path, name)).arrays
 
+    def load_and_assign_npz(name=None, network=None):
+        if network is None:
+            raise ValueError("network is None.")
+        if not os.path.exists(name):
+            raise FileNotFoundError("file {} doesn't exist.".format(name))
+        stored = weights.read_npz(name)
+        weights.assign_weights(weights.check_weights(network.all_weights, stored, name))
 
-def _numpy_rejects_ragged_lists():
-    try:
-        np.asarray([np.zeros(2), np.zeros(3)])
-    except ValueError:
-        return True
-    return False
+    def load_and_assign_npz_dict(name="model.npz", network=None, skip=False):
+        if not os.path.exists(name):
+            raise FileNotFoundError("file {} doesn't exist.".format(name))
+        stored = weights.read_npz(name)
+        stored.by_name = True
+        weights.assign_weights(weights.check_weights(network.all_weights, stored, name, skip=skip, partial=True))
+
+    for fn, original in ((save_npz, utils.save_npz), (load_npz, utils.load_npz),
+                         (load_and_assign_npz, utils.load_and_assign_npz),
+                         (load_and_assign_npz_dict, utils.load_and_assign_npz_dict)):
+        fn.__doc__ = original.__doc__
+        setattr(utils, fn.__name__, fn)
+        setattr(tl.files, fn.__name__, fn)
 
 
 def _h5py_returns_str_attrs():
@@ -143,7 +159,6 @@ def apply_patches():
     if _h5py_returns_str_attrs():
         _patch_h5py3_weight_names(utils, tl)
         APPLIED.append("h5py3_weight_names")
-    if _numpy_rejects_ragged_lists():
-        _patch_npz_ragged_save(utils, tl)
-        APPLIED.append("npz_ragged_save")
+    _patch_npz_without_pickle(utils, tl)
+    APPLIED.append("npz_without_pickle")
     return list(APPLIED)

@@ -19,12 +19,13 @@ import contextlib
 import math
 import threading
 import warnings
-import weakref
 from collections import namedtuple
 
 import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
+
+from .pixels import warn_unscaled
 
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS"]
 
@@ -268,6 +269,7 @@ class ModelAdapter:
             raise TypeError("%s: expected a numeric array, got %s (%s)" % (name, _describe(inputs), err)) from None
         if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise TypeError("%s: expected a numeric array, got %s" % (name, _describe(x)))
+        warn_unscaled(x, name)  # 0-255 integers: explained as given, with a one-time hint to scale
         if self.input_shape is None:
             if x.ndim < 2:
                 raise ValueError(
@@ -716,14 +718,47 @@ class ModelAdapter:
         return h.hexdigest()
 
 
-_ADAPTERS = weakref.WeakKeyDictionary()
+#: Attribute under which :func:`as_adapter` keeps a model's adapters on the model itself.
+ADAPTERS_ATTRIBUTE = "_tensorlayer_xplain_adapters"
+_ADAPTERS_GUARD = threading.Lock()
+
+
+class _AdapterCache(dict):
+    """The per-model dict; a deep-copied model starts with an empty one (adapters hold compiled steps)."""
+
+    def __deepcopy__(self, memo):
+        return _AdapterCache()
+
+
+def _adapters_of(model):
+    """The ``{options: adapter}`` dict kept on ``model`` (None when it takes no attributes).
+
+    Kept on the model rather than in a module-level table: an adapter refers to
+    its model (and its compiled steps to the adapter), so a global table, even a
+    weak-keyed one, would keep every model alive. On the model, the model and its
+    adapters form one cycle that the garbage collector frees with the model.
+    """
+    with _ADAPTERS_GUARD:
+        per_model = getattr(model, "__dict__", {}).get(ADAPTERS_ATTRIBUTE)
+        if per_model is not None and any(a.model is not model for a in per_model.values()):
+            per_model = None  # a shallow copy shares the original's dict: start its own
+        if per_model is None:
+            per_model = _AdapterCache()
+            try:  # object.__setattr__: bypass TL's and Keras's attribute tracking
+                object.__setattr__(model, ADAPTERS_ATTRIBUTE, per_model)
+            except (AttributeError, TypeError):
+                return None
+        return per_model
 
 
 def as_adapter(model, **options):
     """Return a :class:`ModelAdapter` for ``model``, reusing one per (model, options).
 
     Reuse keeps compiled steps across calls of the figure functions, so calling
-    ``gradient_visualization`` in a loop traces once.
+    ``gradient_visualization`` in a loop traces once. The reused adapters are
+    kept on the model (attribute ``_tensorlayer_xplain_adapters``), not in a
+    global table, so a deleted model is freed with its adapters and their
+    compiled steps.
 
     Parameters
     ----------
@@ -740,9 +775,8 @@ def as_adapter(model, **options):
     if isinstance(model, ModelAdapter):
         return model
     key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
-    try:
-        per_model = _ADAPTERS.setdefault(model, {})
-    except TypeError:  # not weak-referenceable or not hashable: no reuse
+    per_model = _adapters_of(model)
+    if per_model is None:  # takes no attributes (a builtin, a bound method): no reuse
         return ModelAdapter(model, **options)
     adapter = per_model.get(key)
     if adapter is None:

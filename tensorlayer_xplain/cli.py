@@ -43,7 +43,7 @@ def build_parser():
                                         "one figure per method, a comparison grid and a self-contained report.html.")
     ex.add_argument("--model", required=True, metavar="MODULE:BUILDER",
                     help="a TL model object or a function building one, e.g. tensorlayer_xplain.models:cnn")
-    ex.add_argument("--weights", help="weights file: .npz (TL 'npz' or 'npz_dict') or .h5 (hdf5)")
+    ex.add_argument("--weights", help="weights file: .npz, .h5 or .safetensors (read without pickle; see tensorlayer_xplain.load_weights)")
     ex.add_argument("--data", default="mnist", help="'mnist' (test split) or a .npy/.npz file of inputs (default: mnist)")
     ex.add_argument("--data-dir", help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
     ex.add_argument("--n", type=int, default=16, help="number of inputs to explain (default: 16)")
@@ -65,7 +65,7 @@ def _add_serve_parser(sub):
                                     "model with FastAPI and uvicorn (pip install 'tensorlayer-xplain[serve]').")
     sv.add_argument("--model", required=True, metavar="MODULE:BUILDER",
                     help="a TL model object or a function building one, e.g. tensorlayer_xplain.models:cnn")
-    sv.add_argument("--weights", help="weights file: .npz (TL 'npz' or 'npz_dict') or .h5 (hdf5)")
+    sv.add_argument("--weights", help="weights file: .npz, .h5 or .safetensors (read without pickle; see tensorlayer_xplain.load_weights)")
     sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     sv.add_argument("--methods", default="gradient,gradcam",
@@ -103,13 +103,12 @@ def load_model(spec, weights=None):
     if weights:
         if not os.path.isfile(weights):
             raise CLIError("--weights: no such file %r" % weights)
-        if weights.endswith((".h5", ".hdf5")):
-            model.load_weights(weights, format="hdf5")
-        else:
-            try:
-                model.load_weights(weights, format="npz")
-            except (KeyError, ValueError):
-                model.load_weights(weights, format="npz_dict")
+        from .weights import load_weights
+
+        try:  # never unpickles; checks every shape before assigning
+            load_weights(model, weights)
+        except (ValueError, TypeError) as err:
+            raise CLIError("--weights: %s" % err) from None
     return model
 
 

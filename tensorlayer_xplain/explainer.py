@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .adapter import ModelAdapter, as_adapter
-from .cache import ExplanationCache, fingerprint
+from .cache import DEFAULT_CACHE_BYTES, ExplanationCache, fingerprint
 from .explanation import Explanation
 from .methods.registry import check_params, method_info
 from .runner import explain as run_method
@@ -93,6 +93,10 @@ class ModelExplainer:
         streaming a dataset.
     cache : bool or int
         Cache results (LRU of 128 entries, or of the given size); False disables.
+    cache_bytes : int
+        Byte budget of the cache (default 256 MiB): least recently used results
+        are dropped beyond it, and a result bigger than the budget (a large
+        streamed chunk) is not cached.
     seed : int or None
         Default ``seed`` for every method that takes one.
 
@@ -115,7 +119,7 @@ class ModelExplainer:
     """
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
-                 output="logits", batch_size=256, cache=True, seed=0):
+                 output="logits", batch_size=256, cache=True, seed=0, cache_bytes=DEFAULT_CACHE_BYTES):
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
             model, image_shape=image_shape, output=output, batch_size=batch_size)
         self.model = self.adapter.model
@@ -134,11 +138,11 @@ class ModelExplainer:
             raise TypeError("seed: expected an int or None, got %r" % (seed,))
         self.seed = seed
         if cache is True:
-            self._cache = ExplanationCache()
+            self._cache = ExplanationCache(max_bytes=cache_bytes)
         elif cache is False or cache is None:
             self._cache = None
         else:
-            self._cache = ExplanationCache(cache)
+            self._cache = ExplanationCache(cache, max_bytes=cache_bytes)
 
     # ------------------------------------------------------------------ config
     def method_params(self, method, **overrides):
@@ -179,13 +183,14 @@ class ModelExplainer:
         Returns
         -------
         dict or None
-            ``{'hits', 'misses', 'size', 'maxsize'}``; None when caching is off.
+            ``{'hits', 'misses', 'size', 'maxsize', 'bytes', 'max_bytes', 'too_big'}``;
+            None when caching is off.
 
         Examples
         --------
         >>> explainer.explain(x); explainer.explain(x)        # doctest: +SKIP
         >>> explainer.cache_info                              # doctest: +SKIP
-        {'hits': 1, 'misses': 1, 'size': 1, 'maxsize': 128}
+        {'hits': 1, 'misses': 1, 'size': 1, 'maxsize': 128, 'bytes': 12928, 'max_bytes': 268435456, 'too_big': 0}
         """
         return self._cache.stats() if self._cache is not None else None
 

@@ -48,6 +48,7 @@ import weakref
 import numpy as np
 
 from .methods.registry import method_info
+from .pixels import check_scaled, image_pixels, scale_pixels
 from .report import _png
 from .visualize._draw import OVERLAY_CMAP, _image_for_display, normalize_map
 
@@ -120,8 +121,10 @@ def decode_upload(data, image_shape, name="file"):
     image_shape : tuple of int
         ``(H, W, C)`` the model's inputs are drawn in. PNG/JPEG images must be
         ``W x H`` pixels (no resizing); they are converted to gray (C=1) or RGB
-        (C=3) and scaled to [0, 1]. ``.npy`` arrays are returned as stored (one
-        sample or a batch; the shape is checked by the adapter).
+        (C=3) and scaled to [0, 1] by their bit depth (8-bit by 1/255, 16-bit PNG
+        by 1/65535). ``.npy`` arrays are returned as stored (one sample or a
+        batch; the shape is checked by the adapter), except ``uint8`` / ``uint16``
+        arrays, which are scaled by 1/255 and 1/65535 like images.
     name : str
         Field name used in messages.
 
@@ -145,7 +148,7 @@ def decode_upload(data, image_shape, name="file"):
         raise RequestError(400, "%s: expected a PNG, JPEG or .npy file, got an empty upload" % name)
     if data[:6] == _NPY_MAGIC:
         try:
-            return np.load(io.BytesIO(data), allow_pickle=False)
+            return scale_pixels(np.load(io.BytesIO(data), allow_pickle=False))  # uint8/uint16: by bit depth
         except (ValueError, OSError, EOFError) as err:
             raise RequestError(400, "%s: not a readable .npy array (%s)" % (name, err)) from None
     image_module = _import_or_hint("PIL.Image", _SERVE_HINT)
@@ -160,7 +163,7 @@ def decode_upload(data, image_shape, name="file"):
             if c not in (1, 3):
                 raise RequestError(422, "%s: this model takes image_shape %s; PNG/JPEG give 1 or 3 channels, "
                                         "upload a .npy array instead" % (name, tuple(image_shape)))
-            pixels = np.asarray(im.convert("L" if c == 1 else "RGB"), dtype=np.float32) / 255.0
+            pixels = image_pixels(im, c)  # scaled by bit depth (8- or 16-bit)
     except RequestError:
         raise
     except image_module.UnidentifiedImageError:
@@ -311,6 +314,7 @@ class ExplainService:
     def inputs(self, inputs):
         """Validate one sample or a batch; return it with a batch dimension (RequestError 422/413)."""
         try:
+            check_scaled(inputs)  # integer-typed values above 1: 422 (the rule in tensorlayer_xplain.pixels)
             x, batch_shape = self.adapter.prepare(inputs)
         except (TypeError, ValueError) as err:
             raise RequestError(422, str(err)) from None

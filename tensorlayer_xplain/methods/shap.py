@@ -122,9 +122,6 @@ def _pool_to_superpixels(attributions, adapter, segmentations):
 
 
 # ----------------------------------------------------------------------------- Keras wrapper
-_KERAS = weakref.WeakKeyDictionary()
-
-
 def keras_model(adapter, target=None):
     """The adapter's model as a Keras functional model (what ``shap``'s TF explainers take).
 
@@ -140,7 +137,7 @@ def keras_model(adapter, target=None):
         Cached per adapter and target. Call it inside ``adapter.inference_mode()``.
     """
     key = ("all",) if target is None else ("fn", target) if callable(target) else ("index", int(target))
-    cache = _KERAS.setdefault(adapter, {})
+    cache = vars(adapter).setdefault("_shap_keras_models", {})  # on the adapter: freed with it
     if key not in cache:
         n_classes = adapter.predict(np.zeros((1,) + tuple(adapter.input_shape), np.float32)).shape[1]
 
