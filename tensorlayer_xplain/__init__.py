@@ -40,6 +40,7 @@ from .metrics import (  # noqa: E402
     randomization_sanity_check,
     register_metric,
 )
+from .diagnose import Diagnosis, diagnose  # noqa: E402
 from .visualize import *  # noqa: E402,F401,F403
 from .visualize import __all__ as _visualize_all  # noqa: E402
 
@@ -59,6 +60,8 @@ __all__ = [
     "ModelExplainer",
     "Explanation",
     "explain",
+    "diagnose",
+    "Diagnosis",
     "install",
     "uninstall",
     "register_method",
