@@ -8,7 +8,7 @@ the script checks what it found:
 
 * the flagged class is the planted one,
 * its flagged region overlaps the square,
-* replacing the region outside the digit (which removes the square) flips a
+* replacing the suspected region outside the digit (the square) flips a
   measured share of its predictions,
 
 and writes the five diagnosis figures and a self-contained report per test set.

@@ -6,7 +6,7 @@ import numpy as np
 from .errors import class_profiles, confusion_table, error_table
 from .probes import check_probes, sensitivity_table
 from .regions import check_regions, object_regions
-from .reliance import FILLS, _mean, counterfactual, normalized_maps, outside_share, reliance_table
+from .reliance import FILLS, _mean, counterfactual, normalized_maps, outside_share, reliance_table, suspected_regions
 from .result import Diagnosis
 
 __all__ = ["diagnose", "DEFAULT_METHODS", "RELIANCE_THRESHOLD", "FLIP_THRESHOLD"]
@@ -15,7 +15,7 @@ __all__ = ["diagnose", "DEFAULT_METHODS", "RELIANCE_THRESHOLD", "FLIP_THRESHOLD"
 DEFAULT_METHODS = ("gradcam", "integrated_gradients")
 #: A class is flagged when its outside-object share exceeds the median over classes by more than this ...
 RELIANCE_THRESHOLD = 0.1
-#: ... and replacing the outside region flips at least this share of its predictions.
+#: ... and replacing its suspected regions flips at least this share of its predictions.
 FLIP_THRESHOLD = 0.1
 
 
@@ -71,7 +71,9 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
     * **confusions**: the (true, predicted) pairs accounting for the errors;
     * **profiles**: mean normalized map per true class, for correct and for wrong predictions;
     * **reliance**: per predicted class, the share of attribution mass outside the
-      object (``regions``), and the counterfactual check: the outside region is
+      object (``regions``), and the counterfactual check: the suspected region
+      (where each input's attribution outside the object concentrates, see
+      :func:`~tensorlayer_xplain.diagnose.reliance.suspected_regions`) is
       replaced (``fill``) and the flip rate and score drop are measured. A class
       is ``flagged`` when its share exceeds the median over classes by more than
       ``reliance_threshold`` and its flip rate reaches ``flip_threshold``;
@@ -94,7 +96,8 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
     top_k : int
         Number of errors explained for both classes.
     fill : {'inpaint', 'blur', 'zero'}
-        How the suspected (outside-object) region is replaced in the counterfactual.
+        How the suspected region is replaced in the counterfactual (inpainted from
+        the rest of the image, blurred, or set to zero).
     probes : None, list of str or dict of str -> callable
         Sensitivity probes; None = all defaults for the data
         (see :func:`~tensorlayer_xplain.diagnose.default_probes`).
@@ -143,10 +146,11 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
     for m in methods:
         maps[m] = normalized_maps(explainer.explain(xs, method=m, targets=predicted).heatmap())
         shares[m] = outside_share(maps[m], masks)
-    flipped, drop, replaced = counterfactual(adapter, images, ~masks, predicted, scores, fill)
+    mean_maps = np.mean([maps[m] for m in methods], axis=0)
+    suspected = suspected_regions(mean_maps, masks)
+    flipped, drop, replaced = counterfactual(adapter, images, suspected, predicted, scores, fill)
     reliance = reliance_table(shares, predicted, flipped, drop, n_classes, class_names, reliance_threshold,
                               flip_threshold)
-    mean_maps = np.mean([maps[m] for m in methods], axis=0)
     outside_maps = np.stack([(mean_maps * ~masks)[predicted == k].mean(axis=0) if (predicted == k).any()
                              else np.zeros(masks.shape[1:]) for k in range(n_classes)])
     overall_share = np.array([_mean(col) for col in np.stack(list(shares.values())).T])
@@ -154,7 +158,7 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
     error_explanations, error_index = _explain_errors(explainer, xs, errors, methods, top_k)
     return Diagnosis(
         explainer=explainer, methods=list(methods), inputs=images, labels=labels, scores=scores, masks=masks,
-        region_source=region_source, errors=errors, confusions=confusion_table(labels, predicted, class_names),
+        region_source=region_source, suspected=suspected, errors=errors, confusions=confusion_table(labels, predicted, class_names),
         error_explanations=error_explanations, error_index=error_index,
         profiles={m: class_profiles(maps[m], labels, predicted, n_classes) for m in methods},
         reliance=reliance, outside_maps=outside_maps, counterfactual_inputs=replaced, flipped=flipped, fill=fill,

@@ -5,7 +5,8 @@ import pandas as pd
 from ..methods._baselines import blur_images
 from ..visualize._draw import as_probabilities
 
-__all__ = ["normalized_maps", "outside_share", "replace_region", "counterfactual", "reliance_table", "FILLS"]
+__all__ = ["normalized_maps", "outside_share", "suspected_regions", "replace_region", "counterfactual",
+           "reliance_table", "FILLS"]
 
 #: How :func:`replace_region` fills the suspected region.
 FILLS = ("inpaint", "blur", "zero")
@@ -51,6 +52,43 @@ def outside_share(heatmaps, masks):
     outside = (heat * ~masks).reshape(len(heat), -1).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, outside / total, np.nan)
+
+
+def suspected_regions(maps, masks, level=0.25, grow=1):
+    """Where each input's attribution outside the object concentrates: the region the counterfactual replaces.
+
+    Outside-object pixels whose map reaches ``level`` times the input's largest
+    outside value, grown by ``grow`` pixels (and kept outside the object).
+
+    Parameters
+    ----------
+    maps : ndarray, shape (N, H, W)
+        Non-negative maps (e.g. :func:`normalized_maps`).
+    masks : ndarray of bool, shape (N, H, W)
+        True on the object.
+    level : float in (0, 1]
+    grow : int
+
+    Returns
+    -------
+    ndarray of bool, shape (N, H, W)
+        Empty for an input with no attribution outside its object.
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 4, 4)); m[0, 0, 3] = 1.0; m[0, 2, 2] = 5.0
+    >>> obj = np.zeros((1, 4, 4), bool); obj[0, 2, 2] = True
+    >>> suspected_regions(m, obj, grow=0)[0].sum()
+    1
+    """
+    from scipy import ndimage
+
+    outside = np.where(masks, 0.0, maps)
+    peak = outside.reshape(len(outside), -1).max(axis=1)[:, None, None]
+    region = (outside >= level * peak) & (peak > 0)
+    if grow:
+        region = ndimage.binary_dilation(region, structure=np.ones((1, 3, 3), bool), iterations=int(grow))
+    return region & ~masks
 
 
 def _inpaint(images, regions):

@@ -28,8 +28,10 @@ class Diagnosis:
         Object regions (True on the object).
     outside_maps : ndarray, shape (K, H, W)
         Mean normalized attribution outside the object, per predicted class.
+    suspected : ndarray of bool, shape (N, H, W)
+        Per input, the outside-object region where its attribution concentrates.
     counterfactual_inputs : ndarray, shape (N, H, W, C)
-        Inputs with the outside region replaced.
+        Inputs with the suspected region replaced.
 
     Examples
     --------

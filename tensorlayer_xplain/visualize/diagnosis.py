@@ -142,10 +142,10 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
     """Shortcut detection: outside-object share and counterfactual flip rate per class, and the suspect class.
 
     Panels: outside share per class (flagged in red, dashed line: median +
-    ``reliance_threshold``); flip rate when the outside region is replaced
+    ``reliance_threshold``); flip rate when the suspected region is replaced
     (dashed: ``flip_threshold``); the suspect class's mean outside-object
     attribution over its mean input, with the flagged region outlined; one of
-    its inputs and the counterfactual that replaced the region.
+    its inputs and the counterfactual (suspected region outlined in red).
 
     The suspect class is the first flagged class, else the one with the largest excess.
 
@@ -165,7 +165,7 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
         _bars(fig.add_subplot(1, 5, 1), table, "outside_share", median + thr["reliance_threshold"],
               "attribution mass outside the object", "median + %.2f" % thr["reliance_threshold"])
         _bars(fig.add_subplot(1, 5, 2), table, "flip_rate", thr["flip_threshold"],
-              "flip rate, outside replaced (%s)" % diagnosis.fill, "flip threshold")
+              "flip rate, suspected region replaced (%s)" % diagnosis.fill, "flip threshold")
         state = "flagged" if flagged else "not flagged"
         ax = fig.add_subplot(1, 5, 3)
         if len(members):
@@ -176,7 +176,8 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
             draw_image(fig.add_subplot(1, 5, 4), diagnosis.inputs[i], "input %d (pred %s)"
                        % (i, _label(diagnosis, suspect)))
             draw_image(fig.add_subplot(1, 5, 5), diagnosis.counterfactual_inputs[i],
-                       "outside replaced: %s" % ("flipped" if diagnosis.flipped[i] else "kept"))
+                       "suspected region replaced: %s" % ("flipped" if diagnosis.flipped[i] else "kept"))
+            fig.axes[-1].contour(diagnosis.suspected[i], levels=[0.5], colors="red", linewidths=0.6)
         else:
             ax.axis("off")
     return table
