@@ -11,7 +11,8 @@ the script checks what it found:
 * replacing the suspected region outside the digit (the square) flips a
   measured share of its predictions,
 
-and writes the five diagnosis figures and a self-contained report per test set.
+and writes the five diagnosis figures and a self-contained report per test set
+(exit code 1 when the shortcut is not found).
 
 Run ``python examples/mnist_shortcut.py --help`` for the options.
 """
@@ -120,8 +121,8 @@ def main(argv=None):
     ok = (patched_found["flagged"] == [args.planted] and patched_found["region_in_square"] > 0
           and patched_found["flip_rate"] > patched_found["max_other_flip_rate"])
     print("\nshortcut found on the patched test set: %s" % ("yes" if ok else "NO"))
-    return results
+    return results, ok
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(0 if main()[1] else 1)

@@ -40,7 +40,7 @@ from .metrics import (  # noqa: E402
     randomization_sanity_check,
     register_metric,
 )
-from .diagnose import Diagnosis, diagnose  # noqa: E402
+from .diagnosis import Diagnosis, diagnose  # noqa: E402
 from .visualize import *  # noqa: E402,F401,F403
 from .visualize import __all__ as _visualize_all  # noqa: E402
 

@@ -470,7 +470,7 @@ class ModelExplainer:
         >>> d = explainer.diagnose(X_test[:1000], y_test[:1000])   # doctest: +SKIP
         >>> d.report('out/diagnosis.html')                        # doctest: +SKIP
         """
-        from .diagnose import DEFAULT_METHODS, diagnose
+        from .diagnosis import DEFAULT_METHODS, diagnose
 
         return diagnose(self, x, y, methods=DEFAULT_METHODS if methods is None else methods, regions=regions,
                         top_k=top_k, **kwargs)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.diagnose import RELIANCE_THRESHOLD, default_probes, object_regions, replace_region
+from tensorlayer_xplain.diagnosis import RELIANCE_THRESHOLD, default_probes, object_regions, replace_region
 
 from conftest import tiny_static_cnn
 

@@ -1,4 +1,4 @@
-"""Figures of a :class:`~tensorlayer_xplain.diagnose.Diagnosis`: errors, confusions, profiles, reliance, sensitivity."""
+"""Figures of a :class:`~tensorlayer_xplain.diagnosis.Diagnosis`: errors, confusions, profiles, reliance, sensitivity."""
 import numpy as np
 
 from ._draw import draw_heatmap, draw_image, draw_overlay
@@ -11,7 +11,7 @@ __all__ = ["diagnosis_errors_visualization", "confusions_visualization", "class_
 
 
 def _check_diagnosis(diagnosis):
-    from ..diagnose.result import Diagnosis
+    from ..diagnosis.result import Diagnosis
 
     if not isinstance(diagnosis, Diagnosis):
         raise TypeError("diagnosis: expected a Diagnosis (from tensorlayer_xplain.diagnose), got %s"
@@ -71,10 +71,22 @@ def confusions_visualization(diagnosis, top=10, saveable=True, name="diagnosis_c
                              second=10):
     """Horizontal bars: the ``top`` confusion pairs (true -> predicted) by count, with their share of errors.
 
+    Parameters
+    ----------
+    diagnosis : Diagnosis
+    top : int
+        Pairs drawn.
+    saveable, name, fig_idx, second
+        TL figure conventions.
+
     Returns
     -------
     pandas.DataFrame
         The rows drawn.
+
+    Examples
+    --------
+    >>> tlxp.visualize.confusions_visualization(d, top=5, name='out/confusions.png')   # doctest: +SKIP
     """
     _check_diagnosis(diagnosis)
     rows = diagnosis.confusions.head(int(top))
@@ -101,10 +113,22 @@ def class_profile_visualization(diagnosis, method=None, saveable=True, name="dia
     Three rows (correct, wrong, difference) and one column per class; empty
     panels where a class has no correct or no wrong prediction.
 
+    Parameters
+    ----------
+    diagnosis : Diagnosis
+    method : str, optional
+        One of the diagnosed methods; default the first.
+    saveable, name, fig_idx, second
+        TL figure conventions.
+
     Returns
     -------
     dict
         The profile drawn (see :attr:`Diagnosis.profiles`).
+
+    Examples
+    --------
+    >>> tlxp.visualize.class_profile_visualization(d, method='gradcam', name='out/profiles.png')  # doctest: +SKIP
     """
     _check_diagnosis(diagnosis)
     method = diagnosis._method(method)
@@ -149,10 +173,20 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
 
     The suspect class is the first flagged class, else the one with the largest excess.
 
+    Parameters
+    ----------
+    diagnosis : Diagnosis
+    saveable, name, fig_idx, second
+        TL figure conventions.
+
     Returns
     -------
     pandas.DataFrame
         :attr:`Diagnosis.reliance`.
+
+    Examples
+    --------
+    >>> tlxp.visualize.reliance_visualization(d, name='out/reliance.png')   # doctest: +SKIP
     """
     _check_diagnosis(diagnosis)
     table = diagnosis.reliance
@@ -186,10 +220,20 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
 def sensitivity_visualization(diagnosis, saveable=True, name="diagnosis_sensitivity", fig_idx=2396394, second=10):
     """Flip rate per true class (rows) and probe (columns), annotated; and the mean score change per probe.
 
+    Parameters
+    ----------
+    diagnosis : Diagnosis
+    saveable, name, fig_idx, second
+        TL figure conventions.
+
     Returns
     -------
     pandas.DataFrame
         The class x probe flip-rate table drawn.
+
+    Examples
+    --------
+    >>> tlxp.visualize.sensitivity_visualization(d, name='out/sensitivity.png')   # doctest: +SKIP
     """
     _check_diagnosis(diagnosis)
     table = diagnosis.sensitivity

@@ -66,18 +66,21 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
     Every input is explained for its predicted class with each of ``methods``.
     From these maps and a few extra batches of predictions:
 
-    * **errors**: misclassified inputs ranked by confidence; the ``top_k`` are
-      explained for the predicted class P and the true class T ("P rather than T");
-    * **confusions**: the (true, predicted) pairs accounting for the errors;
-    * **profiles**: mean normalized map per true class, for correct and for wrong predictions;
-    * **reliance**: per predicted class, the share of attribution mass outside the
-      object (``regions``), and the counterfactual check: the suspected region
-      (where each input's attribution outside the object concentrates, see
-      :func:`~tensorlayer_xplain.diagnose.reliance.suspected_regions`) is
-      replaced (``fill``) and the flip rate and score drop are measured. A class
-      is ``flagged`` when its share exceeds the median over classes by more than
-      ``reliance_threshold`` and its flip rate reaches ``flip_threshold``;
-    * **sensitivity**: per true class, flip rate and score change under ``probes``.
+    errors (misclassified inputs ranked by confidence; the ``top_k`` explained
+    for the predicted class P and the true class T, "P rather than T"),
+    confusions (the true -> predicted pairs behind the errors), profiles (mean
+    normalized map per true class for correct and wrong predictions), reliance
+    and sensitivity.
+
+    Reliance: per predicted class, the share of attribution mass outside the
+    object (``regions``) and the counterfactual check. Each input's suspected
+    region, where its attribution outside the object concentrates (see
+    :func:`~tensorlayer_xplain.diagnosis.reliance.suspected_regions`), is
+    replaced (``fill``); the flip rate and score drop are measured. A class is
+    ``flagged`` when its share exceeds the median over classes by more than
+    ``reliance_threshold`` and its flip rate reaches ``flip_threshold``.
+
+    Sensitivity: per true class, flip rate and score change under ``probes``.
 
     The model is only called in inference mode; its weights and train/eval flags are unchanged.
 
@@ -92,7 +95,7 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
     regions : None, str or ndarray of bool (N, H, W) or (H, W)
         Object masks (True on the object), or the name of an estimate
         (``'auto'``, ``'ink'``, ``'saliency'``; None = ``'auto'``; see
-        :func:`~tensorlayer_xplain.diagnose.object_regions`).
+        :func:`~tensorlayer_xplain.diagnosis.object_regions`).
     top_k : int
         Number of errors explained for both classes.
     fill : {'inpaint', 'blur', 'zero'}
@@ -100,7 +103,7 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
         the rest of the image, blurred, or set to zero).
     probes : None, list of str or dict of str -> callable
         Sensitivity probes; None = all defaults for the data
-        (see :func:`~tensorlayer_xplain.diagnose.default_probes`).
+        (see :func:`~tensorlayer_xplain.diagnosis.default_probes`).
     reliance_threshold, flip_threshold : float in [0, 1]
     class_names : sequence of str, optional
     config : dict, optional

@@ -1,4 +1,4 @@
-"""Model diagnosis: why the model errs, which shortcuts it relies on, how sensitive each class is.
+"""Model diagnosis (``tlxp.diagnose``): why the model errs, which shortcuts it relies on, how sensitive each class is.
 
 One call, :func:`diagnose` (or :meth:`ModelExplainer.diagnose`), returns a
 :class:`Diagnosis` with DataFrames (``errors``, ``confusions``, ``reliance``,

@@ -75,7 +75,7 @@ def class_profiles(maps, labels, predicted, n_classes):
     Parameters
     ----------
     maps : ndarray, shape (N, H, W)
-        Normalized maps (see :func:`~tensorlayer_xplain.diagnose.reliance.normalized_maps`)
+        Normalized maps (see :func:`~tensorlayer_xplain.diagnosis.reliance.normalized_maps`)
         of the predicted class.
 
     Returns
