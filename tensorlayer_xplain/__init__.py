@@ -41,6 +41,7 @@ from .metrics import (  # noqa: E402
     randomization_sanity_check,
     register_metric,
 )
+from .diagnosis import Diagnosis, diagnose  # noqa: E402
 from .visualize import *  # noqa: E402,F401,F403
 from .visualize import __all__ as _visualize_all  # noqa: E402
 
@@ -62,6 +63,8 @@ __all__ = [
     "explain",
     "save_weights",
     "load_weights",
+    "diagnose",
+    "Diagnosis",
     "install",
     "uninstall",
     "register_method",

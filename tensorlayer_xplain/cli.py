@@ -11,6 +11,11 @@ Serve predictions and explanations over HTTP (``pip install 'tensorlayer-xplain[
 
     python -m tensorlayer_xplain serve --model tensorlayer_xplain.models:cnn --weights cnn.npz --port 8000
 
+Diagnose a model on 1000 labelled test digits (errors, shortcuts, sensitivity)::
+
+    python -m tensorlayer_xplain diagnose --model tensorlayer_xplain.models:cnn --weights cnn.npz \\
+        --data mnist --out diagnosis_dir/
+
 Errors are printed as one line (``tensorlayer_xplain: error: ...``) with exit code 2.
 """
 import argparse
@@ -35,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser():
     parser = _Parser(prog=PROG, description="Explain TensorLayer models from the command line.")
-    sub = parser.add_subparsers(dest="command", metavar="{explain,methods,serve}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="{explain,methods,serve,diagnose}", parser_class=_Parser)
     sub.required = True
     sub.add_parser("methods", help="list the registered explanation methods and their parameters")
     ex = sub.add_parser("explain", help="explain a model on data; write one figure per method, a comparison "
@@ -56,7 +61,30 @@ def build_parser():
     ex.add_argument("--seed", type=int, default=0, help="seed for stochastic methods (default: 0)")
     ex.add_argument("--output", default="logits", choices=["logits", "probabilities"], help="what is explained")
     _add_serve_parser(sub)
+    _add_diagnose_parser(sub)
     return parser
+
+
+def _add_diagnose_parser(sub):
+    dg = sub.add_parser("diagnose", help="diagnose a model on labelled data: errors, confusions, reliance on "
+                                         "regions, sensitivity; write five figures and report.html",
+                        description="Diagnose a model on labelled data (see docs/guide/diagnosis.rst) and write "
+                                    "the five diagnosis figures and a self-contained report.html.")
+    dg.add_argument("--model", required=True, metavar="MODULE:BUILDER",
+                    help="a TL model object or a function building one, e.g. tensorlayer_xplain.models:cnn")
+    dg.add_argument("--weights", help="weights file: .npz (TL 'npz' or 'npz_dict') or .h5 (hdf5)")
+    dg.add_argument("--data", default="mnist", help="'mnist' (test split) or a .npz file with arrays x and y "
+                                                    "(default: mnist)")
+    dg.add_argument("--data-dir", help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
+    dg.add_argument("--n", type=int, default=1000, help="number of labelled inputs diagnosed (default: 1000)")
+    dg.add_argument("--methods", default="gradcam,integrated_gradients",
+                    help="comma-separated method names (default: gradcam,integrated_gradients)")
+    dg.add_argument("--config", help="JSON file {method: {param: value}} of method parameters")
+    dg.add_argument("--fill", default="inpaint", choices=["inpaint", "blur", "zero"],
+                    help="how the counterfactual replaces the region outside the object (default: inpaint)")
+    dg.add_argument("--top-k", type=int, default=20, help="errors explained for both classes (default: 20)")
+    dg.add_argument("--out", default="xplain_out", help="output folder (default: xplain_out)")
+    dg.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
 
 
 def _add_serve_parser(sub):
@@ -164,6 +192,43 @@ def _explain(args):
     print("wrote %d figures and %s" % (len(explanations) + 1, report))
 
 
+def _labelled_inputs(args):
+    """``(x, y)`` for ``diagnose``: the MNIST test split or the arrays ``x`` and ``y`` of a .npz file."""
+    import numpy as np
+
+    from . import datasets
+
+    if args.data == "mnist":
+        _, _, _, _, X_test, y_test = datasets.load_mnist(path=args.data_dir)
+        return X_test[: args.n], y_test[: args.n]
+    if not os.path.isfile(args.data) or not args.data.endswith(".npz"):
+        raise CLIError("--data: expected 'mnist' or an existing .npz file with arrays x and y, got %r" % args.data)
+    with np.load(args.data, allow_pickle=False) as data:
+        missing = [k for k in ("x", "y") if k not in data.files]
+        if missing:
+            raise CLIError("--data: expected arrays x and y in %r, got %s" % (args.data, sorted(data.files)))
+        return data["x"][: args.n], data["y"][: args.n]
+
+
+def _diagnose(args):
+    from .explainer import ModelExplainer
+
+    if args.n < 1:
+        raise CLIError("--n: expected a positive number of inputs, got %d" % args.n)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    x, y = _labelled_inputs(args)
+    model = load_model(args.model, args.weights)
+    explainer = ModelExplainer(model, methods=methods, config=_read_config(args.config), seed=args.seed)
+    diagnosis = explainer.diagnose(x, y, fill=args.fill, top_k=args.top_k)
+    figures = diagnosis.save_figures(args.out)
+    report = diagnosis.report(os.path.join(args.out, "report.html"))
+    print(diagnosis.reliance[["class", "n", "outside_share", "flip_rate", "score_drop", "flagged"]]
+          .to_string(index=False, float_format=lambda v: "%.3f" % v))
+    print("%d errors of %d; flagged classes: %s" % (len(diagnosis.errors), len(y),
+                                                   diagnosis.flagged_classes or "none"))
+    print("wrote %d figures and %s" % (len(figures), report))
+
+
 def _serve(args):
     import importlib.util
 
@@ -238,6 +303,8 @@ def main(argv=None):
             _methods()
         elif args.command == "serve":
             _serve(args)
+        elif args.command == "diagnose":
+            _diagnose(args)
         else:
             _explain(args)
         return 0

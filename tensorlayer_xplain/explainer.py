@@ -460,6 +460,26 @@ class ModelExplainer:
         return write_report(path, explanations, class_names=self.class_names, metrics=table,
                             title=title or "tensorlayer-xplain report: %s" % type(self.model).__name__)
 
+    def diagnose(self, x, y, methods=None, regions=None, top_k=20, **kwargs):
+        """Diagnose the model on labelled inputs with this explainer's config and cache.
+
+        See :func:`tensorlayer_xplain.diagnose` for the parameters; ``methods``
+        defaults to ``('gradcam', 'integrated_gradients')``.
+
+        Returns
+        -------
+        Diagnosis
+
+        Examples
+        --------
+        >>> d = explainer.diagnose(X_test[:1000], y_test[:1000])   # doctest: +SKIP
+        >>> d.report('out/diagnosis.html')                        # doctest: +SKIP
+        """
+        from .diagnosis import DEFAULT_METHODS, diagnose
+
+        return diagnose(self, x, y, methods=DEFAULT_METHODS if methods is None else methods, regions=regions,
+                        top_k=top_k, **kwargs)
+
     def __repr__(self):
         return "ModelExplainer(model=%s, methods=%s, cache=%s)" % (
             type(self.model).__name__, self.methods, self.cache_info)

@@ -50,7 +50,7 @@ def _top_classes(scores, class_names, k=3):
     return ", ".join("%s (%.2f)" % (html.escape(class_label(i, class_names)), probs[i]) for i in order)
 
 
-def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report"):
+def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", sections=None):
     """The report as an HTML string.
 
     Parameters
@@ -61,6 +61,8 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
     metrics : pandas.DataFrame, optional
         Metric table (methods x metrics), shown when given.
     title : str
+    sections : list of (str, str), optional
+        Extra sections ``(title, html)`` appended after the inputs (e.g. a diagnosis).
 
     Returns
     -------
@@ -99,11 +101,13 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
             parts.append("<figure class='method'><img alt='%s' src='%s'><figcaption>%s</figcaption></figure>"
                          % (html.escape(name), _heatmap_uri(heatmaps[name][i], exp.meta.get("signed", False)), caption))
         parts.append("<p class='top'>top classes: %s</p></section>" % _top_classes(first.predictions[i], class_names))
+    for heading, body in sections or ():
+        parts.append("<section class='extra'><h2>%s</h2>%s</section>" % (html.escape(heading), body))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_report(path, explanations, class_names=None, metrics=None, title="tensorlayer-xplain report"):
+def write_report(path, explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", sections=None):
     """Write :func:`render_report` to ``path`` atomically and return the path.
 
     Examples
@@ -112,7 +116,7 @@ def write_report(path, explanations, class_names=None, metrics=None, title="tens
     'out/report.html'
     """
     path = os.fspath(path)
-    text = render_report(explanations, class_names, metrics, title)
+    text = render_report(explanations, class_names, metrics, title, sections)
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)

@@ -32,3 +32,9 @@ def test_mnist_mlp_example_help():
     out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mnist_mlp.py"), "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--epochs" in out.stdout and "--out" in out.stdout
+
+
+def test_mnist_shortcut_example_help():
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "mnist_shortcut.py"), "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--planted" in out.stdout and "--out" in out.stdout

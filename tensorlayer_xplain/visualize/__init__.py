@@ -28,3 +28,7 @@ from .lime_shap import *  # noqa: F401,F403,E402
 from .lime_shap import __all__ as _lime_shap_all  # noqa: E402
 
 __all__ += _lime_shap_all
+from .diagnosis import *  # noqa: F401,F403,E402
+from .diagnosis import __all__ as _diagnosis_all  # noqa: E402
+
+__all__ += _diagnosis_all

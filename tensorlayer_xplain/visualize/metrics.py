@@ -14,7 +14,8 @@ def draw_agreement_matrix(ax, frame, title=None, vmin=-1.0, vmax=1.0, cmap="RdBu
     ----------
     ax : matplotlib.axes.Axes
     frame : pandas.DataFrame
-        Square, same labels on both axes (e.g. ``method_agreement(...).spearman``).
+        Rows x columns, e.g. the square ``method_agreement(...).spearman``
+        (rectangular tables work too: rows on the y axis, columns on the x axis).
     title : str, optional
     vmin, vmax : float
         Color range (-1..1 for correlations, 0..1 for IoU).
@@ -34,10 +35,11 @@ def draw_agreement_matrix(ax, frame, title=None, vmin=-1.0, vmax=1.0, cmap="RdBu
     """
     values = np.asarray(frame.values, dtype=np.float64)
     labels = [str(v) for v in frame.index]
+    columns = [str(v) for v in frame.columns]
     im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    ax.set_xticks(range(len(labels)))
+    ax.set_xticks(range(len(columns)))
     ax.set_yticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
+    ax.set_xticklabels(columns, rotation=45, ha="right", fontsize=8)
     ax.set_yticklabels(labels, fontsize=8)
     colormap = im.get_cmap()
     for row in range(values.shape[0]):
