@@ -94,7 +94,7 @@ def _capture(adapter, x, targets, layer_name, batch_size):
     """Activations and their gradients for the resolved CAM layer."""
     name, _ = resolve_cam_layer(adapter, layer_name)
     res = adapter.capture(x, [name], targets=targets, gradients=True, batch_size=batch_size)
-    return name, res.outputs[name], res.gradients[name]
+    return name, res.outputs[name], res.gradients[name], res.scores
 
 
 def _to_input_size(adapter, cam, relu):
@@ -109,7 +109,7 @@ def _weighted_sum(weights, activations):
     return np.einsum("nc,nhwc->nhw", weights, activations)
 
 
-@register_method("gradcam", aliases=("grad_cam",), family="cam")
+@register_method("gradcam", aliases=("grad_cam",), family="cam", predicts=True)
 def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM: channels weighted by their spatially averaged gradient.
 
@@ -134,7 +134,7 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
     -------
     attributions : ndarray, float32, shape (N, H, W)
     meta : dict
-        ``layer_name`` used.
+        ``layer_name`` used; ``scores`` (N, K) from the same forward pass.
 
     Raises
     ------
@@ -147,9 +147,9 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
     >>> exp.meta['layer_name'], exp.heatmap().shape           # doctest: +SKIP
     ('maxpool2d_2', (4, 28, 28))
     """
-    name, acts, grads = _capture(adapter, inputs, targets, layer_name, batch_size)
+    name, acts, grads, scores = _capture(adapter, inputs, targets, layer_name, batch_size)
     weights = grads.mean(axis=(1, 2))
-    return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name}
+    return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name, "scores": scores}
 
 
 def gradcam_plus_plus_weights(acts, grads):
@@ -164,7 +164,8 @@ def gradcam_plus_plus_weights(acts, grads):
     return (alpha * np.maximum(grads, 0.0)).sum(axis=(1, 2))
 
 
-@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), family="cam")
+@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), family="cam",
+                 predicts=True)
 def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM++: channels weighted by positive gradients with pixel-wise coefficients.
 
@@ -186,15 +187,15 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
     -------
     attributions : ndarray, float32, shape (N, H, W)
     meta : dict
-        ``layer_name`` used.
+        ``layer_name`` used; ``scores`` (N, K) from the same forward pass.
 
     Examples
     --------
     >>> exp = tlx.explain(model, x, 'gradcam_plus_plus')   # doctest: +SKIP
     """
-    name, acts, grads = _capture(adapter, inputs, targets, layer_name, batch_size)
+    name, acts, grads, scores = _capture(adapter, inputs, targets, layer_name, batch_size)
     weights = gradcam_plus_plus_weights(acts, grads)
-    return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name}
+    return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name, "scores": scores}
 
 
 def _weighted_masks(adapter, acts, weights):
