@@ -451,7 +451,8 @@ class ModelExplainer:
         Per input: the image, the prediction, the true label (``labels``), the
         top classes and each method's map (with a note for constant maps); per
         method: its map kind, warm time per input (tracing excluded, compile time
-        apart) and every parameter it ran with, defaults included; the metrics
+        apart) and every parameter it ran with, defaults included (methods that
+        do not apply to the model are listed with the reason); the metrics
         table with each metric's direction and, for ``deletion`` / ``insertion``,
         one curve plot per method. Readable at phone width.
 
@@ -486,7 +487,7 @@ class ModelExplainer:
         from .report import write_report
         from .timing import steady_timings
 
-        names = self.methods if methods is None else [method_info(m).name for m in methods]
+        names, skipped = self._applicable(inputs, methods)
         explanations = self.explain_all(inputs, targets, names)
         x = next(iter(explanations.values())).inputs
 
@@ -504,7 +505,8 @@ class ModelExplainer:
                       for name, per in results.items()}
         return write_report(path, explanations, class_names=self.class_names, metrics=table,
                             title=title or "tensorlayer-xplain report: %s" % self.model_name(),
-                            labels=labels, model_name=self.model_name(), curves=curves, sections=sections)
+                            labels=labels, model_name=self.model_name(), curves=curves, sections=sections,
+                            skipped=skipped)
 
     def __repr__(self):
         return "ModelExplainer(model=%s, methods=%s, cache=%s)" % (

@@ -51,6 +51,7 @@ td.params { max-width: 32em; overflow-wrap: anywhere; font-family: ui-monospace,
          padding-top: .6em; margin-top: .6em; }
 figure { margin: 0; text-align: center; font-size: .8em; width: 114px; }
 figure img { width: 112px; height: 112px; image-rendering: pixelated; border: 1px solid #ccc; }
+figure img.constant { border: 2px dashed #a33; width: 110px; height: 110px; }
 .note { color: #a33; }
 .wrong { color: #a33; font-weight: bold; }
 .top { font-size: .85em; flex-basis: 100%; margin: 0; }
@@ -120,8 +121,8 @@ def _legend():
             "<div><b>magnitude</b> maps (scaled to each map's min..max)<img alt='magnitude scale' src='%s'>"
             "<div class='ticks'><span>0 least</span><span>1 most</span></div></div></div>"
             "<p class='top'>Every map is scaled on its own: colours compare pixels within a map, not across maps. "
-            "A <span class='note'>constant map</span> (one value everywhere) shows as a flat square and "
-            "carries no information.</p>" % (signed, magnitude))
+            "A <span class='note'>constant map</span> (one value everywhere, dashed border) shows as a flat "
+            "square and carries no information.</p>" % (signed, magnitude))
 
 
 def _value_text(value):
@@ -159,7 +160,7 @@ def effective_params(exp):
     return params
 
 
-def _methods_table(explanations):
+def _methods_table(explanations, skipped=None):
     rows = ["<h2>Methods</h2><div class='scroll'><table><tr><th>method</th><th>map kind</th>"
             "<th>time per input (ms)</th><th>total (s)</th><th>compile (s)</th><th>parameters (defaults included)</th></tr>"]
     for name, exp in explanations.items():
@@ -172,6 +173,9 @@ def _methods_table(explanations):
                         "%.3f" % compile_s if compile_s is not None else "&mdash;", html.escape(params) or "&mdash;"))
     rows.append("</table></div><p class='top'>Times are a warm run's: the first call's tracing of the compiled steps "
                 "is the compile column, not part of the time per input.</p>")
+    if skipped:
+        rows.append("<p class='top skipped'>Skipped (do not apply to this model): %s.</p>" % "; ".join(
+            "<b>%s</b>: %s" % (html.escape(k), html.escape(v)) for k, v in skipped.items()))
     return "".join(rows)
 
 
@@ -209,7 +213,9 @@ def curve_figure(method, curves):
         mean = np.asarray(result.curve, np.float64).mean(axis=0)
         ax.plot(result.fractions, mean, color=color, label=label % result.mean_auc)
     ax.set_xlabel("fraction of pixels removed / inserted", fontsize=7)
-    ax.set_ylabel("score of the explained class", fontsize=7)
+    ax.set_ylabel("probability of the explained class" if all(
+        getattr(r, "score", "probability") == "probability" for r in curves.values()) else "explained score",
+        fontsize=7)
     ax.set_title(method, fontsize=8)
     ax.tick_params(labelsize=6)
     ax.set_ylim(bottom=0)
@@ -263,7 +269,7 @@ def _check_sections(sections):
 
 
 def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", labels=None,
-                  model_name=None, curves=None, sections=None):
+                  model_name=None, curves=None, sections=None, skipped=None):
     """The report as an HTML string.
 
     Parameters
@@ -283,6 +289,8 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
         ``{method: {'deletion': result, 'insertion': result}}``: one curve plot per method.
     sections : list of (str, str), optional
         Extra ``(title, html)`` sections, appended before the inputs (see the module docs).
+    skipped : dict of str -> str, optional
+        Methods left out and why, listed under the methods table.
 
     Returns
     -------
@@ -304,7 +312,7 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
     if model_name:
         parts.append("<p>model: <b>%s</b> &middot; %d inputs</p>" % (html.escape(model_name), len(first)))
     parts.append(_legend())
-    parts.append(_methods_table(explanations))
+    parts.append(_methods_table(explanations, skipped))
     if metrics is not None:
         parts.append(_metrics_table(metrics))
     if curves:
@@ -327,8 +335,9 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
             note = map_note(exp, i)
             if note:
                 caption += "<br><span class='note'>%s</span>" % html.escape(note)
-            parts.append("<figure class='method'><img alt='%s' src='%s'><figcaption>%s</figcaption></figure>"
-                         % (html.escape(name), _heatmap_uri(heatmaps[name][i], exp.meta.get("signed", False)), caption))
+            parts.append("<figure class='method'><img alt='%s'%s src='%s'><figcaption>%s</figcaption></figure>"
+                         % (html.escape(name), " class='constant'" if "constant map" in note else "",
+                            _heatmap_uri(heatmaps[name][i], exp.meta.get("signed", False)), caption))
         parts.append("<p class='top'>top classes: %s</p></section>" % _top_classes(first.predictions[i], class_names))
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -343,7 +352,7 @@ def write_report(path, explanations, class_names=None, metrics=None, title="tens
     explanations, class_names, metrics, title
         As for :func:`render_report`.
     **options
-        ``labels``, ``model_name``, ``curves``, ``sections`` of :func:`render_report`.
+        ``labels``, ``model_name``, ``curves``, ``sections``, ``skipped`` of :func:`render_report`.
 
     Examples
     --------
