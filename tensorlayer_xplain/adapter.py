@@ -31,7 +31,7 @@ __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDI
 #: Allowed values of ``output``: the raw model output, or its softmax.
 OUTPUT_KINDS = ("logits", "probabilities")
 
-CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores"])
+CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores", "combined"], defaults=(None,))
 CaptureResult.__doc__ = """What :meth:`ModelAdapter.capture` returns.
 
 outputs : dict of str -> ndarray
@@ -40,6 +40,8 @@ gradients : dict of str -> ndarray or None
     d score[target] / d layer output, same shapes as ``outputs`` (None unless asked).
 scores : ndarray, shape (N, K)
     The model's scores (logits or probabilities, as the adapter's ``output``).
+combined : ndarray or None
+    What ``capture(..., combine=fn)`` computed from the outputs and gradients in the graph.
 """
 
 _MISSING = object()
@@ -647,7 +649,7 @@ class ModelAdapter:
                 stack.enter_context(temporarily_set(layer, attr, recorder))
             yield
 
-    def capture(self, inputs, layer_names, targets=None, gradients=False, batch_size=None):
+    def capture(self, inputs, layer_names, targets=None, gradients=False, batch_size=None, combine=None):
         """Intermediate outputs of named layers (and gradients of the target w.r.t. them).
 
         The layers' ``forward`` methods are wrapped only while the compiled step is
@@ -662,11 +664,18 @@ class ModelAdapter:
             Needed when ``gradients=True``.
         gradients : bool
             Also return d score[target] / d layer output.
+        combine : callable, optional
+            ``combine(outputs, grads) -> tf.Tensor`` with one row per input, on the
+            lists of captured tensors (one per layer), evaluated inside the compiled
+            step (e.g. a CAM: no copy of the activations out of the graph). Its
+            result is ``combined``; ``outputs`` and ``gradients`` are then None. One
+            trace per ``combine`` object: reuse the same function for the same work.
 
         Returns
         -------
         CaptureResult
-            ``outputs`` and ``gradients`` dicts keyed by layer name, and ``scores`` (N, K).
+            ``outputs`` and ``gradients`` dicts keyed by layer name, ``scores`` (N, K),
+            and ``combined`` when ``combine`` is given.
 
         Examples
         --------
@@ -702,11 +711,14 @@ class ModelAdapter:
                 if grad is None:
                     raise ValueError("layer_names: the target score does not depend on the output of layer %r "
                                      "(no gradient); pick a layer on the path to the output" % name)
+            if combine is not None:
+                return scores, [combine(outs, grads)], []
             return scores, outs, grads
 
         from .methods._graph import concrete  # (no binding of arguments per call)
 
-        compiled = self.compiled(("capture", tuple(names), gradients, self._target_key(targets)), step, n_extra=1)
+        key = ("capture", tuple(names), gradients, self._target_key(targets), combine)
+        compiled = self.compiled(key, step, n_extra=1)
 
         def run(xb, tb):
             scores, outs, grads = concrete(compiled)(tf.constant(xb), tf.constant(tb))
@@ -714,6 +726,8 @@ class ModelAdapter:
 
         with self.inference_mode():
             merged = self.map_batches(run, x, t, batch_size=batch_size)
+        if combine is not None:
+            return CaptureResult(None, None, merged[0], merged[1])
         k = len(names)
         outputs = dict(zip(names, merged[1:1 + k]))
         grads = dict(zip(names, merged[1 + k:])) if gradients else None
