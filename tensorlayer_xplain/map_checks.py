@@ -39,9 +39,10 @@ def constant_rows(values, rtol=1e-7):
     >>> constant_rows(np.array([[0.0, 0.0], [0.0, 1.0]])).tolist()
     [True, False]
     """
-    rows = np.asarray(values, np.float64).reshape(len(values), -1)
-    spread = rows.max(axis=1) - rows.min(axis=1)
-    return spread <= rtol * np.abs(rows).max(axis=1)
+    rows = np.asarray(values)
+    rows = rows.reshape(len(rows), -1)
+    high, low = rows.max(axis=1).astype(np.float64), rows.min(axis=1).astype(np.float64)
+    return high - low <= rtol * np.maximum(np.abs(high), np.abs(low))
 
 
 def _which(mask, limit=8):
