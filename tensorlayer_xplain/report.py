@@ -213,9 +213,7 @@ def curve_figure(method, curves):
         mean = np.asarray(result.curve, np.float64).mean(axis=0)
         ax.plot(result.fractions, mean, color=color, label=label % result.mean_auc)
     ax.set_xlabel("fraction of pixels removed / inserted", fontsize=7)
-    ax.set_ylabel("probability of the explained class" if all(
-        getattr(r, "score", "probability") == "probability" for r in curves.values()) else "explained score",
-        fontsize=7)
+    ax.set_ylabel("score of the explained class\n(probability by default)", fontsize=7)
     ax.set_title(method, fontsize=8)
     ax.tick_params(labelsize=6)
     ax.set_ylim(bottom=0)
