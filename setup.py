@@ -47,7 +47,8 @@ setup(
         "h5py>=3",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "httpx"],  # httpx: FastAPI's TestClient
+        # httpx: FastAPI's TestClient; playwright: the report test drives Debian's chromium (apt-get install chromium)
+        "test": ["pytest>=7", "hypothesis>=6", "httpx", "playwright>=1.40", "pytest-playwright>=0.4"],
         "serve": ["fastapi>=0.100", "uvicorn>=0.20", "python-multipart>=0.0.13", "pillow", "orjson>=3.9"],
         "app": ["gradio>=5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],

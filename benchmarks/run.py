@@ -15,6 +15,10 @@ output, ``attention_rollout`` needs self-attention layers, ``lime_tabular`` and
   methods (same work: same steps, samples, windows and masks), and for LIME/SHAP
   ``lime_image`` with its defaults and ``shap.GradientExplainer`` used directly
   (``benchmarks/bench_lime_shap.py``). Methods without a natural baseline get '—';
+* **the user's path** for ``gradient``, ``gradcam`` and ``gradcam_plus_plus``
+  (:data:`USER_PATH_TARGETS`): ``ModelExplainer(model, cache=False).explain(x, method)``
+  with ``targets=None`` against the same floor, in its own table with the target
+  ratio (CSV ``suite[_quick]_user_path.csv``);
 * **peak memory** of one extra (untimed) call: Python-side allocations
   (``tracemalloc`` peak, numpy arrays included, TensorFlow's C++ allocator not)
   and the growth of the process's peak RSS during the call;
@@ -130,6 +134,9 @@ NO_BASELINE = {
 
 SEED = 0
 FLOOR_LABEL = "tf.function floor"
+#: The user's path, timed against the same floor as the method: ``ModelExplainer(model, cache=False)
+#: .explain(x, method)`` with targets=None (prediction and predicted class included), and its target ratio.
+USER_PATH_TARGETS = {"gradient": 1.1, "gradcam": 1.3, "gradcam_plus_plus": 1.4}
 
 
 # ============================================================================ settings -> parameters
@@ -382,7 +389,7 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
     run = dict(RUNS[mode] if run is None else run)
     methods = list(tlx.available_methods() if methods is None else methods)
     log = log or (lambda *a, **k: None)
-    rows, notes = [], []
+    rows, notes, user_rows = [], [], []
     for label, (model, X_train, X_test) in models.items():
         adapter = tlx.as_adapter(model)
         x = np.asarray(X_test[:run["batch"]], np.float32)
@@ -434,6 +441,11 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
             log("  %-4s %-22s %8.2f ms/img  ratio %-6s  del %.3f  ins %.3f  mu %.3f  (%.0f s)" % (
                 label, name, r["ours_ms_per_image"], "%.2fx" % r["ratio"] if base is not None else "—",
                 q["deletion_auc"], q["insertion_auc"], q["mu_fidelity"], time.perf_counter() - start), flush=True)
+            if name in USER_PATH_TARGETS and base_label == FLOOR_LABEL:
+                user_rows.append(user_path_row(label, name, model, x[:n], params[name], base, run))
+                log("  %-4s %-22s %8.2f ms/img  ratio %.2fx  (user path, target <= %.1fx)" % (
+                    label, name, user_rows[-1]["ours_ms_per_image"], user_rows[-1]["ratio"],
+                    USER_PATH_TARGETS[name]), flush=True)
         q = quality(adapter, random_explanation(adapter, x[:m], t[:m]), run)
         rows.append({"model": label, "method": "random", "family": "reference", "work": "uniform noise",
                      "images": m, "repeats": 0, "ours_ms_per_image": float("nan"), "baseline": "—",
@@ -442,7 +454,42 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
                      "rss_peak_mb": float("nan"), **q, "note": "chance level of the metrics"})
     table = pd.DataFrame(rows)
     table["ins_minus_del"] = table["insertion_auc"] - table["deletion_auc"]
+    table.attrs["user_path"] = user_rows  # the user-path rows (see user_path_row), shown in their own table
     return table, notes
+
+
+def user_path_row(label, name, model, x, params, floor, run):
+    """Time the user's path for ``name`` against the method's floor, in interleaved pairs.
+
+    The user's path is ``ModelExplainer(model, methods=[name], cache=False).explain(x, name)``
+    with ``targets=None``: input checks, the predicted class and the predictions
+    are part of it (the method-only row gets the targets and skips all that).
+    """
+    explainer = tlx.ModelExplainer(model, methods=[name], config={name: params} if params else None, cache=False)
+    timing = time_pairs(lambda: explainer.explain(x, name).attributions, floor, run["budget"], run["min_repeats"],
+                        run["max_repeats"])
+    ratio, target = timing["ratio"], USER_PATH_TARGETS[name]
+    return {"model": label, "method": name, "path": "ModelExplainer.explain (cache off, targets=None)",
+            "images": len(x), "repeats": len(timing["ours"]),
+            "ours_ms_per_image": 1000.0 * statistics.median(timing["ours"]) / len(x),
+            "baseline_ms_per_image": 1000.0 * statistics.median(timing["baseline"]) / len(x),
+            "ratio": ratio, "target": target, "met": bool(ratio <= target)}
+
+
+def user_path_markdown(user_rows):
+    """The user-path table (empty list of lines when there are no such rows)."""
+    if not user_rows:
+        return []
+    lines = ["", "User path: `ModelExplainer(model, cache=False).explain(x, method)` with targets=None (input "
+             "checks, predicted class and predictions included), against the same `%s` in back-to-back pairs:"
+             % FLOOR_LABEL, "",
+             "| model | method | images | user path (ms/img) | floor (ms/img) | ratio | target | met |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in user_rows:
+        lines.append("| %s | %s | %d | %.2f | %.2f | %.2fx | ≤ %.1fx | %s |" % (
+            r["model"], r["method"], r["images"], r["ours_ms_per_image"], r["baseline_ms_per_image"], r["ratio"],
+            r["target"], "yes" if r["met"] else "**no**"))
+    return lines
 
 
 # ============================================================================ machine, markdown, csv, plot
@@ -564,8 +611,10 @@ def markdown(table, notes, info, mode, run, use):
               "`lime_image.LimeImageExplainer().explain_instance` with its defaults (batch_size=10, top_labels=5) "
               "at the same num_samples, and `shap.GradientExplainer` = shap used directly on the TL model wrapped "
               "as Keras, same background and samples (benchmarks/bench_lime_shap.py; our side of those pairs goes "
-              "through `tlx.explain`, which adds one prediction pass). The CSV has `baseline_max_rel_diff`, the "
+              "through `tlx.explain`, which adds one prediction pass for methods that do not compute the "
+              "predictions themselves). The CSV has `baseline_max_rel_diff`, the "
               "largest difference of the two results (random methods draw different noise)." % FLOOR_LABEL]
+    lines += user_path_markdown(table.attrs.get("user_path", []))
     without = {}
     for r in table.to_dict("records"):
         if r["baseline"] == "—" and r["method"] != "random":
@@ -663,6 +712,10 @@ def write_outputs(table, page, out, tag):
     with open(md, "w") as fh:
         fh.write(page)
     table.to_csv(csv, index=False)
+    if table.attrs.get("user_path"):
+        import pandas as pd
+
+        pd.DataFrame(table.attrs["user_path"]).to_csv(os.path.join(out, tag + "_user_path.csv"), index=False)
     plot(table, png)
     return md, csv, png
 

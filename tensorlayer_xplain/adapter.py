@@ -27,12 +27,12 @@ import tensorlayer as tl
 
 from .pixels import warn_unscaled
 
-__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS"]
+__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED"]
 
 #: Allowed values of ``output``: the raw model output, or its softmax.
 OUTPUT_KINDS = ("logits", "probabilities")
 
-CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores"])
+CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores", "combined"], defaults=(None,))
 CaptureResult.__doc__ = """What :meth:`ModelAdapter.capture` returns.
 
 outputs : dict of str -> ndarray
@@ -41,9 +41,24 @@ gradients : dict of str -> ndarray or None
     d score[target] / d layer output, same shapes as ``outputs`` (None unless asked).
 scores : ndarray, shape (N, K)
     The model's scores (logits or probabilities, as the adapter's ``output``).
+combined : ndarray or None
+    What ``capture(..., combine=fn)`` computed from the outputs and gradients in the graph.
 """
 
 _MISSING = object()
+
+
+class _PredictedClass:
+    """The type of :data:`PREDICTED`."""
+
+    def __repr__(self):
+        return "PREDICTED"
+
+
+#: Target marker: explain each input's predicted class, found inside the compiled step from the same
+#: forward pass that is differentiated (no separate prediction pass). ``resolve_targets(PREDICTED, n)``
+#: gives ``-1`` per row, and :meth:`ModelAdapter.select` picks the arg-max score for negative rows.
+PREDICTED = _PredictedClass()
 
 
 def _describe(value):
@@ -192,6 +207,7 @@ class ModelAdapter:
         self._lock = threading.RLock()
         self._functions = {}
         self._call_order = None
+        self._layers = None
         self.n_classes = None
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else self._infer_input_shape()
         if image_shape is not None:
@@ -308,7 +324,7 @@ class ModelAdapter:
     def _mode_holders(self):
         if self.kind not in ("tl_static", "tl_dynamic"):
             return []
-        return [self.model] + list(_walk_tl(self.model, {id(self.model)}))
+        return [self.model] + self.iter_layers()
 
     @contextlib.contextmanager
     def inference_mode(self):
@@ -472,6 +488,8 @@ class ModelAdapter:
         """
         if callable(targets):
             return targets
+        if targets is PREDICTED:
+            return np.full(n, -1, np.int32)
         if targets is None:
             if predictions is None:
                 raise ValueError("%s: None (the predicted class) needs the model's predictions" % name)
@@ -487,6 +505,8 @@ class ModelAdapter:
         if t.shape != (n,):
             raise ValueError("%s: expected one class index per input (%d), got shape %s" % (name, n, t.shape))
         n_classes = self.n_classes if predictions is None else predictions.shape[1]
+        if n_classes is None and (t < 0).any():  # negative rows would mean PREDICTED to select()
+            raise ValueError("%s: class index %d is out of range (expected 0..K-1)" % (name, int(t[t < 0][0])))
         if n_classes is not None:
             bad = (t < 0) | (t >= n_classes)
             if bad.any():
@@ -498,15 +518,20 @@ class ModelAdapter:
 
     @staticmethod
     def select(scores, targets):
-        """Pick one score per sample: ``scores[i, targets[i]]`` or ``targets(scores)``."""
+        """Pick one score per sample: ``scores[i, targets[i]]`` or ``targets(scores)``.
+
+        A negative ``targets[i]`` (see :data:`PREDICTED`) picks the sample's largest score.
+        """
         if callable(targets):
             return tf.reshape(targets(scores), (-1,))
-        return tf.gather(scores, tf.cast(targets, tf.int32), batch_dims=1)
+        targets = tf.cast(targets, tf.int32)
+        targets = tf.where(targets < 0, tf.argmax(scores, axis=-1, output_type=tf.int32), targets)
+        return tf.gather(scores, targets, batch_dims=1)
 
     def _target_key(self, targets):
         return ("fn", targets) if callable(targets) else "index"
 
-    def differentiate(self, xb, targets):
+    def differentiate(self, xb, targets, return_scores=False):
         """``(d selected / d xb, selected)`` for a batch tensor, for use inside compiled steps.
 
         Parameters
@@ -514,11 +539,14 @@ class ModelAdapter:
         xb : tf.Tensor, shape (B, *input_shape)
         targets : tf.Tensor of int (B,) or callable
             As :meth:`select` takes them.
+        return_scores : bool
+            Also return every class's score from the same forward pass.
 
         Returns
         -------
         grads : tf.Tensor, shape (B, *input_shape)
         selected : tf.Tensor, shape (B,)
+        scores : tf.Tensor, shape (B, K), only when ``return_scores``.
 
         Examples
         --------
@@ -527,11 +555,12 @@ class ModelAdapter:
         """
         with tf.GradientTape() as tape:
             tape.watch(xb)
-            selected = self.select(self.scores(xb), targets)
+            scores = self.scores(xb)
+            selected = self.select(scores, targets)
         grads = tape.gradient(selected, xb)
         if grads is None:
             raise TypeError("model: the output is not differentiable with respect to the input")
-        return grads, selected
+        return (grads, selected, scores) if return_scores else (grads, selected)
 
     def gradients(self, inputs, targets, batch_size=None, return_scores=False):
         """d score[target] / d input, batched and compiled.
@@ -566,12 +595,19 @@ class ModelAdapter:
 
     # ------------------------------------------------------------------ layers
     def iter_layers(self):
-        """All layers of the model, nested ones included (definition order)."""
-        if self.kind in ("tl_static", "tl_dynamic"):
-            return list(_walk_tl(self.model, {id(self.model)}))
-        if self.kind == "keras":
-            return list(_walk_keras(self.model, {id(self.model)}))
-        return []
+        """All layers of the model, nested ones included (definition order).
+
+        Walked once per adapter (a built model's layers do not change) and then reused:
+        every call in inference mode needs them.
+        """
+        if self._layers is None:
+            if self.kind in ("tl_static", "tl_dynamic"):
+                self._layers = list(_walk_tl(self.model, {id(self.model)}))
+            elif self.kind == "keras":
+                self._layers = list(_walk_keras(self.model, {id(self.model)}))
+            else:
+                self._layers = []
+        return list(self._layers)
 
     def layer_names(self):
         """Names of all layers, nested ones included."""
@@ -615,7 +651,7 @@ class ModelAdapter:
                 stack.enter_context(temporarily_set(layer, attr, recorder))
             yield
 
-    def capture(self, inputs, layer_names, targets=None, gradients=False, batch_size=None):
+    def capture(self, inputs, layer_names, targets=None, gradients=False, batch_size=None, combine=None):
         """Intermediate outputs of named layers (and gradients of the target w.r.t. them).
 
         The layers' ``forward`` methods are wrapped only while the compiled step is
@@ -630,11 +666,18 @@ class ModelAdapter:
             Needed when ``gradients=True``.
         gradients : bool
             Also return d score[target] / d layer output.
+        combine : callable, optional
+            ``combine(outputs, grads) -> tf.Tensor`` with one row per input, on the
+            lists of captured tensors (one per layer), evaluated inside the compiled
+            step (e.g. a CAM: no copy of the activations out of the graph). Its
+            result is ``combined``; ``outputs`` and ``gradients`` are then None. One
+            trace per ``combine`` object: reuse the same function for the same work.
 
         Returns
         -------
         CaptureResult
-            ``outputs`` and ``gradients`` dicts keyed by layer name, and ``scores`` (N, K).
+            ``outputs`` and ``gradients`` dicts keyed by layer name, ``scores`` (N, K),
+            and ``combined`` when ``combine`` is given.
 
         Examples
         --------
@@ -670,16 +713,23 @@ class ModelAdapter:
                 if grad is None:
                     raise ValueError("layer_names: the target score does not depend on the output of layer %r "
                                      "(no gradient); pick a layer on the path to the output" % name)
+            if combine is not None:
+                return scores, [combine(outs, grads)], []
             return scores, outs, grads
 
-        compiled = self.compiled(("capture", tuple(names), gradients, self._target_key(targets)), step, n_extra=1)
+        from .methods._graph import concrete  # (no binding of arguments per call)
+
+        key = ("capture", tuple(names), gradients, self._target_key(targets), combine)
+        compiled = self.compiled(key, step, n_extra=1)
 
         def run(xb, tb):
-            scores, outs, grads = compiled(tf.constant(xb), tf.constant(tb))
+            scores, outs, grads = concrete(compiled)(tf.constant(xb), tf.constant(tb))
             return tuple([scores.numpy()] + [o.numpy() for o in outs] + [g.numpy() for g in grads])
 
         with self.inference_mode():
             merged = self.map_batches(run, x, t, batch_size=batch_size)
+        if combine is not None:
+            return CaptureResult(None, None, merged[0], merged[1])
         k = len(names)
         outputs = dict(zip(names, merged[1:1 + k]))
         grads = dict(zip(names, merged[1 + k:])) if gradients else None

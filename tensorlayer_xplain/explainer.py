@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .adapter import ModelAdapter, as_adapter
+from .applicability import Explanations, applicable_methods
 from .cache import DEFAULT_CACHE_BYTES, ExplanationCache, fingerprint
 from .explanation import Explanation
 from .methods.registry import check_params, method_info
@@ -332,6 +333,13 @@ class ModelExplainer:
         return {name: self.explain(inputs, name, targets, **kwargs) for name in names}
 
     # ------------------------------------------------------------------ figures
+    def _applicable(self, inputs, methods):
+        """``(kept, skipped)``: the methods (default: the explainer's) that apply to the model."""
+        names = self.methods if methods is None else [method_info(m).name for m in methods]
+        if not isinstance(inputs, np.ndarray) and _is_stream(inputs):
+            return names, {}
+        return applicable_methods(self.adapter, inputs, names, self.config)
+
     def _figure_function(self, name):
         from . import visualize
 
@@ -361,7 +369,10 @@ class ModelExplainer:
 
         Returns
         -------
-        dict of str -> Explanation
+        Explanations
+            dict of str -> Explanation; ``.skipped`` maps each method that does
+            not apply to the model (skipped with a warning: e.g. a CAM on an MLP)
+            to the reason.
 
         Examples
         --------
@@ -378,7 +389,8 @@ class ModelExplainer:
             raise ValueError("save_path: cannot create %r (%s)" % (save_path, err)) from None
         if not os.access(save_path, os.W_OK):
             raise ValueError("save_path: %r is not writable" % save_path)
-        explanations = self.explain_all(inputs, targets, methods)
+        kept, skipped = self._applicable(inputs, methods)
+        explanations = Explanations(self.explain_all(inputs, targets, kept), skipped)
         for name, exp in explanations.items():
             self._call_figure(self._figure_function(name), exp, os.path.join(save_path, "%s.%s" % (name, format)))
         if compare:
@@ -420,12 +432,34 @@ class ModelExplainer:
         explanations = self.explain_all(inputs, targets, methods)
         return metrics_module.evaluate(self.adapter, explanations, metrics=list(metrics), **metric_params)
 
-    def report(self, inputs, path="xplain_report.html", targets=None, methods=None, metrics=None, title=None):
+    def model_name(self):
+        """The model's own name (TL ``model.name``, Keras ``model.name``), else its class name.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> ModelExplainer(tl.models.Model(ni, nn, name='mnist_mlp')).model_name()   # doctest: +SKIP
+        'mnist_mlp'
+        """
+        name = getattr(self.model, "name", None)
+        if not isinstance(name, str) or not name:
+            name = getattr(self.model, "__name__", None) or type(self.model).__name__
+        return "%s (%s)" % (name, type(self.model).__name__) if name != type(self.model).__name__ else name
+
+    def report(self, inputs, path="xplain_report.html", targets=None, methods=None, metrics=None, title=None,
+               labels=None, sections=None):
         """Write a self-contained HTML report (images embedded) and return its path.
 
-        Per input: the image, the prediction and top classes, each method's
-        heatmap; per method: timings; and the metrics table when ``metrics``
-        names some (see :meth:`evaluate`).
+        Per input: the image, the prediction, the true label (``labels``), the
+        top classes and each method's map (with a note for constant maps); per
+        method: its map kind, warm time per input (tracing excluded, compile time
+        apart) and every parameter it ran with, defaults included (methods that
+        do not apply to the model are listed with the reason); the metrics
+        table with each metric's direction and, for ``deletion`` / ``insertion``,
+        one curve plot per method. Readable at phone width.
 
         Parameters
         ----------
@@ -436,8 +470,13 @@ class ModelExplainer:
         methods : list of str, optional
             Default: the explainer's ``methods``.
         metrics : sequence of str, optional
-            Metrics to compute and show in a table.
+            Metrics to compute and show in a table (e.g. ``['deletion', 'insertion']``).
         title : str, optional
+            Default: ``'tensorlayer-xplain report: <model name>'``.
+        labels : array-like of int (N,), optional
+            True classes of ``inputs``.
+        sections : list of (str, str), optional
+            Extra ``(title, html)`` sections (see :mod:`tensorlayer_xplain.report`).
 
         Returns
         -------
@@ -446,19 +485,33 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> explainer.report(X_test[:8], 'out/report.html', metrics=['deletion'])   # doctest: +SKIP
+        >>> explainer.report(X_test[:8], 'out/report.html', labels=y_test[:8],
+        ...                  metrics=['deletion', 'insertion'])                  # doctest: +SKIP
         'out/report.html'
         """
         from .report import write_report
+        from .timing import steady_timings
 
-        explanations = self.explain_all(inputs, targets, methods)
-        table = None
+        names, skipped = self._applicable(inputs, methods)
+        explanations = self.explain_all(inputs, targets, names)
+        x = next(iter(explanations.values())).inputs
+
+        def rerun(name):
+            return run_method(self.adapter, x, name, targets, **self.method_params(name)[1])
+
+        steady_timings(explanations, rerun)
+        table, curves = None, None
         if metrics:
             from . import metrics as metrics_module
 
-            table = metrics_module.evaluate(self.adapter, explanations, metrics=list(metrics))
+            table, results = metrics_module.evaluate(self.adapter, explanations, metrics=list(metrics),
+                                                     return_results=True)
+            curves = {name: {k: r for k, r in per.items() if k in ("deletion", "insertion")}
+                      for name, per in results.items()}
         return write_report(path, explanations, class_names=self.class_names, metrics=table,
-                            title=title or "tensorlayer-xplain report: %s" % type(self.model).__name__)
+                            title=title or "tensorlayer-xplain report: %s" % self.model_name(),
+                            labels=labels, model_name=self.model_name(), curves=curves, sections=sections,
+                            skipped=skipped)
 
     def diagnose(self, x, y, methods=None, regions=None, top_k=20, **kwargs):
         """Diagnose the model on labelled inputs with this explainer's config and cache.

@@ -1,33 +1,99 @@
-"""A self-contained HTML report of explanations: one file, images embedded, no server needed."""
+"""A self-contained HTML report of explanations: one file, images embedded, no server needed.
+
+What it shows: the model's name; a legend of the two map kinds (signed maps on a
+diverging scale centred on zero, magnitudes on a sequential scale); per method its
+kind, warm time per input (tracing excluded, compile time apart), and every
+parameter it ran with, defaults included; the metrics table with each metric's
+direction ("lower is better" for deletion); a deletion/insertion curve plot per
+method when those metrics were computed; any extra sections a caller adds; and
+per input the image, the prediction, the true label when given, and each map,
+with a note under maps that are constant or whose model outputs are all equal.
+The layout reflows to a phone's width (wide tables scroll inside their box).
+
+Extra sections
+--------------
+``render_report(..., sections=[(title, html), ...])`` (and ``write_report``,
+``ModelExplainer.report``) appends each ``(title, html)`` as
+``<section class="extra"><h2>title</h2>html</section>`` after the method and
+metric sections, before the inputs. ``title`` is escaped; ``html`` is inserted
+as is (trusted markup from the caller, e.g. a diagnosis table; embed images as
+``data:`` URIs with :func:`figure_uri` to keep the file self-contained).
+"""
 import base64
 import html
 import io
 import os
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 
 from ._io import atomic_path
+from .map_checks import map_note
+from .methods.registry import method_parameters
 from .visualize._draw import SIGNED_CMAP, MAGNITUDE_CMAP, as_probabilities, class_label, normalize_map
 
-__all__ = ["write_report", "render_report"]
+__all__ = ["write_report", "render_report", "figure_uri"]
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
-table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; }
-.input { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; border-top: 1px solid #ddd; padding-top: .6em; }
-figure { margin: 0; text-align: center; font-size: .8em; }
+body { font-family: system-ui, sans-serif; margin: 1em auto; padding: 0 .8em; max-width: 70em; color: #222; }
+h1 { font-size: 1.4em; overflow-wrap: anywhere; } h2 { font-size: 1.1em; margin-top: 1.5em; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; margin: .5em 0; font-size: .9em; }
+td, th { border: 1px solid #ccc; padding: 3px 8px; vertical-align: top; }
+td.params { max-width: 32em; overflow-wrap: anywhere; font-family: ui-monospace, monospace; font-size: .85em; }
+.legend { display: flex; flex-wrap: wrap; gap: 1.5em; font-size: .85em; }
+.legend img { width: 180px; max-width: 100%; height: 12px; display: block; border: 1px solid #ccc; }
+.ticks { display: flex; justify-content: space-between; width: 180px; max-width: 100%; }
+.curves { display: flex; flex-wrap: wrap; gap: 10px; }
+.curves img { width: 260px; max-width: 100%; height: auto; }
+.input { display: flex; flex-wrap: wrap; gap: 10px; align-items: flex-start; border-top: 1px solid #ddd;
+         padding-top: .6em; margin-top: .6em; }
+figure { margin: 0; text-align: center; font-size: .8em; width: 114px; }
 figure img { width: 112px; height: 112px; image-rendering: pixelated; border: 1px solid #ccc; }
-.top { font-size: .85em; }
+figure img.constant { border: 2px dashed #a33; width: 110px; height: 110px; }
+.note { color: #a33; }
+.wrong { color: #a33; font-weight: bold; }
+.top { font-size: .85em; flex-basis: 100%; margin: 0; }
 """
+
+
+def _encode(buffer):
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _png(array, cmap=None, vmin=None, vmax=None):
     """Encode a (H, W) or (H, W, 3) array as a base64 PNG data URI."""
     buffer = io.BytesIO()
     plt.imsave(buffer, array, cmap=cmap, vmin=vmin, vmax=vmax, format="png")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return _encode(buffer)
+
+
+def figure_uri(fig, dpi=100):
+    """A matplotlib figure as a base64 PNG data URI (the figure is closed afterwards).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : int
+
+    Returns
+    -------
+    str
+        ``'data:image/png;base64,...'``, for an ``<img src=...>`` in an extra section.
+
+    Examples
+    --------
+    >>> fig = Figure(); _ = fig.add_subplot().plot([0, 1])
+    >>> figure_uri(fig).startswith('data:image/png;base64,')
+    True
+    """
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return _encode(buffer)
 
 
 def _image_uri(image):
@@ -44,13 +110,164 @@ def _heatmap_uri(heat, signed):
     return _png(normalize_map(heat), cmap=MAGNITUDE_CMAP, vmin=0, vmax=1)
 
 
+def _legend():
+    """The two colour scales, with what their ends mean."""
+    ramp = np.linspace(-1.0, 1.0, 256)[None, :].repeat(8, axis=0)
+    signed = _png(ramp, cmap=SIGNED_CMAP, vmin=-1, vmax=1)
+    magnitude = _png((ramp + 1) / 2, cmap=MAGNITUDE_CMAP, vmin=0, vmax=1)
+    return ("<h2>How to read the maps</h2><div class='legend'>"
+            "<div><b>signed</b> maps (scaled by each map's largest |value|)<img alt='signed scale' src='%s'>"
+            "<div class='ticks'><span>&minus;1 against</span><span>0</span><span>+1 for</span></div></div>"
+            "<div><b>magnitude</b> maps (scaled to each map's min..max)<img alt='magnitude scale' src='%s'>"
+            "<div class='ticks'><span>0 least</span><span>1 most</span></div></div></div>"
+            "<p class='top'>Every map is scaled on its own: colours compare pixels within a map, not across maps. "
+            "A <span class='note'>constant map</span> (one value everywhere, dashed border) shows as a flat "
+            "square and carries no information.</p>" % (signed, magnitude))
+
+
+def _value_text(value):
+    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
+        return repr(value.item() if isinstance(value, np.generic) else value)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return "array%s" % (tuple(value.shape),)
+    if callable(value):
+        return getattr(value, "__name__", type(value).__name__)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def effective_params(exp):
+    """Every parameter ``exp``'s method ran with: its defaults updated by the ones given.
+
+    Parameters
+    ----------
+    exp : Explanation
+
+    Returns
+    -------
+    dict of str -> object
+
+    Examples
+    --------
+    >>> effective_params(tlxp.explain(model, x, 'ig', seed=0))   # doctest: +SKIP
+    {'steps': 64, 'baseline': 'zeros', 'blur_sigma': 3.0, 'seed': 0, ...}
+    """
+    try:
+        params = method_parameters(exp.method)
+    except KeyError:  # a method unregistered since (e.g. a loaded Explanation)
+        params = {}
+    params.update(exp.params)
+    return params
+
+
+def _methods_table(explanations, skipped=None):
+    rows = ["<h2>Methods</h2><div class='scroll'><table><tr><th>method</th><th>map kind</th>"
+            "<th>time per input (ms)</th><th>total (s)</th><th>compile (s)</th><th>parameters (defaults included)</th></tr>"]
+    for name, exp in explanations.items():
+        compile_s = exp.timings.get("compile")
+        params = ", ".join("%s=%s" % (k, _value_text(v)) for k, v in effective_params(exp).items())
+        rows.append("<tr class='method-row'><td>%s</td><td>%s</td><td>%.3g</td><td>%.3f</td><td>%s</td>"
+                    "<td class='params'>%s</td></tr>" % (
+                        html.escape(name), "signed" if exp.meta.get("signed", False) else "magnitude",
+                        1000 * exp.timings.get("per_sample", float("nan")), exp.timings.get("total", float("nan")),
+                        "%.3f" % compile_s if compile_s is not None else "&mdash;", html.escape(params) or "&mdash;"))
+    rows.append("</table></div><p class='top'>Times are a warm run's: the first call's tracing of the compiled steps "
+                "is the compile column, not part of the time per input.</p>")
+    if skipped:
+        rows.append("<p class='top skipped'>Skipped (do not apply to this model): %s.</p>" % "; ".join(
+            "<b>%s</b>: %s" % (html.escape(k), html.escape(v)) for k, v in skipped.items()))
+    return "".join(rows)
+
+
+def _metrics_table(metrics):
+    directions = metrics.attrs.get("higher_is_better", {})
+    head = "".join("<th>%s<br><small>%s</small></th>" % (
+        html.escape(str(col)), {True: "higher is better &uarr;", False: "lower is better &darr;"}.get(
+            directions.get(col), "")) for col in metrics.columns)
+    body = "".join("<tr><td>%s</td>%s</tr>" % (html.escape(str(idx)), "".join(
+        "<td>%.4f</td>" % v for v in row)) for idx, row in zip(metrics.index, metrics.to_numpy(float)))
+    return ("<h2>Metrics</h2><div class='scroll'><table class='metrics'><tr><th>method</th>%s</tr>%s</table></div>"
+            % (head, body))
+
+
+def curve_figure(method, curves):
+    """One small figure of a method's mean deletion / insertion curves (with the AUC in the legend).
+
+    Parameters
+    ----------
+    method : str
+    curves : dict of str -> CurveResult
+        ``{'deletion': ..., 'insertion': ...}`` (either may be missing).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not attached to pyplot (no figure manager): nothing to close.
+    """
+    fig = Figure(figsize=(3.2, 2.4))
+    ax = fig.add_subplot()
+    styles = {"deletion": ("#c0392b", "deletion (AUC %.3f, lower is better)"),
+              "insertion": ("#2471a3", "insertion (AUC %.3f, higher is better)")}
+    for kind, result in curves.items():
+        color, label = styles[kind]
+        mean = np.asarray(result.curve, np.float64).mean(axis=0)
+        ax.plot(result.fractions, mean, color=color, label=label % result.mean_auc)
+    ax.set_xlabel("fraction of pixels removed / inserted", fontsize=7)
+    ax.set_ylabel("score of the explained class\n(probability by default)", fontsize=7)
+    ax.set_title(method, fontsize=8)
+    ax.tick_params(labelsize=6)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=6)
+    return fig
+
+
+def _curves_section(curves):
+    figures = "".join("<img alt='%s curves' src='%s'>" % (html.escape(m), figure_uri(curve_figure(m, c)))
+                      for m, c in curves.items() if c)
+    if not figures:
+        return ""
+    return ("<h2>Deletion and insertion curves</h2><div class='curves'>%s</div><p class='top'>Mean over the "
+            "inputs. A faithful map makes the score fall fast when its top pixels are deleted (low deletion AUC) "
+            "and rise fast when they are inserted (high insertion AUC).</p>" % figures)
+
+
 def _top_classes(scores, class_names, k=3):
     probs = as_probabilities(scores)
     order = np.argsort(-probs)[:k]
     return ", ".join("%s (%.2f)" % (html.escape(class_label(i, class_names)), probs[i]) for i in order)
 
 
-def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", sections=None):
+def _input_caption(i, pred, labels, class_names):
+    caption = "input %d<br>pred <b>%s</b>" % (i, html.escape(class_label(pred, class_names)))
+    if labels is not None:
+        true = int(labels[i])
+        css = " class='wrong'" if true != pred else ""
+        caption += "<br><span%s>true %s</span>" % (css, html.escape(class_label(true, class_names)))
+    return caption
+
+
+def _check_labels(labels, n):
+    if labels is None:
+        return None
+    y = np.asarray(labels)
+    if y.ndim == 2:  # one-hot
+        y = y.argmax(axis=1)
+    if y.shape != (n,) or not (np.issubdtype(y.dtype, np.integer) or np.all(np.mod(y, 1) == 0)):
+        raise ValueError("labels: expected one class index per input (%d,), got shape %s dtype %s"
+                         % (n, y.shape, y.dtype))
+    return y.astype(np.int64)
+
+
+def _check_sections(sections):
+    sections = list(sections or ())
+    for item in sections:
+        if not (isinstance(item, tuple) and len(item) == 2 and all(isinstance(v, str) for v in item)):
+            raise TypeError("sections: expected a list of (title, html) pairs of str, got %r" % (item,))
+    return sections
+
+
+def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", labels=None,
+                  model_name=None, curves=None, sections=None, skipped=None):
     """The report as an HTML string.
 
     Parameters
@@ -59,64 +276,90 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
         Explanations of the same inputs, one per method.
     class_names : sequence of str, optional
     metrics : pandas.DataFrame, optional
-        Metric table (methods x metrics), shown when given.
+        Metric table (methods x metrics, as :func:`tensorlayer_xplain.metrics.evaluate`
+        returns it), shown with each metric's direction.
     title : str
+    labels : array-like of int (N,), optional
+        True classes, shown next to the predictions (mismatches highlighted).
+    model_name : str, optional
+        Shown under the title.
+    curves : dict of str -> dict of str -> CurveResult, optional
+        ``{method: {'deletion': result, 'insertion': result}}``: one curve plot per method.
     sections : list of (str, str), optional
-        Extra sections ``(title, html)`` appended after the inputs (e.g. a diagnosis).
+        Extra ``(title, html)`` sections, appended before the inputs (see the module docs).
+    skipped : dict of str -> str, optional
+        Methods left out and why, listed under the methods table.
 
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> text = render_report(exps, labels=y[:8], sections=[('Diagnosis', '<p>3 errors</p>')])  # doctest: +SKIP
     """
     if not explanations:
         raise ValueError("explanations: expected at least one method's explanation, got none")
+    sections = _check_sections(sections)
     names = list(explanations)
     first = explanations[names[0]]
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title><style>%s</style></head><body>"
-             % (html.escape(title), _STYLE), "<h1>%s</h1>" % html.escape(title)]
-    parts.append("<h2>Methods</h2><table><tr><th>method</th><th>total time (s)</th><th>per input (s)</th>"
-                 "<th>parameters</th></tr>")
-    for name in names:
-        exp = explanations[name]
-        shown = {k: v for k, v in exp.params.items() if np.isscalar(v) or v is None}
-        parts.append("<tr class='method-row'><td>%s</td><td>%.3f</td><td>%.4f</td><td>%s</td></tr>" % (
-            html.escape(name), exp.timings.get("total", float("nan")), exp.timings.get("per_sample", float("nan")),
-            html.escape(", ".join("%s=%r" % kv for kv in sorted(shown.items())))))
-    parts.append("</table>")
+    labels = _check_labels(labels, len(first))
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             "<meta name='viewport' content='width=device-width, initial-scale=1'><title>%s</title>"
+             "<style>%s</style></head><body>" % (html.escape(title), _STYLE), "<h1>%s</h1>" % html.escape(title)]
+    if model_name:
+        parts.append("<p>model: <b>%s</b> &middot; %d inputs</p>" % (html.escape(model_name), len(first)))
+    parts.append(_legend())
+    parts.append(_methods_table(explanations, skipped))
     if metrics is not None:
-        parts.append("<h2>Metrics</h2>" + metrics.to_html(classes="metrics", float_format=lambda v: "%.4f" % v))
+        parts.append(_metrics_table(metrics))
+    if curves:
+        parts.append(_curves_section(curves))
+    for section_title, body in sections:
+        parts.append("<section class='extra'><h2>%s</h2>%s</section>" % (html.escape(section_title), body))
     heatmaps = {name: explanations[name].heatmap() for name in names}
     images = first.images()
     parts.append("<h2>Inputs</h2>")
     for i in range(len(first)):
         pred = int(np.argmax(first.predictions[i]))
         parts.append("<section class='input' id='input-%d'><figure><img alt='input %d' src='%s'>"
-                     "<figcaption>input %d<br>pred <b>%s</b></figcaption></figure>"
-                     % (i, i, _image_uri(images[i]), i, html.escape(class_label(pred, class_names))))
+                     "<figcaption>%s</figcaption></figure>"
+                     % (i, i, _image_uri(images[i]), _input_caption(i, pred, labels, class_names)))
         for name in names:
             exp = explanations[name]
             target = int(exp.targets[i])
             caption = "%s<br>target %s" % (html.escape(name), html.escape(class_label(target, class_names))
                                            if target >= 0 else "custom")
-            parts.append("<figure class='method'><img alt='%s' src='%s'><figcaption>%s</figcaption></figure>"
-                         % (html.escape(name), _heatmap_uri(heatmaps[name][i], exp.meta.get("signed", False)), caption))
+            note = map_note(exp, i)
+            if note:
+                caption += "<br><span class='note'>%s</span>" % html.escape(note)
+            parts.append("<figure class='method'><img alt='%s'%s src='%s'><figcaption>%s</figcaption></figure>"
+                         % (html.escape(name), " class='constant'" if "constant map" in note else "",
+                            _heatmap_uri(heatmaps[name][i], exp.meta.get("signed", False)), caption))
         parts.append("<p class='top'>top classes: %s</p></section>" % _top_classes(first.predictions[i], class_names))
-    for heading, body in sections or ():
-        parts.append("<section class='extra'><h2>%s</h2>%s</section>" % (html.escape(heading), body))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_report(path, explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", sections=None):
+def write_report(path, explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", **options):
     """Write :func:`render_report` to ``path`` atomically and return the path.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    explanations, class_names, metrics, title
+        As for :func:`render_report`.
+    **options
+        ``labels``, ``model_name``, ``curves``, ``sections``, ``skipped`` of :func:`render_report`.
 
     Examples
     --------
-    >>> write_report('out/report.html', explainer.explain_all(X_test[:8]))   # doctest: +SKIP
+    >>> write_report('out/report.html', explainer.explain_all(X_test[:8]),
+    ...              sections=[('Notes', '<p>trained 1 epoch</p>')])            # doctest: +SKIP
     'out/report.html'
     """
     path = os.fspath(path)
-    text = render_report(explanations, class_names, metrics, title, sections)
+    text = render_report(explanations, class_names, metrics, title, **options)
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)

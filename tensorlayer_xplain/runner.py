@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 
-from .adapter import as_adapter
+from .adapter import PREDICTED, as_adapter
 from .explanation import Explanation
+from .map_checks import flag_maps
 from .methods.registry import check_params, method_info
 
 __all__ = ["explain"]
@@ -61,21 +62,40 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     check_params(spec.name, params)
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
     x, batch_shape = adapter.prepare(inputs)
+    traces = adapter.trace_count
     start = time.perf_counter()
-    predictions = adapter.predict(x)
-    resolved = adapter.resolve_targets(targets, len(x), predictions)
+    predictions = None
+    if spec.predicts and (targets is None or callable(targets) or adapter.n_classes is not None):
+        # the method's own forward pass gives the predictions (and, for None, the predicted class)
+        resolved = PREDICTED if targets is None else adapter.resolve_targets(targets, len(x))
+    else:
+        predictions = adapter.predict(x)
+        resolved = adapter.resolve_targets(targets, len(x), predictions)
     call_params = dict(params)
     if batch_size is not None and "batch_size" in spec.parameters:
         # also honoured when `model` is already an adapter (whose batch size is fixed)
         call_params.setdefault("batch_size", batch_size)
     result = spec.fn(adapter, x, resolved, **call_params)
     attributions, meta = result if isinstance(result, tuple) else (result, {})
+    meta = dict(meta)
+    scores = meta.pop("scores", None)
+    if predictions is None:
+        if scores is None:
+            raise TypeError("method %r is registered with predicts=True but returned no meta['scores']" % spec.name)
+        predictions = np.asarray(scores, np.float32)
+        adapter.n_classes = predictions.shape[1]
+    if resolved is PREDICTED:
+        resolved = np.argmax(predictions, axis=1).astype(np.int32)
     attributions = _to_input_shape(attributions, x, adapter)
     total = time.perf_counter() - start
-    meta = dict(meta)
+    meta.update(flag_maps(spec.name, predictions, attributions))  # warns about all-equal outputs, flat maps
     meta.setdefault("signed", spec.signed)
     meta.setdefault("family", spec.family)
     stored_targets = np.full(len(x), -1, np.int32) if callable(resolved) else resolved
+    timings = {"total": total, "per_sample": total / len(x)}
+    traced = adapter.trace_count - traces
+    if traced:
+        timings["traces"] = traced  # this call compiled steps: its time includes tracing (see steady_timings)
     return Explanation(
         spec.name,
         attributions.reshape(batch_shape),
@@ -84,6 +104,6 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         predictions,
         adapter.image_shape,
         params=params,
-        timings={"total": total, "per_sample": total / len(x)},
+        timings=timings,
         meta=meta,
     )

@@ -50,6 +50,9 @@ def test_gradient_is_paired_with_its_floor_and_attention_has_none(tiny_table):
     assert grad["baseline_max_rel_diff"] < 1e-5  # the floor computes the same saliency
     assert att["baseline"] == "—" and np.isnan(att["ratio"])
     assert "activation attention" in att["note"]
+    (user,) = table.attrs["user_path"]  # the user's path for gradient, against the same floor
+    assert user["method"] == "gradient" and user["ratio"] > 0 and user["target"] == 1.1
+    assert user["met"] == (user["ratio"] <= 1.1)
 
 
 def test_outputs_markdown_csv_png(suite, tiny_table, tmp_path):
@@ -61,6 +64,7 @@ def test_outputs_markdown_csv_png(suite, tiny_table, tmp_path):
     page = suite.markdown(table, notes + ["tiny: x skipped (test)"], info, "quick", TINY_RUN, use)
     assert "| tiny | gradient |" in page and "| tiny | attention |" in page
     assert "tracemalloc" in page and "x skipped (test)" in page
+    assert "| tiny | gradient | 4 |" in page.split("User path:")[1]
     md, csv, png = suite.write_outputs(table, page, str(tmp_path), "suite_test")
     assert open(md).read() == page
     back = pd.read_csv(csv)

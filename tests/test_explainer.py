@@ -176,7 +176,7 @@ def test_report_has_one_section_per_input_and_method(tmp_path, static_cnn, image
     assert len(re.findall(r"<section class='input'", text)) == 3
     assert len(re.findall(r"<figure class='method'>", text)) == 3 * 2
     assert len(re.findall(r"<tr class='method-row'>", text)) == 2
-    assert "src='http" not in text and text.count("data:image/png;base64,") == 3 + 6  # self-contained
+    assert "src='http" not in text and text.count("data:image/png;base64,") == 2 + 3 + 6  # legend, inputs, maps
     assert os.listdir(tmp_path / "r") == ["report.html"]
 
 

@@ -5,10 +5,16 @@ and sums them into a spatial map, upsampled (bilinear) to the input's spatial
 size: the methods return ``(N, H, W)`` and the runner broadcasts over channels.
 The layer's output (and its gradient) come from :meth:`ModelAdapter.capture`,
 which works on static and dynamic TL models, nested layers and Keras models,
-and leaves the model unchanged. Score-CAM's masked forward passes go through the
-shared masked-scoring engine in batches of ``batch_size``.
+and leaves the model unchanged; Grad-CAM and Grad-CAM++ are computed inside that
+compiled step (weights, channel sum, ReLU, resize), so one call returns the maps
+and the model's scores (the explanation's predictions). Score-CAM's masked
+forward passes go through the shared masked-scoring engine in batches of
+``batch_size``.
 """
+import functools
+
 import numpy as np
+import tensorflow as tf
 import tensorlayer as tl
 
 from ..layers import is_attention_weights_layer
@@ -22,8 +28,6 @@ __all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "default_cam_layer", "res
 
 def _is_container(layer):
     """Layers that only group others (their output repeats an inner layer's)."""
-    import tensorflow as tf
-
     if isinstance(layer, (tl.layers.LayerList, tl.layers.ModelLayer, tl.models.Model, tf.keras.Model)):
         return True
     name = type(layer).__name__
@@ -90,26 +94,50 @@ def resolve_cam_layer(adapter, layer_name=None):
     return layer_name, shape
 
 
-def _capture(adapter, x, targets, layer_name, batch_size):
-    """Activations and their gradients for the resolved CAM layer."""
+def gradcam_weights(acts, grads):
+    """Grad-CAM channel weights: the spatially averaged gradients, (N, C) (tensors or arrays)."""
+    return tf.reduce_mean(grads, axis=(1, 2))
+
+
+def gradcam_plus_plus_weights(acts, grads):
+    """Grad-CAM++ channel weights from activations and first-order gradients, (N, C) (tensors or arrays).
+
+    Uses the closed form for an exponential of the score (Chattopadhay et al.,
+    eq. 19): ``alpha = g^2 / (2 g^2 + sum_ab A * g^3)`` (0 where the denominator
+    is 0), ``w_c = sum_ij alpha * ReLU(g)``.
+    """
+    g2 = grads * grads
+    denom = 2.0 * g2 + tf.reduce_sum(acts, axis=(1, 2), keepdims=True) * (g2 * grads)
+    alpha = tf.math.divide_no_nan(g2, denom)
+    return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2))
+
+
+@functools.lru_cache(maxsize=None)
+def _cam_combine(weigh, relu, size):
+    """The in-graph CAM of one captured layer: weights, weighted channel sum, ReLU, bilinear resize to ``size``.
+
+    Cached per (weights, relu, size) so the adapter's compiled capture step is traced once per variant.
+    """
+
+    def combine(outs, grads):
+        acts = outs[0]
+        cam = tf.einsum("nhwc,nc->nhw", acts, weigh(acts, grads[0]))
+        if relu:
+            cam = tf.nn.relu(cam)
+        return tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
+
+    return combine
+
+
+def _gradient_cam(adapter, x, targets, layer_name, relu, batch_size, weigh):
+    """A gradient-weighted CAM computed in the compiled capture step; ``(cam (N, H, W), meta)``."""
     name, _ = resolve_cam_layer(adapter, layer_name)
-    res = adapter.capture(x, [name], targets=targets, gradients=True, batch_size=batch_size)
-    return name, res.outputs[name], res.gradients[name]
+    combine = _cam_combine(weigh, bool(relu), tuple(int(s) for s in adapter.image_shape[:2]))
+    res = adapter.capture(x, [name], targets=targets, gradients=True, batch_size=batch_size, combine=combine)
+    return res.combined, {"layer_name": name, "scores": res.scores}
 
 
-def _to_input_size(adapter, cam, relu):
-    """ReLU (optional) and bilinear upsampling of (N, h, w) maps to the image size (N, H, W)."""
-    if relu:
-        cam = np.maximum(cam, 0.0)
-    return upsample(cam.astype(np.float32), adapter.image_shape[:2])
-
-
-def _weighted_sum(weights, activations):
-    """``sum_c weights[n, c] * A[n, :, :, c]`` -> (N, h, w)."""
-    return np.einsum("nc,nhwc->nhw", weights, activations)
-
-
-@register_method("gradcam", aliases=("grad_cam",), family="cam")
+@register_method("gradcam", aliases=("grad_cam",), family="cam", predicts=True)
 def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM: channels weighted by their spatially averaged gradient.
 
@@ -134,7 +162,7 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
     -------
     attributions : ndarray, float32, shape (N, H, W)
     meta : dict
-        ``layer_name`` used.
+        ``layer_name`` used; ``scores`` (N, K) from the same forward pass.
 
     Raises
     ------
@@ -147,24 +175,11 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
     >>> exp.meta['layer_name'], exp.heatmap().shape           # doctest: +SKIP
     ('maxpool2d_2', (4, 28, 28))
     """
-    name, acts, grads = _capture(adapter, inputs, targets, layer_name, batch_size)
-    weights = grads.mean(axis=(1, 2))
-    return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name}
+    return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_weights)
 
 
-def gradcam_plus_plus_weights(acts, grads):
-    """Grad-CAM++ channel weights from activations and first-order gradients, (N, C).
-
-    Uses the closed form for an exponential of the score (Chattopadhay et al.,
-    eq. 19): ``alpha = g^2 / (2 g^2 + sum_ab A * g^3)``, ``w_c = sum_ij alpha * ReLU(g)``.
-    """
-    g2 = grads * grads
-    denom = 2.0 * g2 + acts.sum(axis=(1, 2), keepdims=True) * (g2 * grads)
-    alpha = np.divide(g2, denom, out=np.zeros_like(g2), where=denom != 0.0)
-    return (alpha * np.maximum(grads, 0.0)).sum(axis=(1, 2))
-
-
-@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), family="cam")
+@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), family="cam",
+                 predicts=True)
 def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM++: channels weighted by positive gradients with pixel-wise coefficients.
 
@@ -186,15 +201,13 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
     -------
     attributions : ndarray, float32, shape (N, H, W)
     meta : dict
-        ``layer_name`` used.
+        ``layer_name`` used; ``scores`` (N, K) from the same forward pass.
 
     Examples
     --------
     >>> exp = tlx.explain(model, x, 'gradcam_plus_plus')   # doctest: +SKIP
     """
-    name, acts, grads = _capture(adapter, inputs, targets, layer_name, batch_size)
-    weights = gradcam_plus_plus_weights(acts, grads)
-    return _to_input_size(adapter, _weighted_sum(weights, acts), relu), {"layer_name": name}
+    return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_plus_plus_weights)
 
 
 #: What Score-CAM's channel weights multiply: the raw activations (the paper) or the normalized masks.

@@ -44,64 +44,75 @@ def _expand(values, ndim):
 
 
 # ----------------------------------------------------------------------------- the compiled input-gradient step
-def _differentiate(adapter, targets, fn_targets, inputs, tb):
-    """``(d selected / d inputs, selected)`` for a tensor of model inputs."""
-    return adapter.differentiate(inputs, targets if fn_targets else tb)
+def _differentiate(adapter, targets, fn_targets, inputs, tb, return_scores=False):
+    """``(d selected / d inputs, selected[, scores])`` for a tensor of model inputs."""
+    return adapter.differentiate(inputs, targets if fn_targets else tb, return_scores)
 
 
 def _gradient_step(adapter, targets, sites=(), looped=True):
-    """Compiled ``d score[target] / d input`` for a block of rows.
+    """Compiled ``(d score[target] / d input, scores)`` for a block of rows.
 
     ``looped`` steps walk through the block in pieces inside the graph
     (:func:`~._graph.in_pieces`); the plain variant takes the block as one batch
     (used when it fits in a piece: no loop overhead). ``sites`` (``[(layer, attr)]``)
     are ReLU activations swapped for :func:`guided_relu` while the step is traced
-    (guided backprop); the model is restored before the call returns. One trace
-    per (adapter, variant, target kind).
+    (guided backprop); the model is restored before the call returns. The scores
+    ``(B, K)`` come from the same forward pass (they are the explanation's
+    predictions; negative targets pick the arg-max in the graph, see
+    :data:`~tensorlayer_xplain.adapter.PREDICTED`). One trace per (adapter,
+    variant, target kind).
     """
     fn_targets = callable(targets)
 
     def grads_of(x_, t_):
-        return _differentiate(adapter, targets, fn_targets, x_, t_)[0]
+        grads, _, scores = _differentiate(adapter, targets, fn_targets, x_, t_, return_scores=True)
+        return grads, scores
 
     def step(xb, tb, piece):
         with _guided_relus(sites):
-            return in_pieces(grads_of, piece, xb, tb) if looped else grads_of(xb, tb)
+            if looped:
+                return in_pieces(grads_of, piece, xb, tb, dtypes=(tf.float32, tf.float32))
+            return grads_of(xb, tb)
 
     key = ("input_gradients", "guided" if sites else "plain", looped, adapter._target_key(targets))
     return adapter.compiled(key, step, extra_dtypes=[tf.TensorSpec((None,), tf.int32), PIECE_SPEC])
 
 
-def input_gradients(adapter, x, targets, batch_size=None, sites=()):
+def input_gradients(adapter, x, targets, batch_size=None, sites=(), return_scores=False):
     """Gradients of the target scores w.r.t. a prepared batch ``x`` (N, *input_shape).
 
     The same values as :meth:`ModelAdapter.gradients`, computed in large compiled
     calls that loop over pieces of ``batch_size // PARALLEL`` rows in the graph
     (:func:`~._graph.in_pieces`); a batch that fits in one piece skips the loop.
-    ``sites`` turns it into guided backprop.
+    ``sites`` turns it into guided backprop. ``return_scores`` also returns the
+    model's scores ``(N, K)`` from the same forward pass.
     """
     x = np.asarray(x, np.float32)
     batch_size = batch_size or adapter.batch_size
     piece = piece_rows(batch_size)
     looped = len(x) > piece
     compiled = _gradient_step(adapter, targets, tuple(sites), looped)
-    t = np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32)
+    t = np.zeros(len(x), np.int32) if callable(targets) else adapter.resolve_targets(targets, len(x))
     if not looped:
         with adapter.inference_mode():
-            return concrete(compiled)(tf.constant(x), tf.constant(t), tf.constant(piece)).numpy()
-    out = np.empty_like(x)
+            grads, scores = (v.numpy() for v in concrete(compiled)(tf.constant(x), tf.constant(t),
+                                                                   tf.constant(piece)))
+        return (grads, scores) if return_scores else grads
+    out, scores = np.empty_like(x), {}
 
     def call(start, stop, piece):
-        out[start:stop] = step(tf.constant(x[start:stop]), tf.constant(t[start:stop]), tf.constant(piece)).numpy()
+        grads, rows = step(tf.constant(x[start:stop]), tf.constant(t[start:stop]), tf.constant(piece))
+        out[start:stop] = grads.numpy()
+        scores[start] = rows.numpy()  # a retried block overwrites its own entry
 
     with adapter.inference_mode():
         step = concrete(compiled)
         run_blocks(len(x), block_rows(batch_size, row_bytes(x)), piece, call)
-    return out
+    return (out, np.concatenate([scores[k] for k in sorted(scores)])) if return_scores else out
 
 
 # ----------------------------------------------------------------------------- plain gradients
-@register_method("gradient", aliases=("saliency",), family="gradient")
+@register_method("gradient", aliases=("saliency",), family="gradient", predicts=True)
 def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
     """Saliency: the magnitude of the gradient of the target score w.r.t. the input.
 
@@ -120,19 +131,22 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
 
     Returns
     -------
-    ndarray, shape (N, *input_shape)
+    attributions : ndarray, shape (N, *input_shape)
+    meta : dict
+        ``scores`` (N, K): the model's scores from the same forward pass (the
+        explanation's predictions); ``signed`` when ``absolute=False``.
 
     Examples
     --------
     >>> exp = ModelExplainer(model, methods=['gradient']).explain(x)   # doctest: +SKIP
     """
-    grads = input_gradients(adapter, inputs, targets, batch_size)
+    grads, scores = input_gradients(adapter, inputs, targets, batch_size, return_scores=True)
     if absolute:
-        return np.abs(grads)
-    return grads, {"signed": True}
+        return np.abs(grads), {"scores": scores}
+    return grads, {"signed": True, "scores": scores}
 
 
-@register_method("gradient_x_input", aliases=("input_x_gradient",), signed=True, family="gradient")
+@register_method("gradient_x_input", aliases=("input_x_gradient",), signed=True, family="gradient", predicts=True)
 def gradient_x_input(adapter, inputs, targets, batch_size=None):
     """Gradient times input: ``x * d score[target] / dx``, signed.
 
@@ -148,13 +162,16 @@ def gradient_x_input(adapter, inputs, targets, batch_size=None):
 
     Returns
     -------
-    ndarray, float32, shape (N, *input_shape)
+    attributions : ndarray, float32, shape (N, *input_shape)
+    meta : dict
+        ``scores`` (N, K) from the same forward pass.
 
     Examples
     --------
     >>> exp = tlx.explain(model, x, 'gradient_x_input')     # doctest: +SKIP
     """
-    return inputs * input_gradients(adapter, inputs, targets, batch_size)
+    grads, scores = input_gradients(adapter, inputs, targets, batch_size, return_scores=True)
+    return inputs * grads, {"scores": scores}
 
 
 # ----------------------------------------------------------------------------- integrated gradients

@@ -49,6 +49,10 @@ class MethodSpec:
     aliases : tuple of str
     family : str
         'gradient', 'cam', 'perturbation', 'attention', 'lime', 'shap' or 'custom'.
+    predicts : bool
+        True when the method computes the model's scores itself: it accepts
+        ``targets=PREDICTED`` (the predicted class, found in its own forward pass)
+        and returns ``meta['scores']`` (N, K), so the runner needs no prediction pass.
     """
 
     name: str
@@ -57,6 +61,7 @@ class MethodSpec:
     aliases: tuple = ()
     family: str = "custom"
     parameters: dict = field(default_factory=dict)
+    predicts: bool = False
 
 
 _REGISTRY = {}
@@ -78,7 +83,7 @@ def _parameters_of(fn):
     }
 
 
-def register_method(name, *, aliases=(), signed=False, family="custom", overwrite=False):
+def register_method(name, *, aliases=(), signed=False, family="custom", overwrite=False, predicts=False):
     """Decorator registering ``fn(adapter, inputs, targets, **params)`` under ``name``.
 
     Parameters
@@ -93,6 +98,10 @@ def register_method(name, *, aliases=(), signed=False, family="custom", overwrit
         Method family, used to group methods in figures and reports.
     overwrite : bool
         Allow replacing an existing registration.
+    predicts : bool
+        The method takes ``targets=tensorlayer_xplain.adapter.PREDICTED`` (resolve the
+        predicted class inside its own forward pass) and returns ``meta['scores']``
+        (N, K); :func:`~tensorlayer_xplain.explain` then skips its prediction pass.
 
     Examples
     --------
@@ -110,7 +119,7 @@ def register_method(name, *, aliases=(), signed=False, family="custom", overwrit
         if overwrite:
             for n in taken:
                 unregister_method(n)
-        spec = MethodSpec(name, fn, bool(signed), tuple(aliases), family, _parameters_of(fn))
+        spec = MethodSpec(name, fn, bool(signed), tuple(aliases), family, _parameters_of(fn), bool(predicts))
         _REGISTRY[name] = spec
         for alias in aliases:
             _ALIASES[alias] = name

@@ -1,6 +1,7 @@
 """Figures of pixel attributions: the input next to its attribution map."""
 import numpy as np
 
+from ..map_checks import map_note
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title
 from ._figure import tl_figure
@@ -9,7 +10,8 @@ __all__ = ["gradient_visualization", "saliency_visualization", "draw_attribution
 
 
 def method_title(exp, i=None, timing=False):
-    """A cell title: the method, its quality note (IG completeness gap) and optionally its time.
+    """A cell title: the method, its quality note (IG completeness gap), optionally its time, and a
+    note when the map is constant or the model's outputs are all equal (:func:`~..map_checks.map_note`).
 
     Parameters
     ----------
@@ -28,6 +30,9 @@ def method_title(exp, i=None, timing=False):
         title += "\ngap %.2g%%" % (100 * float(np.asarray(gap).reshape(-1)[i]))
     if timing and "per_sample" in exp.timings:
         title += "\n%.3g ms/input" % (1000 * exp.timings["per_sample"])
+    note = map_note(exp, i) if i is not None else ""
+    if note:
+        title += "\n(%s)" % note
     return title
 
 
@@ -58,7 +63,7 @@ def draw_attribution_rows(fig, exp, class_names=None, signed=None):
     for i in range(n):
         draw_image(fig.add_subplot(n, 2, 2 * i + 1), images[i],
                    prediction_title(exp.predictions[i], exp.targets[i], class_names))
-        draw_heatmap(fig.add_subplot(n, 2, 2 * i + 2), heat[i], signed, title=exp.method)
+        draw_heatmap(fig.add_subplot(n, 2, 2 * i + 2), heat[i], signed, title=method_title(exp, i))
 
 
 def gradient_visualization(model, inputs, targets=None, saveable=True, name="gradient", fig_idx=2396320,

@@ -1,4 +1,8 @@
 """One grid comparing several methods on the same inputs: rows = inputs, columns = methods."""
+from ..adapter import as_adapter
+from ..applicability import Explanations, applicable_methods
+from ..methods.registry import method_info
+from ..timing import steady_timings
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, draw_image, prediction_title
 from ._figure import tl_figure
@@ -54,8 +58,14 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
     """Explain the same inputs with several methods and draw them in one grid, TL style.
 
     Rows are inputs, columns methods (after a first column with the inputs). Each
-    cell is titled with the method and its time per input, and carries a colorbar:
-    diverging for signed methods, sequential for magnitudes.
+    cell is titled with the method and its time per input (a warm run's: the first
+    call's tracing is left out, see :func:`~tensorlayer_xplain.timing.steady_timings`),
+    notes a constant map, and carries a colorbar: diverging for signed methods,
+    sequential for magnitudes.
+
+    Methods that do not apply to the model are skipped with a warning (an MLP has
+    no CAM layer, a plain callable no ReLU layers for guided backprop); the
+    reasons are in the returned ``skipped``.
 
     Parameters
     ----------
@@ -79,8 +89,9 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
 
     Returns
     -------
-    dict of str -> Explanation
-        Keyed by method name, in the order drawn.
+    Explanations
+        A dict of str -> Explanation keyed by method name, in the order drawn;
+        ``.skipped`` maps each method left out to the reason.
 
     Examples
     --------
@@ -99,7 +110,13 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
         if unknown:
             raise KeyError("config: parameters given for %s, which are not in methods %s" % (unknown, list(methods)))
         targets = pick_targets(targets, target_class)
-        exps = {m: obtain_explanation(model, inputs, m, targets, **config.get(m, {})) for m in methods}
+        kept, skipped = applicable_methods(as_adapter(model), inputs, methods, config)
+        by_name = {method_info(m).name: config.get(m, {}) for m in methods}
+
+        def run(m):
+            return obtain_explanation(model, inputs, m, targets, **by_name[m])
+
+        exps = Explanations(steady_timings({m: run(m) for m in kept}, run), skipped)
     n, n_cols = len(next(iter(exps.values()))), 1 + len(exps)
     with tl_figure(saveable, name, fig_idx, second, figsize=(2.4 * n_cols, 2.3 * n)) as fig:
         draw_method_grid(fig, exps, class_names)
