@@ -29,6 +29,7 @@ from .methods.registry import (  # noqa: E402
 )
 from ._install import install, uninstall  # noqa: E402
 from .runner import explain  # noqa: E402
+from .store import ExplanationStore, open_store  # noqa: E402
 from . import metrics  # noqa: E402
 from .metrics import (  # noqa: E402
     available_metrics,
@@ -59,6 +60,8 @@ __all__ = [
     "ModelExplainer",
     "Explanation",
     "explain",
+    "ExplanationStore",
+    "open_store",
     "install",
     "uninstall",
     "register_method",
