@@ -18,20 +18,18 @@ import tensorflow as tf
 __all__ = ["ReplicatedStep"]
 
 
-def _sizes(n, replicas):
-    """Rows per replica: as equal as possible, the first ones one larger."""
-    base, extra = divmod(n, replicas)
-    return [base + (1 if i < extra else 0) for i in range(replicas)]
-
-
 class ReplicatedStep:
     """A compiled step whose row-aligned arguments are split across a strategy's replicas.
+
+    Replica ``r`` of ``R`` takes rows ``r * n // R : (r + 1) * n // R`` of every
+    row-aligned argument; the outer step is one ``tf.function`` with the same
+    input signature as ``fn``, so new batch sizes do not retrace.
 
     Parameters
     ----------
     strategy : tf.distribute.Strategy
     fn : tf.function
-        The step, traced per replica.
+        The step (with an ``input_signature``), traced per replica.
     rows : sequence of int
         Positions of the arguments that have one row per sample (``0`` is ``x``).
     """
@@ -39,22 +37,24 @@ class ReplicatedStep:
     def __init__(self, strategy, fn, rows):
         self.strategy, self.fn, self.rows = strategy, fn, tuple(rows)
         self.replicas = int(strategy.num_replicas_in_sync)
+        self.step = tf.function(self._split_run, input_signature=fn.input_signature)
+
+    def _split_run(self, *args):
+        replicas, rows, fn = self.replicas, self.rows, self.fn
+
+        def on_replica():
+            r = tf.distribute.get_replica_context().replica_id_in_sync_group
+            n = tf.shape(args[0])[0]
+            start, stop = r * n // replicas, (r + 1) * n // replicas
+            return fn(*[a[start:stop] if i in rows else a for i, a in enumerate(args)])
+
+        local = self.strategy.experimental_local_results(self.strategy.run(on_replica))
+        return tf.nest.map_structure(lambda *pieces: tf.concat(pieces, axis=0), *local)
 
     def experimental_get_tracing_count(self):
-        return self.fn.experimental_get_tracing_count()
+        return self.fn.experimental_get_tracing_count() + self.step.experimental_get_tracing_count()
 
     def __call__(self, *args):
-        args = [tf.convert_to_tensor(a) for a in args]
-        n = int(args[0].shape[0])
-        if self.replicas < 2 or n < self.replicas:
+        if self.replicas < 2 or int(args[0].shape[0]) < self.replicas:
             return self.fn(*args)  # nothing to split
-        sizes = _sizes(n, self.replicas)
-        parts = [tf.split(a, sizes, axis=0) if i in self.rows else None for i, a in enumerate(args)]
-
-        def per_replica(context):
-            r = context.replica_id_in_sync_group
-            return tuple(parts[i][r] if parts[i] is not None else a for i, a in enumerate(args))
-
-        values = self.strategy.experimental_distribute_values_from_function(per_replica)
-        local = self.strategy.experimental_local_results(self.strategy.run(self.fn, args=values))
-        return tf.nest.map_structure(lambda *pieces: tf.concat(pieces, axis=0), *local)
+        return self.step(*args)

@@ -36,7 +36,8 @@ from .methods.registry import method_info
 from .runner import explain as run_method
 from .streaming import batch_count, iter_chunks, known_length, progress_bar
 
-__all__ = ["ExplanationStore", "open_store", "explain_to_store", "prepare_store", "compute_chunk", "write_chunk"]
+__all__ = ["ExplanationStore", "open_store", "explain_to_store", "prepare_store", "compute_chunk", "write_chunk",
+           "describe_run", "finish_store"]
 
 ATTR = "tensorlayer_xplain"
 FORMAT = 1
@@ -266,7 +267,8 @@ def write_chunk(group, index, start, explanations, labels=None, inputs=None):
     group["done"][index] = True
 
 
-def _finish(group, n):
+def finish_store(group, n):
+    """Record the final length and whether every chunk is done."""
     attrs = dict(group.attrs[ATTR])
     attrs.update(n=int(n), complete=bool(np.all(group["done"][:])))
     group.attrs[ATTR] = attrs
@@ -321,7 +323,7 @@ def explain_to_store(explainer, data, path, methods=None, targets=None, labels=N
             bar.close()
     if group is None:
         raise ValueError("data: expected at least one sample, got an empty dataset")
-    _finish(group, written)
+    finish_store(group, written)
     return ExplanationStore(group, path)
 
 

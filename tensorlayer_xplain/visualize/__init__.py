@@ -28,3 +28,7 @@ from .lime_shap import *  # noqa: F401,F403,E402
 from .lime_shap import __all__ as _lime_shap_all  # noqa: E402
 
 __all__ += _lime_shap_all
+from .classes import *  # noqa: F401,F403,E402
+from .classes import __all__ as _classes_all  # noqa: E402
+
+__all__ += _classes_all
