@@ -42,12 +42,16 @@ setup(
         "scikit-learn>=1.0",
         "pandas",
         "tqdm",
+        # explain_dataset's chunked, resumable store (ExplanationStore); zarr 3 needs Python >= 3.11
+        "zarr>=3; python_version>='3.11'",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "httpx"],  # httpx: FastAPI's TestClient
         "serve": ["fastapi>=0.100", "uvicorn>=0.20", "python-multipart>=0.0.13", "pillow", "orjson>=3.9"],
         "app": ["gradio>=5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],
+        # explain_with_ray (Ray Data actors) and ExplanationStore.to_dask
+        "distributed": ["ray[data]>=2.9", "dask[array]", "psutil"],  # psutil: benchmarks/bench_scale.py
     },
     entry_points={"console_scripts": ["tensorlayer-xplain=tensorlayer_xplain.cli:main"]},
     classifiers=[

@@ -17,9 +17,12 @@ Examples
 >>> store = explain_with_ray(tlxp.models.cnn, weights, X_test, 'out.zarr',
 ...                          methods=['gradient', 'gradcam'], num_workers=2)  # doctest: +SKIP
 """
+import time
+
 import numpy as np
 
-from .store import compute_chunk, describe_run, finish_store, open_store, prepare_store, write_chunk
+from .store import open_store
+from .store_writer import compute_chunk, describe_run, finish_store, prepare_store, write_chunk
 from .streaming import progress_bar
 
 __all__ = ["explain_with_ray", "ChunkWorker"]
@@ -91,8 +94,17 @@ class ChunkWorker:
         import ray
         import zarr
 
+        import tensorflow as tf
+
         import tensorlayer_xplain  # noqa: F401  (registers methods, applies _compat in the actor)
 
+        cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))
+        if cpus >= 1:  # use the CPUs Ray gave this actor, not every core of the node
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(cpus)
+                tf.config.threading.set_inter_op_parallelism_threads(cpus)
+            except RuntimeError:  # TensorFlow already initialized in this process
+                pass
         self.explainer = build_explainer(model_fn, weights, methods, config, output, batch_size, seed)
         self.methods = self.explainer.methods
         self.x = ray.get(data)
@@ -107,7 +119,7 @@ class ChunkWorker:
                              "model_fn must build the same model on every worker" % (mine[:12], stored[:12]))
 
     def __call__(self, batch):
-        written = []
+        written, started = [], time.time()
         for index in np.asarray(batch["chunk"]).tolist():
             start = index * self.chunk_size
             x = self.x[start:start + self.chunk_size]
@@ -118,7 +130,9 @@ class ChunkWorker:
             labels = None if self.labels is None else self.labels[start:start + len(x)]
             write_chunk(self.group, index, start, results, labels, x if self.store_inputs else None)
             written.append(len(x))
-        return {"chunk": np.asarray(batch["chunk"]), "samples": np.asarray(written, np.int64)}
+        n = len(written)
+        return {"chunk": np.asarray(batch["chunk"]), "samples": np.asarray(written, np.int64),
+                "started": np.full(n, started), "finished": np.full(n, time.time())}
 
 
 def _as_array(data):
@@ -170,6 +184,9 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
     Returns
     -------
     ExplanationStore
+        With ``timings``: seconds ``total`` (this call), ``startup`` (until the
+        first actor began its first chunk: actor start, model build, tracing) and
+        ``compute`` (from then to the last chunk written).
 
     Examples
     --------
@@ -199,6 +216,7 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
     todo = [int(c) for c in np.flatnonzero(~done)]
     bar = progress_bar(len(x), "explain_with_ray (%s)" % ", ".join(names), progress,
                        initial=int(len(x) - sum(min(chunk_size, len(x) - c * chunk_size) for c in todo)))
+    began, first, last = time.time(), None, None
     try:
         if todo:
             refs = [ray.put(v) for v in (x, targets, None if labels is None else np.asarray(labels))]
@@ -211,7 +229,13 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
                                            store_inputs=store_inputs))
             for row in out.iter_rows():
                 bar.update(int(row["samples"]))
+                first = row["started"] if first is None else min(first, row["started"])
+                last = row["finished"] if last is None else max(last, row["finished"])
     finally:
         bar.close()
     finish_store(group, len(x))
-    return open_store(path)
+    store = open_store(path)
+    ended = time.time()
+    store.timings = {"total": ended - began, "startup": (first or ended) - began,
+                     "compute": (last or ended) - (first or ended)}
+    return store

@@ -337,7 +337,7 @@ class ModelExplainer:
         >>> store['gradcam'][:8].heatmap().shape                                               # doctest: +SKIP
         (8, 28, 28)
         """
-        from .store import explain_to_store
+        from .store_writer import explain_to_store
 
         return explain_to_store(self, data, path, methods=methods, targets=targets, labels=labels,
                                 chunk_size=chunk_size, resume=resume, progress=progress, store_inputs=store_inputs)
