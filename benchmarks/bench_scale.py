@@ -5,7 +5,9 @@
 Each (path, method) runs in its own subprocess so peak RSS (``ru_maxrss`` of the
 process; for Ray, the driver's plus the largest actor's) is its own; after one
 warm-up call on 256 digits (compilation excluded) the whole 10,000 are timed
-once. Reported: digits per second, the ratio to the in-memory path, peak RSS and
+once. Because the machine may be shared, the store/in-memory time ratio is also
+measured in one process, in back-to-back pairs of alternating order (median of
+``--pairs``). Reported: digits per second, the ratio to the in-memory path, peak RSS and
 the store's size on disk. A Ray job starts its actors (a process each, TensorFlow
 import, model build, tracing) inside the call; that start-up is timed by the
 actors themselves and also reported apart ("after start-up" = the rate once the
@@ -100,15 +102,48 @@ def one(path_kind, method, n, workdir):
     shutil.rmtree(store_path, ignore_errors=True)
 
 
+def paired(n, pairs, workdir):
+    """Memory vs store in one process, back to back with alternating order: median time ratio per method."""
+    import statistics
+
+    import tensorlayer_xplain as tlxp
+
+    X_test = tlxp.datasets.load_mnist(shape=(-1, 28, 28, 1))[4][:n]
+    explainer = tlxp.ModelExplainer(_build(_cnn_weights()), methods=list(METHODS), config=CONFIG, batch_size=256,
+                                    cache=False)
+    out = {}
+    for method in METHODS:
+        explainer.explain(X_test[:256], method)
+        ratios = []
+        for i in range(pairs):
+            times = {}
+            for kind in (("memory", "store") if i % 2 == 0 else ("store", "memory")):
+                path = os.path.join(workdir, "paired.zarr")
+                shutil.rmtree(path, ignore_errors=True)
+                start = time.perf_counter()
+                if kind == "memory":
+                    explainer.explain(X_test, method, progress=False)
+                else:
+                    explainer.explain_dataset(X_test, path, methods=[method], progress=False)
+                times[kind] = time.perf_counter() - start
+            ratios.append(times["store"] / times["memory"])
+        out[method] = statistics.median(ratios)
+    print(json.dumps(out))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--one", nargs=2, metavar=("PATH", "METHOD"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--pairs", type=int, default=3, help="memory/store pairs timed in one process (default 3)")
+    parser.add_argument("--paired", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench_scale_")
     if args.one:
         return one(args.one[0], args.one[1], args.n, workdir)
+    if args.paired:
+        return paired(args.n, args.pairs, workdir)
     _cnn_weights()  # train once (cached) before the timed subprocesses
     rows = []
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
@@ -120,6 +155,11 @@ def main():
                 sys.exit("%s/%s failed:\n%s" % (path_kind, method, out.stderr[-3000:]))
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(rows[-1], file=sys.stderr, flush=True)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--paired", "--n", str(args.n), "--pairs",
+                          str(args.pairs), "--workdir", workdir], env=env, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit("paired run failed:\n%s" % out.stderr[-3000:])
+    ratio = json.loads(out.stdout.strip().splitlines()[-1])
     print("| method | path | digits/s | time vs in-memory | after start-up: digits/s | vs store "
           "| start-up (s) | peak RSS (MB) | store (MB) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -130,6 +170,9 @@ def main():
             row["method"], row["path"], row["digits_per_s"], base["digits_per_s"] / row["digits_per_s"],
             row["steady_per_s"], store["steady_per_s"] / row["steady_per_s"], row["startup_s"], row["rss_mb"],
             "%.1f" % row["store_mb"] if row["store_mb"] else "-"))
+    print()
+    print("Store / in-memory time, %d back-to-back pairs in one process (median): %s" % (
+        args.pairs, ", ".join("%s %.2fx" % kv for kv in ratio.items())))
     shutil.rmtree(workdir, ignore_errors=True)
 
 

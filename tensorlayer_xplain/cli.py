@@ -172,7 +172,12 @@ def _explain(args):
 
 
 def _explain_to_store(args, explainer, inputs):
-    store = explainer.explain_dataset(inputs, args.store, resume=not args.overwrite, progress=True)
+    try:
+        store = explainer.explain_dataset(inputs, args.store, resume=not args.overwrite, progress=True)
+    except ValueError as err:
+        if str(err).startswith("resume:"):
+            raise CLIError("--store: %s (here: --overwrite)" % err) from None
+        raise
     report = store.report(range(min(16, len(store))), os.path.join(args.out, "report.html"), inputs=inputs)
     print("wrote %d samples x %d methods to %s and %s" % (len(store), len(store.methods), args.store, report))
 

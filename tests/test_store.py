@@ -219,3 +219,18 @@ def test_progress_bar_logs_lines_without_a_tty():
     lines = log.getvalue().splitlines()
     assert lines and all("\r" not in line for line in lines)
     assert "40/100" in lines[-1] and "demo" in lines[-1]
+
+
+def test_cli_store_writes_and_refuses_a_changed_model(tmp_path, capsys):
+    from tensorlayer_xplain.cli import main
+
+    np.save(tmp_path / "x.npy", np.random.RandomState(4).rand(40, 28, 28, 1).astype(np.float32))
+    argv = ["explain", "--model", "tensorlayer_xplain.models:cnn", "--data", str(tmp_path / "x.npy"), "--n", "40",
+            "--methods", "gradient", "--store", str(tmp_path / "cli.zarr"), "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    store = tlxp.open_store(str(tmp_path / "cli.zarr"))
+    assert len(store) == 40 and store.complete and os.path.exists(tmp_path / "out" / "report.html")
+    capsys.readouterr()
+    assert main(argv) == 2  # the builder draws new random weights: a resume is refused
+    assert "weights" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
