@@ -156,7 +156,7 @@ def prepare_store(path, run, n, n_classes, has_labels, resume=True):
                                  % (target, "; ".join(diffs)))
             return group
         if attrs is not None and attrs.get("state") == "ready":
-            warnings.warn("resume=False: overwriting the existing store at %r" % (target,), UserWarning, stacklevel=3)
+            warnings.warn("resume=False: overwriting the existing store at %r" % (target,), UserWarning, stacklevel=4)
     group = zarr.open_group(target, mode="w")
     group.attrs[ATTR] = dict(run, state="initializing", n=n)
     _create_arrays(group, run, n or 0, n_classes, has_labels, run["store_inputs"])
