@@ -45,6 +45,8 @@ setup(
         # weights files without pickle (tensorlayer_xplain.save_weights / load_weights)
         "safetensors>=0.4",
         "h5py>=3",
+        # explain_dataset's chunked, resumable store (ExplanationStore); zarr 3 needs Python >= 3.11
+        "zarr>=3; python_version>='3.11'",
     ],
     extras_require={
         # httpx: FastAPI's TestClient; playwright: the report test drives Debian's chromium (apt-get install chromium)
@@ -52,6 +54,8 @@ setup(
         "serve": ["fastapi>=0.100", "uvicorn>=0.20", "python-multipart>=0.0.13", "pillow", "orjson>=3.9"],
         "app": ["gradio>=5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],
+        # explain_with_ray (Ray Data actors) and ExplanationStore.to_dask
+        "distributed": ["ray[data]>=2.9", "dask[array]", "psutil"],  # psutil: benchmarks/bench_scale.py
     },
     entry_points={"console_scripts": ["tensorlayer-xplain=tensorlayer_xplain.cli:main"]},
     classifiers=[

@@ -30,6 +30,7 @@ from .methods.registry import (  # noqa: E402
 from ._install import install, uninstall  # noqa: E402
 from .runner import explain  # noqa: E402
 from .weights import load_weights, save_weights  # noqa: E402
+from .store import ExplanationStore, open_store  # noqa: E402
 from . import metrics  # noqa: E402
 from .metrics import (  # noqa: E402
     available_metrics,
@@ -65,6 +66,8 @@ __all__ = [
     "load_weights",
     "diagnose",
     "Diagnosis",
+    "ExplanationStore",
+    "open_store",
     "install",
     "uninstall",
     "register_method",

@@ -175,6 +175,9 @@ class ModelAdapter:
         on top of the raw output, only when asked).
     batch_size : int
         Largest batch sent to the model at once; halved on out-of-memory.
+    strategy : tf.distribute.Strategy, optional
+        Compiled steps split each batch across its replicas (see
+        :mod:`tensorlayer_xplain._distribute`).
 
     Examples
     --------
@@ -185,7 +188,7 @@ class ModelAdapter:
     (5, 784)
     """
 
-    def __init__(self, model, input_shape=None, image_shape=None, output="logits", batch_size=256):
+    def __init__(self, model, input_shape=None, image_shape=None, output="logits", batch_size=256, strategy=None):
         if isinstance(model, tl.models.Model):
             self.kind = "tl_static" if model._inputs is not None else "tl_dynamic"
         elif isinstance(model, tf.keras.Model):
@@ -204,6 +207,7 @@ class ModelAdapter:
         self.model = model
         self.output = output
         self.batch_size = int(batch_size)
+        self.strategy = strategy
         self._lock = threading.RLock()
         self._functions = {}
         self._call_order = None
@@ -371,7 +375,7 @@ class ModelAdapter:
             out = tf.nn.softmax(out, axis=-1)
         return out
 
-    def compiled(self, key, python_function, n_extra=0, extra_dtypes=None):
+    def compiled(self, key, python_function, n_extra=0, extra_dtypes=None, rows=None):
         """Return a ``tf.function`` of ``python_function``, traced once per adapter and key.
 
         The signature is ``(x, *extra)`` with ``x`` of shape ``(None, *input_shape)``
@@ -388,6 +392,11 @@ class ModelAdapter:
         n_extra : int
             Number of extra arguments (int32 vectors ``(None,)`` unless
             ``extra_dtypes`` says otherwise).
+        rows : sequence of int, optional
+            Positions of the arguments with one row per sample (``x`` is 0): with a
+            ``strategy``, those are split across its replicas and the outputs
+            concatenated (:class:`~tensorlayer_xplain._distribute.ReplicatedStep`).
+            Steps that do not say run on one device.
         """
         if self.kind == "callable":
             return python_function
@@ -397,6 +406,10 @@ class ModelAdapter:
             signature = [tf.TensorSpec((None,) + self.input_shape, tf.float32)]
             signature += [tf.TensorSpec(None, dt) if isinstance(dt, tf.DType) else dt for dt in dtypes]
             fn = tf.function(python_function, input_signature=signature)
+            if self.strategy is not None and rows is not None:
+                from ._distribute import ReplicatedStep
+
+                fn = ReplicatedStep(self.strategy, fn, rows)
             self._functions[key] = fn
         return fn
 
@@ -464,7 +477,7 @@ class ModelAdapter:
         ndarray, float32, shape (N, K)
         """
         x, _ = self.prepare(inputs)
-        step = self.compiled("predict", self._predict_step)
+        step = self.compiled("predict", self._predict_step, rows=(0,))
         with self.inference_mode():
             out = self.map_batches(lambda b: step(tf.constant(b)).numpy(), x, batch_size=batch_size)
         self.n_classes = out.shape[1]
@@ -585,7 +598,7 @@ class ModelAdapter:
         def step(xb, tb):
             return self.differentiate(xb, targets if fn_targets else tb)
 
-        compiled = self.compiled(("gradients", self._target_key(targets)), step, n_extra=1)
+        compiled = self.compiled(("gradients", self._target_key(targets)), step, n_extra=1, rows=(0, 1))
         with self.inference_mode():
             grads, selected = self.map_batches(
                 lambda xb, tb: tuple(v.numpy() for v in compiled(tf.constant(xb), tf.constant(tb))),
@@ -720,7 +733,7 @@ class ModelAdapter:
         from .methods._graph import concrete  # (no binding of arguments per call)
 
         key = ("capture", tuple(names), gradients, self._target_key(targets), combine)
-        compiled = self.compiled(key, step, n_extra=1)
+        compiled = self.compiled(key, step, n_extra=1, rows=(0, 1))
 
         def run(xb, tb):
             scores, outs, grads = concrete(compiled)(tf.constant(xb), tf.constant(tb))

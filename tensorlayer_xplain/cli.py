@@ -60,6 +60,10 @@ def build_parser():
     ex.add_argument("--format", default="png", choices=["png", "pdf", "svg"], help="figure format (default: png)")
     ex.add_argument("--seed", type=int, default=0, help="seed for stochastic methods (default: 0)")
     ex.add_argument("--output", default="logits", choices=["logits", "probabilities"], help="what is explained")
+    ex.add_argument("--store", metavar="PATH",
+                    help="explain all --n inputs chunk by chunk into a resumable Zarr store at PATH (re-run the "
+                         "same command to resume after an interruption) and write a report of the first 16 to --out")
+    ex.add_argument("--overwrite", action="store_true", help="with --store: overwrite an existing store instead of resuming")
     _add_serve_parser(sub)
     _add_diagnose_parser(sub)
     return parser
@@ -185,6 +189,8 @@ def _explain(args):
     for name in needs_background:
         config.setdefault(name, {})["background"] = background
     explainer = ModelExplainer(model, methods=methods, config=config, output=args.output, seed=args.seed)
+    if args.store:
+        return _explain_to_store(args, explainer, inputs)
     explanations = explainer.visualize_all(inputs, save_path=args.out, format=args.format)
     report = explainer.report(inputs, os.path.join(args.out, "report.html"))
     for name, exp in explanations.items():
@@ -227,6 +233,17 @@ def _diagnose(args):
     print("%d errors of %d; flagged classes: %s" % (len(diagnosis.errors), len(y),
                                                    diagnosis.flagged_classes or "none"))
     print("wrote %d figures and %s" % (len(figures), report))
+
+
+def _explain_to_store(args, explainer, inputs):
+    try:
+        store = explainer.explain_dataset(inputs, args.store, resume=not args.overwrite, progress=True)
+    except ValueError as err:
+        if str(err).startswith("resume:"):
+            raise CLIError("--store: %s (here: --overwrite)" % err) from None
+        raise
+    report = store.report(range(min(16, len(store))), os.path.join(args.out, "report.html"), inputs=inputs)
+    print("wrote %d samples x %d methods to %s and %s" % (len(store), len(store.methods), args.store, report))
 
 
 def _serve(args):

@@ -100,6 +100,9 @@ class ModelExplainer:
         streamed chunk) is not cached.
     seed : int or None
         Default ``seed`` for every method that takes one.
+    strategy : tf.distribute.Strategy, optional
+        E.g. ``tf.distribute.MirroredStrategy()``: every compiled step (gradients,
+        captures, predictions) splits its batch across the strategy's replicas.
 
     Examples
     --------
@@ -120,9 +123,10 @@ class ModelExplainer:
     """
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
-                 output="logits", batch_size=256, cache=True, seed=0, cache_bytes=DEFAULT_CACHE_BYTES):
+                 output="logits", batch_size=256, cache=True, seed=0, cache_bytes=DEFAULT_CACHE_BYTES,
+                 strategy=None):
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
-            model, image_shape=image_shape, output=output, batch_size=batch_size)
+            model, image_shape=image_shape, output=output, batch_size=batch_size, strategy=strategy)
         self.model = self.adapter.model
         if methods is not None and (isinstance(methods, str) or not hasattr(methods, "__iter__")):
             raise TypeError("methods: expected a list of method names, got %r" % (methods,))
@@ -301,6 +305,49 @@ class ModelExplainer:
         finally:
             bar.close()
         return Explanation.concatenate(parts)
+
+    def explain_dataset(self, data, path, methods=None, targets=None, chunk_size=None, resume=True, progress=None,
+                        store_inputs=False, labels=None):
+        """Explain a whole dataset chunk by chunk into a resumable Zarr store (memory stays flat).
+
+        Parameters
+        ----------
+        data : array-like (N, ...), tf.data.Dataset or iterable of batches
+            Dataset elements are batches ``x`` or ``(x, y)``; ``y`` is stored as labels.
+        path : str or os.PathLike
+            The store: a local folder or an fsspec URL (``s3://...``).
+        methods : list of str, optional
+            Default: the explainer's ``methods``.
+        targets : None, int, array (N,) or callable
+            None explains the predicted class.
+        chunk_size : int, optional
+            Samples per chunk (the unit of storage and of resume); default ``batch_size``.
+        resume : bool
+            True: skip the chunks an earlier run of the same call completed (a run
+            with different parameters, weights, version or input shape is
+            refused); False: overwrite an existing store, with a warning.
+        progress : bool, optional
+            tqdm bar (samples, total, ETA); None: shown when the run lasts over 2 s.
+        store_inputs : bool
+            Also store the inputs (for reports that need no data).
+        labels : array-like (N,), optional
+            Labels of an array ``data``.
+
+        Returns
+        -------
+        ExplanationStore
+            See :func:`tensorlayer_xplain.open_store`.
+
+        Examples
+        --------
+        >>> store = explainer.explain_dataset(X_test, 'out.zarr', methods=['gradient', 'gradcam'])  # doctest: +SKIP
+        >>> store['gradcam'][:8].heatmap().shape                                               # doctest: +SKIP
+        (8, 28, 28)
+        """
+        from .store_writer import explain_to_store
+
+        return explain_to_store(self, data, path, methods=methods, targets=targets, labels=labels,
+                                chunk_size=chunk_size, resume=resume, progress=progress, store_inputs=store_inputs)
 
     def explain_all(self, inputs, targets=None, methods=None, **kwargs):
         """Explain ``inputs`` with every configured method.

@@ -75,7 +75,7 @@ def _gradient_step(adapter, targets, sites=(), looped=True):
             return grads_of(xb, tb)
 
     key = ("input_gradients", "guided" if sites else "plain", looped, adapter._target_key(targets))
-    return adapter.compiled(key, step, extra_dtypes=[tf.TensorSpec((None,), tf.int32), PIECE_SPEC])
+    return adapter.compiled(key, step, extra_dtypes=[tf.TensorSpec((None,), tf.int32), PIECE_SPEC], rows=(0, 1))
 
 
 def input_gradients(adapter, x, targets, batch_size=None, sites=(), return_scores=False):
@@ -233,7 +233,8 @@ def _path_integral_step(adapter, targets):
     rows = tf.TensorSpec((None,) + tuple(adapter.input_shape), tf.float32)
     vector = tf.TensorSpec((None,), tf.float32)
     extras = [rows, vector, vector, tf.TensorSpec((None,), tf.int32), PIECE_SPEC]
-    return adapter.compiled(("integrated_gradients", adapter._target_key(targets)), step, extra_dtypes=extras)
+    return adapter.compiled(("integrated_gradients", adapter._target_key(targets)), step, extra_dtypes=extras,
+                            rows=(0, 1, 4))
 
 
 def _completeness(attributions, f_x, f_base):

@@ -32,3 +32,8 @@ from .diagnosis import *  # noqa: F401,F403,E402
 from .diagnosis import __all__ as _diagnosis_all  # noqa: E402
 
 __all__ += _diagnosis_all
+
+from .classes import *  # noqa: F401,F403,E402
+from .classes import __all__ as _classes_all  # noqa: E402
+
+__all__ += _classes_all
