@@ -26,6 +26,8 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
+from . import _deadline
+
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS"]
 
 #: Allowed values of ``output``: the raw model output, or its softmax.
@@ -412,6 +414,7 @@ class ModelAdapter:
         size = int(batch_size or self.batch_size)
         pieces, start, single = [], 0, None
         while start < n:
+            _deadline.check()  # stop between pieces past a deadline (see tensorlayer_xplain._deadline)
             stop = min(n, start + size)
             try:
                 out = fn(*(a[start:stop] for a in arrays))

@@ -9,6 +9,7 @@ import numpy as np
 
 from .adapter import as_adapter
 from .explanation import Explanation
+from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
 
 __all__ = ["explain"]
@@ -59,6 +60,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     """
     spec = method_info(method)
     check_params(spec.name, params)
+    check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
     x, batch_shape = adapter.prepare(inputs)
     start = time.perf_counter()
