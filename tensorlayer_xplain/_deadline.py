@@ -15,12 +15,13 @@ asyncio task): a deadline set by one worker never stops another's work.
 Examples
 --------
 >>> import time
->>> with deadline(seconds=0.0):
-...     time.sleep(0.001)
-...     check()
-Traceback (most recent call last):
-...
-tensorlayer_xplain._deadline.DeadlineExceeded: deadline: stopped after 0.0 s, past its deadline of 0.0 s
+>>> try:
+...     with deadline(seconds=0.0):
+...         time.sleep(0.001)
+...         check()
+... except DeadlineExceeded as err:
+...     print(err)
+deadline: stopped after 0.0 s, past its deadline of 0.0 s
 >>> check()  # no deadline open: nothing happens
 """
 import contextlib
