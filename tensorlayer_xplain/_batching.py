@@ -104,7 +104,7 @@ class MicroBatcher:
         self._pending = deque()
         self._cond = threading.Condition()
         self._threads = []
-        self._closed = False
+        self._generation = 0  # close() starts a new one: the old workers exit, submit() starts fresh ones
         self.running = 0
         self.batches = 0
         self.jobs_run = 0
@@ -131,8 +131,6 @@ class MicroBatcher:
         """
         job = Job(key, payload, rows, time.monotonic() + float(timeout), mergeable)
         with self._cond:
-            if self._closed:
-                raise RuntimeError("the worker pool is closed")
             if len(self._pending) >= self.queue_size:
                 raise QueueFull("queue: %d explanations are already waiting (the limit); retry later" % len(self._pending))
             self._pending.append(job)
@@ -142,7 +140,8 @@ class MicroBatcher:
 
     def _start_workers(self):
         while len(self._threads) < self.workers:
-            thread = threading.Thread(target=self._work, name="tlxp-explain-%d" % len(self._threads), daemon=True)
+            thread = threading.Thread(target=self._work, args=(self._generation,),
+                                      name="tlxp-explain-%d" % len(self._threads), daemon=True)
             self._threads.append(thread)
             thread.start()
 
@@ -157,18 +156,18 @@ class MicroBatcher:
                 rows += job.rows
         return rows
 
-    def _take(self):
-        """The next batch (None once closed)."""
+    def _take(self, generation):
+        """The next batch (None once the pool was closed after this worker started)."""
         with self._cond:
-            while not self._pending and not self._closed:
+            while not self._pending and generation == self._generation:
                 self._cond.wait()
-            if self._closed:
+            if generation != self._generation:
                 return None
             batch = [self._pending.popleft()]
             if batch[0].mergeable:
                 rows = self._gather(batch)
                 until = batch[0].arrived + self.window
-                while rows < self.max_rows and not self._closed:
+                while rows < self.max_rows:
                     left = until - time.monotonic()
                     if left <= 0:
                         break
@@ -177,9 +176,9 @@ class MicroBatcher:
             self.running += 1
             return batch
 
-    def _work(self):
+    def _work(self, generation):
         while True:
-            batch = self._take()
+            batch = self._take(generation)
             if batch is None:
                 return
             try:
@@ -222,13 +221,17 @@ class MicroBatcher:
                     "queue_size": self.queue_size, "batches": self.batches, "jobs": self.jobs_run}
 
     def close(self):
-        """Stop the workers (after the batches they run) and fail the jobs still waiting."""
+        """Stop the workers (after the batches they run) and fail the jobs still waiting.
+
+        A later :meth:`submit` starts new workers (an app's lifespan may close and reopen it).
+        """
         with self._cond:
-            self._closed = True
+            self._generation += 1
             waiting, self._pending = list(self._pending), deque()
+            threads, self._threads = self._threads, []
             self._cond.notify_all()
         for job in waiting:
             _settle(job.future, error=RuntimeError("the worker pool was closed"))
-        for thread in self._threads:
+        for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=5)
