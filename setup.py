@@ -45,7 +45,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "httpx", "schemathesis>=4"],  # httpx: FastAPI's TestClient
-        "serve": ["fastapi>=0.100", "uvicorn>=0.20", "python-multipart>=0.0.13", "pillow", "orjson>=3.9"],
+        "serve": ["fastapi>=0.100", "uvicorn[standard]>=0.20", "python-multipart>=0.0.13", "pillow", "orjson>=3.9"],
         "app": ["gradio>=5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],
     },

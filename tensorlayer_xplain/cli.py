@@ -84,6 +84,8 @@ def _add_serve_parser(sub):
                     help="most explanation requests waiting; more get 503 (default: 32)")
     sv.add_argument("--batch-window", type=float, default=5.0,
                     help="milliseconds a request waits to share a model batch with others (default: 5; 0: no wait)")
+    sv.add_argument("--no-micro-batching", action="store_true",
+                    help="run every explanation request alone (no merging of concurrent requests)")
     sv.add_argument("--seed", type=int, default=0, help="seed for stochastic methods (default: 0)")
     sv.add_argument("--output", default="logits", choices=["logits", "probabilities"], help="what is explained")
     sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
@@ -231,7 +233,8 @@ def _serve(args):
     explainer = ModelExplainer(adapter, methods=methods, config=config, seed=args.seed)
     app = create_app(explainer, max_upload_bytes=args.max_upload_bytes, max_batch=args.max_batch,
                      max_cost=args.max_cost or None, timeout=args.timeout, workers=args.workers,
-                     queue_size=args.queue_size, batch_window=args.batch_window / 1000.0)
+                     queue_size=args.queue_size,
+                     batch_window=None if args.no_micro_batching else args.batch_window / 1000.0)
     print("serving %s (methods: %s) on http://%s:%d" % (args.model, ", ".join(methods), args.host, args.port),
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

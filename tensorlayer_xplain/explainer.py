@@ -224,9 +224,9 @@ class ModelExplainer:
         if self._cache is not None:
             self._cache.clear()
 
-    def _cache_key(self, name, params, targets, x):
+    def _cache_key(self, name, params, targets, x, weights=None):
         return (name, fingerprint(params), fingerprint(targets), fingerprint(x),
-                self.adapter.output, self.adapter.weights_fingerprint())
+                self.adapter.output, weights or self.adapter.weights_fingerprint())
 
     # ------------------------------------------------------------------ explain
     def check_cost(self, name, params, n_inputs, max_cost=None):

@@ -322,9 +322,10 @@ class ExplainService:
         Threads running explanations (they share the explainer's lock).
     queue_size : int
         Most explanation requests waiting for a worker (then 503).
-    batch_window : float
+    batch_window : float or None
         Seconds a request waits for others with the same method and parameters
-        to be merged into its model batch (0: merge only what already waits).
+        to be merged into its model batch (0: merge only what already waits;
+        None: no micro-batching, every request runs alone).
 
     Examples
     --------
@@ -356,7 +357,9 @@ class ExplainService:
         if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 < timeout <= 86400:
             raise ValueError("timeout: expected seconds in (0, 86400], got %r" % (timeout,))
         self.timeout = float(timeout)
-        self.batcher = MicroBatcher(self._run_jobs, workers=workers, queue_size=queue_size, window=batch_window,
+        self.micro_batching = batch_window is not None
+        self.batcher = MicroBatcher(self._run_jobs, workers=workers, queue_size=queue_size,
+                                    window=batch_window if self.micro_batching else 0.0,
                                     max_rows=max(self.max_batch, self.adapter.batch_size))
         self._predict = None
         self.predict_fn()  # traced now, in inference mode; also tells the adapter its number of classes
@@ -466,7 +469,7 @@ class ExplainService:
         key = (request["name"], fingerprint(request["params"]), request["targets"] is None, request["x"].shape[1:])
         try:
             return self.batcher.submit(key, request, len(request["x"]), self.timeout,
-                                       mergeable=batchable(request["name"], request["params"]))
+                                       mergeable=self.micro_batching and batchable(request["name"], request["params"]))
         except QueueFull as err:
             raise RequestError(503, str(err), headers={"Retry-After": "1"}) from None
 
@@ -498,9 +501,10 @@ class ExplainService:
                 r = requests[0]
                 return [explainer.explain(r["x"], method=name, targets=r["targets"], progress=False, **params)]
             cache = explainer._cache
+            weights = self.adapter.weights_fingerprint() if cache is not None else None  # once per batch
             results, todo = [None] * len(requests), []
             for i, r in enumerate(requests):
-                key = explainer._cache_key(name, params, r["targets"], r["x"]) if cache is not None else None
+                key = explainer._cache_key(name, params, r["targets"], r["x"], weights) if cache is not None else None
                 results[i] = cache.get(key) if cache is not None else None
                 if results[i] is None:
                     todo.append((i, key))
@@ -574,7 +578,8 @@ class ExplainService:
                 "input_shape": list(self.adapter.input_shape), "image_shape": list(self.adapter.image_shape),
                 "output": self.adapter.output, "n_classes": self.adapter.n_classes, "methods": self.methods,
                 "cache": self.explainer.cache_info, "max_batch": self.max_batch, "max_cost": self.max_cost,
-                "timeout": self.timeout, "batch_window": self.batcher.window, "queue": self.batcher.stats()}
+                "timeout": self.timeout, "batch_window": self.batcher.window if self.micro_batching else None,
+                "queue": self.batcher.stats()}
 
     def close(self):
         """Stop the explanation workers."""
@@ -748,9 +753,10 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
         Threads running explanations.
     queue_size : int
         Most explanation requests waiting (default :data:`QUEUE_SIZE`).
-    batch_window : float
+    batch_window : float or None
         Seconds a request waits for others to share its batch (default
-        :data:`BATCH_WINDOW`; 0 merges only requests that already wait).
+        :data:`BATCH_WINDOW`; 0 merges only requests that already wait; None
+        turns micro-batching off).
 
     Returns
     -------
