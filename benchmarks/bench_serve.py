@@ -266,6 +266,16 @@ def percentile(values, q):
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
+def write_results(folder, stem, text, rows):
+    """Print ``text`` and write it to ``<folder>/<stem>.md``, the rows to ``<stem>.json``."""
+    print(text)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, stem + ".md"), "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    with open(os.path.join(folder, stem + ".json"), "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per row (default 200)")
@@ -287,13 +297,7 @@ def main(argv=None):
         MODEL.save_weights(weights, format="npz")
         payloads = [multipart(png_bytes(img), "gradient") for img in images]
         batching = batching_rows(weights, payloads, expected, args.requests * 2, args.max_seconds)
-        text = batching_table(batching)
-        print(text)
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "bench_serve_batching.md"), "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        with open(os.path.join(args.out, "bench_serve_batching.json"), "w", encoding="utf-8") as f:
-            json.dump(batching, f, indent=1)
+        write_results(args.out, "bench_serve_batching", batching_table(batching), batching)
         if args.batching_only:
             return batching
         port = free_port()
@@ -339,13 +343,7 @@ def main(argv=None):
             "%.1f" % r["overhead"] if r["overhead"] == r["overhead"] else ""))
     lines += ["", "`direct p50`: the same explanation in-process (ModelExplainer, no cache, no HTTP), interleaved "
                   "with sequential requests; `HTTP overhead`: median per-pair difference."]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench_serve.md"), "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    with open(os.path.join(args.out, "bench_serve.json"), "w", encoding="utf-8") as f:
-        json.dump(rows, f, indent=1)
+    write_results(args.out, "bench_serve", "\n".join(lines), rows)
     return rows
 
 

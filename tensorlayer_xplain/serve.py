@@ -39,6 +39,7 @@ From the shell (``pip install 'tensorlayer-xplain[serve]'``)::
     python -m tensorlayer_xplain serve --model tensorlayer_xplain.models:cnn --weights cnn.npz --port 8000
     curl -F file=@digit.png -F method=gradcam -F overlay=true http://127.0.0.1:8000/explain
 """
+import contextlib
 import io
 import json
 import numbers
@@ -213,6 +214,19 @@ def _parse_json(text, name):
         raise RequestError(400, "%s: expected JSON, got %.60r (%s)" % (name, text, err)) from None
     except RecursionError:
         raise RequestError(400, "%s: expected JSON nested at most a few hundred levels deep, got deeper" % name) from None
+
+
+@contextlib.contextmanager
+def client_errors(timeout=None):
+    """Turn what a bad request raises into :class:`RequestError`: 504 past the deadline, 422 otherwise."""
+    try:
+        yield
+    except _deadline.DeadlineExceeded as err:
+        raise RequestError(504, "explain: %s (the service's timeout is %g s)" % (err, timeout)) from None
+    except KeyError as err:
+        raise RequestError(422, err.args[0] if err.args else str(err)) from None
+    except (TypeError, ValueError) as err:
+        raise RequestError(422, str(err)) from None
 
 
 def _parse_bool(value, name):
@@ -453,15 +467,11 @@ class ExplainService:
         if not isinstance(params, dict):
             raise RequestError(422, "params: expected a JSON object of method parameters, got %.80r" % (params,))
         x = self.inputs(inputs)
-        try:
+        with client_errors():
             name, full = self.explainer.method_params(name, **params)  # names (did-you-mean) and types
             if targets is not None:
                 targets = self.adapter.resolve_targets(targets, len(x)).astype(np.int64)  # shape and class range
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets
-        except KeyError as err:
-            raise RequestError(422, err.args[0] if err.args else str(err)) from None
-        except (TypeError, ValueError) as err:
-            raise RequestError(422, str(err)) from None
         return {"name": name, "params": full, "x": x, "targets": targets, "cost": cost}
 
     def submit(self, request):
@@ -530,15 +540,8 @@ class ExplainService:
         the HTTP service, run in the calling thread under ``timeout``.
         """
         request = self.prepare(inputs, method, targets, params)
-        try:
-            with _deadline.deadline(seconds=self.timeout):
-                return self._run_merged([request])[0]
-        except _deadline.DeadlineExceeded as err:
-            raise RequestError(504, "explain: %s (the service's timeout is %g s)" % (err, self.timeout)) from None
-        except KeyError as err:
-            raise RequestError(422, err.args[0] if err.args else str(err)) from None
-        except (TypeError, ValueError) as err:
-            raise RequestError(422, str(err)) from None
+        with client_errors(self.timeout), _deadline.deadline(seconds=self.timeout):
+            return self._run_merged([request])[0]
 
     def explain(self, inputs, method=None, targets=None, params=None, overlay=False):
         """Explain ``inputs``: a dict with predictions, attributions, heatmaps (and overlay PNGs).
@@ -778,7 +781,6 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
     [7]
     """
     import asyncio
-    import contextlib
 
     fastapi = _import_or_hint("fastapi", _SERVE_HINT)
     _import_or_hint("python_multipart", _SERVE_HINT)  # needed to read uploads
@@ -839,14 +841,8 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
                 waiter.cancel()
                 raise RequestError(504, "explain: no result within the service's timeout of %g s; the work was "
                                         "stopped (ask for less, or raise --timeout)" % service.timeout)
-        try:
+        with client_errors(service.timeout):
             return waiter.result()
-        except _deadline.DeadlineExceeded as err:
-            raise RequestError(504, "explain: %s (the service's timeout is %g s)" % (err, service.timeout)) from None
-        except KeyError as err:
-            raise RequestError(422, err.args[0] if err.args else str(err)) from None
-        except (TypeError, ValueError) as err:
-            raise RequestError(422, str(err)) from None
 
     @app.post("/predict", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/predict"),
               summary="Scores, predicted class and probabilities (method fields are ignored)")

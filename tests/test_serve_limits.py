@@ -1,6 +1,5 @@
 """Costs, budgets, range checks, the worker pool, deadlines, micro-batching and 4xx-only errors of the service."""
 import http.client
-import io
 import json
 import socket
 import threading

@@ -74,6 +74,11 @@ class Cost:
         Rows also back-propagated.
     total : int
         ``forward + backward``: the figure budgets are compared with.
+
+    Examples
+    --------
+    >>> Cost('gradient', 4, 4, 4, 8).total
+    8
     """
 
     method: str
