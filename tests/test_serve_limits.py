@@ -418,6 +418,10 @@ def test_cli_serve_passes_the_limits(tmp_path, monkeypatch, capsys):
         over = client.post("/explain", json={"inputs": [[0.0] * 16], "method": "gradient",
                                              "params": {"batch_size": 4}, "targets": 0})
         assert over.status_code == 200
+    assert cli.main(["serve", "--model", "limits_cli_models:build", "--no-micro-batching", "--max-cost", "0"]) == 0
+    with TestClient(calls["app"]) as client:
+        health = client.get("/health").json()
+        assert health["batch_window"] is None and health["max_cost"] is None
     for argv, fragment in [(["--max-cost", "-1"], "--max-cost"), (["--timeout", "0"], "--timeout"),
                            (["--queue-size", "0"], "--queue-size"), (["--batch-window", "5000"], "--batch-window")]:
         assert cli.main(["serve", "--model", "limits_cli_models:build"] + argv) == 2
