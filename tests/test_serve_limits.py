@@ -101,6 +101,10 @@ def test_costs_of_the_builtin_methods(model):
     background = np.zeros((7, SIZE, SIZE, 1), np.float32)
     assert tlxp.estimate_cost(model, "shap", n, n_samples=11, background=background) == tlxp.Cost("shap", n, 40, 33, 73)
     assert tlxp.estimate_cost(model, "shap_kernel", n, nsamples=30, background=background).forward == n * 30 * 7
+    assert tlxp.estimate_cost(model, "shap_kernel", n, nsamples=30, background=background,
+                              n_segments=(4, 9)).forward == n * 2 * 30 * 7  # one game per scale
+    assert tlxp.estimate_cost(model, "shap_kernel", n, background=background, granularity="feature").forward == \
+        n * (2 * SIZE * SIZE + 2048) * 7  # shap's 'auto' coalitions
     assert tlxp.estimate_cost(model, "shap_partition", n, max_evals=50).forward == 150
     assert tlxp.estimate_cost(model, "shap_deep", n, background=background).total == 2 * n * 7
 

@@ -155,7 +155,7 @@ def _is_int(value):
 
 
 def _check_count(method, key, value, limit):
-    values = value if isinstance(value, (tuple, list)) and key in ("window", "stride") else (value,)
+    values = value if isinstance(value, (tuple, list)) and key in ("window", "stride", "n_segments") else (value,)
     for v in values:
         if not _is_int(v) or not 1 <= v <= limit:
             raise ValueError("%s: expected an int between 1 and %d for %s, got %r"
@@ -325,11 +325,13 @@ def _shap_gradient(adapter, n, n_samples=200, background=None, **_):
 
 def _shap_kernel(adapter, n, nsamples="auto", background=None, max_background=20, granularity="auto",
                  n_segments=40, **_):
-    if nsamples == "auto":
-        h, w, _ = adapter.image_shape
-        features = int(np.prod(adapter.input_shape)) if granularity == "feature" or min(h, w) == 1 else n_segments
-        nsamples = 2 * features + 2048
-    return n * int(nsamples) * max(1, _background_rows(background, max_background)), 0
+    h, w, _ = adapter.image_shape
+    if granularity == "feature" or (granularity == "auto" and min(h, w) == 1):
+        scales = (int(np.prod(adapter.input_shape)),)  # one game over the input values
+    else:
+        scales = tuple(n_segments) if isinstance(n_segments, (tuple, list)) else (n_segments,)  # one per scale
+    coalitions = sum(2 * m + 2048 if nsamples == "auto" else int(nsamples) for m in scales)
+    return n * coalitions * max(1, _background_rows(background, max_background)), 0
 
 
 def _shap_deep(adapter, n, background=None, max_background=100, **_):
