@@ -13,9 +13,17 @@ Side by side, the same digits are explained in this process by a
 JSON), interleaved with the sequential HTTP requests; ``overhead`` is the
 median of the per-pair differences (HTTP minus direct).
 
+Micro-batching and abuse (``--batching``): 16 clients ask ``gradient`` for one
+digit each, against a server with micro-batching and one started with
+``--no-micro-batching`` (requests/s side by side); then, on the micro-batching
+server, the same 16 clients with and without one abusive client that sends a
+request over the cost budget (``integrated_gradients`` with 100,000 steps)
+every 100 ms: the normal clients' p95 latency in both runs and every 5xx.
+
 Only 127.0.0.1 is contacted. Run::
 
     TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py [--requests 200] [--max-seconds 20]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py --batching-only
 """
 import argparse
 import http.client
@@ -57,8 +65,8 @@ def png_bytes(image):
     return buffer.getvalue()
 
 
-def multipart(png, method):
-    parts = [("method", method.encode())]
+def multipart(png, method, params=None):
+    parts = [("method", method.encode())] + ([("params", json.dumps(params).encode())] if params else [])
     body = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (BOUNDARY.encode(), k.encode(), v)
                     for k, v in parts)
     body += (b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
@@ -82,10 +90,10 @@ class Client:
         self.connection.close()
 
 
-def start_server(weights, port, methods):
+def start_server(weights, port, methods, extra=()):
     command = [sys.executable, "-m", "tensorlayer_xplain", "serve", "--model", "tensorlayer_xplain.models:cnn",
                "--weights", weights, "--host", HOST, "--port", str(port), "--methods", ",".join(methods),
-               "--log-level", "warning"]
+               "--log-level", "warning"] + list(extra)
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -146,6 +154,90 @@ def run_load(port, payloads, method, concurrency, n_requests, max_seconds, expec
     return latencies, failures, wall
 
 
+def abusive_client(port, body, headers, stop, statuses, period=0.1):
+    """Send one over-budget request every ``period`` seconds until ``stop`` is set; record the statuses."""
+    client = Client(port)
+    try:
+        while not stop.is_set():
+            start = time.perf_counter()
+            status, _ = client.post("/explain", body, headers)
+            statuses.append(status)
+            stop.wait(max(0.0, period - (time.perf_counter() - start)))
+    finally:
+        client.close()
+
+
+def batching_rows(weights, payloads, expected, n_requests, max_seconds, clients=16, rounds=4):
+    """16 clients x one digit of ``gradient``: with and without micro-batching, and beside an abusive client.
+
+    Both servers run at once and the three conditions are interleaved in ``rounds`` short rounds (each of
+    ``n_requests / rounds`` requests), so a change in the machine's load hits them alike.
+    """
+    methods = ("gradient", "integrated_gradients")
+    abuse = multipart(png_bytes(np.zeros((28, 28, 1))), "integrated_gradients", {"steps": 100000})
+    conditions = [("off", "none"), ("on", "none"), ("on", "1 every 100 ms")]
+    ports, servers = {}, []
+    try:
+        for label, extra in (("off", ["--no-micro-batching"]), ("on", [])):
+            ports[label] = free_port()
+            servers.append(start_server(weights, ports[label], methods, extra))
+            warm = Client(ports[label])
+            for body, headers in payloads[-3:]:
+                warm.post("/explain", body, headers)
+            warm.close()
+        pooled = {c: dict(lat=[], failures=[], wall=0.0, statuses=[]) for c in conditions}
+        per_round = max(clients, n_requests // rounds)
+        offset = 0
+        for _ in range(rounds):
+            for condition in conditions:
+                label, abusive = condition
+                port = ports[label]
+                shifted = payloads[offset:] + payloads[:offset]  # fresh digits: cache misses
+                want = np.concatenate([expected[offset:], expected[:offset]])
+                offset = (offset + per_round) % len(payloads)
+                stop, statuses, thread = threading.Event(), pooled[condition]["statuses"], None
+                if abusive != "none":
+                    thread = threading.Thread(target=abusive_client, args=(port, *abuse, stop, statuses))
+                    thread.start()
+                lat, failures, wall = run_load(port, shifted, "gradient", clients, per_round, max_seconds / rounds,
+                                               want)
+                stop.set()
+                if thread is not None:
+                    thread.join()
+                pooled[condition]["lat"] += lat
+                pooled[condition]["failures"] += failures
+                pooled[condition]["wall"] += wall
+    finally:
+        for server in servers:
+            stop_server(server)
+    rows = []
+    for (label, abusive), p in pooled.items():
+        lat, failures, statuses = p["lat"], p["failures"], p["statuses"]
+        if failures:
+            print("failures (first 3):", failures[:3])
+        rows.append(dict(batching=label, abusive=abusive, clients=clients, requests=len(lat), failed=len(failures),
+                         rps=len(lat) / p["wall"], p50=percentile(lat, 50) * 1e3, p95=percentile(lat, 95) * 1e3,
+                         abusive_requests=len(statuses), abusive_422=sum(1 for s in statuses if s == 422),
+                         server_errors=sum(1 for f in failures if f[0] >= 500) + sum(1 for s in statuses if s >= 500)))
+    return rows
+
+
+def batching_table(rows):
+    lines = ["POST /explain gradient, one 28x28 PNG per request, %d clients, uvicorn (1 worker) on %s, %d cores"
+             % (rows[0]["clients"], HOST, os.cpu_count()), "",
+             "| micro-batching | abusive client | requests | failed | req/s | p50 ms | p95 ms | abusive requests "
+             "(422) | 5xx |", "|" + "---|" * 9]
+    for r in rows:
+        lines.append("| %s | %s | %d | %d | %.1f | %.1f | %.1f | %d (%d) | %d |" % (
+            r["batching"], r["abusive"], r["requests"], r["failed"], r["rps"], r["p50"], r["p95"],
+            r["abusive_requests"], r["abusive_422"], r["server_errors"]))
+    off, on, abused = rows
+    lines += ["", "throughput with / without micro-batching: %.2fx; normal p95 with / without the abusive client: "
+                  "%.2fx; 5xx: %d" % (on["rps"] / off["rps"], abused["p95"] / on["p95"],
+                                      sum(r["server_errors"] for r in rows))]
+    return "\n".join(lines)
+
+
 def paired_overhead(port, payloads, images, method, n):
     """Sequential HTTP requests interleaved with direct in-process explanations of the same digits."""
     direct = tlx.ModelExplainer(MODEL, methods=list(METHODS), cache=False)
@@ -174,12 +266,24 @@ def percentile(values, q):
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
+def write_results(folder, stem, text, rows):
+    """Print ``text`` and write it to ``<folder>/<stem>.md``, the rows to ``<stem>.json``."""
+    print(text)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, stem + ".md"), "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    with open(os.path.join(folder, stem + ".json"), "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests per row (default 200)")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="time limit per row (default 20)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--pairs", type=int, default=40, help="HTTP/direct pairs for the overhead column (default 40)")
+    parser.add_argument("--batching-only", action="store_true",
+                        help="only the micro-batching / abusive-client rows")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"),
                         help="folder for bench_serve.md / .json (default: benchmarks/results/)")
     args = parser.parse_args(argv)
@@ -191,6 +295,11 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "cnn.npz")
         MODEL.save_weights(weights, format="npz")
+        payloads = [multipart(png_bytes(img), "gradient") for img in images]
+        batching = batching_rows(weights, payloads, expected, args.requests * 2, args.max_seconds)
+        write_results(args.out, "bench_serve_batching", batching_table(batching), batching)
+        if args.batching_only:
+            return batching
         port = free_port()
         server = start_server(weights, port, METHODS)
         rows = []
@@ -234,13 +343,7 @@ def main(argv=None):
             "%.1f" % r["overhead"] if r["overhead"] == r["overhead"] else ""))
     lines += ["", "`direct p50`: the same explanation in-process (ModelExplainer, no cache, no HTTP), interleaved "
                   "with sequential requests; `HTTP overhead`: median per-pair difference."]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench_serve.md"), "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    with open(os.path.join(args.out, "bench_serve.json"), "w", encoding="utf-8") as f:
-        json.dump(rows, f, indent=1)
+    write_results(args.out, "bench_serve", "\n".join(lines), rows)
     return rows
 
 

@@ -27,6 +27,7 @@ from .methods.registry import (  # noqa: E402
     register_method,
     unregister_method,
 )
+from .methods.costs import Cost, estimate_cost  # noqa: E402
 from ._install import install, uninstall  # noqa: E402
 from .runner import explain  # noqa: E402
 from .weights import load_weights, save_weights  # noqa: E402
@@ -76,6 +77,8 @@ __all__ = [
     "method_info",
     "method_parameters",
     "available_methods",
+    "estimate_cost",
+    "Cost",
     "datasets",
     "layers",
     "MultiHeadSelfAttention",

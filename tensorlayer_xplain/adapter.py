@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
+from . import _deadline
 from .pixels import warn_unscaled
 
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED"]
@@ -443,6 +444,7 @@ class ModelAdapter:
         size = int(batch_size or self.batch_size)
         pieces, start, single = [], 0, None
         while start < n:
+            _deadline.check()  # stop between pieces past a deadline (see tensorlayer_xplain._deadline)
             stop = min(n, start + size)
             try:
                 out = fn(*(a[start:stop] for a in arrays))

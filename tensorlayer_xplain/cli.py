@@ -107,6 +107,17 @@ def _add_serve_parser(sub):
     sv.add_argument("--max-upload-bytes", type=int, default=2 * 1024 * 1024,
                     help="largest request body; larger ones get 413 (default: 2 MiB)")
     sv.add_argument("--max-batch", type=int, default=64, help="most samples per request (default: 64)")
+    sv.add_argument("--max-cost", type=int, default=100_000,
+                    help="budget of one explanation request in model passes; over it: 422 (default: 100000; 0: none)")
+    sv.add_argument("--timeout", type=float, default=30.0,
+                    help="seconds per explanation request, waiting included; then 504 and the work stops (default: 30)")
+    sv.add_argument("--workers", type=int, default=1, help="threads running explanations (default: 1)")
+    sv.add_argument("--queue-size", type=int, default=32,
+                    help="most explanation requests waiting; more get 503 (default: 32)")
+    sv.add_argument("--batch-window", type=float, default=5.0,
+                    help="milliseconds a request waits to share a model batch with others (default: 5; 0: no wait)")
+    sv.add_argument("--no-micro-batching", action="store_true",
+                    help="run every explanation request alone (no merging of concurrent requests)")
     sv.add_argument("--seed", type=int, default=0, help="seed for stochastic methods (default: 0)")
     sv.add_argument("--output", default="logits", choices=["logits", "probabilities"], help="what is explained")
     sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
@@ -254,9 +265,16 @@ def _serve(args):
         raise CLIError("serve: missing %s; install with: pip install 'tensorlayer-xplain[serve]'" % ", ".join(missing))
     if not 0 < args.port < 65536:
         raise CLIError("--port: expected 1..65535, got %d" % args.port)
-    for flag, value in (("--max-upload-bytes", args.max_upload_bytes), ("--max-batch", args.max_batch)):
+    for flag, value in (("--max-upload-bytes", args.max_upload_bytes), ("--max-batch", args.max_batch),
+                        ("--workers", args.workers), ("--queue-size", args.queue_size)):
         if value < 1:
             raise CLIError("%s: expected a positive number, got %d" % (flag, value))
+    if args.max_cost < 0:
+        raise CLIError("--max-cost: expected a number of model passes >= 0 (0: no budget), got %d" % args.max_cost)
+    if not 0 < args.timeout <= 86400:
+        raise CLIError("--timeout: expected seconds in (0, 86400], got %g" % args.timeout)
+    if not 0 <= args.batch_window <= 1000:
+        raise CLIError("--batch-window: expected milliseconds in [0, 1000], got %g" % args.batch_window)
     from .methods.registry import method_info
 
     try:
@@ -294,7 +312,10 @@ def _serve(args):
         raise CLIError("--model: the model fails on a zero batch of shape %s: %s"
                        % ((1,) + adapter.input_shape, lines[-1].strip())) from None
     explainer = ModelExplainer(adapter, methods=methods, config=config, seed=args.seed)
-    app = create_app(explainer, max_upload_bytes=args.max_upload_bytes, max_batch=args.max_batch)
+    app = create_app(explainer, max_upload_bytes=args.max_upload_bytes, max_batch=args.max_batch,
+                     max_cost=args.max_cost or None, timeout=args.timeout, workers=args.workers,
+                     queue_size=args.queue_size,
+                     batch_window=None if args.no_micro_batching else args.batch_window / 1000.0)
     print("serving %s (methods: %s) on http://%s:%d" % (args.model, ", ".join(methods), args.host, args.port),
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

@@ -15,6 +15,7 @@ from .adapter import ModelAdapter, as_adapter
 from .applicability import Explanations, applicable_methods
 from .cache import DEFAULT_CACHE_BYTES, ExplanationCache, fingerprint
 from .explanation import Explanation
+from .methods.costs import check_budget, check_max_cost, estimate_cost
 from .methods.registry import check_params, method_info
 from .runner import explain as run_method
 from .visualize._common import pick_targets
@@ -71,6 +72,17 @@ def _is_stream(inputs):
     return hasattr(inputs, "__iter__")
 
 
+def _n_inputs(adapter, inputs):
+    """Samples in ``inputs``: its first dimension, or 1 for a single sample without a batch dimension."""
+    shape = tuple(np.shape(inputs))
+    if adapter.input_shape is None or not shape:
+        return shape[0] if shape else 1
+    samples = {adapter.input_shape, adapter.image_shape}
+    if adapter.image_shape[-1] == 1:
+        samples.add(adapter.image_shape[:-1])
+    return 1 if shape in samples else max(1, shape[0])
+
+
 class ModelExplainer:
     """Explain a TensorLayer (or Keras, or callable) model with a list of configured methods.
 
@@ -103,6 +115,12 @@ class ModelExplainer:
     strategy : tf.distribute.Strategy, optional
         E.g. ``tf.distribute.MirroredStrategy()``: every compiled step (gradients,
         captures, predictions) splits its batch across the strategy's replicas.
+    max_cost : int, optional
+        Budget of one :meth:`explain` call in model passes (rows through the
+        model, a backward pass counting as one more; see
+        :func:`~tensorlayer_xplain.estimate_cost`). A call over it raises
+        ``ValueError`` before any model call; for a stream, each chunk is checked.
+        None: no budget.
 
     Examples
     --------
@@ -124,7 +142,7 @@ class ModelExplainer:
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
                  output="logits", batch_size=256, cache=True, seed=0, cache_bytes=DEFAULT_CACHE_BYTES,
-                 strategy=None):
+                 strategy=None, max_cost=None):
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
             model, image_shape=image_shape, output=output, batch_size=batch_size, strategy=strategy)
         self.model = self.adapter.model
@@ -142,6 +160,7 @@ class ModelExplainer:
         if seed is not None and not isinstance(seed, numbers.Integral):
             raise TypeError("seed: expected an int or None, got %r" % (seed,))
         self.seed = seed
+        self.max_cost = check_max_cost(max_cost)
         if cache is True:
             self._cache = ExplanationCache(max_bytes=cache_bytes)
         elif cache is False or cache is None:
@@ -215,11 +234,45 @@ class ModelExplainer:
         if self._cache is not None:
             self._cache.clear()
 
-    def _cache_key(self, name, params, targets, x):
+    def _cache_key(self, name, params, targets, x, weights=None):
         return (name, fingerprint(params), fingerprint(targets), fingerprint(x),
-                self.adapter.output, self.adapter.weights_fingerprint())
+                self.adapter.output, weights or self.adapter.weights_fingerprint())
 
     # ------------------------------------------------------------------ explain
+    def check_cost(self, name, params, n_inputs, max_cost=None):
+        """The :class:`~tensorlayer_xplain.Cost` of explaining ``n_inputs`` inputs; ``ValueError`` over budget.
+
+        Parameters
+        ----------
+        name : str
+            Method name.
+        params : dict
+            Its parameters (as :meth:`method_params` returns them).
+        n_inputs : int
+        max_cost : int, optional
+            A budget of the caller (e.g. the service's), checked with the explainer's own.
+
+        Returns
+        -------
+        Cost
+
+        Examples
+        --------
+        >>> ModelExplainer(model, max_cost=1000).check_cost('integrated_gradients', {'steps': 10000}, 1)  # doctest: +SKIP
+        Traceback (most recent call last):
+        ValueError: max_cost: integrated_gradients on 1 input(s) with steps=10000 costs 20002 model passes ...
+        """
+        cost = estimate_cost(self.adapter, name, n_inputs, **params)
+        for limit in (self.max_cost, max_cost):
+            check_budget(cost, limit, params)
+        return cost
+
+    def _checked_chunks(self, chunks, name, params):
+        """Streamed chunks, each checked against the budget before it runs."""
+        for x, t in chunks:
+            self.check_cost(name, params, _n_inputs(self.adapter, x))
+            yield x, t
+
     def _explain_batch(self, x, name, targets, params):
         key = None
         if self._cache is not None:
@@ -283,10 +336,14 @@ class ModelExplainer:
         >>> exp = explainer.explain(tf.data.Dataset.from_tensor_slices(X_test).batch(512))  # doctest: +SKIP
         """
         name, params = self.method_params(method, **overrides)
+        if self.max_cost is not None and not _is_stream(inputs):
+            self.check_cost(name, params, _n_inputs(self.adapter, inputs))  # the whole call, before any model call
         targets = pick_targets(targets, target_class)
         if isinstance(targets, list):
             targets = np.asarray(targets)
         chunks = self._chunks(inputs, targets)
+        if self.max_cost is not None and _is_stream(inputs):
+            chunks = self._checked_chunks(chunks, name, params)
         first = next(chunks)
         second = next(chunks, None)
         if second is None:

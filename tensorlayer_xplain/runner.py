@@ -10,6 +10,7 @@ import numpy as np
 from .adapter import PREDICTED, as_adapter
 from .explanation import Explanation
 from .map_checks import flag_maps
+from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
 
 __all__ = ["explain"]
@@ -60,6 +61,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     """
     spec = method_info(method)
     check_params(spec.name, params)
+    check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
     x, batch_shape = adapter.prepare(inputs)
     traces = adapter.trace_count

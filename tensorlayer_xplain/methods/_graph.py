@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from .. import _deadline
+
 __all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "concrete", "PARALLEL", "BLOCK_BYTES",
            "PIECE_SPEC"]
 
@@ -122,6 +124,7 @@ def run_blocks(n, rows, piece, call, what="rows"):
     """
     start = 0
     while start < n:
+        _deadline.check()  # stop between compiled calls past a deadline
         stop = min(n, start + rows)
         try:
             call(start, stop, piece)

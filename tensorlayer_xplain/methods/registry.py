@@ -83,7 +83,8 @@ def _parameters_of(fn):
     }
 
 
-def register_method(name, *, aliases=(), signed=False, family="custom", overwrite=False, predicts=False):
+def register_method(name, *, aliases=(), signed=False, family="custom", overwrite=False, predicts=False, cost=None,
+                    batchable=False):
     """Decorator registering ``fn(adapter, inputs, targets, **params)`` under ``name``.
 
     Parameters
@@ -102,6 +103,13 @@ def register_method(name, *, aliases=(), signed=False, family="custom", overwrit
         The method takes ``targets=tensorlayer_xplain.adapter.PREDICTED`` (resolve the
         predicted class inside its own forward pass) and returns ``meta['scores']``
         (N, K); :func:`~tensorlayer_xplain.explain` then skips its prediction pass.
+    cost : callable, optional
+        ``cost(adapter, n_inputs, **params) -> (forward, backward)`` model passes
+        (rows) of one call; default one forward and one backward pass per input
+        (see :mod:`tensorlayer_xplain.methods.costs`).
+    batchable : bool or callable
+        Whether each input's result depends on that input alone, so concurrent
+        service requests may be merged into one batch (or ``batchable(params)``).
 
     Examples
     --------
@@ -120,6 +128,9 @@ def register_method(name, *, aliases=(), signed=False, family="custom", overwrit
             for n in taken:
                 unregister_method(n)
         spec = MethodSpec(name, fn, bool(signed), tuple(aliases), family, _parameters_of(fn), bool(predicts))
+        from .costs import set_method_traits
+
+        set_method_traits(name, cost, batchable)
         _REGISTRY[name] = spec
         for alias in aliases:
             _ALIASES[alias] = name

@@ -1,0 +1,367 @@
+"""What a method costs, in model passes, before it runs: the cost model, parameter ranges and budgets.
+
+Every registered method states its cost as a function of its parameters and
+the input: ``cost(adapter, n_inputs, **params) -> (forward, backward)``, the
+number of rows sent forward through the model and the number of those that
+are also back-propagated. One *pass* is one input row through the model; a
+backward pass counts as one more, so ``total = forward + backward`` (a
+gradient costs about two forward passes). The extra forward pass every
+explanation makes to predict its inputs is not counted.
+
+=======================  ===============================================  ================
+method                   forward passes per input                         backward
+=======================  ===============================================  ================
+gradient, gradient_x_    1                                                1
+input, guided_backprop,
+gradcam, gradcam_plus_
+plus
+integrated_gradients     ``steps + 1``                                    ``steps + 1``
+smoothgrad, vargrad      ``n_samples`` x the base method's                idem
+scorecam                 channels of the CAM layer + 1                    0
+occlusion                windows + 1                                      0
+rise                     ``n_masks``                                      0
+lime, lime_tabular       ``num_samples``                                  0
+shap                     ``n_samples`` (+ the background once)            ``n_samples``
+shap_kernel              ``nsamples`` x background rows (``max_background``)   0
+shap_partition           ``max_evals``                                    0
+shap_deep                background rows (``max_background``)             idem
+attention, rollout       1                                                0
+user methods             1 (unless ``register_method(..., cost=...)``)    1
+=======================  ===============================================  ================
+
+:func:`check_ranges` rejects out-of-range counts before anything runs: every
+count parameter (``steps``, ``n_samples``, ``n_masks``, ``num_samples``,
+``max_evals``, ...) must be an int in ``[1, MAX_COUNT]`` and ``batch_size`` an
+int in ``[1, MAX_BATCH_SIZE]``; float parameters must be finite.
+
+Examples
+--------
+>>> import tensorlayer_xplain as tlxp                                   # doctest: +SKIP
+>>> tlxp.estimate_cost(model, 'integrated_gradients', 8, steps=32)      # doctest: +SKIP
+Cost(method='integrated_gradients', n_inputs=8, forward=264, backward=264, total=528)
+"""
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import window_pair
+from .registry import method_info
+
+__all__ = ["Cost", "estimate_cost", "check_budget", "check_ranges", "set_method_traits", "batchable",
+           "MAX_BATCH_SIZE", "MAX_COUNT", "COUNT_PARAMETERS"]
+
+#: Largest ``batch_size`` accepted anywhere (rows in flight at once).
+MAX_BATCH_SIZE = 8192
+#: Largest value of a count parameter (steps, samples, masks, evaluations per input).
+MAX_COUNT = 1_000_000
+#: Parameters that count model evaluations (or features): positive ints up to MAX_COUNT.
+COUNT_PARAMETERS = ("steps", "n_samples", "n_masks", "num_samples", "max_evals", "nsamples", "max_background",
+                    "n_segments", "num_features", "mask_size", "window", "stride")
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Model passes one call of a method makes (one pass = one input row through the model).
+
+    Attributes
+    ----------
+    method : str
+    n_inputs : int
+    forward : int
+        Rows evaluated forward.
+    backward : int
+        Rows also back-propagated.
+    total : int
+        ``forward + backward``: the figure budgets are compared with.
+
+    Examples
+    --------
+    >>> Cost('gradient', 4, 4, 4, 8).total
+    8
+    """
+
+    method: str
+    n_inputs: int
+    forward: int
+    backward: int
+    total: int
+
+
+_COSTS = {}
+_BATCHABLE = {}
+
+
+def set_method_traits(name, cost=None, batchable=False):
+    """Record a method's cost function and whether its rows may be merged (``register_method`` calls this).
+
+    Parameters
+    ----------
+    name : str
+        The canonical method name.
+    cost : callable, optional
+        ``cost(adapter, n_inputs, **params) -> (forward, backward)``, totals for
+        ``n_inputs`` inputs; None means one forward and one backward pass per input.
+    batchable : bool or callable
+        True when each input's result depends only on that input (not on the
+        other rows of the batch or their position): the service may then merge
+        concurrent requests into one batch. A callable ``batchable(params) ->
+        bool`` decides per call.
+
+    Examples
+    --------
+    >>> set_method_traits('my_method', cost=lambda adapter, n, reps=4: (n * reps, 0))   # doctest: +SKIP
+    """
+    if cost is not None and not callable(cost):
+        raise TypeError("cost: expected a callable cost(adapter, n_inputs, **params) -> (forward, backward), "
+                        "got %r" % (cost,))
+    _COSTS.pop(name, None)
+    _BATCHABLE.pop(name, None)
+    if cost is not None:
+        _COSTS[name] = cost
+    if batchable:
+        _BATCHABLE[name] = batchable
+
+
+def batchable(method, params=None):
+    """True when concurrent requests of ``method`` with ``params`` may be merged into one batch.
+
+    Parameters
+    ----------
+    method : str
+    params : dict, optional
+        The call's parameters (defaults fill the rest).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> batchable('gradient')      # doctest: +SKIP
+    True
+    """
+    spec = method_info(method)
+    rule = _BATCHABLE.get(spec.name, False)
+    if callable(rule):
+        full = dict(spec.parameters)
+        full.update(params or {})
+        return bool(rule(full))
+    return bool(rule)
+
+
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+
+
+def _check_count(method, key, value, limit):
+    values = value if isinstance(value, (tuple, list)) and key in ("window", "stride", "n_segments") else (value,)
+    for v in values:
+        if not _is_int(v) or not 1 <= v <= limit:
+            raise ValueError("%s: expected an int between 1 and %d for %s, got %r"
+                             % (key, limit, method, value))
+
+
+def check_ranges(method, params):
+    """Reject count parameters outside ``[1, MAX_COUNT]``, a bad ``batch_size`` and non-finite floats.
+
+    Parameters
+    ----------
+    method : str
+        A method name or alias.
+    params : dict
+        The parameters of one call (None and strings such as ``'auto'`` are
+        left to the method).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, the accepted range and the value.
+
+    Examples
+    --------
+    >>> check_ranges('integrated_gradients', {'steps': -5})                   # doctest: +SKIP
+    Traceback (most recent call last):
+    ValueError: steps: expected an int between 1 and 1000000 for integrated_gradients, got -5
+    """
+    spec = method_info(method)
+    for key, value in params.items():
+        if value is None or isinstance(value, str):
+            continue
+        if key == "batch_size":
+            _check_count(spec.name, key, value, MAX_BATCH_SIZE)
+        elif key in COUNT_PARAMETERS:
+            _check_count(spec.name, key, value, MAX_COUNT)
+        elif isinstance(value, (float, np.floating)) and not np.isfinite(value):
+            raise ValueError("%s: expected a finite number for %s, got %r" % (key, spec.name, value))
+
+
+def _background_rows(background, max_background=None):
+    rows = 0 if background is None or isinstance(background, str) else len(np.asarray(background))
+    return min(rows, max_background) if _is_int(max_background) else rows
+
+
+def estimate_cost(model, method, n_inputs, **params):
+    """The model passes ``method`` makes on ``n_inputs`` inputs with ``params``, without running it.
+
+    Parameters
+    ----------
+    model : tl.models.Model, keras.Model, callable or ModelAdapter
+        Some costs depend on the model (Score-CAM: the CAM layer's channels) or
+        the image size (occlusion: the windows).
+    method : str
+        A registered method name or alias.
+    n_inputs : int
+        Inputs explained in one call.
+    **params
+        The method's parameters (missing ones take their defaults).
+
+    Returns
+    -------
+    Cost
+        ``forward``, ``backward`` and ``total`` passes (one pass = one row).
+
+    Raises
+    ------
+    ValueError
+        For an out-of-range parameter (see :func:`check_ranges`) or ``n_inputs``.
+    TypeError, KeyError
+        For an unknown method or parameter.
+
+    Examples
+    --------
+    >>> estimate_cost(model, 'smoothgrad', 4, n_samples=16)                 # doctest: +SKIP
+    Cost(method='smoothgrad', n_inputs=4, forward=64, backward=64, total=128)
+    """
+    from ..adapter import as_adapter
+    from .registry import check_params
+
+    spec = method_info(method)
+    if not _is_int(n_inputs) or n_inputs < 1:
+        raise ValueError("n_inputs: expected a positive int, got %r" % (n_inputs,))
+    check_params(spec.name, params)
+    check_ranges(spec.name, params)
+    full = dict(spec.parameters)
+    full.update(params)
+    adapter = as_adapter(model)
+    fn = _COSTS.get(spec.name)
+    forward, backward = (int(n_inputs), int(n_inputs)) if fn is None else fn(adapter, int(n_inputs), **full)
+    forward, backward = int(forward), int(backward)
+    return Cost(spec.name, int(n_inputs), forward, backward, forward + backward)
+
+
+def check_budget(cost, max_cost, params=None):
+    """Raise ``ValueError`` when ``cost.total`` is over ``max_cost`` (None: no limit).
+
+    The message names the method, its count parameters, the cost and the limit.
+
+    Parameters
+    ----------
+    cost : Cost
+    max_cost : int or None
+    params : dict, optional
+        The call's parameters; the count parameters among them are named.
+
+    Examples
+    --------
+    >>> check_budget(Cost('rise', 1, 2000, 0, 2000), 1000)                  # doctest: +SKIP
+    Traceback (most recent call last):
+    ValueError: max_cost: rise on 1 input(s) (n_masks=2000) costs 2000 model passes ...
+    """
+    if max_cost is None or cost.total <= max_cost:
+        return
+    counts = ", ".join("%s=%r" % (k, v) for k, v in sorted((params or {}).items()) if k in COUNT_PARAMETERS)
+    raise ValueError("max_cost: %s on %d input(s)%s costs %d model passes (%d forward + %d backward), over the "
+                     "limit of %d; lower %sthe number of inputs, or raise max_cost"
+                     % (cost.method, cost.n_inputs, " with %s" % counts if counts else "", cost.total, cost.forward,
+                        cost.backward, max_cost, "those parameters or " if counts else ""))
+
+
+def check_max_cost(max_cost, name="max_cost"):
+    """``max_cost`` checked: None or a positive int."""
+    if max_cost is not None and (not _is_int(max_cost) or max_cost < 1):
+        raise ValueError("%s: expected None or a positive int (model passes), got %r" % (name, max_cost))
+    return None if max_cost is None else int(max_cost)
+
+
+# ----------------------------------------------------------------------------- the built-in methods' costs
+def _one_gradient(adapter, n, **_):
+    return n, n
+
+
+def _one_forward(adapter, n, **_):
+    return n, 0
+
+
+def _integrated_gradients(adapter, n, steps=64, **_):
+    return n * (steps + 1), n * (steps + 1)
+
+
+def _noise_tunnel(adapter, n, base_method="gradient", n_samples=32, base_params=None, **_):
+    if not isinstance(base_method, str) or method_info(base_method).name in ("smoothgrad", "vargrad"):
+        return n * n_samples, n * n_samples  # the method itself rejects these
+    base = estimate_cost(adapter, base_method, n * n_samples, **dict(base_params or {}))
+    return base.forward, base.backward
+
+
+def _scorecam(adapter, n, layer_name=None, **_):
+    from .cam import resolve_cam_layer
+
+    channels = resolve_cam_layer(adapter, layer_name)[1][-1]
+    return n * (channels + 1), 0
+
+
+def _occlusion(adapter, n, window=4, stride=2, **_):
+    from .perturbation import occlusion_windows
+
+    h, w, _ = adapter.image_shape
+    rows, _ = occlusion_windows((h, w), window_pair("window", window, (h, w)), window_pair("stride", stride, (h, w)))
+    return n * (len(rows) + 1), 0
+
+
+def _shap_gradient(adapter, n, n_samples=200, background=None, **_):
+    return n * n_samples + _background_rows(background), n * n_samples
+
+
+def _shap_kernel(adapter, n, nsamples="auto", background=None, max_background=20, granularity="auto",
+                 n_segments=40, **_):
+    h, w, _ = adapter.image_shape
+    if granularity == "feature" or (granularity == "auto" and min(h, w) == 1):
+        scales = (int(np.prod(adapter.input_shape)),)  # one game over the input values
+    else:
+        scales = tuple(n_segments) if isinstance(n_segments, (tuple, list)) else (n_segments,)  # one per scale
+    coalitions = sum(2 * m + 2048 if nsamples == "auto" else int(nsamples) for m in scales)
+    return n * coalitions * max(1, _background_rows(background, max_background)), 0
+
+
+def _shap_deep(adapter, n, background=None, max_background=100, **_):
+    rows = max(1, _background_rows(background, max_background))
+    return n * rows, n * rows
+
+
+def _per_input(key, default):
+    def cost(adapter, n, **params):
+        return n * int(params.get(key, default)), 0
+
+    return cost
+
+
+_BUILTIN = {
+    "gradient": (_one_gradient, True), "gradient_x_input": (_one_gradient, True),
+    "guided_backprop": (_one_gradient, True), "gradcam": (_one_gradient, True),
+    "gradcam_plus_plus": (_one_gradient, True),
+    "integrated_gradients": (_integrated_gradients, lambda p: not (isinstance(p["baseline"], str)
+                                                                   and p["baseline"] == "uniform")),
+    "smoothgrad": (_noise_tunnel, False), "vargrad": (_noise_tunnel, False),
+    "scorecam": (_scorecam, True), "occlusion": (_occlusion, True),
+    "rise": (_per_input("n_masks", 2000), False), "lime": (_per_input("num_samples", 1000), False),
+    "lime_tabular": (_per_input("num_samples", 5000), False), "shap": (_shap_gradient, False),
+    "shap_kernel": (_shap_kernel, False), "shap_partition": (_per_input("max_evals", 500), False),
+    "shap_deep": (_shap_deep, False), "attention": (_one_forward, True), "attention_rollout": (_one_forward, True),
+}
+
+
+def install_builtin_costs():
+    """Attach the table above to the built-in methods (called once the methods are registered)."""
+    for name, (cost, merge) in _BUILTIN.items():
+        set_method_traits(name, cost, batchable=merge)
