@@ -214,6 +214,18 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
 SCORECAM_COMBINES = ("activations", "masks")
 
 
+def _to_input_size(adapter, cam, relu):
+    """ReLU (optional) and bilinear upsampling of (N, h, w) maps to the image size (N, H, W)."""
+    if relu:
+        cam = np.maximum(cam, 0.0)
+    return upsample(cam.astype(np.float32), adapter.image_shape[:2])
+
+
+def _weighted_sum(weights, activations):
+    """``sum_c weights[n, c] * A[n, :, :, c]`` -> (N, h, w)."""
+    return np.einsum("nc,nhwc->nhw", weights, activations)
+
+
 def _weighted_masks(adapter, acts, weights):
     """``sum_c weights[n, c] * M^c_n``: the channels upsampled and min-max normalized as the masks were.
 
