@@ -17,7 +17,13 @@ import warnings
 
 import tensorflow as tf
 
-__all__ = ["CompiledStep", "CompileWarning", "failing_layer", "error_summary"]
+__all__ = ["CompiledStep", "CompileWarning", "TRACE_ERRORS", "failing_layer", "error_summary"]
+
+
+#: Errors that code which cannot run in a graph raises while traced (``.numpy()``, a static ``None``
+#: batch size, a Python bool of a tensor, TL's rebound BatchNorm statistics...). Other errors (e.g. a
+#: ``RuntimeError`` from the model) propagate from the trace unchanged, as from any ``tf.function``.
+TRACE_ERRORS = (TypeError, ValueError, AttributeError, NotImplementedError, KeyError, IndexError)
 
 
 class CompileWarning(RuntimeWarning):
@@ -124,7 +130,7 @@ class CompiledStep:
             self._state = "graph"
         except tf.errors.OpError:
             raise
-        except Exception as err:  # noqa: BLE001 - any trace failure is diagnosed by the eager run
+        except TRACE_ERRORS as err:  # what graph-incompatible code raises; diagnosed by the eager run
             self._message = _compile_message(err)
             self._state = "failed"
 
