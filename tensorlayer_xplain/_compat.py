@@ -22,6 +22,10 @@ Patches
     loaders read without pickle (a pickled file raises
     :class:`~tensorlayer_xplain.weights.PickledWeightsError`) and check every
     count and shape before assigning anything. Applied on every stack.
+``batchnorm_tf_function``, ``instancenorm_batch``, ``layernorm_batch``, ``groupnorm_batch``,
+``gaussiannoise_dynamic_shape``, ``dropconnect_eval``
+    Layers that fail inside ``tf.function`` or on batches of more than one sample
+    (``BatchNorm`` above all); see :mod:`tensorlayer_xplain._compat_layers`.
 """
 import os
 
@@ -161,4 +165,7 @@ def apply_patches():
         APPLIED.append("h5py3_weight_names")
     _patch_npz_without_pickle(utils, tl)
     APPLIED.append("npz_without_pickle")
+    from ._compat_layers import apply_layer_patches
+
+    APPLIED.extend(apply_layer_patches(tl))
     return list(APPLIED)

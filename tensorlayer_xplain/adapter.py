@@ -26,6 +26,7 @@ import tensorflow as tf
 import tensorlayer as tl
 
 from . import _deadline
+from ._compile import CompiledStep
 from .pixels import warn_unscaled
 
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED"]
@@ -381,7 +382,9 @@ class ModelAdapter:
 
         The signature is ``(x, *extra)`` with ``x`` of shape ``(None, *input_shape)``
         float32 and ``extra`` tensors with an open leading dimension, so new batch
-        sizes do not retrace. Plain callables run eagerly (they may not be traceable).
+        sizes do not retrace. Plain callables run eagerly (they may not be traceable);
+        a model that cannot be traced runs eagerly too, after one
+        :class:`~tensorlayer_xplain._compile.CompileWarning` naming the layer that failed.
 
         Parameters
         ----------
@@ -406,11 +409,12 @@ class ModelAdapter:
             dtypes = extra_dtypes or [tf.int32] * n_extra
             signature = [tf.TensorSpec((None,) + self.input_shape, tf.float32)]
             signature += [tf.TensorSpec(None, dt) if isinstance(dt, tf.DType) else dt for dt in dtypes]
-            fn = tf.function(python_function, input_signature=signature)
             if self.strategy is not None and rows is not None:
                 from ._distribute import ReplicatedStep
 
-                fn = ReplicatedStep(self.strategy, fn, rows)
+                fn = ReplicatedStep(self.strategy, tf.function(python_function, input_signature=signature), rows)
+            else:
+                fn = CompiledStep(python_function, signature)
             self._functions[key] = fn
         return fn
 
@@ -637,7 +641,9 @@ class ModelAdapter:
             Naming the unknown layer and listing the available names.
         """
         if self.kind == "callable":
-            raise TypeError("layer_name: a plain callable model has no layers; pass a TL or Keras model")
+            from .methods._checks import needs_layers
+
+            raise needs_layers("finding a layer by name (layer_name=%r)" % (name,))
         if not isinstance(name, str):
             raise TypeError("layer_name: expected a str, got %s" % _describe(name))
         for layer in self.iter_layers():

@@ -88,8 +88,11 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         adapter.n_classes = predictions.shape[1]
     if resolved is PREDICTED:
         resolved = np.argmax(predictions, axis=1).astype(np.int32)
+    spatial = np.ndim(attributions) == 3 and np.size(attributions) != x.size
     attributions = _to_input_shape(attributions, x, adapter)
     total = time.perf_counter() - start
+    if spatial:
+        meta.setdefault("spatial", True)  # one value per pixel, repeated over the channels
     meta.update(flag_maps(spec.name, predictions, attributions))  # warns about all-equal outputs, flat maps
     meta.setdefault("signed", spec.signed)
     meta.setdefault("family", spec.family)
