@@ -26,10 +26,17 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
-__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS"]
+__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "DEFAULT_MAX_BATCH_BYTES"]
 
 #: Allowed values of ``output``: the raw model output, or its softmax.
 OUTPUT_KINDS = ("logits", "probabilities")
+
+#: Default ``max_batch_bytes``: estimated bytes of the samples in flight in one model call.
+DEFAULT_MAX_BATCH_BYTES = 1 << 30
+#: A backward pass keeps every activation and adds its gradient: twice the forward estimate.
+BACKWARD_FACTOR = 2
+#: A plain callable has no layers to measure: its activations are taken as this many times its input.
+CALLABLE_ACTIVATION_FACTOR = 32
 
 CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores"])
 CaptureResult.__doc__ = """What :meth:`ModelAdapter.capture` returns.
@@ -112,6 +119,13 @@ def _walk_tl(obj, seen):
         yield from _walk_tl(child, seen)
 
 
+def _is_container(layer):
+    """A layer that only groups other layers (its output is also a child's output)."""
+    if isinstance(layer, (tl.layers.LayerList, tl.layers.ModelLayer, tl.models.Model)):
+        return True
+    return bool(getattr(layer, "layers", None)) and not isinstance(layer, tl.layers.Layer)
+
+
 def _walk_keras(obj, seen):
     for child in getattr(obj, "layers", []) or []:
         if id(child) in seen:
@@ -158,7 +172,12 @@ class ModelAdapter:
         What is explained: the raw model output, or its softmax (applied here,
         on top of the raw output, only when asked).
     batch_size : int
-        Largest batch sent to the model at once; halved on out-of-memory.
+        Largest batch sent to the model at once (an upper bound); halved on out-of-memory.
+    max_batch_bytes : int
+        Memory budget of one model call: the rows in flight are capped so that
+        their estimated bytes (:meth:`sample_bytes`) stay within it. A 224x224
+        VGG16 (about 62 MB of activations per sample) gets 17 rows forward and
+        8 with gradients at the default (1 GiB).
 
     Examples
     --------
@@ -169,7 +188,8 @@ class ModelAdapter:
     (5, 784)
     """
 
-    def __init__(self, model, input_shape=None, image_shape=None, output="logits", batch_size=256):
+    def __init__(self, model, input_shape=None, image_shape=None, output="logits", batch_size=256,
+                 max_batch_bytes=DEFAULT_MAX_BATCH_BYTES):
         if isinstance(model, tl.models.Model):
             self.kind = "tl_static" if model._inputs is not None else "tl_dynamic"
         elif isinstance(model, tf.keras.Model):
@@ -185,9 +205,14 @@ class ModelAdapter:
             raise ValueError("output: expected one of %s, got %r" % (OUTPUT_KINDS, output))
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError("batch_size: expected a positive int, got %s" % _describe(batch_size))
+        if (not isinstance(max_batch_bytes, (int, np.integer)) or isinstance(max_batch_bytes, bool)
+                or max_batch_bytes < 1):
+            raise ValueError("max_batch_bytes: expected a positive int (bytes), got %s" % _describe(max_batch_bytes))
         self.model = model
         self.output = output
         self.batch_size = int(batch_size)
+        self.max_batch_bytes = int(max_batch_bytes)
+        self._sample_bytes = None
         self._lock = threading.RLock()
         self._functions = {}
         self._call_order = None
@@ -448,7 +473,7 @@ class ModelAdapter:
         x, _ = self.prepare(inputs)
         step = self.compiled("predict", self._predict_step)
         with self.inference_mode():
-            out = self.map_batches(lambda b: step(tf.constant(b)).numpy(), x, batch_size=batch_size)
+            out = self.map_batches(lambda b: step(tf.constant(b)).numpy(), x, batch_size=self.batch_rows(batch_size))
         self.n_classes = out.shape[1]
         return out
 
@@ -558,7 +583,7 @@ class ModelAdapter:
         with self.inference_mode():
             grads, selected = self.map_batches(
                 lambda xb, tb: tuple(v.numpy() for v in compiled(tf.constant(xb), tf.constant(tb))),
-                x, t, batch_size=batch_size,
+                x, t, batch_size=self.batch_rows(batch_size, backward=True),
             )
         return (grads, selected) if return_scores else grads
 
@@ -677,7 +702,7 @@ class ModelAdapter:
             return tuple([scores.numpy()] + [o.numpy() for o in outs] + [g.numpy() for g in grads])
 
         with self.inference_mode():
-            merged = self.map_batches(run, x, t, batch_size=batch_size)
+            merged = self.map_batches(run, x, t, batch_size=self.batch_rows(batch_size, backward=gradients))
         k = len(names)
         outputs = dict(zip(names, merged[1:1 + k]))
         grads = dict(zip(names, merged[1 + k:])) if gradients else None
@@ -702,6 +727,73 @@ class ModelAdapter:
                 if hasattr(records[name], "shape")
             ]
         return list(self._call_order)
+
+    # ------------------------------------------------------------------ memory
+    def _activation_bytes(self):
+        """Bytes of all layer outputs of one sample (containers not counted twice), or a heuristic."""
+        input_bytes = 4 * int(np.prod(self.input_shape))
+        if self.kind == "callable":
+            return CALLABLE_ACTIVATION_FACTOR * input_bytes
+        containers = {layer.name for layer in self.iter_layers() if _is_container(layer)}
+        try:
+            order = self.layer_call_order()
+        except (TypeError, ValueError, tf.errors.OpError):  # the eager pass fails: fall back on the heuristic
+            return CALLABLE_ACTIVATION_FACTOR * input_bytes
+        return sum(4 * int(np.prod(shape)) for name, shape in order if name not in containers)
+
+    def sample_bytes(self, backward=False):
+        """Estimated bytes one sample occupies during a model call.
+
+        The input plus every layer's output (measured once, from the shapes of the
+        call-order pass :meth:`layer_call_order`; a plain callable counts
+        ``CALLABLE_ACTIVATION_FACTOR`` times its input), doubled (``BACKWARD_FACTOR``)
+        when gradients are taken. Summing all layer outputs over-counts a forward
+        pass, which frees them as it goes: the estimate errs on the safe side.
+
+        Parameters
+        ----------
+        backward : bool
+            The call also differentiates (gradients, Grad-CAM).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> ModelAdapter(tl.models.vgg16()).sample_bytes() // 2 ** 20   # doctest: +SKIP
+        59
+        """
+        if self.input_shape is None:
+            raise ValueError("inputs: the model's input shape is not known yet; explain a batch first")
+        if self._sample_bytes is None:
+            self._sample_bytes = 4 * int(np.prod(self.input_shape)) + self._activation_bytes()
+        return self._sample_bytes * (BACKWARD_FACTOR if backward else 1)
+
+    def batch_rows(self, batch_size=None, backward=False):
+        """Rows sent to the model at once: ``batch_size`` capped by the byte budget.
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Upper bound (default: the adapter's ``batch_size``).
+        backward : bool
+            The call also differentiates.
+
+        Returns
+        -------
+        int
+            ``min(batch_size, max_batch_bytes // sample_bytes(backward))``, at least 1.
+
+        Examples
+        --------
+        >>> ModelAdapter(tl.models.vgg16(), batch_size=256).batch_rows(backward=True)   # doctest: +SKIP
+        8
+        """
+        limit = int(batch_size or self.batch_size)
+        if self.input_shape is None:
+            return limit
+        return max(1, min(limit, self.max_batch_bytes // self.sample_bytes(backward)))
 
     def weights_fingerprint(self):
         """A hash of all weight values; changes whenever a weight changes."""
