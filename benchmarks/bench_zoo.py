@@ -8,17 +8,19 @@ download host is unreachable), each applicable method explains one random
   ``ModelExplainer`` does, without the extra prediction pass of ``explain``),
   after an untimed warm-up call that traces the compiled steps (with smaller
   sample counts for the perturbation methods);
-* **the floor**, measured in the same process: a hand-written ``tf.function``
-  doing the same number of passes at the best batch size — one
-  forward+backward (``GradientTape``) per gradient evaluation, one forward per
-  perturbed input — and the ratio method / floor;
-* **peak RSS increase** of the timed call over the RSS right before it (the
-  Linux peak mark is reset before each call: ``benchmarks/_rss.py``), and the
-  RSS left over after it.
+* **the floor**, measured right after in the same process: a hand-written
+  ``tf.function`` doing the same number of passes — one forward+backward
+  (``GradientTape``) per gradient evaluation, one forward per perturbed input,
+  at batch 1 for one-pass methods and 16 (forward) / 8 (backward) otherwise —
+  and the ratio method / floor (median of three alternating pairs for
+  one-pass methods, one pair otherwise);
+* **peak RSS increase** of the warm-up and timed calls over the RSS right
+  before them (the Linux peak mark is reset: ``benchmarks/_rss.py``), and the
+  RSS left over after them.
 
-The floors of a model run in one subprocess, each method in its own (a fresh
-process: memory kept by the allocator after one call does not hide the next
-one's peak). Run through ``benchmarks/run.py --zoo``.
+Each (model, method) runs in its own subprocess: memory the allocator keeps
+after one method does not hide the next one's peak. Run through
+``benchmarks/run.py --zoo``.
 """
 import gc
 import json
@@ -70,37 +72,30 @@ def _median_time(fn, repeats):
     return statistics.median(times)
 
 
-def floors(model, target, repeats=3):
-    """Seconds per image of a hand-written ``tf.function`` forward and forward+backward."""
+def floor_call(model, kind, batch, target):
+    """A hand-written ``tf.function`` call (already traced): ``batch`` images forward, or forward+backward."""
     import numpy as np
     import tensorflow as tf
 
     model.eval()
     spec = tf.TensorSpec((None, 224, 224, 3), tf.float32)
+    x = tf.constant(np.random.default_rng(1).random((batch, 224, 224, 3), np.float32))
+    t = tf.fill((batch,), int(target))
 
     @tf.function(input_signature=[spec])
-    def forward(x):
-        return model(x)
+    def forward(xb):
+        return model(xb)
 
     @tf.function(input_signature=[spec, tf.TensorSpec((None,), tf.int32)])
-    def backward(x, t):
+    def backward(xb, tb):
         with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = tf.gather(model(x), t, batch_dims=1)
-        return tape.gradient(score, x)
+            tape.watch(xb)
+            score = tf.gather(model(xb), tb, batch_dims=1)
+        return tape.gradient(score, xb)
 
-    rng = np.random.default_rng(1)
-    xf = tf.constant(rng.random((FORWARD_BATCH, 224, 224, 3), np.float32))
-    xb = tf.constant(rng.random((BACKWARD_BATCH, 224, 224, 3), np.float32))
-    x1 = xb[:1]
-    tb = tf.fill((BACKWARD_BATCH,), int(target))
-    for f, args in ((forward, (xf,)), (backward, (xb, tb)), (backward, (x1, tb[:1]))):
-        f(*args)  # trace
-    return {
-        "forward": _median_time(lambda: forward(xf).numpy(), repeats) / FORWARD_BATCH,
-        "backward": _median_time(lambda: backward(xb, tb).numpy(), repeats) / BACKWARD_BATCH,
-        "backward_one": _median_time(lambda: backward(x1, tb[:1]).numpy(), repeats),
-    }
+    call = (lambda: forward(x).numpy()) if kind == "forward" else (lambda: backward(x, t).numpy())
+    call()  # trace
+    return call
 
 
 def _setup(name):
@@ -114,30 +109,32 @@ def _setup(name):
     return model, adapter, x, adapter.resolve_targets(None, 1, adapter.predict(x))
 
 
-def run_floors(name):
-    """The floors of one model and the adapter's byte-bounded batch sizes."""
-    model, adapter, _, target = _setup(name)
-    return {"floors": floors(model, target[0]), "sample_mb": adapter.sample_bytes() / 2.0 ** 20,
-            "batch_rows": {"forward": adapter.batch_rows(), "backward": adapter.batch_rows(backward=True)}}
-
-
 def run_method(name, method):
-    """One method on one model, in a fresh process: seconds and RSS over the RSS before its first call."""
+    """One method on one model in a fresh process: peak RSS over the RSS before its first call, then its time
+    next to the floor's, measured back to back in this process."""
     from benchmarks._rss import peak_mb, reset_peak, rss_mb
     from tensorlayer_xplain.methods.registry import method_info
 
-    _, adapter, x, target = _setup(name)
+    model, adapter, x, target = _setup(name)
     params, warm, passes, kind = METHODS[method]
     fn = method_info(method).fn
     gc.collect()
     reset_peak()
     base = rss_mb()
     fn(adapter, x, target, **warm)  # traces the compiled steps (counted in the peak: the user pays it too)
-    repeats = 3 if passes == 1 else 1
-    seconds = _median_time(lambda: fn(adapter, x, target, **params), repeats)
+    first = _median_time(lambda: fn(adapter, x, target, **params), 1)
     peak = peak_mb() - base
     gc.collect()
-    return {"seconds": seconds, "peak_mb": peak, "after_mb": rss_mb() - base}
+    after = rss_mb() - base
+    batch = 1 if passes == 1 else FORWARD_BATCH if kind == "forward" else BACKWARD_BATCH
+    floor = floor_call(model, kind, batch, target[0])
+    pairs = [(first, _median_time(floor, 2) / batch * passes)]
+    for _ in range(2 if passes == 1 else 0):  # cheap methods: two more alternating pairs
+        pairs.append((_median_time(lambda: fn(adapter, x, target, **params), 1), _median_time(floor, 1) * passes))
+    return {"seconds": statistics.median(p[0] for p in pairs), "floor_seconds": statistics.median(p[1] for p in pairs),
+            "ratio": statistics.median(p[0] / p[1] for p in pairs), "floor_batch": batch, "peak_mb": peak,
+            "after_mb": after, "sample_mb": adapter.sample_bytes() / 2.0 ** 20,
+            "batch_rows": {"forward": adapter.batch_rows(), "backward": adapter.batch_rows(backward=True)}}
 
 
 def _child(args):
@@ -152,26 +149,22 @@ def _child(args):
 
 
 def measure(models=MODELS, methods=tuple(METHODS)):
-    """Floors per model, then every method in its own subprocess; ``{model: result or {'error': ...}}``."""
+    """Every (model, method) in its own subprocess; ``{model: [row, ...]}``."""
     results = {}
     for name in models:
-        res = results[name] = _child(["floors", name])
-        if "error" in res:
-            continue
-        floor, res["rows"] = res["floors"], []
+        rows = results[name] = []
         for method in methods:
             params, _, passes, kind = METHODS[method]
             row = {"model": name, "method": method, "params": params, "passes": passes, "kind": kind}
-            row.update(_child(["method", name, method]))
-            if "error" not in row:
-                unit = floor["backward_one"] if (kind == "backward" and passes == 1) else floor[kind]
-                row["floor_seconds"] = passes * unit
-                row["ratio"] = row["seconds"] / row["floor_seconds"]
-                print("  %s/%s: %.2f s (floor %.2f s, %.2fx), peak +%.0f MB" % (
-                    name, method, row["seconds"], row["floor_seconds"], row["ratio"], row["peak_mb"]), flush=True)
-            else:
+            row.update(_child([name, method]))
+            rows.append(row)
+            if "error" in row:
                 print("  %s/%s: %s" % (name, method, row["error"]), flush=True)
-            res["rows"].append(row)
+                if row["error"].startswith("exit") and method == methods[0]:
+                    break  # the model itself does not build or run: no use trying the other methods
+                continue
+            print("  %s/%s: %.2f s (floor %.2f s, %.2fx), peak +%.0f MB" % (
+                name, method, row["seconds"], row["floor_seconds"], row["ratio"], row["peak_mb"]), flush=True)
     return results
 
 
@@ -193,29 +186,25 @@ def _meets(row):
 def markdown(results, header):
     """The zoo section of ``docs/benchmarks_table.md``."""
     lines = [header, "", "Targets: " + TARGETS + ".", "",
-             "| model | method | settings | passes | s / image | floor s / image | ratio | peak RSS +MB | "
+             "| model | method | settings | passes / image | s / image | floor s / image | ratio | peak RSS +MB | "
              "RSS after +MB | target met |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     notes = []
-    for name, res in results.items():
-        if "error" in res:
-            notes.append("- %s failed: %s" % (name, res["error"]))
-            continue
-        f = res["floors"]
-        notes.append("- %s floors: forward %.3f s / image (batch %d), forward+backward %.3f s / image (batch %d), "
-                     "%.3f s (batch 1); estimated %.0f MB per sample, %d rows forward / %d with gradients per "
-                     "model call at the default max_batch_bytes" % (
-                         name, f["forward"], FORWARD_BATCH, f["backward"], BACKWARD_BATCH, f["backward_one"],
-                         res["sample_mb"], res["batch_rows"]["forward"], res["batch_rows"]["backward"]))
-        for row in res["rows"]:
+    for name, rows in results.items():
+        done = [row for row in rows if "error" not in row]
+        if done:
+            notes.append("- %s: estimated %.0f MB per sample; %d rows per model call forward, %d with gradients, at "
+                         "the default max_batch_bytes" % (name, done[0]["sample_mb"], done[0]["batch_rows"]["forward"],
+                                                          done[0]["batch_rows"]["backward"]))
+        for row in rows:
             settings = ", ".join("%s=%s" % kv for kv in row["params"].items()) or "defaults"
             if "error" in row:
                 lines.append("| %s | %s | %s | — | failed: %s | — | — | — | — | — |" % (
                     name, row["method"], settings, row["error"].replace("|", "/")))
                 continue
-            lines.append("| %s | %s | %s | %d %s | %.2f | %.2f | %.2fx | %.0f | %.0f | %s |" % (
+            lines.append("| %s | %s | %s | %d %s | %.2f | %.2f (batch %d) | %.2fx | %.0f | %.0f | %s |" % (
                 name, row["method"], settings, row["passes"], row["kind"], row["seconds"], row["floor_seconds"],
-                row["ratio"], row["peak_mb"], row["after_mb"], _meets(row)))
+                row["floor_batch"], row["ratio"], row["peak_mb"], row["after_mb"], _meets(row)))
     notes += ["- %s not run: %s" % item for item in SKIPPED.items()]
     return "\n".join(lines + [""] + notes) + "\n"
 
@@ -223,5 +212,4 @@ def markdown(results, header):
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(HERE))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    what, rest = sys.argv[1], sys.argv[2:]
-    print(json.dumps(run_floors(*rest) if what == "floors" else run_method(*rest)), flush=True)
+    print(json.dumps(run_method(sys.argv[1], sys.argv[2])), flush=True)

@@ -50,6 +50,8 @@ scores : ndarray, shape (N, K)
 """
 
 _MISSING = object()
+_SEVERAL_INPUTS = ("model: this model has %d inputs; use tlxp.as_adapter(model) (or tlxp.explain / ModelExplainer, "
+                   "which call it), which returns a MultiInputAdapter, or tlxp.MultiInputAdapter(model)")
 
 
 def _describe(value):
@@ -235,13 +237,15 @@ class ModelAdapter:
     def _infer_input_shape(self):
         if self.kind == "tl_static":
             if isinstance(self.model._inputs, (list, tuple)):
-                raise TypeError("model: models with several inputs are not supported")
+                raise TypeError(_SEVERAL_INPUTS % len(self.model._inputs))
             return tuple(int(s) for s in self.model._inputs.shape[1:])
         if self.kind == "keras":
             try:
                 shape = self.model.input_shape
             except (AttributeError, ValueError):
                 return None
+            if isinstance(shape, list) and len(shape) > 1:
+                raise TypeError(_SEVERAL_INPUTS % len(shape))
             if isinstance(shape, list) or any(s is None for s in shape[1:]):
                 return None
             return tuple(int(s) for s in shape[1:])
@@ -715,12 +719,12 @@ class ModelAdapter:
         once with one forward pass of a zero sample, then cached.
         """
         if self._call_order is None:
-            if self.input_shape is None:
+            if self._input_bytes() is None:
                 raise ValueError("inputs: the model's input shape is not known yet; explain a batch first")
             layers = self.iter_layers()
             records, order = {}, []
             with self.inference_mode(), self._recording(layers, records, order):
-                self._raw_call(tf.zeros((1,) + self.input_shape, tf.float32))
+                self._raw_call(self._zero_sample())
             self._call_order = [
                 (name, tuple(records[name].shape[1:]))
                 for name in order
@@ -729,9 +733,17 @@ class ModelAdapter:
         return list(self._call_order)
 
     # ------------------------------------------------------------------ memory
+    def _input_bytes(self):
+        """Bytes of one input sample (float32), or None while the input shape is unknown."""
+        return None if self.input_shape is None else 4 * int(np.prod(self.input_shape))
+
+    def _zero_sample(self):
+        """A batch of one all-zero sample, as the model takes it."""
+        return tf.zeros((1,) + self.input_shape, tf.float32)
+
     def _activation_bytes(self):
         """Bytes of all layer outputs of one sample (containers not counted twice), or a heuristic."""
-        input_bytes = 4 * int(np.prod(self.input_shape))
+        input_bytes = self._input_bytes()
         if self.kind == "callable":
             return CALLABLE_ACTIVATION_FACTOR * input_bytes
         containers = {layer.name for layer in self.iter_layers() if _is_container(layer)}
@@ -764,10 +776,10 @@ class ModelAdapter:
         >>> ModelAdapter(tl.models.vgg16()).sample_bytes() // 2 ** 20   # doctest: +SKIP
         59
         """
-        if self.input_shape is None:
+        if self._input_bytes() is None:
             raise ValueError("inputs: the model's input shape is not known yet; explain a batch first")
         if self._sample_bytes is None:
-            self._sample_bytes = 4 * int(np.prod(self.input_shape)) + self._activation_bytes()
+            self._sample_bytes = self._input_bytes() + self._activation_bytes()
         return self._sample_bytes * (BACKWARD_FACTOR if backward else 1)
 
     def batch_rows(self, batch_size=None, backward=False):
@@ -791,7 +803,7 @@ class ModelAdapter:
         8
         """
         limit = int(batch_size or self.batch_size)
-        if self.input_shape is None:
+        if self._input_bytes() is None:
             return limit
         return max(1, min(limit, self.max_batch_bytes // self.sample_bytes(backward)))
 
@@ -831,12 +843,21 @@ def as_adapter(model, **options):
     options = {k: v for k, v in options.items() if v is not None}
     if isinstance(model, ModelAdapter):
         return model
+    from .multi_input import MultiInputAdapter, input_count
+
+    if input_count(model) > 1:
+        cls = MultiInputAdapter
+        if "image_shape" in options:
+            raise ValueError("image_shape: a model with several inputs takes image_shapes (one per input); "
+                             "build tlxp.MultiInputAdapter(model, image_shapes=[...])")
+    else:
+        cls = ModelAdapter
     key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
     try:
         per_model = _ADAPTERS.setdefault(model, {})
     except TypeError:  # not weak-referenceable or not hashable: no reuse
-        return ModelAdapter(model, **options)
+        return cls(model, **options)
     adapter = per_model.get(key)
     if adapter is None:
-        adapter = per_model[key] = ModelAdapter(model, **options)
+        adapter = per_model[key] = cls(model, **options)
     return adapter

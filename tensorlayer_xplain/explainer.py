@@ -274,6 +274,10 @@ class ModelExplainer:
         """
         name, params = self.method_params(method, **overrides)
         targets = pick_targets(targets, target_class)
+        if getattr(self.adapter, "n_inputs", 1) > 1:  # one list of batches, explained at once (not cached)
+            from .multi_input import explain_multi
+
+            return explain_multi(self.adapter, inputs, name, targets, **params)
         if isinstance(targets, list):
             targets = np.asarray(targets)
         chunks = self._chunks(inputs, targets)

@@ -60,6 +60,10 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     spec = method_info(method)
     check_params(spec.name, params)
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
+    if getattr(adapter, "n_inputs", 1) > 1:
+        from .multi_input import explain_multi
+
+        return explain_multi(adapter, inputs, method, targets, **params)
     x, batch_shape = adapter.prepare(inputs)
     start = time.perf_counter()
     predictions = adapter.predict(x)
