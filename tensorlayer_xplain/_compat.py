@@ -17,6 +17,10 @@ Patches
     on numpy >= 1.24, because TL passes a list of differently shaped arrays to
     ``np.savez``. Fix: the list is stored as a 1-D object array, which TL's own
     ``load_npz`` (``allow_pickle=True``) already reads back.
+``batchnorm_tf_function``, ``instancenorm_batch``, ``layernorm_batch``, ``groupnorm_batch``,
+``gaussiannoise_dynamic_shape``, ``dropconnect_eval``
+    Layers that fail inside ``tf.function`` or on batches of more than one sample
+    (``BatchNorm`` above all); see :mod:`tensorlayer_xplain._compat_layers`.
 """
 import os
 
@@ -146,4 +150,7 @@ def apply_patches():
     if _numpy_rejects_ragged_lists():
         _patch_npz_ragged_save(utils, tl)
         APPLIED.append("npz_ragged_save")
+    from ._compat_layers import apply_layer_patches
+
+    APPLIED.extend(apply_layer_patches(tl))
     return list(APPLIED)

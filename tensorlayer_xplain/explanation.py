@@ -113,11 +113,16 @@ class Explanation:
         Parameters
         ----------
         reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
-            How channels are combined (irrelevant for one channel).
+            How channels are combined (irrelevant for one channel, and for
+            per-pixel maps such as CAMs, ``meta['spatial']``, which repeat one value
+            over the channels: the map itself is returned, ``abs`` applied for
+            'abs_sum' and 'max_abs').
         """
         if reduce not in _REDUCTIONS:
             raise ValueError("reduce: expected one of %s, got %r" % (_REDUCTIONS, reduce))
         maps = self.attributions.reshape((len(self),) + self.image_shape).astype(np.float64)
+        if self.meta.get("spatial"):
+            maps = maps[..., :1]
         if reduce == "sum":
             out = maps.sum(-1)
         elif reduce == "mean":

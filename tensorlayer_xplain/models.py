@@ -6,11 +6,11 @@ process, so fixed names would clash when a builder is called twice.
 import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
-from tensorlayer.layers import Conv2d, Dense, Dropout, Flatten, Input, MaxPool2d
+from tensorlayer.layers import BatchNorm, Conv2d, Dense, Dropout, Flatten, Input, MaxPool2d
 
 from .adapter import as_adapter
 
-__all__ = ["mlp", "cnn", "attention_mnist", "train", "accuracy"]
+__all__ = ["mlp", "cnn", "cifar10_batchnorm", "attention_mnist", "train", "accuracy"]
 
 
 def _seed(seed):
@@ -77,6 +77,55 @@ def cnn(seed=None, filters=(16, 32), dense_units=64):
     nn = Flatten()(nn)
     nn = Dense(n_units=dense_units, act=tf.nn.relu, in_channels=7 * 7 * filters[1])(nn)
     nn = Dense(n_units=10, in_channels=dense_units)(nn)
+    return tl.models.Model(inputs=ni, outputs=nn)
+
+
+def cifar10_batchnorm(seed=None, size=24, filters=64, dense_units=(384, 192), n_classes=10):
+    """The CIFAR-10 BatchNorm CNN of TensorLayer's tutorial (static model).
+
+    ``get_model_batchnorm`` of ``examples/basic_tutorials/tutorial_cifar10_cnn_static.py``:
+    two blocks of Conv 5x5 (no bias) -> BatchNorm(decay=0.99, relu) -> MaxPool 3x3 /2,
+    then Flatten -> Dense 384 relu -> Dense 192 relu -> Dense 10 (logits), with the
+    tutorial's initializers. The tutorial feeds 24x24x3 crops; ``size``, ``filters``
+    and ``dense_units`` shrink it for fast tests. It needs the ``BatchNorm`` patch of
+    :mod:`tensorlayer_xplain._compat_layers` (applied on import) to run compiled.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed for the weight initializers.
+    size : int
+        Height and width of the RGB input.
+    filters : int
+        Filters of both convolutions.
+    dense_units : tuple of two int
+    n_classes : int
+
+    Returns
+    -------
+    tl.models.Model
+        Takes ``(N, size, size, 3)`` float32, returns logits ``(N, n_classes)``.
+
+    Examples
+    --------
+    >>> model = cifar10_batchnorm(seed=0)
+    >>> model.eval(); model(np.zeros((2, 24, 24, 3), np.float32)).shape
+    TensorShape([2, 10])
+    """
+    _seed(seed)
+    w_init = tl.initializers.truncated_normal(stddev=5e-2)
+    w_init2 = tl.initializers.truncated_normal(stddev=0.04)
+    b_init2 = tl.initializers.constant(value=0.1)
+    ni = Input([None, size, size, 3])
+    nn = ni
+    for _ in range(2):
+        nn = Conv2d(filters, (5, 5), (1, 1), padding="SAME", W_init=w_init, b_init=None)(nn)
+        nn = BatchNorm(decay=0.99, act=tf.nn.relu)(nn)
+        nn = MaxPool2d((3, 3), (2, 2), padding="SAME")(nn)
+    nn = Flatten()(nn)
+    nn = Dense(dense_units[0], act=tf.nn.relu, W_init=w_init2, b_init=b_init2)(nn)
+    nn = Dense(dense_units[1], act=tf.nn.relu, W_init=w_init2, b_init=b_init2)(nn)
+    nn = Dense(n_classes, act=None, W_init=w_init2)(nn)
     return tl.models.Model(inputs=ni, outputs=nn)
 
 

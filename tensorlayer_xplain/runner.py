@@ -74,9 +74,12 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         call_params.setdefault("batch_size", batch_size)
     result = spec.fn(adapter, x, resolved, **call_params)
     attributions, meta = result if isinstance(result, tuple) else (result, {})
+    spatial = np.ndim(attributions) == 3 and np.size(attributions) != x.size
     attributions = _to_input_shape(attributions, x, adapter)
     total = time.perf_counter() - start
     meta = dict(meta)
+    if spatial:
+        meta.setdefault("spatial", True)  # one value per pixel, repeated over the channels
     meta.setdefault("signed", spec.signed)
     meta.setdefault("family", spec.family)
     stored_targets = np.full(len(x), -1, np.int32) if callable(resolved) else resolved
