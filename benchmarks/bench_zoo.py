@@ -39,7 +39,7 @@ METHODS = {
     "gradient_x_input": ({}, {}, 1, "backward"),
     "gradcam": ({}, {}, 1, "backward"),
     "integrated_gradients": ({"steps": 16}, {"steps": 2}, 17, "backward"),
-    "smoothgrad": ({"n_samples": 8}, {"n_samples": 2}, 8, "backward"),
+    "smoothgrad": ({"n_samples": 8}, {"n_samples": 8}, 8, "backward"),  # fewer rows would trace another step
     "occlusion": ({"window": 56, "stride": 56}, {"window": 112, "stride": 112}, 17, "forward"),
     "rise": ({"n_masks": 64}, {"n_masks": 4}, 64, "forward"),
     "lime": ({"num_samples": 64}, {"num_samples": 4}, 64, "forward"),
@@ -163,8 +163,10 @@ def measure(models=MODELS, methods=tuple(METHODS)):
                 if row["error"].startswith("exit") and method == methods[0]:
                     break  # the model itself does not build or run: no use trying the other methods
                 continue
-            print("  %s/%s: %.2f s (floor %.2f s, %.2fx), peak +%.0f MB" % (
-                name, method, row["seconds"], row["floor_seconds"], row["ratio"], row["peak_mb"]), flush=True)
+            print("  %s/%s: %.2f s (floor %.2f s, %.2fx), peak +%.0f MB, after +%.0f MB" % (
+                name, method, row["seconds"], row["floor_seconds"], row["ratio"], row["peak_mb"], row["after_mb"]),
+                flush=True)
+            print("  row " + json.dumps(row), flush=True)  # kept in the log even if the run is cut short
     return results
 
 
@@ -191,7 +193,7 @@ def markdown(results, header):
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     notes = []
     for name, rows in results.items():
-        done = [row for row in rows if "error" not in row]
+        done = [row for row in rows if "sample_mb" in row]
         if done:
             notes.append("- %s: estimated %.0f MB per sample; %d rows per model call forward, %d with gradients, at "
                          "the default max_batch_bytes" % (name, done[0]["sample_mb"], done[0]["batch_rows"]["forward"],
@@ -202,9 +204,11 @@ def markdown(results, header):
                 lines.append("| %s | %s | %s | — | failed: %s | — | — | — | — | — |" % (
                     name, row["method"], settings, row["error"].replace("|", "/")))
                 continue
-            lines.append("| %s | %s | %s | %d %s | %.2f | %.2f (batch %d) | %.2fx | %.0f | %.0f | %s |" % (
+            batch = 1 if row["passes"] == 1 else FORWARD_BATCH if row["kind"] == "forward" else BACKWARD_BATCH
+            after = "%.0f" % row["after_mb"] if "after_mb" in row else "—"
+            lines.append("| %s | %s | %s | %d %s | %.2f | %.2f (batch %d) | %.2fx | %.0f | %s | %s |" % (
                 name, row["method"], settings, row["passes"], row["kind"], row["seconds"], row["floor_seconds"],
-                row["floor_batch"], row["ratio"], row["peak_mb"], row["after_mb"], _meets(row)))
+                batch, row["ratio"], row["peak_mb"], after, _meets(row)))
     notes += ["- %s not run: %s" % item for item in SKIPPED.items()]
     return "\n".join(lines + [""] + notes) + "\n"
 

@@ -38,6 +38,7 @@ Run::
 import argparse
 import contextlib
 import datetime
+import json
 import os
 import platform
 import resource
@@ -673,7 +674,7 @@ def zoo(args):
 
     started = usage_start()
     info = machine()
-    results = bench_zoo.measure(methods=args.only or tuple(bench_zoo.METHODS))
+    results = bench_zoo.measure(models=args.models or bench_zoo.MODELS, methods=args.only or tuple(bench_zoo.METHODS))
     header = ("## Model zoo at 224x224 (CPU)\n\nMachine: %(cpu)s, %(cores)d cores, TensorFlow %(tensorflow)s, "
               "TensorLayer %(tensorlayer)s, commit %(commit)s, %(date)s. " % info
               + "Load: " + _sharing(usage_since(started), info["cores"]) + ". Command: "
@@ -684,6 +685,8 @@ def zoo(args):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "zoo.md"), "w") as fh:
         fh.write(page)
+    with open(os.path.join(args.out, "zoo.json"), "w") as fh:
+        json.dump(results, fh)
     return results
 
 
@@ -694,6 +697,7 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", help="method names to run (default: every registered method)")
     parser.add_argument("--zoo", action="store_true", help="only the model-zoo section: vgg16 and MobileNetV1 at "
                         "224x224, time per image vs a tf.function floor and peak RSS (benchmarks/bench_zoo.py)")
+    parser.add_argument("--models", nargs="*", help="with --zoo: zoo models to run (default: vgg16 MobileNetV1)")
     args = parser.parse_args(argv)
     if args.zoo:
         return zoo(args)
