@@ -30,7 +30,7 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "errors_table.rst", "layer_table.rst"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "errors_table.rst"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 

@@ -1,4 +1,4 @@
-"""Generate ``docs/layer_table.rst``: every ``tensorlayer.layers`` class inside ``tf.function``.
+"""Generate ``docs/layer_table.inc``: every ``tensorlayer.layers`` class inside ``tf.function``.
 
 Each layer class is built in a tiny static model (the code is in :data:`CASES`),
 put in eval mode and called on a batch of two samples three ways: eagerly, and
@@ -15,11 +15,12 @@ again and checks them against the committed table.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUTPUT = os.path.join(HERE, "layer_table.rst")
+OUTPUT = os.path.join(HERE, "layer_table.inc")
 
 #: (layer class, input shape without batch, input dtype, code building ``out`` from ``ni``).
 #: The code sees ``tl``, ``tf``, ``L`` (``tensorlayer.layers``) and ``ni``, the model's input.
@@ -171,7 +172,9 @@ def _first_line(err):
     text = lines[-1] if lines else ""
     prefix = type(err).__name__ + ": "
     text = text[len(prefix):] if text.startswith(prefix) else text
-    return "%s: %s" % (type(err).__name__, text[:160])
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)  # TF's kernel location, not the message
+    text = text if len(text) <= 140 else text[:140].rstrip() + "..."
+    return "%s: %s" % (type(err).__name__, text)
 
 
 def run_case(code, shape, dtype):

@@ -26,6 +26,8 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
+from ._compile import CompiledStep
+
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "DEFAULT_MAX_BATCH_BYTES"]
 
 #: Allowed values of ``output``: the raw model output, or its softmax.
@@ -387,7 +389,9 @@ class ModelAdapter:
 
         The signature is ``(x, *extra)`` with ``x`` of shape ``(None, *input_shape)``
         float32 and ``extra`` tensors with an open leading dimension, so new batch
-        sizes do not retrace. Plain callables run eagerly (they may not be traceable).
+        sizes do not retrace. Plain callables run eagerly (they may not be traceable);
+        a model that cannot be traced runs eagerly too, after one
+        :class:`~tensorlayer_xplain._compile.CompileWarning` naming the layer that failed.
 
         Parameters
         ----------
@@ -405,9 +409,9 @@ class ModelAdapter:
         fn = self._functions.get(key)
         if fn is None:
             dtypes = extra_dtypes or [tf.int32] * n_extra
-            signature = [tf.TensorSpec((None,) + self.input_shape, tf.float32)]
+            signature = self._input_specs()
             signature += [tf.TensorSpec(None, dt) if isinstance(dt, tf.DType) else dt for dt in dtypes]
-            fn = tf.function(python_function, input_signature=signature)
+            fn = CompiledStep(python_function, signature)
             self._functions[key] = fn
         return fn
 
@@ -613,7 +617,9 @@ class ModelAdapter:
             Naming the unknown layer and listing the available names.
         """
         if self.kind == "callable":
-            raise TypeError("layer_name: a plain callable model has no layers; pass a TL or Keras model")
+            from .methods._checks import needs_layers
+
+            raise needs_layers("finding a layer by name (layer_name=%r)" % (name,))
         if not isinstance(name, str):
             raise TypeError("layer_name: expected a str, got %s" % _describe(name))
         for layer in self.iter_layers():
@@ -736,6 +742,10 @@ class ModelAdapter:
     def _input_bytes(self):
         """Bytes of one input sample (float32), or None while the input shape is unknown."""
         return None if self.input_shape is None else 4 * int(np.prod(self.input_shape))
+
+    def _input_specs(self):
+        """Signature of the model input(s) in compiled steps: a batch with an open leading dimension."""
+        return [tf.TensorSpec((None,) + self.input_shape, tf.float32)]
 
     def _zero_sample(self):
         """A batch of one all-zero sample, as the model takes it."""

@@ -10,7 +10,7 @@ from tensorlayer.layers import BatchNorm, Conv2d, Dense, Dropout, Flatten, Input
 
 from .adapter import as_adapter
 
-__all__ = ["mlp", "cnn", "cifar10_batchnorm", "attention_mnist", "train", "accuracy"]
+__all__ = ["mlp", "cnn", "cifar10_batchnorm", "attention_mnist", "train", "accuracy", "calibrate_batchnorm"]
 
 
 def _seed(seed):
@@ -258,18 +258,64 @@ def train(model, X, y, epochs=3, batch_size=128, learning_rate=1e-3, seed=0, X_v
                 history["val_accuracy"].append(accuracy(model, X_val, y_val))
                 model.train()
     finally:
-        model.is_train = None  # let the restore below reset every layer
-        if previous is True:
-            model.train()
-        elif previous is False:
-            model.eval()
-        else:
-            model._set_mode_for_layers(True)
-            model.is_train = None
+        _restore_mode(model, previous)
     return history
+
+
+def _restore_mode(model, previous):
+    """Put ``model`` (and every layer) back in the train/eval mode ``previous`` (True, False or None)."""
+    model.is_train = None  # let the restore below reset every layer
+    if previous is True:
+        model.train()
+    elif previous is False:
+        model.eval()
+    else:
+        model._set_mode_for_layers(True)
+        model.is_train = None
 
 
 def accuracy(model, X, y, batch_size=512):
     """Fraction of ``X`` classified as ``y`` (model run in inference mode, batched)."""
     scores = as_adapter(model, batch_size=batch_size).predict(X)
     return float(np.mean(np.argmax(scores, axis=1) == np.asarray(y)))
+
+
+def calibrate_batchnorm(model, X):
+    """Set every ``BatchNorm``'s moving statistics to those of the batch ``X``; returns the layers changed.
+
+    TensorLayer initializes ``moving_var`` to zeros, so an untrained (``pretrained=False``)
+    zoo model multiplies by ``1 / sqrt(epsilon)`` (about 316) at every BatchNorm in eval
+    mode: ResNet50's logits reach 1e25 and saliency maps are dominated by a few
+    pixels. One training-mode pass with ``decay=0`` makes each layer's statistics
+    the batch's (as a model trained on such data would have); weights are not
+    touched and the model's train/eval mode and decays are restored.
+
+    Parameters
+    ----------
+    model : tl.models.Model
+    X : ndarray, shape (N, *input_shape)
+        A few representative inputs (N >= 2).
+
+    Returns
+    -------
+    list of tl.layers.BatchNorm
+
+    Examples
+    --------
+    >>> resnet = tl.models.ResNet50(pretrained=False)                        # doctest: +SKIP
+    >>> calibrate_batchnorm(resnet, np.random.rand(4, 224, 224, 3))           # doctest: +SKIP
+    """
+    layers = [layer for layer in as_adapter(model).iter_layers() if isinstance(layer, BatchNorm)]
+    decays = [layer.decay for layer in layers]
+    previous = model.is_train
+    try:
+        for layer in layers:
+            layer.decay = 0.0
+        model.is_train = None
+        model.train()
+        model(tf.constant(np.asarray(X, np.float32)))
+    finally:
+        for layer, decay in zip(layers, decays):
+            layer.decay = decay
+        _restore_mode(model, previous)
+    return layers

@@ -132,17 +132,6 @@ class MultiInputAdapter(ModelAdapter):
         return tuple(x for x, _ in prepared), tuple(shape for _, shape in prepared)
 
     # ------------------------------------------------------------------ calls
-    def compiled(self, key, python_function, n_extra=0, extra_dtypes=None):
-        """As :meth:`ModelAdapter.compiled`, the first argument a tuple of input batches."""
-        fn = self._functions.get(key)
-        if fn is None:
-            dtypes = extra_dtypes or [tf.int32] * n_extra
-            signature = [tuple(tf.TensorSpec((None,) + shape, tf.float32) for shape in self.input_shapes)]
-            signature += [tf.TensorSpec(None, dt) if isinstance(dt, tf.DType) else dt for dt in dtypes]
-            fn = tf.function(python_function, input_signature=signature)
-            self._functions[key] = fn
-        return fn
-
     def scores(self, x):
         return super().scores(list(x))
 
@@ -198,6 +187,10 @@ class MultiInputAdapter(ModelAdapter):
 
     def _zero_sample(self):
         return [tf.zeros((1,) + shape, tf.float32) for shape in self.input_shapes]
+
+    def _input_specs(self):
+        # one argument: the tuple of input batches
+        return [tuple(tf.TensorSpec((None,) + shape, tf.float32) for shape in self.input_shapes)]
 
 
 # ============================================================================ methods

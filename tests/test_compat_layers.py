@@ -247,8 +247,25 @@ def test_layer_table_rows_for_patched_layers_hold():
     names = ["BatchNorm", "BatchNorm3d", "LayerList", "ModelLayer", "GroupNorm", "LayerNorm", "DropconnectDense"]
     results = table.run_cases([case for case in table.CASES if case[0] in names])
     assert results == {name: ("ok", "") for name in names}
-    with open(os.path.join(ROOT, "docs", "layer_table.rst"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "docs", "layer_table.inc"), encoding="utf-8") as f:
         committed = f.read()
     for name in names:
         row = committed.split("* - ``%s``\n" % name, 1)[1].splitlines()
         assert row[1].strip() == "- ok", (name, row[:3])
+
+
+def test_calibrate_batchnorm_sets_batch_statistics():
+    model = static_bn_cnn(seed=8)
+    model.eval()
+    x, _ = data(8)
+    layers = stages(model)
+    first = batchnorms(model)[0]
+    conv_out = layers[layers.index(first) - 1].forward(tf.constant(x))
+    weights = [w.numpy().copy() for w in model.trainable_weights]
+    assert tlxp.models.calibrate_batchnorm(model, x) == batchnorms(model)
+    mean, var = tf.nn.moments(conv_out, [0, 1, 2])
+    np.testing.assert_allclose(first.moving_mean.numpy(), mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(first.moving_var.numpy(), var.numpy(), atol=1e-5)
+    assert first.decay == 0.99 and model.is_train is False and first.is_train is False
+    for a, b in zip(weights, model.trainable_weights):
+        np.testing.assert_array_equal(a, b.numpy())

@@ -12,6 +12,7 @@ import numpy as np
 import tensorlayer as tl
 
 from ..layers import is_attention_weights_layer
+from ._checks import needs_layers
 from ._graph import BLOCK_BYTES
 from ._masking import masked_scores
 from ._utils import upsample
@@ -30,31 +31,36 @@ def _is_container(layer):
     return name in ("_InputLayer", "InputLayer")
 
 
-def _spatial_layers(adapter):
-    """``[(name, shape)]`` of the leaf layers with a 4-D output (N, h, w, C), in call order."""
+def _spatial_layers(adapter, min_pixels=1):
+    """``[(name, shape)]`` of the leaf layers with a 4-D output (N, h, w, C), h * w >= ``min_pixels``, in call order."""
     by_name = {layer.name: layer for layer in adapter.iter_layers()}
     return [
         (name, shape)
         for name, shape in adapter.layer_call_order()
         # attention matrices (N, heads, T, T) are 4-D but are not feature maps over the image
-        if len(shape) == 3 and not _is_container(by_name[name]) and not is_attention_weights_layer(by_name[name])
+        if len(shape) == 3 and shape[0] * shape[1] >= min_pixels
+        and not _is_container(by_name[name]) and not is_attention_weights_layer(by_name[name])
     ]
 
 
 def default_cam_layer(adapter):
-    """Name of the last layer, in call order, whose output is 4-D ``(N, h, w, C)``.
+    """Name of the last layer, in call order, whose output is a feature map ``(N, h, w, C)`` larger than 1x1.
+
+    A 1x1 map (a global pool, or a MobileNet/SqueezeNet head written as a 1x1
+    convolution) gives a constant CAM, and attention matrices are not maps over
+    the image, so both are skipped.
 
     Raises
     ------
     ValueError
         When the model has no such layer (e.g. an MLP), naming ``layer_name``.
     """
-    candidates = _spatial_layers(adapter)
+    candidates = _spatial_layers(adapter, min_pixels=2)
     if not candidates:
         order = ", ".join("%s %s" % (n, s) for n, s in adapter.layer_call_order()) or "none"
         raise ValueError(
-            "layer_name: CAM methods need a layer with a 4-D output (N, H, W, C), and this model has none "
-            "(layers in call order: %s); use a gradient or perturbation method instead" % order
+            "layer_name: CAM methods need a layer with a 4-D output (N, H, W, C) larger than 1x1, and this "
+            "model has none (layers in call order: %s); use a gradient or perturbation method instead" % order
         )
     return candidates[-1][0]
 
@@ -72,7 +78,7 @@ def resolve_cam_layer(adapter, layer_name=None):
         For a layer whose output is not 4-D, or a model without such a layer.
     """
     if adapter.kind == "callable":
-        raise TypeError("layer_name: CAM methods need a TL or Keras model with layers, got a plain callable")
+        raise needs_layers("CAM (gradcam, gradcam_plus_plus, scorecam)")
     if layer_name is None:
         layer_name = default_cam_layer(adapter)
         return layer_name, dict(adapter.layer_call_order())[layer_name]
@@ -125,7 +131,7 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
     targets : ndarray of int (N,) or callable
     layer_name : str, optional
         Layer whose output ``A`` (N, h, w, C) is used; default: the last layer with
-        a 4-D output in call order (nested layers included).
+        a 4-D output larger than 1x1 in call order (nested layers included).
     relu : bool
         Keep only positive evidence (the paper's ReLU).
     batch_size : int, optional
@@ -178,7 +184,7 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
     inputs : ndarray, float32, shape (N, *input_shape)
     targets : ndarray of int (N,) or callable
     layer_name : str, optional
-        Default: the last layer with a 4-D output in call order.
+        Default: the last layer with a 4-D output larger than 1x1 in call order.
     relu : bool
     batch_size : int, optional
 
@@ -233,7 +239,7 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     inputs : ndarray, float32, shape (N, *input_shape)
     targets : ndarray of int (N,) or callable
     layer_name : str, optional
-        Default: the last layer with a 4-D output in call order.
+        Default: the last layer with a 4-D output larger than 1x1 in call order.
     use_probabilities : bool
         Weigh channels by softmax probabilities (the paper) even when the adapter
         explains logits.

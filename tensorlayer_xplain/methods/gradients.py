@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from ..adapter import temporarily_set
 from ._baselines import make_baseline
-from ._checks import non_negative, positive_int, seed_value
+from ._checks import needs_layers, non_negative, positive_int, seed_value
 from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
 from ._sampling import block_normal, noise_scale, pair_index, segment_add
 from ._utils import rng_for
@@ -522,8 +522,7 @@ def _guided_relus(sites):
 def _guided_gradients(adapter, x, targets, batch_size):
     """Input gradients with guided ReLUs (the swap is baked into the trace, see :func:`_gradient_step`)."""
     if adapter.kind == "callable":
-        raise TypeError("model: guided_backprop needs a TL or Keras model (layers with ReLU activations), "
-                        "got a plain callable")
+        raise needs_layers("guided_backprop (it swaps the ReLU activations of the layers)")
     sites = relu_sites(adapter)
     if not sites:
         warnings.warn("guided_backprop: the model has no layer with a ReLU activation (layer.act / "
