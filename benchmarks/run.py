@@ -42,6 +42,7 @@ Run::
 import argparse
 import contextlib
 import datetime
+import json
 import os
 import platform
 import resource
@@ -720,12 +721,39 @@ def write_outputs(table, page, out, tag):
     return md, csv, png
 
 
+def zoo(args):
+    """The ``--zoo`` section: writes ``zoo.md`` under ``--out``; returns the per-model results."""
+    from benchmarks import bench_zoo
+
+    started = usage_start()
+    info = machine()
+    results = bench_zoo.measure(models=args.models or bench_zoo.MODELS, methods=args.only or tuple(bench_zoo.METHODS))
+    header = ("## Model zoo at 224x224 (CPU)\n\nMachine: %(cpu)s, %(cores)d cores, TensorFlow %(tensorflow)s, "
+              "TensorLayer %(tensorlayer)s, commit %(commit)s, %(date)s. " % info
+              + "Load: " + _sharing(usage_since(started), info["cores"]) + ". Command: "
+              "`TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/run.py --zoo`. One random 224x224x3 "
+              "image, random weights, default adapter (batch_size=256, max_batch_bytes=1 GiB).")
+    page = bench_zoo.markdown(results, header)
+    print(page)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "zoo.md"), "w") as fh:
+        fh.write(page)
+    with open(os.path.join(args.out, "zoo.json"), "w") as fh:
+        json.dump(results, fh)
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats, smaller steps/samples")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output folder (default: %(default)s)")
     parser.add_argument("--only", nargs="*", help="method names to run (default: every registered method)")
+    parser.add_argument("--zoo", action="store_true", help="only the model-zoo section: vgg16 and MobileNetV1 at "
+                        "224x224, time per image vs a tf.function floor and peak RSS (benchmarks/bench_zoo.py)")
+    parser.add_argument("--models", nargs="*", help="with --zoo: zoo models to run (default: vgg16 MobileNetV1)")
     args = parser.parse_args(argv)
+    if args.zoo:
+        return zoo(args)
     mode = "quick" if args.quick else "full"
     tf.get_logger().setLevel("ERROR")  # shap's explainers retrace their own tf.functions per call and say so
     started = usage_start()

@@ -19,6 +19,7 @@ from .layers import MultiHeadSelfAttention  # noqa: E402
 from .adapter import ModelAdapter, as_adapter  # noqa: E402
 from .explainer import ModelExplainer  # noqa: E402
 from .explanation import Explanation  # noqa: E402
+from .multi_input import MultiInputAdapter, MultiInputExplanation  # noqa: E402
 from .methods.registry import (  # noqa: E402
     available_methods,
     get_method,
@@ -60,6 +61,8 @@ __all__ = [
     "available_metrics",
     "ModelAdapter",
     "as_adapter",
+    "MultiInputAdapter",
+    "MultiInputExplanation",
     "ModelExplainer",
     "Explanation",
     "explain",

@@ -29,10 +29,17 @@ from . import _deadline
 from ._compile import CompiledStep
 from .pixels import warn_unscaled
 
-__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED"]
+__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED", "DEFAULT_MAX_BATCH_BYTES"]
 
 #: Allowed values of ``output``: the raw model output, or its softmax.
 OUTPUT_KINDS = ("logits", "probabilities")
+
+#: Default ``max_batch_bytes``: estimated bytes of the samples in flight in one model call.
+DEFAULT_MAX_BATCH_BYTES = 1 << 30
+#: A backward pass keeps every activation and adds its gradient: twice the forward estimate.
+BACKWARD_FACTOR = 2
+#: A plain callable has no layers to measure: its activations are taken as this many times its input.
+CALLABLE_ACTIVATION_FACTOR = 32
 
 CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores", "combined"], defaults=(None,))
 CaptureResult.__doc__ = """What :meth:`ModelAdapter.capture` returns.
@@ -48,6 +55,8 @@ combined : ndarray or None
 """
 
 _MISSING = object()
+_SEVERAL_INPUTS = ("model: this model has %d inputs; use tlxp.as_adapter(model) (or tlxp.explain / ModelExplainer, "
+                   "which call it), which returns a MultiInputAdapter, or tlxp.MultiInputAdapter(model)")
 
 
 class _PredictedClass:
@@ -130,6 +139,13 @@ def _walk_tl(obj, seen):
         yield from _walk_tl(child, seen)
 
 
+def _is_container(layer):
+    """A layer that only groups other layers (its output is also a child's output)."""
+    if isinstance(layer, (tl.layers.LayerList, tl.layers.ModelLayer, tl.models.Model)):
+        return True
+    return bool(getattr(layer, "layers", None)) and not isinstance(layer, tl.layers.Layer)
+
+
 def _walk_keras(obj, seen):
     for child in getattr(obj, "layers", []) or []:
         if id(child) in seen:
@@ -176,7 +192,12 @@ class ModelAdapter:
         What is explained: the raw model output, or its softmax (applied here,
         on top of the raw output, only when asked).
     batch_size : int
-        Largest batch sent to the model at once; halved on out-of-memory.
+        Largest batch sent to the model at once (an upper bound); halved on out-of-memory.
+    max_batch_bytes : int
+        Memory budget of one model call: the rows in flight are capped so that
+        their estimated bytes (:meth:`sample_bytes`) stay within it. A 224x224
+        VGG16 (about 62 MB of activations per sample) gets 17 rows forward and
+        8 with gradients at the default (1 GiB).
     strategy : tf.distribute.Strategy, optional
         Compiled steps split each batch across its replicas (see
         :mod:`tensorlayer_xplain._distribute`).
@@ -190,7 +211,8 @@ class ModelAdapter:
     (5, 784)
     """
 
-    def __init__(self, model, input_shape=None, image_shape=None, output="logits", batch_size=256, strategy=None):
+    def __init__(self, model, input_shape=None, image_shape=None, output="logits", batch_size=256,
+                 max_batch_bytes=DEFAULT_MAX_BATCH_BYTES, strategy=None):
         if isinstance(model, tl.models.Model):
             self.kind = "tl_static" if model._inputs is not None else "tl_dynamic"
         elif isinstance(model, tf.keras.Model):
@@ -206,10 +228,15 @@ class ModelAdapter:
             raise ValueError("output: expected one of %s, got %r" % (OUTPUT_KINDS, output))
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError("batch_size: expected a positive int, got %s" % _describe(batch_size))
+        if (not isinstance(max_batch_bytes, (int, np.integer)) or isinstance(max_batch_bytes, bool)
+                or max_batch_bytes < 1):
+            raise ValueError("max_batch_bytes: expected a positive int (bytes), got %s" % _describe(max_batch_bytes))
         self.model = model
         self.output = output
         self.batch_size = int(batch_size)
         self.strategy = strategy
+        self.max_batch_bytes = int(max_batch_bytes)
+        self._sample_bytes = None
         self._lock = threading.RLock()
         self._functions = {}
         self._call_order = None
@@ -233,13 +260,15 @@ class ModelAdapter:
     def _infer_input_shape(self):
         if self.kind == "tl_static":
             if isinstance(self.model._inputs, (list, tuple)):
-                raise TypeError("model: models with several inputs are not supported")
+                raise TypeError(_SEVERAL_INPUTS % len(self.model._inputs))
             return tuple(int(s) for s in self.model._inputs.shape[1:])
         if self.kind == "keras":
             try:
                 shape = self.model.input_shape
             except (AttributeError, ValueError):
                 return None
+            if isinstance(shape, list) and len(shape) > 1:
+                raise TypeError(_SEVERAL_INPUTS % len(shape))
             if isinstance(shape, list) or any(s is None for s in shape[1:]):
                 return None
             return tuple(int(s) for s in shape[1:])
@@ -407,7 +436,7 @@ class ModelAdapter:
         fn = self._functions.get(key)
         if fn is None:
             dtypes = extra_dtypes or [tf.int32] * n_extra
-            signature = [tf.TensorSpec((None,) + self.input_shape, tf.float32)]
+            signature = self._input_specs()
             signature += [tf.TensorSpec(None, dt) if isinstance(dt, tf.DType) else dt for dt in dtypes]
             if self.strategy is not None and rows is not None:
                 from ._distribute import ReplicatedStep
@@ -485,7 +514,7 @@ class ModelAdapter:
         x, _ = self.prepare(inputs)
         step = self.compiled("predict", self._predict_step, rows=(0,))
         with self.inference_mode():
-            out = self.map_batches(lambda b: step(tf.constant(b)).numpy(), x, batch_size=batch_size)
+            out = self.map_batches(lambda b: step(tf.constant(b)).numpy(), x, batch_size=self.batch_rows(batch_size))
         self.n_classes = out.shape[1]
         return out
 
@@ -608,7 +637,7 @@ class ModelAdapter:
         with self.inference_mode():
             grads, selected = self.map_batches(
                 lambda xb, tb: tuple(v.numpy() for v in compiled(tf.constant(xb), tf.constant(tb))),
-                x, t, batch_size=batch_size,
+                x, t, batch_size=self.batch_rows(batch_size, backward=True),
             )
         return (grads, selected) if return_scores else grads
 
@@ -748,7 +777,7 @@ class ModelAdapter:
             return tuple([scores.numpy()] + [o.numpy() for o in outs] + [g.numpy() for g in grads])
 
         with self.inference_mode():
-            merged = self.map_batches(run, x, t, batch_size=batch_size)
+            merged = self.map_batches(run, x, t, batch_size=self.batch_rows(batch_size, backward=gradients))
         if combine is not None:
             return CaptureResult(None, None, merged[0], merged[1])
         k = len(names)
@@ -763,18 +792,97 @@ class ModelAdapter:
         once with one forward pass of a zero sample, then cached.
         """
         if self._call_order is None:
-            if self.input_shape is None:
+            if self._input_bytes() is None:
                 raise ValueError("inputs: the model's input shape is not known yet; explain a batch first")
             layers = self.iter_layers()
             records, order = {}, []
             with self.inference_mode(), self._recording(layers, records, order):
-                self._raw_call(tf.zeros((1,) + self.input_shape, tf.float32))
+                self._raw_call(self._zero_sample())
             self._call_order = [
                 (name, tuple(records[name].shape[1:]))
                 for name in order
                 if hasattr(records[name], "shape")
             ]
         return list(self._call_order)
+
+    # ------------------------------------------------------------------ memory
+    def _input_bytes(self):
+        """Bytes of one input sample (float32), or None while the input shape is unknown."""
+        return None if self.input_shape is None else 4 * int(np.prod(self.input_shape))
+
+    def _input_specs(self):
+        """Signature of the model input(s) in compiled steps: a batch with an open leading dimension."""
+        return [tf.TensorSpec((None,) + self.input_shape, tf.float32)]
+
+    def _zero_sample(self):
+        """A batch of one all-zero sample, as the model takes it."""
+        return tf.zeros((1,) + self.input_shape, tf.float32)
+
+    def _activation_bytes(self):
+        """Bytes of all layer outputs of one sample (containers not counted twice), or a heuristic."""
+        input_bytes = self._input_bytes()
+        if self.kind == "callable":
+            return CALLABLE_ACTIVATION_FACTOR * input_bytes
+        containers = {layer.name for layer in self.iter_layers() if _is_container(layer)}
+        try:
+            order = self.layer_call_order()
+        except (TypeError, ValueError, tf.errors.OpError):  # the eager pass fails: fall back on the heuristic
+            return CALLABLE_ACTIVATION_FACTOR * input_bytes
+        return sum(4 * int(np.prod(shape)) for name, shape in order if name not in containers)
+
+    def sample_bytes(self, backward=False):
+        """Estimated bytes one sample occupies during a model call.
+
+        The input plus every layer's output (measured once, from the shapes of the
+        call-order pass :meth:`layer_call_order`; a plain callable counts
+        ``CALLABLE_ACTIVATION_FACTOR`` times its input), doubled (``BACKWARD_FACTOR``)
+        when gradients are taken. Summing all layer outputs over-counts a forward
+        pass, which frees them as it goes: the estimate errs on the safe side.
+
+        Parameters
+        ----------
+        backward : bool
+            The call also differentiates (gradients, Grad-CAM).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> ModelAdapter(tl.models.vgg16()).sample_bytes() // 2 ** 20   # doctest: +SKIP
+        59
+        """
+        if self._input_bytes() is None:
+            raise ValueError("inputs: the model's input shape is not known yet; explain a batch first")
+        if self._sample_bytes is None:
+            self._sample_bytes = self._input_bytes() + self._activation_bytes()
+        return self._sample_bytes * (BACKWARD_FACTOR if backward else 1)
+
+    def batch_rows(self, batch_size=None, backward=False):
+        """Rows sent to the model at once: ``batch_size`` capped by the byte budget.
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Upper bound (default: the adapter's ``batch_size``).
+        backward : bool
+            The call also differentiates.
+
+        Returns
+        -------
+        int
+            ``min(batch_size, max_batch_bytes // sample_bytes(backward))``, at least 1.
+
+        Examples
+        --------
+        >>> ModelAdapter(tl.models.vgg16(), batch_size=256).batch_rows(backward=True)   # doctest: +SKIP
+        8
+        """
+        limit = int(batch_size or self.batch_size)
+        if self._input_bytes() is None:
+            return limit
+        return max(1, min(limit, self.max_batch_bytes // self.sample_bytes(backward)))
 
     def weights_fingerprint(self):
         """A hash of all weight values; changes whenever a weight changes."""
@@ -845,11 +953,20 @@ def as_adapter(model, **options):
     options = {k: v for k, v in options.items() if v is not None}
     if isinstance(model, ModelAdapter):
         return model
+    from .multi_input import MultiInputAdapter, input_count
+
+    if input_count(model) > 1:
+        cls = MultiInputAdapter
+        if "image_shape" in options:
+            raise ValueError("image_shape: a model with several inputs takes image_shapes (one per input); "
+                             "build tlxp.MultiInputAdapter(model, image_shapes=[...])")
+    else:
+        cls = ModelAdapter
     key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
     per_model = _adapters_of(model)
     if per_model is None:  # takes no attributes (a builtin, a bound method): no reuse
-        return ModelAdapter(model, **options)
+        return cls(model, **options)
     adapter = per_model.get(key)
     if adapter is None:
-        adapter = per_model[key] = ModelAdapter(model, **options)
+        adapter = per_model[key] = cls(model, **options)
     return adapter

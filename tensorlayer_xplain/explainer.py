@@ -339,6 +339,10 @@ class ModelExplainer:
         if self.max_cost is not None and not _is_stream(inputs):
             self.check_cost(name, params, _n_inputs(self.adapter, inputs))  # the whole call, before any model call
         targets = pick_targets(targets, target_class)
+        if getattr(self.adapter, "n_inputs", 1) > 1:  # one list of batches, explained at once (not cached)
+            from .multi_input import explain_multi
+
+            return explain_multi(self.adapter, inputs, name, targets, **params)
         if isinstance(targets, list):
             targets = np.asarray(targets)
         chunks = self._chunks(inputs, targets)

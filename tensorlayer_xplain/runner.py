@@ -63,6 +63,10 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     check_params(spec.name, params)
     check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
+    if getattr(adapter, "n_inputs", 1) > 1:
+        from .multi_input import explain_multi
+
+        return explain_multi(adapter, inputs, method, targets, **params)
     x, batch_shape = adapter.prepare(inputs)
     traces = adapter.trace_count
     start = time.perf_counter()

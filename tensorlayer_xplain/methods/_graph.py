@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from .. import _deadline
 
-__all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "concrete", "PARALLEL", "BLOCK_BYTES",
-           "PIECE_SPEC"]
+__all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "host_rows", "concrete", "PARALLEL",
+           "BLOCK_BYTES", "PIECE_SPEC"]
 
 #: Pieces of one block in flight at once.
 PARALLEL = 4
@@ -40,6 +40,19 @@ def piece_rows(batch_size):
 def block_rows(batch_size, row_bytes):
     """Rows per compiled call: at least ``batch_size``, at most :data:`BLOCK_BYTES` of inputs."""
     return max(int(batch_size), BLOCK_BYTES // max(1, int(row_bytes)))
+
+
+def host_rows(batch_size, row_bytes):
+    """Rows of perturbed inputs built in numpy at once (LIME, SHAP): ``batch_size``, at most :data:`BLOCK_BYTES`.
+
+    The model then takes them in byte-bounded pieces (:meth:`ModelAdapter.batch_rows`).
+
+    Examples
+    --------
+    >>> host_rows(256, 224 * 224 * 3 * 8)
+    55
+    """
+    return max(1, min(int(batch_size), BLOCK_BYTES // max(1, int(row_bytes))))
 
 
 def in_pieces(fn, piece, *tensors, dtypes=(tf.float32,), reduce=None):

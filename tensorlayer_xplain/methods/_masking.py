@@ -89,7 +89,7 @@ def masked_scores(adapter, x, targets, pairs, make_masks, on_block=None, baselin
     """
     x = np.asarray(x, np.float32)
     pair_i, pair_j = (np.asarray(a, np.int64) for a in pairs)
-    batch_size = batch_size or adapter.batch_size
+    batch_size = adapter.batch_rows(batch_size)
     softmax = bool(probabilities) and adapter.output == "logits"
     compiled = _compiled_step(adapter, targets, upsample, normalize, softmax)
     t = tf.constant(np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32))

@@ -88,7 +88,7 @@ def input_gradients(adapter, x, targets, batch_size=None, sites=(), return_score
     model's scores ``(N, K)`` from the same forward pass.
     """
     x = np.asarray(x, np.float32)
-    batch_size = batch_size or adapter.batch_size
+    batch_size = adapter.batch_rows(batch_size, backward=True)
     piece = piece_rows(batch_size)
     looped = len(x) > piece
     compiled = _gradient_step(adapter, targets, tuple(sites), looped)
@@ -294,7 +294,7 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
     x = np.asarray(inputs, np.float32)
     base = make_baseline(baseline, x, adapter, rng_for(seed), blur_sigma)
     alphas, weights = trapezoid_alphas(steps)
-    batch_size = batch_size or adapter.batch_size
+    batch_size = adapter.batch_rows(batch_size, backward=True)
     integral = np.zeros(x.shape, np.float32)
     ends = np.zeros((len(x), 2), np.float32)  # selected score at the baseline (a=0) and at the input (a=1)
     compiled = _path_integral_step(adapter, targets)
@@ -389,7 +389,7 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
             segment_add(sums["s2"], ib, attr * attr)
 
     # blocks of noisy copies as large as the base method's compiled calls take
-    run_blocks(len(i_all), block_rows(batch_size or adapter.batch_size, row_bytes(x)), 1, run)
+    run_blocks(len(i_all), block_rows(adapter.batch_rows(batch_size, backward=True), row_bytes(x)), 1, run)
     mean = sums["s1"] / n_samples
     var = np.maximum(sums["s2"] / n_samples - mean * mean, 0.0).astype(np.float32) if variance else None
     return mean.astype(np.float32), var, spec, signed[0]

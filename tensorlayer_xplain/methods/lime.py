@@ -28,6 +28,7 @@ from lime import lime_image, lime_tabular as _lime_tabular
 
 from ._blackbox import score_function, small_blas
 from ._checks import positive_int, seed_value
+from ._graph import host_rows
 from ._segmentation import compose, segment_image, segments_to_pixels
 from ._utils import chunks
 from .registry import register_method
@@ -187,7 +188,9 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     channels = _channels(adapter)
     num_samples = positive_int("num_samples", num_samples)
     num_features = None if num_features is None else positive_int("num_features", num_features)
-    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
+    # perturbed images built at once: batch_size, at most BLOCK_BYTES (the model takes them in byte-bounded pieces)
+    batch_size = host_rows(positive_int("batch_size", batch_size or adapter.batch_size),
+                           4 * int(np.prod(adapter.image_shape)))
     seed = seed_value("seed", seed)
     hide = _hide_value(hide_color, channels)
     images = adapter.to_image(inputs)

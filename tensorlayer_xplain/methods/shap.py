@@ -56,6 +56,7 @@ import tensorflow as tf
 from ._background import check_background, parse_masker, replacement_images, subsample
 from ._blackbox import global_numpy_seed, score_function, selected_scores, target_groups
 from ._checks import positive_int, seed_value
+from ._graph import host_rows
 from ._segmentation import compose, scales_of, segment_centroids, segment_image, segments_to_pixels
 from .registry import register_method
 
@@ -210,7 +211,7 @@ def _eg_compiled(adapter, x, targets, background, n_samples, seed, local_smoothi
     shape = tuple(adapter.input_shape)
     x = np.asarray(x, np.float32)
     background = np.asarray(background, np.float32)
-    per_chunk = max(1, (8 * batch_size) // n_samples)  # bounds the points held in memory
+    per_chunk = max(1, host_rows(8 * batch_size, 4 * int(np.prod(shape))) // n_samples)  # points held at once
     out = np.zeros((len(x),) + shape, np.float64)
     for start in range(0, len(x), per_chunk):
         rows = range(start, min(len(x), start + per_chunk))
@@ -422,7 +423,9 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
     """
     _granularity(granularity, GRANULARITIES)
     max_evals = positive_int("max_evals", max_evals, minimum=3)
-    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
+    # masked images shap builds at once: batch_size, at most BLOCK_BYTES
+    batch_size = host_rows(positive_int("batch_size", batch_size or adapter.batch_size),
+                           4 * int(np.prod(adapter.image_shape)))
     seed = seed_value("seed", seed)
     images = adapter.to_image(inputs).astype(np.float32)
     spec = parse_masker(masker, adapter.image_shape, allow_inpaint=granularity == "pixel")
@@ -474,7 +477,7 @@ def _superpixel_game(adapter, image, target, seg, background_images, batch_size)
     """v(z) = E_b f(image where z keeps a superpixel, else the background image b), for z in {0,1}^S."""
     f_image = score_function(adapter, target, batch_size)
     m = len(background_images)
-    rows_per_call = max(1, (4 * batch_size) // m)
+    rows_per_call = max(1, host_rows(4 * batch_size, image.nbytes) // m)  # mixed images at most BLOCK_BYTES
 
     def v(z):
         z = np.asarray(z) > 0.5
