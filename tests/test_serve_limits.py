@@ -258,25 +258,35 @@ def test_deadline_stops_the_blocks_of_batched_methods(model, digits, monkeypatch
 
 # ------------------------------------------------------------------ micro-batching
 def test_micro_batcher_merges_same_key_jobs_and_skips_cancelled_ones():
-    seen = []
+    seen, release = [], threading.Event()
 
     def run(jobs):
+        if jobs[0].key == "hold":
+            release.wait(10)
         seen.append([j.payload for j in jobs])
         return [j.payload * 10 for j in jobs]
 
     pool = MicroBatcher(run, queue_size=4, window=0.2, max_rows=3)
     try:
+        # keep the one worker busy so the next jobs wait in the queue whatever the machine's load
+        hold = pool.submit("hold", -1, rows=1, timeout=10, mergeable=False)
+        waited = time.monotonic() + 10
+        while pool.running == 0 and time.monotonic() < waited:
+            time.sleep(0.005)
         jobs = [pool.submit("a", i, rows=1, timeout=5) for i in range(2)]
         other = pool.submit("b", 7, rows=1, timeout=5)
         cancelled = pool.submit("a", 9, rows=1, timeout=5)
         cancelled.cancel()
         with pytest.raises(QueueFull):
             pool.submit("a", 5, rows=1, timeout=5)
+        release.set()
+        assert hold.future.result(5) == -10
         assert [j.future.result(5) for j in jobs] == [0, 10] and other.future.result(5) == 70
         with pytest.raises(_deadline.DeadlineExceeded):
             cancelled.future.result(5)
         assert [0, 1] in seen and [7] in seen and not any(9 in batch for batch in seen)
     finally:
+        release.set()
         pool.close()
 
 
