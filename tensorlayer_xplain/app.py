@@ -20,7 +20,9 @@ Examples
 """
 import numpy as np
 
-from .serve import ExplainService, RequestError, _import_or_hint, _softmax
+from ._serve_encode import _softmax
+from ._serve_errors import RequestError, _import_or_hint
+from .serve import ExplainService
 from .visualize._draw import class_label, draw_heatmap, draw_image, prediction_title
 
 __all__ = ["build_demo", "sketch_to_image", "explain_image", "maps_figure", "default_examples"]
