@@ -1,7 +1,7 @@
 """Parameter descriptions written once and shared by every docstring that needs them.
 
 The TensorLayer figure conventions (``saveable``, ``name``, ``fig_idx``, ``second``), the
-``model`` / ``inputs`` / ``targets`` arguments of figure functions and the ``adapter`` /
+``model`` / ``inputs`` / ``targets`` / ``class_names`` arguments of figure functions and the ``adapter`` /
 ``inputs`` / ``targets`` arguments of methods recur in dozens of docstrings. Each is written here
 once; a docstring names a block on a line of its own, ``%(figure_conventions)s``, and
 :func:`shared_docstring` substitutes it at import time with the line's indentation, so numpydoc
@@ -34,6 +34,9 @@ model : tl.models.Model, keras.Model, callable or ModelAdapter
 inputs : ndarray (N, ...) or Explanation
     One or several inputs, in the model's input shape or as images; a precomputed
     :class:`Explanation` is drawn as is.""",
+    "figure_model": """\
+model : tl.models.Model, keras.Model, callable or ModelAdapter
+    The model to explain.""",
     "figure_targets": """\
 targets : None, int or sequence of int
     Class to explain per input; None explains the predicted class. ``target_class`` is
@@ -48,6 +51,9 @@ fig_idx : int
     Matplotlib figure number, as in ``tl.visualize`` (reused and cleared).
 second : float
     Display time in seconds when ``saveable=False``.""",
+    "figure_class_names": """\
+class_names : sequence of str, optional
+    Names of the class indices, used in titles and legends (default: the indices).""",
     "method_inputs": """\
 adapter : ModelAdapter
     The model, behind the adapter that batches, compiles and restores it.

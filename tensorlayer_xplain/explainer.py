@@ -5,18 +5,16 @@ It validates its configuration up front, dispatches to any registered method
 caches results, streams large inputs in batches, draws every method, compares
 them, evaluates them and writes a self-contained HTML report.
 """
-import inspect
-import numbers
-import os
-
 import numpy as np
 
+from . import _explainer_output as output
+from ._explainer_config import check_config, check_methods, check_seed, make_cache, validate_params  # noqa: F401
+from ._explainer_output import FAMILY_FIGURES  # noqa: F401  (kept importable from here)
+from ._explainer_stream import chunks, explain_chunks, is_stream, n_inputs
 from .adapter import ModelAdapter, as_adapter
-from .applicability import Explanations, applicable_methods
-from .cache import DEFAULT_CACHE_BYTES, ExplanationCache, fingerprint
-from .explanation import Explanation
+from .cache import DEFAULT_CACHE_BYTES, fingerprint
 from .methods.costs import check_budget, check_max_cost, estimate_cost
-from .methods.registry import check_params, method_info
+from .methods.registry import method_info
 from .runner import explain as run_method
 from .visualize._common import pick_targets
 
@@ -24,63 +22,6 @@ __all__ = ["ModelExplainer", "DEFAULT_METHODS"]
 
 #: Methods used when ``ModelExplainer(model)`` is given none (the TL visualize tutorial's set).
 DEFAULT_METHODS = ("gradient", "attention", "lime")
-
-#: Figure function (in ``tensorlayer_xplain.visualize``) drawing each method family.
-FAMILY_FIGURES = {
-    "cam": "gradcam_visualization",
-    "attention": "attention_visualization",
-    "lime": "lime_visualization",
-    "shap": "shap_visualization",
-}
-
-
-def _check_type(method, key, value, default):
-    """Reject values whose type cannot be what a numeric/bool default asks for."""
-    if default is None or value is None or isinstance(default, str):
-        return  # None / str defaults also accept arrays, callables or other spellings
-    if isinstance(default, bool):
-        ok = isinstance(value, (bool, np.bool_))
-        expected = "a bool"
-    elif isinstance(default, numbers.Integral):
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        expected = "an int"
-    elif isinstance(default, numbers.Real):
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        expected = "a number"
-    else:
-        return
-    if not ok:
-        raise TypeError("config[%r][%r]: expected %s (default %r), got %s %r"
-                        % (method, key, expected, default, type(value).__name__, value))
-
-
-def validate_params(method, params):
-    """Check names (with a did-you-mean) and basic types of a method's parameters; return its canonical name."""
-    spec = method_info(method)
-    if not isinstance(params, dict):
-        raise TypeError("config[%r]: expected a dict of parameters, got %s" % (method, type(params).__name__))
-    check_params(spec.name, params)
-    for key, value in params.items():
-        _check_type(spec.name, key, value, spec.parameters[key])
-    return spec.name
-
-
-def _is_stream(inputs):
-    """True for a ``tf.data.Dataset`` or a generator/iterator of batches (not an array)."""
-    if isinstance(inputs, (np.ndarray, list, tuple, Explanation)) or hasattr(inputs, "shape"):
-        return False
-    return hasattr(inputs, "__iter__")
-
-
-def _n_inputs(adapter, inputs):
-    """Samples in ``inputs``: its first dimension, or 1 for a single sample without a batch dimension."""
-    shape = tuple(np.shape(inputs))
-    if adapter.input_shape is None or not shape:
-        return shape[0] if shape else 1
-    samples = {adapter.input_shape, adapter.image_shape}
-    if adapter.image_shape[-1] == 1:
-        samples.add(adapter.image_shape[:-1])
-    return 1 if shape in samples else max(1, shape[0])
 
 
 class ModelExplainer:
@@ -146,27 +87,12 @@ class ModelExplainer:
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
             model, image_shape=image_shape, output=output, batch_size=batch_size, strategy=strategy)
         self.model = self.adapter.model
-        if methods is not None and (isinstance(methods, str) or not hasattr(methods, "__iter__")):
-            raise TypeError("methods: expected a list of method names, got %r" % (methods,))
-        self.methods = [method_info(m).name for m in (DEFAULT_METHODS if methods is None else methods)]
-        if not self.methods:
-            raise ValueError("methods: expected at least one method name, got an empty list")
-        if config is not None and not isinstance(config, dict):
-            raise TypeError("config: expected a dict {method: {param: value}}, got %s" % type(config).__name__)
-        self.config = {}
-        for name, params in (config or {}).items():
-            self.config[validate_params(name, params)] = dict(params)
+        self.methods = check_methods(methods, DEFAULT_METHODS)
+        self.config = check_config(config)
         self.class_names = list(class_names) if class_names is not None else None
-        if seed is not None and not isinstance(seed, numbers.Integral):
-            raise TypeError("seed: expected an int or None, got %r" % (seed,))
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.max_cost = check_max_cost(max_cost)
-        if cache is True:
-            self._cache = ExplanationCache(max_bytes=cache_bytes)
-        elif cache is False or cache is None:
-            self._cache = None
-        else:
-            self._cache = ExplanationCache(cache, max_bytes=cache_bytes)
+        self._cache = make_cache(cache, cache_bytes)
 
     # ------------------------------------------------------------------ config
     def method_params(self, method, **overrides):
@@ -270,7 +196,7 @@ class ModelExplainer:
     def _checked_chunks(self, chunks, name, params):
         """Streamed chunks, each checked against the budget before it runs."""
         for x, t in chunks:
-            self.check_cost(name, params, _n_inputs(self.adapter, x))
+            self.check_cost(name, params, n_inputs(self.adapter, x))
             yield x, t
 
     def _explain_batch(self, x, name, targets, params):
@@ -284,27 +210,6 @@ class ModelExplainer:
         if key is not None:
             self._cache.put(key, exp)  # stored only once the whole run succeeded
         return exp
-
-    def _chunks(self, inputs, targets):
-        """Yield ``(x, targets)`` pieces of at most ``batch_size`` samples from arrays or datasets."""
-        size = self.adapter.batch_size
-        if _is_stream(inputs):
-            start = 0
-            for element in inputs:
-                x = element[0] if isinstance(element, (tuple, list)) else element
-                x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-                n = len(x)
-                t = targets[start:start + n] if isinstance(targets, (np.ndarray, list)) else targets
-                start += n
-                yield x, t
-            return
-        x = inputs.numpy() if hasattr(inputs, "numpy") else np.asarray(inputs)
-        if x.ndim and len(x) > size and x.ndim > len(self.adapter.input_shape or ()):
-            for begin in range(0, len(x), size):
-                t = targets[begin:begin + size] if isinstance(targets, (np.ndarray, list)) and np.ndim(targets) else targets
-                yield x[begin:begin + size], t
-        else:
-            yield x, targets
 
     def explain(self, inputs, method="gradient", targets=None, target_class=None, progress=None, **overrides):
         """Explain ``inputs`` with one method.
@@ -336,8 +241,8 @@ class ModelExplainer:
         >>> exp = explainer.explain(tf.data.Dataset.from_tensor_slices(X_test).batch(512))  # doctest: +SKIP
         """
         name, params = self.method_params(method, **overrides)
-        if self.max_cost is not None and not _is_stream(inputs):
-            self.check_cost(name, params, _n_inputs(self.adapter, inputs))  # the whole call, before any model call
+        if self.max_cost is not None and not is_stream(inputs):
+            self.check_cost(name, params, n_inputs(self.adapter, inputs))  # the whole call, before any model call
         targets = pick_targets(targets, target_class)
         if getattr(self.adapter, "n_inputs", 1) > 1:  # one list of batches, explained at once (not cached)
             from .multi_input import explain_multi
@@ -345,27 +250,10 @@ class ModelExplainer:
             return explain_multi(self.adapter, inputs, name, targets, **params)
         if isinstance(targets, list):
             targets = np.asarray(targets)
-        chunks = self._chunks(inputs, targets)
-        if self.max_cost is not None and _is_stream(inputs):
-            chunks = self._checked_chunks(chunks, name, params)
-        first = next(chunks)
-        second = next(chunks, None)
-        if second is None:
-            return self._explain_batch(first[0], name, first[1], params)
-        from tqdm.auto import tqdm
-
-        parts = []
-        bar = tqdm(desc=name, unit="batch", disable=None if progress is None else not progress, leave=False)
-        try:
-            for x, t in [first, second]:
-                parts.append(self._explain_batch(x, name, t, params))
-                bar.update()
-            for x, t in chunks:
-                parts.append(self._explain_batch(x, name, t, params))
-                bar.update()
-        finally:
-            bar.close()
-        return Explanation.concatenate(parts)
+        pieces = chunks(self.adapter, inputs, targets)
+        if self.max_cost is not None and is_stream(inputs):
+            pieces = self._checked_chunks(pieces, name, params)
+        return explain_chunks(pieces, lambda x, t: self._explain_batch(x, name, t, params), name, progress)
 
     def explain_dataset(self, data, path, methods=None, targets=None, chunk_size=None, resume=True, progress=None,
                         store_inputs=False, labels=None):
@@ -435,32 +323,12 @@ class ModelExplainer:
         {'gradient': (8, 28, 28), 'attention': (8, 28, 28), 'lime': (8, 28, 28)}
         """
         names = self.methods if methods is None else [method_info(m).name for m in methods]
-        if not isinstance(inputs, np.ndarray) and _is_stream(inputs):
+        if not isinstance(inputs, np.ndarray) and is_stream(inputs):
             inputs = list(inputs)  # a one-shot iterator must serve every method
             inputs = np.concatenate([np.asarray(e[0] if isinstance(e, (tuple, list)) else e) for e in inputs])
         return {name: self.explain(inputs, name, targets, **kwargs) for name in names}
 
     # ------------------------------------------------------------------ figures
-    def _applicable(self, inputs, methods):
-        """``(kept, skipped)``: the methods (default: the explainer's) that apply to the model."""
-        names = self.methods if methods is None else [method_info(m).name for m in methods]
-        if not isinstance(inputs, np.ndarray) and _is_stream(inputs):
-            return names, {}
-        return applicable_methods(self.adapter, inputs, names, self.config)
-
-    def _figure_function(self, name):
-        from . import visualize
-
-        family = method_info(name).family
-        fn = getattr(visualize, FAMILY_FIGURES.get(family, ""), None)
-        return fn or visualize.gradient_visualization
-
-    def _call_figure(self, fn, exp, path):
-        kwargs = {"saveable": True, "name": path}
-        if "class_names" in inspect.signature(fn).parameters:
-            kwargs["class_names"] = self.class_names
-        return fn(self.adapter, exp, **kwargs)
-
     def visualize_all(self, inputs, save_path="xplain_out", targets=None, methods=None, format="png",
                       compare=True):
         """Write one TL-style figure per method and a comparison grid.
@@ -488,25 +356,7 @@ class ModelExplainer:
         >>> sorted(os.listdir('xplain_out'))                                      # doctest: +SKIP
         ['attention.png', 'compare_methods.png', 'gradient.png', 'lime.png']
         """
-        if not isinstance(save_path, (str, os.PathLike)):
-            raise TypeError("save_path: expected a folder path, got %r" % (save_path,))
-        save_path = os.fspath(save_path)
-        try:
-            os.makedirs(save_path, exist_ok=True)
-        except OSError as err:
-            raise ValueError("save_path: cannot create %r (%s)" % (save_path, err)) from None
-        if not os.access(save_path, os.W_OK):
-            raise ValueError("save_path: %r is not writable" % save_path)
-        kept, skipped = self._applicable(inputs, methods)
-        explanations = Explanations(self.explain_all(inputs, targets, kept), skipped)
-        for name, exp in explanations.items():
-            self._call_figure(self._figure_function(name), exp, os.path.join(save_path, "%s.%s" % (name, format)))
-        if compare:
-            from .visualize import compare_methods
-
-            compare_methods(self.adapter, explanations, name=os.path.join(save_path, "compare_methods.%s" % format),
-                            class_names=self.class_names)
-        return explanations
+        return output.visualize_all(self, inputs, save_path, targets, methods, format, compare)
 
     # ------------------------------------------------------------------ metrics / report
     def evaluate(self, inputs, metrics=("deletion", "insertion"), methods=None, targets=None, **metric_params):
@@ -597,29 +447,7 @@ class ModelExplainer:
         ...                  metrics=['deletion', 'insertion'])                  # doctest: +SKIP
         'out/report.html'
         """
-        from .report import write_report
-        from .timing import steady_timings
-
-        names, skipped = self._applicable(inputs, methods)
-        explanations = self.explain_all(inputs, targets, names)
-        x = next(iter(explanations.values())).inputs
-
-        def rerun(name):
-            return run_method(self.adapter, x, name, targets, **self.method_params(name)[1])
-
-        steady_timings(explanations, rerun)
-        table, curves = None, None
-        if metrics:
-            from . import metrics as metrics_module
-
-            table, results = metrics_module.evaluate(self.adapter, explanations, metrics=list(metrics),
-                                                     return_results=True)
-            curves = {name: {k: r for k, r in per.items() if k in ("deletion", "insertion")}
-                      for name, per in results.items()}
-        return write_report(path, explanations, class_names=self.class_names, metrics=table,
-                            title=title or "tensorlayer-xplain report: %s" % self.model_name(),
-                            labels=labels, model_name=self.model_name(), curves=curves, sections=sections,
-                            skipped=skipped)
+        return output.report(self, inputs, path, targets, methods, metrics, title, labels, sections)
 
     def diagnose(self, x, y, methods=None, regions=None, top_k=20, **kwargs):
         """Diagnose the model on labelled inputs with this explainer's config and cache.

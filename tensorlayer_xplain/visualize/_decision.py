@@ -95,7 +95,7 @@ def decision_boundary(model, x, y=None, resolution=100, saveable=True, name="dec
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     x : array-like, shape (N, *input_shape) or (N, H, W, C)
         N >= 2 inputs with at least 2 features.
     y : array-like of int (N,) or one-hot (N, K), optional
@@ -103,7 +103,7 @@ def decision_boundary(model, x, y=None, resolution=100, saveable=True, name="dec
     resolution : int
         Grid points per axis (>= 2); ``resolution**2`` inputs go through the model.
     %(figure_conventions)s
-    class_names : sequence of str, optional
+    %(figure_class_names)s
     batch_size : int, optional
         Grid points mapped back and classified at once (bounds memory).
     seed : int

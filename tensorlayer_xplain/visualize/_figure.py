@@ -12,6 +12,7 @@ import os
 import matplotlib.pyplot as plt
 from matplotlib.backend_bases import FigureCanvasBase
 
+from .._docstrings import shared_docstring
 from .._io import atomic_path, ensure_parent
 
 __all__ = ["tl_figure", "figure_path"]
@@ -47,19 +48,13 @@ def figure_path(name):
 
 
 @contextlib.contextmanager
+@shared_docstring
 def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=None, layout="tight"):
     """Open a figure, let the caller draw, then save or show it and always close it.
 
     Parameters
     ----------
-    saveable : bool
-        Save to :func:`figure_path` (``name``) instead of displaying.
-    name : str
-        File name; ``.pdf`` is appended unless it ends with an image extension.
-    fig_idx : int, optional
-        Matplotlib figure number (as in ``tl.visualize``); reused and cleared.
-    second : float
-        Seconds to display when ``saveable=False``.
+    %(figure_conventions)s
     figsize : tuple, optional
     layout : {"tight", "constrained", None}
         Matplotlib layout engine, applied when the figure is drawn or saved (so a

@@ -1,4 +1,5 @@
 """Attention figures: the input, per-head (or fused) attention, attention rollout and an overlay."""
+from .._docstrings import shared_docstring
 from ..explanation import Explanation
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title
@@ -28,6 +29,7 @@ def _attention_columns(att, roll, show_heads):
     return columns
 
 
+@shared_docstring
 def attention_visualization(model, inputs, layer_name=None, head=None, saveable=True, name="attention",
                             fig_idx=4719305, second=10, targets=None, rollout=True, show_heads=True,
                             head_fusion="mean", query="auto", alpha=0.5, class_names=None, target_class=None,
@@ -43,7 +45,7 @@ def attention_visualization(model, inputs, layer_name=None, head=None, saveable=
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     inputs : ndarray (N, ...) or Explanation
         Inputs, or a precomputed ``attention`` :class:`Explanation` (drawn as is;
         the rollout is computed for its inputs).
@@ -52,12 +54,7 @@ def attention_visualization(model, inputs, layer_name=None, head=None, saveable=
         without attention, a layer with a 4-D output.
     head : int, optional
         Draw this head only; None draws every head and their fusion.
-    saveable : bool
-        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
-    name : str
-    fig_idx : int
-    second : float
-        Display time when ``saveable=False``.
+    %(figure_conventions)s
     targets : ignored by attention, used for the prediction titles only
         (``target_class`` is another name).
     rollout : bool
@@ -68,7 +65,7 @@ def attention_visualization(model, inputs, layer_name=None, head=None, saveable=
     query : {'auto', 'cls', 'mean'}
     alpha : float
         Opacity of the overlay.
-    class_names : sequence of str, optional
+    %(figure_class_names)s
     **params
         Other ``attention`` parameters (``p``, ``interpolation``, ``batch_size``).
 

@@ -1,6 +1,7 @@
 """Figures of pixel attributions: the input next to its attribution map."""
 import numpy as np
 
+from .._docstrings import shared_docstring
 from ..map_checks import map_note
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title
@@ -66,27 +67,19 @@ def draw_attribution_rows(fig, exp, class_names=None, signed=None):
         draw_heatmap(fig.add_subplot(n, 2, 2 * i + 2), heat[i], signed, title=method_title(exp, i))
 
 
+@shared_docstring
 def gradient_visualization(model, inputs, targets=None, saveable=True, name="gradient", fig_idx=2396320,
                            second=10, method="gradient", class_names=None, target_class=None, **params):
     """Draw inputs next to their gradient (saliency) maps, TL style.
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
-    inputs : ndarray (N, ...) or Explanation
-        One or several inputs; a precomputed :class:`Explanation` is drawn as is.
-    targets : None, int or sequence of int
-        Class to explain; None = predicted class. ``target_class`` is accepted as
-        another name (the TL visualize tutorial's).
-    saveable : bool
-        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
-    name : str
-    fig_idx : int
-    second : float
-        Display time when ``saveable=False``.
+    %(figure_inputs)s
+    %(figure_targets)s
+    %(figure_conventions)s
     method : str
         Any gradient method name (default ``'gradient'``).
-    class_names : sequence of str, optional
+    %(figure_class_names)s
     **params
         Passed to the method.
 
@@ -125,6 +118,7 @@ def draw_saliency_rows(fig, exp, class_names=None, alpha=0.5):
                      title="|%s| on input" % exp.method, colorbar=True)
 
 
+@shared_docstring
 def saliency_visualization(model, inputs, method="integrated_gradients", targets=None, saveable=True,
                            name="saliency", fig_idx=2396331, second=10, class_names=None, alpha=0.5,
                            target_class=None, **params):
@@ -137,21 +131,13 @@ def saliency_visualization(model, inputs, method="integrated_gradients", targets
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
-    inputs : ndarray (N, ...) or Explanation
-        A precomputed :class:`Explanation` is drawn as is.
+    %(figure_inputs)s
     method : str
         Any registered method; meant for ``gradient``, ``gradient_x_input``,
         ``integrated_gradients``, ``smoothgrad``, ``vargrad``, ``guided_backprop``.
-    targets : None, int or sequence of int
-        Class per input; None = predicted class. ``target_class`` is another name.
-    saveable : bool
-        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
-    name : str
-    fig_idx : int
-    second : float
-        Display time when ``saveable=False``.
-    class_names : sequence of str, optional
+    %(figure_targets)s
+    %(figure_conventions)s
+    %(figure_class_names)s
     alpha : float
         Opacity of the overlay.
     **params

@@ -1,6 +1,7 @@
 """Grad-CAM figures: the heatmap superimposed on the input, and class-comparison rows."""
 import numpy as np
 
+from .._docstrings import shared_docstring
 from ._common import obtain_explanation, pick_targets
 from ._draw import (OVERLAY_CMAP, as_probabilities, class_label, draw_heatmap, draw_image, draw_overlay,
                     prediction_title)
@@ -95,6 +96,7 @@ def _single_row(fig, row, n_rows, exp, i, alpha, class_names):
                  title="%s on input" % exp.method, colorbar=True)
 
 
+@shared_docstring
 def gradcam_visualization(model, inputs, targets=None, layer_name=None, alpha=0.4, saveable=True,
                           name="gradcam", fig_idx=2396332, second=10, method="gradcam", class_names=None,
                           target_class=None, **params):
@@ -109,7 +111,7 @@ def gradcam_visualization(model, inputs, targets=None, layer_name=None, alpha=0.
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     inputs : ndarray (N, ...) or Explanation
         A precomputed :class:`Explanation` is drawn as is (one class per input).
     targets : None, int, sequence of int (N,) or array-like (N, T)
@@ -119,16 +121,11 @@ def gradcam_visualization(model, inputs, targets=None, layer_name=None, alpha=0.
         Convolutional layer; default: the last layer with a 4-D output.
     alpha : float
         Opacity of the heatmap over the input.
-    saveable : bool
-        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
-    name : str
-    fig_idx : int
-    second : float
-        Display time when ``saveable=False``.
+    %(figure_conventions)s
     method : str
         ``'gradcam'``, ``'gradcam_plus_plus'``, ``'scorecam'`` (or any method
         taking ``layer_name``).
-    class_names : sequence of str, optional
+    %(figure_class_names)s
     **params
         Further method parameters.
 

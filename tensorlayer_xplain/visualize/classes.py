@@ -3,12 +3,14 @@ import math
 
 import numpy as np
 
+from .._docstrings import shared_docstring
 from ._draw import class_label, draw_heatmap
 from ._figure import tl_figure
 
 __all__ = ["class_mean_heatmaps"]
 
 
+@shared_docstring
 def class_mean_heatmaps(store, method, by="target", reduce="sum", class_names=None, columns=5, saveable=True,
                         name="class_mean_heatmaps", fig_idx=2410, second=10):
     """Draw the mean heatmap per class of one method of an :class:`~tensorlayer_xplain.ExplanationStore`.
@@ -26,15 +28,10 @@ def class_mean_heatmaps(store, method, by="target", reduce="sum", class_names=No
         Which class each sample counts for.
     reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
         Channel reduction.
-    class_names : sequence of str, optional
+    %(figure_class_names)s
     columns : int
         Panels per row.
-    saveable : bool
-        Save to ``name`` (``.pdf`` appended unless ``name`` has an image extension), as ``tl.visualize``.
-    name : str
-    fig_idx : int
-    second : float
-        Display time when ``saveable=False``.
+    %(figure_conventions)s
 
     Returns
     -------

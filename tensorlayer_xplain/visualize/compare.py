@@ -1,4 +1,5 @@
 """One grid comparing several methods on the same inputs: rows = inputs, columns = methods."""
+from .._docstrings import shared_docstring
 from ..adapter import as_adapter
 from ..applicability import Explanations, applicable_methods
 from ..methods.registry import method_info
@@ -52,6 +53,7 @@ def _precomputed(explanations):
     return dict(explanations)
 
 
+@shared_docstring
 def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None, saveable=True,
                     name="compare_methods", fig_idx=2396333, second=10, class_names=None, config=None,
                     target_class=None):
@@ -69,21 +71,15 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     inputs : ndarray (N, ...) or dict of str -> Explanation
         Inputs to explain, or explanations of the same inputs already computed
         (e.g. ``ModelExplainer.explain_all``), drawn as they are.
     methods : sequence of str
         Registered method names (aliases allowed); ignored for precomputed explanations.
-    targets : None, int or sequence of int
-        Class per input; None = predicted class. ``target_class`` is another name.
-    saveable : bool
-        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
-    name : str
-    fig_idx : int
-    second : float
-        Display time when ``saveable=False``.
-    class_names : sequence of str, optional
+    %(figure_targets)s
+    %(figure_conventions)s
+    %(figure_class_names)s
     config : dict of str -> dict, optional
         Per-method parameters, e.g. ``{'integrated_gradients': {'steps': 32}}``.
 

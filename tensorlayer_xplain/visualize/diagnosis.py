@@ -1,6 +1,7 @@
 """Figures of a :class:`~tensorlayer_xplain.diagnosis.Diagnosis`: errors, confusions, profiles, reliance, sensitivity."""
 import numpy as np
 
+from .._docstrings import shared_docstring
 from ._draw import draw_heatmap, draw_image, draw_overlay
 from ._figure import tl_figure
 from .cam import gradcam_visualization
@@ -22,6 +23,7 @@ def _label(diagnosis, k):
     return diagnosis.class_names[k] if diagnosis.class_names else str(k)
 
 
+@shared_docstring
 def diagnosis_errors_visualization(diagnosis, n=6, method=None, saveable=True, name="diagnosis_errors",
                                    fig_idx=2396390, second=10):
     """The ``n`` most confident errors, each explained for its predicted and true class, "P rather than T".
@@ -38,8 +40,7 @@ def diagnosis_errors_visualization(diagnosis, n=6, method=None, saveable=True, n
         Errors drawn (at most the number explained, ``top_k``).
     method : str, optional
         One of the diagnosed methods; default the first.
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
 
     Returns
     -------
@@ -67,6 +68,7 @@ def diagnosis_errors_visualization(diagnosis, n=6, method=None, saveable=True, n
                                  second=second, **params)
 
 
+@shared_docstring
 def confusions_visualization(diagnosis, top=10, saveable=True, name="diagnosis_confusions", fig_idx=2396391,
                              second=10):
     """Horizontal bars: the ``top`` confusion pairs (true -> predicted) by count, with their share of errors.
@@ -76,8 +78,7 @@ def confusions_visualization(diagnosis, top=10, saveable=True, name="diagnosis_c
     diagnosis : Diagnosis
     top : int
         Pairs drawn.
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
 
     Returns
     -------
@@ -106,6 +107,7 @@ def confusions_visualization(diagnosis, top=10, saveable=True, name="diagnosis_c
     return rows
 
 
+@shared_docstring
 def class_profile_visualization(diagnosis, method=None, saveable=True, name="diagnosis_profiles",
                                 fig_idx=2396392, second=10):
     """Per true class: mean normalized map of correct predictions, of wrong ones, and wrong minus correct.
@@ -118,8 +120,7 @@ def class_profile_visualization(diagnosis, method=None, saveable=True, name="dia
     diagnosis : Diagnosis
     method : str, optional
         One of the diagnosed methods; default the first.
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
 
     Returns
     -------
@@ -162,6 +163,7 @@ def _bars(ax, table, column, threshold, title, label):
     ax.legend(fontsize=7, loc="upper right")
 
 
+@shared_docstring
 def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", fig_idx=2396393, second=10):
     """Shortcut detection: outside-object share and counterfactual flip rate per class, and the suspect class.
 
@@ -176,8 +178,7 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
     Parameters
     ----------
     diagnosis : Diagnosis
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
 
     Returns
     -------
@@ -217,14 +218,14 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
     return table
 
 
+@shared_docstring
 def sensitivity_visualization(diagnosis, saveable=True, name="diagnosis_sensitivity", fig_idx=2396394, second=10):
     """Flip rate per true class (rows) and probe (columns), annotated; and the mean score change per probe.
 
     Parameters
     ----------
     diagnosis : Diagnosis
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
 
     Returns
     -------

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .._docstrings import shared_docstring
 from ..adapter import as_adapter
 from ..methods._utils import rng_for
 from ._draw import SIGNED_CMAP, as_probabilities
@@ -154,6 +155,7 @@ def _draw_importance_map(ax, importance_map, metric_name):
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 
 
+@shared_docstring
 def permutation_importance(model, x, y, feature_names=None, n_repeats=5, seed=0, metric="accuracy", top_k=20,
                            saveable=True, name="permutation_importance", fig_idx=2396332, second=10,
                            patch_size=None, groups=None, batch_size=None, max_samples=16384):
@@ -168,7 +170,7 @@ def permutation_importance(model, x, y, feature_names=None, n_repeats=5, seed=0,
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     x : array-like, shape (N, *input_shape) or (N, H, W, C)
     y : array-like of int (N,) or one-hot (N, K)
         True classes.
@@ -182,8 +184,7 @@ def permutation_importance(model, x, y, feature_names=None, n_repeats=5, seed=0,
         Higher-is-better score; a callable gets ``(y (N,), scores (N, K))``.
     top_k : int
         Bars drawn (the table holds every group).
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
     patch_size : None, int or (int, int)
         Group image pixels into patches (all channels together); 1 = per pixel.
         On 28x28 MNIST, ``patch_size=4`` gives 49 groups (784 per-pixel groups

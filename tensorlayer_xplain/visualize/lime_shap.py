@@ -11,6 +11,7 @@
 """
 import numpy as np
 
+from .._docstrings import shared_docstring
 from ..adapter import as_adapter
 from ..explanation import Explanation
 from ..methods.registry import method_info
@@ -89,6 +90,7 @@ def lime_overlay(image, segments, positive, negative, scale=None, alpha=0.35):
     return rgb
 
 
+@shared_docstring
 def lime_visualization(model, inputs, targets=None, saveable=True, name="lime", fig_idx=2396350, second=10,
                        num_features=5, class_names=None, target_class=None, **params):
     """Draw LIME explanations: top superpixels on the input (green for, red against) and the weight map.
@@ -99,16 +101,14 @@ def lime_visualization(model, inputs, targets=None, saveable=True, name="lime", 
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     inputs : ndarray (N, ...) or Explanation
         A precomputed ``'lime'`` :class:`Explanation` is drawn as is.
-    targets : None, int or sequence of int
-        Class to explain (None: the predicted class); ``target_class`` is another name.
-    saveable, name, fig_idx, second
-        TL figure conventions (``name + '.pdf'`` unless ``name`` has an extension).
+    %(figure_targets)s
+    %(figure_conventions)s
     num_features : int
         Superpixels outlined per input.
-    class_names : sequence of str, optional
+    %(figure_class_names)s
     **params
         Passed to the ``lime`` method (``num_samples``, ``segmentation``, ``seed``, ...).
 
@@ -184,6 +184,7 @@ def draw_shap_row(fig, n_rows, n_cols, row, image, maps, titles, limit):
     return im
 
 
+@shared_docstring
 def shap_visualization(model, inputs, targets=None, saveable=True, name="shap", fig_idx=2396351, second=10,
                        method="shap", classes=None, top_k=3, class_names=None, target_class=None, **params):
     """SHAP image plot: per input a row, per class a column, red = pushes the class up, blue = down.
@@ -193,21 +194,20 @@ def shap_visualization(model, inputs, targets=None, saveable=True, name="shap", 
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     inputs : ndarray (N, ...), Explanation, or list of Explanation
         Precomputed SHAP explanations are drawn as they are (one column each).
     targets : None, int or sequence of int
         Explain this class in one column (``target_class`` is another name); when
         None, ``classes`` or the ``top_k`` predicted classes give the columns.
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
     method : str
         'shap' (expected gradients, needs ``background=``), 'shap_partition', 'shap_kernel', ...
     classes : sequence of int, optional
         The same classes for every input, one column each.
     top_k : int
         Without ``targets``/``classes``: columns are each input's top-k predicted classes.
-    class_names : sequence of str, optional
+    %(figure_class_names)s
     **params
         Passed to the method (``background``, ``n_samples``, ``seed``, ``max_evals``...).
 
@@ -309,6 +309,7 @@ def _draw_summary(fig, top, importance, image_shape, method):
         fig.colorbar(im, ax=ax2, fraction=0.046, pad=0.04)
 
 
+@shared_docstring
 def feature_importance(model, data, feature_names=None, top_k=10, method="shap", saveable=True,
                        name="feature_importance", fig_idx=2396352, second=10, targets=None, target_class=None,
                        verbose=True, **params):
@@ -320,7 +321,7 @@ def feature_importance(model, data, feature_names=None, top_k=10, method="shap",
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    %(figure_model)s
     data : ndarray (N, ...) or Explanation
         Samples to average over (a precomputed Explanation is used as is).
     feature_names : sequence of str, optional
@@ -331,8 +332,7 @@ def feature_importance(model, data, feature_names=None, top_k=10, method="shap",
         Any registered method ('shap', 'shap_kernel', 'shap_partition', 'lime_tabular'...).
         When the method takes a ``background`` and none is passed, a seeded sample
         of up to 100 rows of ``data`` is used.
-    saveable, name, fig_idx, second
-        TL figure conventions.
+    %(figure_conventions)s
     targets, target_class : optional
         Class explained per row (default: the predicted class).
     verbose : bool

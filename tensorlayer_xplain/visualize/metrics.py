@@ -1,6 +1,7 @@
 """Figures of explanation metrics: how much methods agree (annotated method x method heatmaps)."""
 import numpy as np
 
+from .._docstrings import shared_docstring
 from ..metrics import method_agreement
 from ._figure import tl_figure
 
@@ -60,6 +61,7 @@ def draw_agreement_matrix(ax, frame, title=None, vmin=-1.0, vmax=1.0, cmap="RdBu
     return im
 
 
+@shared_docstring
 def method_agreement_visualization(explanations, saveable=True, name="method_agreement", fig_idx=2396380,
                                    second=10, top_k=0.1, absolute=True, seed=0):
     """Draw how much explanation methods agree: Spearman rank correlation and top-k IoU, TL style.
@@ -72,12 +74,7 @@ def method_agreement_visualization(explanations, saveable=True, name="method_agr
     ----------
     explanations : dict of str -> Explanation, or list of Explanation
         Explanations of the same inputs by different methods.
-    saveable : bool
-        Save to ``name + '.pdf'`` (or the extension in ``name``) instead of showing.
-    name : str
-    fig_idx : int
-    second : float
-        Display time when ``saveable=False``.
+    %(figure_conventions)s
     top_k : float or int
         Fraction (or number) of most important pixels compared by the IoU.
     absolute : bool
