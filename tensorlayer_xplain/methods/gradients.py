@@ -27,6 +27,7 @@ __all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
 
 # ----------------------------------------------------------------------------- plain gradients
 @register_method("gradient", aliases=("saliency",), family="gradient", predicts=True)
+@shared_docstring
 def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
     """Saliency: the magnitude of the gradient of the target score w.r.t. the input.
 
@@ -35,13 +36,10 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     absolute : bool
         Return ``|grad|`` (the classic saliency map); False keeps the sign.
-    batch_size : int, optional
-        Overrides the adapter's batch size.
+    %(method_batch_size)s
 
     Returns
     -------
@@ -61,6 +59,7 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
 
 
 @register_method("gradient_x_input", aliases=("input_x_gradient",), signed=True, family="gradient", predicts=True)
+@shared_docstring
 def gradient_x_input(adapter, inputs, targets, batch_size=None):
     """Gradient times input: ``x * d score[target] / dx``, signed.
 
@@ -69,10 +68,8 @@ def gradient_x_input(adapter, inputs, targets, batch_size=None):
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    batch_size : int, optional
+    %(method_inputs)s
+    %(method_batch_size)s
 
     Returns
     -------
@@ -101,6 +98,7 @@ def _guided_gradients(adapter, x, targets, batch_size):
 
 
 @register_method("guided_backprop", aliases=("guided_backpropagation",), signed=True, family="gradient")
+@shared_docstring
 def guided_backprop(adapter, inputs, targets, batch_size=None):
     """Guided backpropagation: gradients through ReLUs that pass only positive signals both ways.
 
@@ -113,10 +111,8 @@ def guided_backprop(adapter, inputs, targets, batch_size=None):
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    batch_size : int, optional
+    %(method_inputs)s
+    %(method_batch_size)s
 
     Returns
     -------

@@ -89,6 +89,7 @@ def _completeness(attributions, f_x, f_base):
 
 
 @register_method("integrated_gradients", aliases=("ig",), signed=True, family="gradient")
+@shared_docstring
 def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", blur_sigma=3.0, seed=0,
                          batch_size=None):
     """Integrated gradients along the straight path from a baseline to the input.
@@ -105,9 +106,7 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     steps : int
         Trapezoid intervals (``steps + 1`` gradient evaluations per input).
     baseline : {'zeros', 'blurred', 'uniform'}, float or array

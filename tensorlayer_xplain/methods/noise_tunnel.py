@@ -100,6 +100,7 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
 
 
 @register_method("smoothgrad", family="gradient")
+@shared_docstring
 def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, noise_level=0.15, seed=0,
                batch_size=None, base_params=None):
     """SmoothGrad: the mean of a base method over Gaussian-noised copies of the input.
@@ -114,21 +115,8 @@ def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, n
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    base_method : str
-        Registered method applied to each noisy copy (called through the registry).
-    n_samples : int
-        Noisy copies per input.
-    noise_level : float
-        Noise standard deviation as a fraction of each input's (max - min).
-    seed : int or None
-        Same seed, same noise (independently of ``batch_size``); None is not reproducible.
-    batch_size : int, optional
-        Passed to the base method (bounds its memory).
-    base_params : dict, optional
-        Parameters of the base method.
+    %(method_inputs)s
+    %(method_noise_tunnel)s
 
     Returns
     -------
@@ -149,6 +137,7 @@ def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, n
 
 
 @register_method("vargrad", family="gradient")
+@shared_docstring
 def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, noise_level=0.15, seed=0,
             batch_size=None, base_params=None):
     """VarGrad: the variance of a base method over Gaussian-noised copies of the input.
@@ -161,16 +150,8 @@ def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, nois
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    base_method : str
-        Registered method applied to each noisy copy.
-    n_samples : int
-    noise_level : float
-    seed : int or None
-    batch_size : int, optional
-    base_params : dict, optional
+    %(method_inputs)s
+    %(method_noise_tunnel)s
 
     Returns
     -------

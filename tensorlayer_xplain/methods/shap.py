@@ -148,6 +148,7 @@ def _eg_with_shap(adapter, x, targets, background, n_samples, seed, local_smooth
 
 
 @register_method("shap", aliases=("expected_gradients", "shap_gradient"), signed=True, family="shap")
+@shared_docstring
 def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples=200, seed=0, local_smoothing=0.0,
                             granularity="pixel", segmentation="slic", n_segments=40, compactness=0.1,
                             implementation="compiled", batch_size=None):
@@ -160,9 +161,7 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     background : array-like, shape (M, *input_shape) or images (M, H, W, C)
         Required: reference inputs (e.g. 100 training samples), usually given once in
         ``ModelExplainer(config={'shap': {'background': X_train[:100]}})``.
@@ -174,14 +173,11 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
         Std of Gaussian noise added to the input per point (shap's ``local_smoothing``).
     granularity : {'pixel', 'superpixel'}
         'superpixel' sums pixel values per segment and spreads them evenly.
-    segmentation, n_segments, compactness
-        Superpixels (see :func:`~tensorlayer_xplain.methods._segmentation.segment_image`);
-        ``n_segments=(a, b)`` averages two scales.
+    %(method_superpixels)s
     implementation : {'compiled', 'shap'}
         'compiled' (default): one batched ``tf.function`` gradient step; 'shap':
         ``shap.GradientExplainer`` on the model wrapped as Keras (same values, slower).
-    batch_size : int, optional
-        Points per model call (default: the adapter's).
+    %(method_batch_size)s
 
     Returns
     -------
@@ -288,6 +284,7 @@ def _partition_superpixels(adapter, image, target, segs, replacement, max_evals,
 
 
 @register_method("shap_partition", signed=True, family="shap")
+@shared_docstring
 def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch_size=None, granularity="pixel",
                    segmentation="slic", n_segments=40, compactness=0.1, seed=0):
     """SHAP (Owen) values with ``shap.PartitionExplainer``: model-agnostic, exactly additive.
@@ -298,9 +295,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     masker : str or float
         ``'blur'`` (box blur over a quarter of the image side), ``'blur(kx,ky)'``,
         ``'inpaint_telea'``, ``'inpaint_ns'`` (pixel granularity only) or a constant.
@@ -309,8 +304,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
     batch_size : int, optional
         Masked images per model call (passed to shap and to the adapter).
     granularity : {'pixel', 'superpixel'}
-    segmentation, n_segments, compactness
-        Superpixels for ``granularity='superpixel'``; ``n_segments=(a, b)`` averages two scales.
+    %(method_superpixels)s
     seed : int or None
         Seeds shap's tie-breaking draws (numpy's global stream, restored afterwards).
 

@@ -75,6 +75,7 @@ def _tf_gradient_recording_restored():
 
 
 @register_method("shap_deep", signed=True, family="shap")
+@shared_docstring
 def shap_deep(adapter, inputs, targets, background=None, max_background=100, seed=0, batch_size=None):
     """DeepSHAP (``shap.DeepExplainer``, DeepLIFT rescale rule) on the TL model wrapped as Keras.
 
@@ -86,9 +87,7 @@ def shap_deep(adapter, inputs, targets, background=None, max_background=100, see
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     background : array-like, shape (M, *input_shape)
         Required reference inputs.
     max_background : int

@@ -80,6 +80,7 @@ def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1
 
 
 @register_method("shap_kernel", signed=True, family="shap")
+@shared_docstring
 def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", granularity="auto", max_background=20,
                 l1_reg=False, segmentation="slic", n_segments=40, compactness=0.1, batch_size=None, seed=0):
     """KernelSHAP (``shap.KernelExplainer``) over flat features or superpixels; exactly additive.
@@ -89,9 +90,7 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     background : array-like, shape (M, *input_shape)
         Required: reference inputs; the expected value is ``E f(background)``.
     nsamples : int or 'auto'
@@ -105,10 +104,8 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
         Background rows kept (a seeded subsample), since cost grows with them.
     l1_reg : False, float or str
         shap's ``l1_reg``; False (default) estimates every feature's value.
-    segmentation, n_segments, compactness
-        Superpixels; ``n_segments=(a, b)`` averages two scales.
-    batch_size : int, optional
-        Rows per model call (default: the adapter's).
+    %(method_superpixels)s
+    %(method_batch_size)s
     seed : int or None
         Seeds shap's coalition sampling and the background subsample.
 
