@@ -70,6 +70,28 @@ batch_size : int, optional
 seed : int or None
     Same seed, same result (independently of ``batch_size`` and of the input's position in
     the batch); None is not reproducible.""",
+    "method_noise_tunnel": """\
+base_method : str
+    Registered method applied to each noisy copy (called through the registry).
+n_samples : int
+    Noisy copies per input.
+noise_level : float
+    Noise standard deviation as a fraction of each input's (max - min).
+seed : int or None
+    Same seed, same noise (independently of ``batch_size``); None is not reproducible.
+batch_size : int, optional
+    Passed to the base method (bounds its memory).
+base_params : dict, optional
+    Parameters of the base method.""",
+    "method_cam_layer": """\
+layer_name : str, optional
+    Layer whose output ``A`` (N, h, w, C) is used; default: the last layer with
+    a 4-D output larger than 1x1 in call order (nested layers included).""",
+    "method_superpixels": """\
+segmentation, n_segments, compactness
+    Superpixels for ``granularity='superpixel'`` (see
+    :func:`~tensorlayer_xplain.methods._segmentation.segment_image`); ``n_segments=(a, b)``
+    averages two scales.""",
 }
 
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)%\((?P<key>\w+)\)s[ \t]*$", re.M)

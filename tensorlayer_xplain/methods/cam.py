@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
+from .._docstrings import shared_docstring
 from ..layers import is_attention_weights_layer
 from ._checks import needs_layers
 from ._graph import BLOCK_BYTES
@@ -144,6 +145,7 @@ def _gradient_cam(adapter, x, targets, layer_name, relu, batch_size, weigh):
 
 
 @register_method("gradcam", aliases=("grad_cam",), family="cam", predicts=True)
+@shared_docstring
 def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM: channels weighted by their spatially averaged gradient.
 
@@ -154,15 +156,11 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    layer_name : str, optional
-        Layer whose output ``A`` (N, h, w, C) is used; default: the last layer with
-        a 4-D output larger than 1x1 in call order (nested layers included).
+    %(method_inputs)s
+    %(method_cam_layer)s
     relu : bool
         Keep only positive evidence (the paper's ReLU).
-    batch_size : int, optional
+    %(method_batch_size)s
 
     Returns
     -------
@@ -186,6 +184,7 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
 
 @register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), family="cam",
                  predicts=True)
+@shared_docstring
 def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM++: channels weighted by positive gradients with pixel-wise coefficients.
 
@@ -195,13 +194,10 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    layer_name : str, optional
-        Default: the last layer with a 4-D output larger than 1x1 in call order.
+    %(method_inputs)s
+    %(method_cam_layer)s
     relu : bool
-    batch_size : int, optional
+    %(method_batch_size)s
 
     Returns
     -------
@@ -252,6 +248,7 @@ def _weighted_masks(adapter, acts, weights):
 
 
 @register_method("scorecam", aliases=("score_cam",), family="cam")
+@shared_docstring
 def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, relu=True, combine="activations",
              batch_size=None):
     """Score-CAM: channels weighted by the score of the input masked with each channel.
@@ -271,11 +268,8 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    layer_name : str, optional
-        Default: the last layer with a 4-D output larger than 1x1 in call order.
+    %(method_inputs)s
+    %(method_cam_layer)s
     use_probabilities : bool
         Weigh channels by softmax probabilities (the paper) even when the adapter
         explains logits.
@@ -283,8 +277,7 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     combine : {'activations', 'masks'}
         What the weights multiply: the raw activations ``A^c`` (the paper) or the
         upsampled, normalized masks ``M^c``.
-    batch_size : int, optional
-        Masked inputs in flight at once (bounds memory).
+    %(method_batch_size)s
 
     Returns
     -------

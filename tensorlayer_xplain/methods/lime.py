@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 from lime import lime_image, lime_tabular as _lime_tabular
 
+from .._docstrings import shared_docstring
 from ._blackbox import score_function, small_blas
 from ._checks import positive_int, seed_value
 from ._graph import host_rows
@@ -128,6 +129,7 @@ def _explain_one_image(explainer, image, target, adapter, segmentation, n_segmen
 
 
 @register_method("lime", aliases=("lime_image",), signed=True, family="lime")
+@shared_docstring
 def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive_only=False, hide_color=0.0,
          segmentation="slic", n_segments=40, compactness=0.1, kernel_width=0.25, feature_selection="auto",
          batch_size=None, seed=0):
@@ -136,14 +138,12 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     Ribeiro, Singh & Guestrin (2016), "Why Should I Trust You?". Uses
     ``lime.lime_image`` (sampling, kernel, weighted ridge regression) with a
     batched, vectorised neighbourhood (:class:`BatchedLimeImageExplainer`).
+    Inputs are drawn as ``adapter.image_shape`` (H, W, 1 or 3); a flat-784 model is explained
+    on 28x28 images.
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-        Drawn as ``adapter.image_shape`` (H, W, 1 or 3); a flat-784 model is explained
-        on 28x28 images.
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     num_samples : int
         Perturbed images per input (lime's neighbourhood size).
     num_features : int, optional
@@ -164,8 +164,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     feature_selection : str
         lime's ``feature_selection`` ('auto', 'none', 'forward_selection', 'highest_weights', 'lasso_path');
         'auto' with ``num_features=None`` fits once on all superpixels ('none').
-    batch_size : int, optional
-        Images per model call (default: the adapter's ``batch_size``).
+    %(method_batch_size)s
     seed : int or None
         Seeds lime's ``random_state`` (and random segmentations), restarted for every
         input: same seed, same result, and one image gives the same map alone as
@@ -236,6 +235,7 @@ def _tabular_names(names, expected, what, default):
 
 
 @register_method("lime_tabular", signed=True, family="lime")
+@shared_docstring
 def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=None, class_names=None,
                  num_features=10, num_samples=5000, discretize_continuous=True, kernel_width=None,
                  categorical_features=None, batch_size=None, seed=0):
@@ -247,9 +247,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     training_data : array-like, shape (M, *input_shape)
         Required: lime learns feature means, spreads and quartiles from it.
     feature_names : sequence of str, optional
@@ -265,8 +263,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
     kernel_width : float, optional
         lime's default: ``0.75 * sqrt(n_features)``.
     categorical_features : sequence of int, optional
-    batch_size : int, optional
-        Rows per model call (default: the adapter's).
+    %(method_batch_size)s
     seed : int or None
         Seeds lime's sampling, restarted for every row (a row's weights do not
         depend on its position in the batch).

@@ -11,6 +11,7 @@ broadcasts them over channels).
 import numpy as np
 import tensorflow as tf
 
+from .._docstrings import shared_docstring
 from ._checks import fraction, positive_int, seed_value, window_pair
 from ._masking import masked_scores
 from ._sampling import pair_index, row_generators
@@ -58,6 +59,7 @@ def occlusion_windows(image_hw, window, stride):
 
 
 @register_method("occlusion", family="perturbation", signed=True)
+@shared_docstring
 def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, batch_size=None):
     """Occlusion: how much the target score drops when a window of the input is replaced.
 
@@ -69,9 +71,7 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     window : int or (int, int)
         Window height and width in pixels.
     stride : int or (int, int)
@@ -79,8 +79,7 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
         with the border so every pixel is covered.
     baseline_value : float
         Value the occluded pixels take.
-    batch_size : int, optional
-        Occluded inputs in flight at once (bounds memory).
+    %(method_batch_size)s
 
     Returns
     -------
@@ -181,6 +180,7 @@ def _rise_normalized(saliency, coverage, normalization, n_masks, p_keep):
 
 
 @register_method("rise", family="perturbation")
+@shared_docstring
 def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0, use_probabilities=True,
          normalization="coverage", batch_size=None):
     """RISE: the score-weighted average of random masks.
@@ -202,17 +202,14 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     n_masks : int
         Number of random masks.
     mask_size : int
         Grid cells per side before upsampling.
     p_keep : float
         Probability of keeping a cell, in (0, 1].
-    seed : int or None
-        Same seed, same masks (whatever ``batch_size``).
+    %(method_seed)s
     use_probabilities : bool
         Score softmax probabilities (the paper) even when the adapter explains logits.
     normalization : {'coverage', 'paper'}
@@ -220,8 +217,7 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
         conditional mean, stable from seed to seed) or by ``n_masks * p_keep``
         (the paper's formula). A pixel no mask covers gets 0 with ``'coverage'``
         (counted in ``meta['uncovered_pixels']``).
-    batch_size : int, optional
-        Masked inputs in flight at once (bounds memory).
+    %(method_batch_size)s
 
     Returns
     -------

@@ -45,117 +45,22 @@ Seeds: methods that draw random numbers take ``seed``; ``shap`` draws from numpy
 global stream, so it is seeded for the call and the caller's global state is
 restored afterwards.
 """
-import contextlib
-import threading
-import warnings
-import weakref
-
 import numpy as np
-import tensorflow as tf
 
-from ._background import check_background, parse_masker, replacement_images, subsample
-from ._blackbox import global_numpy_seed, score_function, selected_scores, target_groups
+from .._docstrings import shared_docstring
+from ._background import check_background, parse_masker, replacement_images
+from ._blackbox import global_numpy_seed, score_function, target_groups
 from ._checks import positive_int, seed_value
 from ._graph import host_rows
-from ._segmentation import compose, scales_of, segment_centroids, segment_image, segments_to_pixels
+from ._segmentation import compose, segment_centroids, segments_to_pixels
+from ._shap_common import (GRANULARITIES, _additivity, _expected_values, _granularity, _model_outputs,
+                           _pool_to_superpixels, _segmentations, _spatial_to_input, keras_model)
 from .registry import register_method
+from .shap_deep import deep_unsupported_ops, shap_deep  # noqa: F401 (re-exported)
+from .shap_kernel import shap_kernel  # noqa: F401 (re-exported)
 
 __all__ = ["shap_expected_gradients", "shap_partition", "shap_kernel", "shap_deep", "keras_model",
            "deep_unsupported_ops", "GRANULARITIES"]
-
-#: Accepted ``granularity`` values (``shap_kernel`` also takes 'feature' and 'auto').
-GRANULARITIES = ("pixel", "superpixel")
-
-
-# ----------------------------------------------------------------------------- shared pieces
-def _granularity(value, allowed):
-    if value not in allowed:
-        raise ValueError("granularity: expected one of %s, got %r" % (allowed, value))
-    return value
-
-
-def _expected_values(adapter, background, targets, n, batch_size):
-    """E f(background) of the explained output, per sample: shape (N,)."""
-    scores = adapter.predict(background, batch_size=batch_size)
-    if callable(targets):
-        return np.full(n, selected_scores(adapter, background, targets, batch_size).mean())
-    return scores.mean(axis=0)[np.asarray(targets)].astype(np.float64)
-
-
-def _model_outputs(adapter, x, targets, batch_size):
-    """f(x) of the explained output, per sample: shape (N,)."""
-    if callable(targets):
-        return selected_scores(adapter, x, targets, batch_size)
-    return adapter.predict(x, batch_size=batch_size)[np.arange(len(x)), np.asarray(targets)].astype(np.float64)
-
-
-def _additivity(attributions, expected, outputs, **extra):
-    """meta entries: expected value, model output and the gap sum(phi) + E - f(x), per sample."""
-    total = attributions.reshape(len(attributions), -1).sum(axis=1, dtype=np.float64)
-    meta = {"expected_value": np.asarray(expected, np.float64), "model_output": np.asarray(outputs, np.float64),
-            "additivity_gap": total + expected - outputs, "signed": True}
-    meta.update(extra)
-    return meta
-
-
-def _spatial_to_input(maps, adapter):
-    """(N, H, W) pixel maps -> (N, *input_shape), split evenly over channels (sums preserved)."""
-    h, w, c = adapter.image_shape
-    out = np.broadcast_to((np.asarray(maps, np.float64) / c)[..., None], (len(maps), h, w, c))
-    return out.reshape((len(maps),) + tuple(adapter.input_shape))
-
-
-def _segmentations(images, segmentation, n_segments, compactness, seed):
-    """Per image, one label map per scale: ``[[seg_scale0, seg_scale1, ...], ...]``."""
-    scales = scales_of(n_segments)
-    return [[segment_image(img, segmentation, s, compactness, seed) for s in scales] for img in images]
-
-
-def _pool_to_superpixels(attributions, adapter, segmentations):
-    """Pixel attributions summed per superpixel and spread back evenly, averaged over scales."""
-    images = adapter.to_image(attributions).sum(axis=-1)
-    maps = []
-    for pixel_map, segs in zip(images, segmentations):
-        per_scale = [segments_to_pixels(np.bincount(seg.ravel(), pixel_map.ravel(), int(seg.max()) + 1), seg,
-                                        spread="divide") for seg in segs]
-        maps.append(np.mean(per_scale, axis=0))
-    return _spatial_to_input(np.stack(maps), adapter)
-
-
-# ----------------------------------------------------------------------------- Keras wrapper
-def keras_model(adapter, target=None):
-    """The adapter's model as a Keras functional model (what ``shap``'s TF explainers take).
-
-    Parameters
-    ----------
-    adapter : ModelAdapter
-    target : None, int or callable
-        None: all scores ``(N, K)``; an int or callable: that one score ``(N, 1)``.
-
-    Returns
-    -------
-    keras.Model
-        Cached per adapter and target. Call it inside ``adapter.inference_mode()``.
-    """
-    key = ("all",) if target is None else ("fn", target) if callable(target) else ("index", int(target))
-    cache = vars(adapter).setdefault("_shap_keras_models", {})  # on the adapter: freed with it
-    if key not in cache:
-        n_classes = adapter.predict(np.zeros((1,) + tuple(adapter.input_shape), np.float32)).shape[1]
-
-        class Scores(tf.keras.layers.Layer):
-            def call(self, x):
-                scores = tf.reshape(adapter.scores(x), (-1, n_classes))  # static K: shap reads it
-                if target is None:
-                    return scores
-                if callable(target):
-                    return tf.reshape(target(scores), (-1, 1))
-                return scores[:, int(target):int(target) + 1]
-
-        with adapter.inference_mode():
-            inputs = tf.keras.Input(tuple(adapter.input_shape))
-            # a list of one input: shap calls the model with a list of tensors
-            cache[key] = tf.keras.Model([inputs], Scores()(inputs))
-    return cache[key]
 
 
 # ----------------------------------------------------------------------------- expected gradients
@@ -243,6 +148,7 @@ def _eg_with_shap(adapter, x, targets, background, n_samples, seed, local_smooth
 
 
 @register_method("shap", aliases=("expected_gradients", "shap_gradient"), signed=True, family="shap")
+@shared_docstring
 def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples=200, seed=0, local_smoothing=0.0,
                             granularity="pixel", segmentation="slic", n_segments=40, compactness=0.1,
                             implementation="compiled", batch_size=None):
@@ -255,9 +161,7 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     background : array-like, shape (M, *input_shape) or images (M, H, W, C)
         Required: reference inputs (e.g. 100 training samples), usually given once in
         ``ModelExplainer(config={'shap': {'background': X_train[:100]}})``.
@@ -269,14 +173,11 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
         Std of Gaussian noise added to the input per point (shap's ``local_smoothing``).
     granularity : {'pixel', 'superpixel'}
         'superpixel' sums pixel values per segment and spreads them evenly.
-    segmentation, n_segments, compactness
-        Superpixels (see :func:`~tensorlayer_xplain.methods._segmentation.segment_image`);
-        ``n_segments=(a, b)`` averages two scales.
+    %(method_superpixels)s
     implementation : {'compiled', 'shap'}
         'compiled' (default): one batched ``tf.function`` gradient step; 'shap':
         ``shap.GradientExplainer`` on the model wrapped as Keras (same values, slower).
-    batch_size : int, optional
-        Points per model call (default: the adapter's).
+    %(method_batch_size)s
 
     Returns
     -------
@@ -383,6 +284,7 @@ def _partition_superpixels(adapter, image, target, segs, replacement, max_evals,
 
 
 @register_method("shap_partition", signed=True, family="shap")
+@shared_docstring
 def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch_size=None, granularity="pixel",
                    segmentation="slic", n_segments=40, compactness=0.1, seed=0):
     """SHAP (Owen) values with ``shap.PartitionExplainer``: model-agnostic, exactly additive.
@@ -393,9 +295,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
 
     Parameters
     ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
+    %(method_inputs)s
     masker : str or float
         ``'blur'`` (box blur over a quarter of the image side), ``'blur(kx,ky)'``,
         ``'inpaint_telea'``, ``'inpaint_ns'`` (pixel granularity only) or a constant.
@@ -404,8 +304,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
     batch_size : int, optional
         Masked images per model call (passed to shap and to the adapter).
     granularity : {'pixel', 'superpixel'}
-    segmentation, n_segments, compactness
-        Superpixels for ``granularity='superpixel'``; ``n_segments=(a, b)`` averages two scales.
+    %(method_superpixels)s
     seed : int or None
         Seeds shap's tie-breaking draws (numpy's global stream, restored afterwards).
 
@@ -454,263 +353,3 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
             values = _spatial_to_input(spatial, adapter)
     outputs = _model_outputs(adapter, inputs, targets, batch_size)
     return values.astype(np.float32), _additivity(values, expected, outputs, shap_explanations=raw, **extra)
-
-
-# ----------------------------------------------------------------------------- kernel
-def _kernel_features(adapter, x, targets, background, nsamples, l1_reg, batch_size):
-    """KernelSHAP over the flat input values: (N, D) values and (N,) expected values."""
-    import shap
-
-    n_features = int(np.prod(adapter.input_shape))
-    flat, bg = x.reshape(len(x), n_features), background.reshape(len(background), n_features)
-    values, expected = np.zeros(flat.shape), np.zeros(len(flat))
-    for target, index in target_groups(targets, len(flat)):
-        f = score_function(adapter, target, batch_size, shape=(n_features,))
-        explainer = shap.KernelExplainer(f, bg)
-        values[index] = np.asarray(explainer.shap_values(flat[index], nsamples=nsamples, l1_reg=l1_reg,
-                                                         silent=True)).reshape(len(index), n_features)
-        expected[index] = float(np.ravel(explainer.expected_value)[0])
-    return values.reshape(x.shape), expected
-
-
-def _superpixel_game(adapter, image, target, seg, background_images, batch_size):
-    """v(z) = E_b f(image where z keeps a superpixel, else the background image b), for z in {0,1}^S."""
-    f_image = score_function(adapter, target, batch_size)
-    m = len(background_images)
-    rows_per_call = max(1, host_rows(4 * batch_size, image.nbytes) // m)  # mixed images at most BLOCK_BYTES
-
-    def v(z):
-        z = np.asarray(z) > 0.5
-        out = np.empty(len(z))
-        for start in range(0, len(z), rows_per_call):
-            block = z[start:start + rows_per_call]
-            keep = block[:, seg][..., None]  # (b, H, W, 1)
-            mixed = np.where(keep[:, None], image[None, None], background_images[None])  # (b, M, H, W, C)
-            out[start:start + len(block)] = f_image(mixed.reshape((-1,) + image.shape)).reshape(len(block), m).mean(1)
-        return out
-
-    return v
-
-
-def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1_reg, batch_size):
-    """KernelSHAP over superpixels (expectation over the background).
-
-    Returns (N, H, W) pixel maps, (N,) expected values and, per input and scale, the superpixel values.
-    """
-    import shap
-
-    bg_images = adapter.to_image(background).astype(np.float32)
-    maps, expected, segment_values = np.zeros(images.shape[:3]), np.zeros(len(images)), []
-    for i, image in enumerate(images):
-        target = targets if callable(targets) else int(targets[i])
-        per_scale, bases = [], []
-        segment_values.append([])
-        for seg in segs[i]:
-            n_seg = int(seg.max()) + 1
-            explainer = shap.KernelExplainer(_superpixel_game(adapter, image, target, seg, bg_images, batch_size),
-                                             np.zeros((1, n_seg)))
-            phi = np.asarray(explainer.shap_values(np.ones((1, n_seg)), nsamples=nsamples, l1_reg=l1_reg,
-                                                   silent=True)).reshape(n_seg)
-            per_scale.append(segments_to_pixels(phi, seg, spread="divide"))
-            segment_values[-1].append(phi)
-            bases.append(float(np.ravel(explainer.expected_value)[0]))
-        maps[i], expected[i] = np.mean(per_scale, axis=0), np.mean(bases)
-    return maps, expected, segment_values
-
-
-@register_method("shap_kernel", signed=True, family="shap")
-def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", granularity="auto", max_background=20,
-                l1_reg=False, segmentation="slic", n_segments=40, compactness=0.1, batch_size=None, seed=0):
-    """KernelSHAP (``shap.KernelExplainer``) over flat features or superpixels; exactly additive.
-
-    Lundberg & Lee (2017). Model-agnostic: a weighted linear regression on
-    coalitions of features, with removed features drawn from ``background``.
-
-    Parameters
-    ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    background : array-like, shape (M, *input_shape)
-        Required: reference inputs; the expected value is ``E f(background)``.
-    nsamples : int or 'auto'
-        Coalitions per input (shap's 'auto' = ``2 * n_features + 2048``).
-    granularity : {'auto', 'feature', 'superpixel'}
-        'feature': every input value is a player (tabular / flat inputs);
-        'superpixel': superpixels are players, removed ones replaced by each background
-        image in turn (cost: ``nsamples * M`` model calls per input); 'auto': 'superpixel'
-        for inputs drawn as 2-D images, 'feature' otherwise.
-    max_background : int
-        Background rows kept (a seeded subsample), since cost grows with them.
-    l1_reg : False, float or str
-        shap's ``l1_reg``; False (default) estimates every feature's value.
-    segmentation, n_segments, compactness
-        Superpixels; ``n_segments=(a, b)`` averages two scales.
-    batch_size : int, optional
-        Rows per model call (default: the adapter's).
-    seed : int or None
-        Seeds shap's coalition sampling and the background subsample.
-
-    Returns
-    -------
-    attributions : ndarray, shape (N, *input_shape)
-    meta : dict
-        ``expected_value``, ``model_output``, ``additivity_gap`` (N,), ``granularity``; with superpixels
-        also ``segments`` and ``segment_values`` (per input, per scale: labels and Shapley values).
-
-    Examples
-    --------
-    >>> exp = tlx.explain(mlp, X[:2], 'shap_kernel', background=X_train[:20], granularity='feature')  # doctest: +SKIP
-    """
-    background = check_background(adapter, background, "shap_kernel")
-    seed = seed_value("seed", seed)
-    background = subsample(background, positive_int("max_background", max_background), seed)
-    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
-    if nsamples != "auto":
-        nsamples = positive_int("nsamples", nsamples, minimum=2)
-    h, w, _ = adapter.image_shape
-    if granularity == "auto":
-        granularity = "superpixel" if min(h, w) > 1 else "feature"
-    _granularity(granularity, ("feature", "superpixel"))
-    extra = {"granularity": granularity}
-    with global_numpy_seed(seed):
-        if granularity == "feature":
-            values, expected = _kernel_features(adapter, inputs, targets, background, nsamples, l1_reg, batch_size)
-        else:
-            images = adapter.to_image(inputs).astype(np.float32)
-            extra["segments"] = segs = _segmentations(images, segmentation, n_segments, compactness, seed)
-            maps, expected, extra["segment_values"] = _kernel_superpixels(
-                adapter, images, targets, background, segs, nsamples, l1_reg, batch_size)
-            values = _spatial_to_input(maps, adapter)
-    outputs = _model_outputs(adapter, inputs, targets, batch_size)
-    return values.astype(np.float32), _additivity(values, expected, outputs, **extra)
-
-
-# ----------------------------------------------------------------------------- deep
-_DEEP_OPS = weakref.WeakKeyDictionary()
-_DEEP_LOCK = threading.Lock()  # shap patches TensorFlow's global gradient registry while it runs
-
-
-def deep_unsupported_ops(adapter):
-    """Op types between the model's input and output that ``shap.DeepExplainer`` has no rule for.
-
-    ``shap`` renames every op it records to ``shap_<type>`` and registers gradients
-    only for the types it handles, so any other differentiable op on the path
-    makes it fail half-way. Found once per adapter by tracing the forward pass.
-
-    Returns
-    -------
-    list of str
-        Sorted op types (empty when DeepSHAP can run).
-    """
-    if adapter not in _DEEP_OPS:
-        from shap.explainers._deep.deep_tf import op_handlers
-
-        forward = tf.function(adapter.scores)
-        with adapter.inference_mode():
-            graph = forward.get_concrete_function(tf.TensorSpec((None,) + tuple(adapter.input_shape),
-                                                                tf.float32)).graph
-        start = graph.inputs[0].op
-        seen, todo, types = {start}, [start], set()
-        while todo:
-            for tensor in todo.pop().outputs:
-                for consumer in tensor.consumers():
-                    if consumer not in seen:
-                        seen.add(consumer)
-                        todo.append(consumer)
-                        types.add(consumer.type)
-        _DEEP_OPS[adapter] = sorted(types - set(op_handlers))
-    return list(_DEEP_OPS[adapter])
-
-
-@contextlib.contextmanager
-def _tf_gradient_recording_restored():
-    """Undo shap's global patch of TF's gradient recording even when DeepExplainer fails.
-
-    ``shap`` swaps ``tensorflow.python.eager.execute.record_gradient`` and restores it
-    only on success; after an error every later gradient in the process would break.
-    """
-    from tensorflow.python.eager import execute
-
-    saved = execute.record_gradient
-    try:
-        yield
-    finally:
-        execute.record_gradient = saved
-
-
-@register_method("shap_deep", signed=True, family="shap")
-def shap_deep(adapter, inputs, targets, background=None, max_background=100, seed=0, batch_size=None):
-    """DeepSHAP (``shap.DeepExplainer``, DeepLIFT rescale rule) on the TL model wrapped as Keras.
-
-    Lundberg & Lee (2017); Shrikumar, Greenside & Kundaje (2017), "Learning Important
-    Features Through Propagating Activation Differences". Attributions average the
-    DeepLIFT multipliers times ``x - b`` over the background ``b``; they sum to
-    ``f(x) - E f(background)`` up to float error when every op has a DeepLIFT rule
-    (ReLU, max-pooling, dense and convolutional layers do).
-
-    Parameters
-    ----------
-    adapter : ModelAdapter
-    inputs : ndarray, float32, shape (N, *input_shape)
-    targets : ndarray of int (N,) or callable
-    background : array-like, shape (M, *input_shape)
-        Required reference inputs.
-    max_background : int
-        Background rows kept (seeded subsample); every input costs one model call of
-        ``M + 1`` rows.
-    seed : int or None
-        Seeds the background subsample.
-    batch_size : int, optional
-        Used for the expected-value and output predictions.
-
-    Returns
-    -------
-    attributions : ndarray, shape (N, *input_shape)
-    meta : dict
-        ``expected_value``, ``model_output``, ``additivity_gap`` (N,).
-
-    Raises
-    ------
-    ValueError
-        When the model uses ops ``shap`` has no DeepLIFT rule for (e.g. the batched
-        matmuls of self-attention), found before any global state is touched;
-        see :func:`deep_unsupported_ops`.
-
-    Warns
-    -----
-    RuntimeWarning
-        When the additivity gap still exceeds 1% of the output scale.
-
-    Examples
-    --------
-    >>> exp = tlx.explain(cnn, X_test[:2], 'shap_deep', background=X_train[:100])   # doctest: +SKIP
-    """
-    import shap
-
-    background = check_background(adapter, background, "shap_deep")
-    seed = seed_value("seed", seed)
-    background = subsample(background, positive_int("max_background", max_background), seed)
-    batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
-    unsupported = deep_unsupported_ops(adapter)
-    if unsupported:
-        raise ValueError("model: shap_deep (shap.DeepExplainer) has no DeepLIFT rule for the op(s) %s used by this "
-                         "model; use method 'shap' (expected gradients) or 'shap_partition' instead"
-                         % ", ".join(unsupported))
-    values = np.zeros(inputs.shape, np.float64)
-    for target, index in target_groups(targets, len(inputs)):
-        model = keras_model(adapter, target)
-        with _DEEP_LOCK, _tf_gradient_recording_restored(), adapter.inference_mode(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*TensorFlow version is newer than 2.4.0.*")
-            explainer = shap.DeepExplainer(model, background)
-            phi = explainer.shap_values(inputs[index], check_additivity=False)
-        values[index] = np.asarray(phi).reshape(inputs[index].shape)
-    expected = _expected_values(adapter, background, targets, len(inputs), batch_size)
-    outputs = _model_outputs(adapter, inputs, targets, batch_size)
-    meta = _additivity(values, expected, outputs)
-    scale = max(1e-6, float(np.abs(outputs).max()), float(np.abs(expected).max()))
-    if np.abs(meta["additivity_gap"]).max() > 1e-2 * scale:
-        warnings.warn("shap_deep: attributions miss f(x) - E f(background) by up to %.3g (output scale %.3g); the "
-                      "model's ops break the DeepLIFT rules, prefer 'shap' (expected gradients)"
-                      % (np.abs(meta["additivity_gap"]).max(), scale), RuntimeWarning, stacklevel=2)
-    return values.astype(np.float32), meta
