@@ -325,6 +325,23 @@ class MultiInputExplanation(Explanation):
     array: ``np.asarray(exp)`` raises (pick ``exp.attributions[i]``), and it is
     not saved to ``.npz`` (:meth:`save` raises).
 
+    Parameters
+    ----------
+    method : str
+        The registered method that produced it.
+    attributions : list of ndarray
+        One array per model input, ``(N, *input_shape_i)``.
+    inputs : list of ndarray
+        The explained inputs, one array per model input.
+    targets : ndarray of int, shape (N,)
+        The explained class per sample.
+    predictions : ndarray, shape (N, K)
+        The model's scores.
+    image_shapes : list of tuple of int
+        ``(H, W, C)`` in which each input is drawn.
+    params, timings, meta : dict, optional
+        As for :class:`Explanation`.
+
     Examples
     --------
     >>> exp = tlxp.explain(siamese, [xa, xb], 'gradient')   # doctest: +SKIP
