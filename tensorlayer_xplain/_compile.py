@@ -13,6 +13,7 @@ on the same batch:
   failing trace's stack), its error and what to do, and the step keeps running
   eagerly (same numbers, slower).
 """
+import re
 import warnings
 
 import tensorflow as tf
@@ -24,6 +25,12 @@ __all__ = ["CompiledStep", "CompileWarning", "TRACE_ERRORS", "failing_layer", "e
 #: batch size, a Python bool of a tensor, TL's rebound BatchNorm statistics...). Other errors (e.g. a
 #: ``RuntimeError`` from the model) propagate from the trace unchanged, as from any ``tf.function``.
 TRACE_ERRORS = (TypeError, ValueError, AttributeError, NotImplementedError, KeyError, IndexError)
+
+#: Messages of TensorFlow's shape inference: the input does not fit the model. These are raised as they
+#: are, never retried eagerly -- the eager run would fail the same way, and an eager ``conv2d`` on an
+#: input of the wrong rank aborts the whole process on TF 2.21 instead of raising.
+SHAPE_ERROR = re.compile(r"Shape must be|Dimensions must be equal|are incompatible|must have rank|"
+                         r"Depth of input|Negative dimension size")
 
 
 class CompileWarning(RuntimeWarning):
@@ -131,6 +138,8 @@ class CompiledStep:
         except tf.errors.OpError:
             raise
         except TRACE_ERRORS as err:  # what graph-incompatible code raises; diagnosed by the eager run
+            if SHAPE_ERROR.search(str(err)):
+                raise
             self._message = _compile_message(err)
             self._state = "failed"
 

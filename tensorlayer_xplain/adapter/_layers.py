@@ -1,6 +1,8 @@
 """Layer discovery: walking nested TensorLayer and Keras layers, finding one by name, the call order."""
+import tensorflow as tf
 import tensorlayer as tl
 
+from .._compile import SHAPE_ERROR, TRACE_ERRORS
 from ._common import _describe
 
 
@@ -97,7 +99,21 @@ def layer_call_order(adapter):
         layers = adapter.iter_layers()
         records, order = {}, []
         with adapter.inference_mode(), adapter._recording(layers, records, order):
-            adapter._raw_call(adapter._zero_sample())
+            if adapter.kind == "callable":
+                adapter._raw_call(adapter._zero_sample())
+            else:
+                # traced, not run: only shapes are needed, and an input that does not fit the model
+                # raises a Python error here where an eager conv2d of the wrong rank aborts the process;
+                # a model that cannot be traced at all gets the eager pass
+                sample = adapter._zero_sample()
+                try:
+                    tf.function(adapter._raw_call).get_concrete_function(sample)
+                except TRACE_ERRORS as err:
+                    if SHAPE_ERROR.search(str(err)):
+                        raise
+                    records.clear()
+                    order.clear()
+                    adapter._raw_call(sample)
         adapter._call_order = [
             (name, tuple(records[name].shape[1:]))
             for name in order
