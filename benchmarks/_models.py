@@ -12,19 +12,19 @@ import tempfile
 
 import numpy as np
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 
 CACHE = os.path.join(tempfile.gettempdir(), "tensorlayer_xplain_bench")
 
 
 def _trained(builder, shape, epochs, tag):
-    X_train, y_train, _, _, X_test, y_test = tlx.datasets.load_mnist(shape=shape)
+    X_train, y_train, _, _, X_test, y_test = tlxp.datasets.load_mnist(shape=shape)
     model = builder(seed=0)
     path = os.path.join(CACHE, "%s_e%d_n%d_ordered.npz" % (tag, epochs, len(X_train)))
     if os.path.exists(path):
         model.load_weights(path, format="npz")
     else:
-        tlx.models.train(model, X_train, y_train, epochs=epochs, seed=0, progress=False)
+        tlxp.models.train(model, X_train, y_train, epochs=epochs, seed=0, progress=False)
         os.makedirs(CACHE, exist_ok=True)
         model.save_weights(path, format="npz")
     return model, X_train, y_train, X_test, y_test
@@ -32,16 +32,16 @@ def _trained(builder, shape, epochs, tag):
 
 def trained_cnn(epochs=1):
     """``(model, X_train, y_train, X_test, y_test)`` for the reference CNN on 28x28x1 MNIST."""
-    return _trained(tlx.models.cnn, (-1, 28, 28, 1), epochs, "cnn")
+    return _trained(tlxp.models.cnn, (-1, 28, 28, 1), epochs, "cnn")
 
 
 def trained_mlp(epochs=2):
     """``(model, X_train, y_train, X_test, y_test)`` for the tutorial MLP on flat MNIST."""
-    return _trained(tlx.models.mlp, (-1, 784), epochs, "mlp")
+    return _trained(tlxp.models.mlp, (-1, 784), epochs, "mlp")
 
 
 def accuracy(model, X, y):
-    return tlx.models.accuracy(model, X, y)
+    return tlxp.models.accuracy(model, X, y)
 
 
 __all__ = ["trained_cnn", "trained_mlp", "accuracy", "CACHE", "np"]

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlayer_xplain as tlx  # noqa: E402
+import tensorlayer_xplain as tlxp  # noqa: E402
 from benchmarks._models import trained_cnn  # noqa: E402
 from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks  # noqa: E402
 
@@ -284,12 +284,12 @@ def run(min_repeats=5, max_repeats=40, budget=4.0, only=None):
     most of the drift of a shared, loaded machine.
     """
     model, _, _, X_test, _ = trained_cnn()
-    adapter = tlx.as_adapter(model)
+    adapter = tlxp.as_adapter(model)
     x = X_test[:BATCH].astype(np.float32)
     t = np.argmax(adapter.predict(x), axis=1).astype(np.int32)
     floors = make_floors(model, x, t)
     methods = [m for m in METHODS if only is None or m[0] in only]
-    calls = {name: (lambda fn=tlx.get_method(name), p=params: fn(adapter, x, t, **p)) for name, params, _ in methods}
+    calls = {name: (lambda fn=tlxp.get_method(name), p=params: fn(adapter, x, t, **p)) for name, params, _ in methods}
     rows = []
     for name, _, note in methods:
         ours = calls[name]()  # warm-up: compile both sides, check they compute the same thing

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlayer_xplain as tlx  # noqa: E402
+import tensorlayer_xplain as tlxp  # noqa: E402
 from benchmarks._models import trained_cnn  # noqa: E402
 from tensorlayer_xplain.methods._segmentation import segment_image  # noqa: E402
 from tensorlayer_xplain.methods.shap import keras_model  # noqa: E402
@@ -75,7 +75,7 @@ def lime_runs(adapter, x, num_samples=LIME_SAMPLES):
         return segment_image(rgb[..., :1])  # the same default SLIC as ours
 
     def ours():
-        return tlx.explain(adapter, x, "lime", num_samples=num_samples, seed=SEED, hide_color=0.0).heatmap()
+        return tlxp.explain(adapter, x, "lime", num_samples=num_samples, seed=SEED, hide_color=0.0).heatmap()
 
     def reference(tuned=False):
         explainer = lime_image.LimeImageExplainer(random_state=SEED)
@@ -110,7 +110,7 @@ def shap_runs(adapter, x, background, n_samples=SHAP_SAMPLES):
     import shap
 
     def ours():
-        return tlx.explain(adapter, x, "shap", background=background, n_samples=n_samples, seed=SEED).attributions
+        return tlxp.explain(adapter, x, "shap", background=background, n_samples=n_samples, seed=SEED).attributions
 
     def direct():
         model = keras_model(adapter)  # the TL model wrapped as a small Keras model
@@ -144,7 +144,7 @@ def _max_rel_diff(a, b):
 
 def run(repeats=3):
     model, X_train, _, X_test, _ = trained_cnn()
-    adapter = tlx.as_adapter(model)
+    adapter = tlxp.as_adapter(model)
     rows = []
 
     ours, defaults, tuned, _ = lime_runs(adapter, X_test[:LIME_IMAGES])

@@ -43,7 +43,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import tensorlayer_xplain as tlx  # noqa: E402
+import tensorlayer_xplain as tlxp  # noqa: E402
 from benchmarks._models import trained_cnn  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
@@ -240,7 +240,7 @@ def batching_table(rows):
 
 def paired_overhead(port, payloads, images, method, n):
     """Sequential HTTP requests interleaved with direct in-process explanations of the same digits."""
-    direct = tlx.ModelExplainer(MODEL, methods=list(METHODS), cache=False)
+    direct = tlxp.ModelExplainer(MODEL, methods=list(METHODS), cache=False)
     direct.explain(images[:1], method)  # warm-up (trace)
     client = Client(port)
     http_times, direct_times = [], []
@@ -291,7 +291,7 @@ def main(argv=None):
     global MODEL
     MODEL, _, _, X_test, _ = trained_cnn()
     images = np.round(X_test[:1000] * 255) / 255  # what the server decodes from the PNGs
-    expected = np.argmax(tlx.as_adapter(MODEL).predict(images), axis=1)
+    expected = np.argmax(tlxp.as_adapter(MODEL).predict(images), axis=1)
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "cnn.npz")
         MODEL.save_weights(weights, format="npz")

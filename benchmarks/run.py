@@ -61,7 +61,7 @@ import tensorflow as tf  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-import tensorlayer_xplain as tlx  # noqa: E402
+import tensorlayer_xplain as tlxp  # noqa: E402
 from tensorlayer_xplain import metrics  # noqa: E402
 from tensorlayer_xplain.methods.attention import attention_layer_names  # noqa: E402
 from tensorlayer_xplain.methods.registry import method_info, method_parameters  # noqa: E402
@@ -267,7 +267,7 @@ def quality(adapter, exp, run):
 def random_explanation(adapter, x, t, seed=SEED):
     """Uniform random attributions of ``x`` for targets ``t``: the chance level of the metrics."""
     rng = np.random.default_rng(seed)
-    return tlx.Explanation("random", rng.random(x.shape).astype(np.float32), x, t, adapter.predict(x),
+    return tlxp.Explanation("random", rng.random(x.shape).astype(np.float32), x, t, adapter.predict(x),
                            adapter.image_shape)
 
 
@@ -303,7 +303,7 @@ def make_baselines(model, adapter, x, t, params, resolved, settings_images):
 
     Gradient/CAM/perturbation methods: the floors of ``bench_gradients.make_floors`` (built
     for the CNN; on other models, none). LIME and SHAP: ``bench_lime_shap.lime_runs`` /
-    ``shap_runs``, which also supply our side of the pair (through ``tlx.explain``).
+    ``shap_runs``, which also supply our side of the pair (through ``tlxp.explain``).
     ``comparable``: both sides compute the same numbers (not random draws of noise).
     Returns the reasons for missing baselines as a second dict.
     """
@@ -370,7 +370,7 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
     mode : {'full', 'quick'}
         Which settings of :data:`METHODS` to use.
     methods : sequence of str, optional
-        Method names (default: ``tlx.available_methods()``).
+        Method names (default: ``tlxp.available_methods()``).
     run : dict, optional
         Run settings (default ``RUNS[mode]``).
     baselines : bool
@@ -388,18 +388,18 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
     import pandas as pd
 
     run = dict(RUNS[mode] if run is None else run)
-    methods = list(tlx.available_methods() if methods is None else methods)
+    methods = list(tlxp.available_methods() if methods is None else methods)
     log = log or (lambda *a, **k: None)
     rows, notes, user_rows = [], [], []
     for label, (model, X_train, X_test) in models.items():
-        adapter = tlx.as_adapter(model)
+        adapter = tlxp.as_adapter(model)
         x = np.asarray(X_test[:run["batch"]], np.float32)
         t = np.argmax(adapter.predict(x), axis=1).astype(np.int32)
         m = min(run["metric_images"], len(x))
         names, skipped = _model_methods(adapter, methods)
         notes += ["%s: %s skipped (%s)" % (label, name, reason) for name, reason in skipped]
         params, resolved, work = {}, {}, {}
-        for name in sorted(set(methods) | set(tlx.available_methods())):  # the floors need every setting
+        for name in sorted(set(methods) | set(tlxp.available_methods())):  # the floors need every setting
             params[name], resolved[name], work[name] = resolve_params(name, mode, X_train)
         images = {name: min(len(x), method_spec(name).get("images", {}).get(mode, len(x))) for name in names}
         pairs, why = make_baselines(model, adapter, x, t, params, resolved, images) if baselines and names \
@@ -408,7 +408,7 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
             notes.append("%s: %s" % (label, why.pop("floors")))
         for name in names:
             n = images[name]
-            fn = tlx.get_method(name)
+            fn = tlxp.get_method(name)
             direct = (lambda fn=fn, n=n, p=params[name]: fn(adapter, x[:n], t[:n], **p))
             base_label, ours, base, comparable = pairs.get(name, (None, None, None, False))
             ours = ours or direct
@@ -416,7 +416,7 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
             try:
                 timing = time_pairs(ours, base, run["budget"], run["min_repeats"], run["max_repeats"])
                 py_mb, rss_mb = peak_memory(ours)
-                exp = tlx.explain(adapter, x[:m], name, targets=t[:m], **params[name])
+                exp = tlxp.explain(adapter, x[:m], name, targets=t[:m], **params[name])
                 q = quality(adapter, exp, run)
             except Exception as err:  # one failing method (e.g. a user's) must not sink the whole table
                 notes.append("%s: %s failed (%s: %s)" % (label, name, type(err).__name__, str(err)[:200]))
@@ -466,7 +466,7 @@ def user_path_row(label, name, model, x, params, floor, run):
     with ``targets=None``: input checks, the predicted class and the predictions
     are part of it (the method-only row gets the targets and skips all that).
     """
-    explainer = tlx.ModelExplainer(model, methods=[name], config={name: params} if params else None, cache=False)
+    explainer = tlxp.ModelExplainer(model, methods=[name], config={name: params} if params else None, cache=False)
     timing = time_pairs(lambda: explainer.explain(x, name).attributions, floor, run["budget"], run["min_repeats"],
                         run["max_repeats"])
     ratio, target = timing["ratio"], USER_PATH_TARGETS[name]
@@ -523,7 +523,7 @@ def machine():
 
     return {"cpu": _cpu_model(), "cores": os.cpu_count(), "usable_cores": usable,
             "python": platform.python_version(), "tensorflow": tf.__version__, "numpy": np.__version__,
-            "tensorlayer": tensorlayer.__version__, "tensorlayer_xplain": tlx.__version__,
+            "tensorlayer": tensorlayer.__version__, "tensorlayer_xplain": tlxp.__version__,
             "os": platform.platform(), "commit": _commit(),
             "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
 
@@ -612,7 +612,7 @@ def markdown(table, notes, info, mode, run, use):
               "`lime_image.LimeImageExplainer().explain_instance` with its defaults (batch_size=10, top_labels=5) "
               "at the same num_samples, and `shap.GradientExplainer` = shap used directly on the TL model wrapped "
               "as Keras, same background and samples (benchmarks/bench_lime_shap.py; our side of those pairs goes "
-              "through `tlx.explain`, which adds one prediction pass for methods that do not compute the "
+              "through `tlxp.explain`, which adds one prediction pass for methods that do not compute the "
               "predictions themselves). The CSV has `baseline_max_rel_diff`, the "
               "largest difference of the two results (random methods draw different noise)." % FLOOR_LABEL]
     lines += user_path_markdown(table.attrs.get("user_path", []))

@@ -21,51 +21,51 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTPUT = os.path.join(HERE, "errors_table.rst")
 
-#: (bad input, code run). The code sees ``tlx``, ``np``, ``cnn`` (28x28x1 -> 10),
+#: (bad input, code run). The code sees ``tlxp``, ``np``, ``cnn`` (28x28x1 -> 10),
 #: ``mlp`` (784 -> 10), ``x`` (2 images, a fresh copy per case), ``x_flat`` (the same,
 #: flat) and ``tmp`` (a scratch folder holding a regular file ``a_file``).
 CASES = [
-    ("Wrong image size", "tlx.explain(cnn, np.zeros((2, 32, 32, 1)))"),
-    ("Wrong rank (flat vectors for a CNN)", "tlx.explain(cnn, x.reshape(2, 784))"),
-    ("Wrong shape for a flat MLP", "tlx.explain(mlp, np.zeros((2, 28, 28, 3)))"),
+    ("Wrong image size", "tlxp.explain(cnn, np.zeros((2, 32, 32, 1)))"),
+    ("Wrong rank (flat vectors for a CNN)", "tlxp.explain(cnn, x.reshape(2, 784))"),
+    ("Wrong shape for a flat MLP", "tlxp.explain(mlp, np.zeros((2, 28, 28, 3)))"),
     ("NaN in the inputs", "x[1, 5, 7, 0] = np.nan\ntlx.explain(cnn, x)"),
     ("inf in the inputs", "x[0, 0, 0, 0] = np.inf\ntlx.explain(cnn, x)"),
-    ("Empty batch", "tlx.explain(cnn, x[:0])"),
-    ("Non-numeric dtype (strings)", "tlx.explain(cnn, np.full((2, 28, 28, 1), 'a'))"),
-    ("Target class out of range", "tlx.explain(cnn, x, targets=10)"),
-    ("Negative target class", "tlx.explain(cnn, x, targets=[3, -1])"),
-    ("Wrong number of targets", "tlx.explain(cnn, x, targets=[1, 2, 3])"),
-    ("Target that is not a class index", "tlx.explain(cnn, x, targets='seven')"),
-    ("Unknown layer name", "tlx.explain(cnn, x, 'gradcam', layer_name='conv9')"),
-    ("CAM layer without a 4-D output", "tlx.explain(cnn, x, 'gradcam', layer_name='dense1')"),
-    ("CAM method on a model without conv layers", "tlx.explain(mlp, x_flat, 'gradcam')"),
-    ("Attention rollout on a model without self-attention", "tlx.explain(cnn, x, 'attention_rollout')"),
-    ("Unknown method", "tlx.explain(cnn, x, 'integrated_gradient')"),
-    ("Unknown method in a ModelExplainer", "tlx.ModelExplainer(cnn, methods=['gradient', 'gradcm'])"),
-    ("Unknown parameter", "tlx.explain(cnn, x, 'integrated_gradients', step=32)"),
-    ("Unknown parameter in a config", "tlx.ModelExplainer(cnn, methods=['lime'], config={'lime': {'n_samples': 500}})"),
-    ("Wrong parameter type", "tlx.explain(cnn, x, 'integrated_gradients', steps='64')"),
-    ("Wrong parameter type in a config", "tlx.ModelExplainer(cnn, methods=['lime'], config={'lime': {'num_samples': 1.5}})"),
-    ("Parameter out of range", "tlx.explain(cnn, x, 'occlusion', window=4, stride=6)"),
-    ("``methods`` given as one string", "tlx.ModelExplainer(cnn, methods='gradient')"),
-    ("Non-callable model", "tlx.explain('model.npz', x)"),
-    ("Unknown ``output``", "tlx.ModelExplainer(cnn, output='softmax')"),
-    ("Invalid ``batch_size``", "tlx.ModelExplainer(cnn, batch_size=0)"),
-    ("``image_shape`` that does not fit the model", "tlx.ModelExplainer(mlp, image_shape=(32, 32, 1))"),
+    ("Empty batch", "tlxp.explain(cnn, x[:0])"),
+    ("Non-numeric dtype (strings)", "tlxp.explain(cnn, np.full((2, 28, 28, 1), 'a'))"),
+    ("Target class out of range", "tlxp.explain(cnn, x, targets=10)"),
+    ("Negative target class", "tlxp.explain(cnn, x, targets=[3, -1])"),
+    ("Wrong number of targets", "tlxp.explain(cnn, x, targets=[1, 2, 3])"),
+    ("Target that is not a class index", "tlxp.explain(cnn, x, targets='seven')"),
+    ("Unknown layer name", "tlxp.explain(cnn, x, 'gradcam', layer_name='conv9')"),
+    ("CAM layer without a 4-D output", "tlxp.explain(cnn, x, 'gradcam', layer_name='dense1')"),
+    ("CAM method on a model without conv layers", "tlxp.explain(mlp, x_flat, 'gradcam')"),
+    ("Attention rollout on a model without self-attention", "tlxp.explain(cnn, x, 'attention_rollout')"),
+    ("Unknown method", "tlxp.explain(cnn, x, 'integrated_gradient')"),
+    ("Unknown method in a ModelExplainer", "tlxp.ModelExplainer(cnn, methods=['gradient', 'gradcm'])"),
+    ("Unknown parameter", "tlxp.explain(cnn, x, 'integrated_gradients', step=32)"),
+    ("Unknown parameter in a config", "tlxp.ModelExplainer(cnn, methods=['lime'], config={'lime': {'n_samples': 500}})"),
+    ("Wrong parameter type", "tlxp.explain(cnn, x, 'integrated_gradients', steps='64')"),
+    ("Wrong parameter type in a config", "tlxp.ModelExplainer(cnn, methods=['lime'], config={'lime': {'num_samples': 1.5}})"),
+    ("Parameter out of range", "tlxp.explain(cnn, x, 'occlusion', window=4, stride=6)"),
+    ("``methods`` given as one string", "tlxp.ModelExplainer(cnn, methods='gradient')"),
+    ("Non-callable model", "tlxp.explain('model.npz', x)"),
+    ("Unknown ``output``", "tlxp.ModelExplainer(cnn, output='softmax')"),
+    ("Invalid ``batch_size``", "tlxp.ModelExplainer(cnn, batch_size=0)"),
+    ("``image_shape`` that does not fit the model", "tlxp.ModelExplainer(mlp, image_shape=(32, 32, 1))"),
     ("``save_path`` not writable",
-     "explainer = tlx.ModelExplainer(cnn, methods=['gradient'])\n"
+     "explainer = tlxp.ModelExplainer(cnn, methods=['gradient'])\n"
      "explainer.visualize_all(x, save_path=tmp + '/a_file/figures')"),
-    ("Figure ``name`` not writable", "tlx.gradient_visualization(cnn, x, name=tmp + '/a_file/grad.png')"),
-    ("Missing background for SHAP", "tlx.explain(cnn, x, 'shap')"),
-    ("Background of the wrong shape", "tlx.explain(cnn, x, 'shap', background=np.zeros((10, 28, 28, 3)))"),
-    ("Missing training data for tabular LIME", "tlx.explain(mlp, x_flat, 'lime_tabular')"),
+    ("Figure ``name`` not writable", "tlxp.gradient_visualization(cnn, x, name=tmp + '/a_file/grad.png')"),
+    ("Missing background for SHAP", "tlxp.explain(cnn, x, 'shap')"),
+    ("Background of the wrong shape", "tlxp.explain(cnn, x, 'shap', background=np.zeros((10, 28, 28, 3)))"),
+    ("Missing training data for tabular LIME", "tlxp.explain(mlp, x_flat, 'lime_tabular')"),
     ("Wrong ``feature_names`` length (tabular LIME)",
-     "tlx.explain(mlp, x_flat[:1], 'lime_tabular', training_data=x_flat, feature_names=['a', 'b'])"),
+     "tlxp.explain(mlp, x_flat[:1], 'lime_tabular', training_data=x_flat, feature_names=['a', 'b'])"),
     ("Wrong ``feature_names`` length (feature importance)",
-     "tlx.feature_importance(mlp, x_flat, feature_names=['a', 'b'], method='gradient', name=tmp + '/fi.png')"),
-    ("Unknown metric", "tlx.evaluate(cnn, tlx.explain(cnn, x), metrics=['auc'])"),
+     "tlxp.feature_importance(mlp, x_flat, feature_names=['a', 'b'], method='gradient', name=tmp + '/fi.png')"),
+    ("Unknown metric", "tlxp.evaluate(cnn, tlxp.explain(cnn, x), metrics=['auc'])"),
     ("Explanation where the sanity check wants inputs",
-     "tlx.randomization_sanity_check(cnn, tlx.explain(cnn, x), 'gradient')"),
+     "tlxp.randomization_sanity_check(cnn, tlxp.explain(cnn, x), 'gradient')"),
 ]
 
 _MODELS = {}
@@ -105,7 +105,7 @@ def run_cases(cases=CASES):
     import matplotlib
 
     matplotlib.use("Agg")
-    import tensorlayer_xplain as tlx
+    import tensorlayer_xplain as tlxp
 
     cnn, mlp = models()
     images = np.random.default_rng(0).random((2, 28, 28, 1)).astype(np.float32)
@@ -114,7 +114,7 @@ def run_cases(cases=CASES):
     try:
         open(os.path.join(tmp, "a_file"), "w").close()
         for label, code in cases:
-            namespace = {"tlx": tlx, "np": np, "cnn": cnn, "mlp": mlp, "x": images.copy(),
+            namespace = {"tlxp": tlxp, "np": np, "cnn": cnn, "mlp": mlp, "x": images.copy(),
                          "x_flat": images.reshape(2, 784).copy(), "tmp": tmp}
             try:
                 exec(code, namespace)

@@ -32,60 +32,60 @@ RST = os.path.join(HERE, "gallery.rst")
 Item = namedtuple("Item", ["name", "title", "needs", "text", "code"])
 
 #: The gallery, in page order. ``code`` runs with the working directory set to
-#: ``docs/gallery`` and sees ``tlx``, ``np``, the models named in ``needs``,
+#: ``docs/gallery`` and sees ``tlxp``, ``np``, the models named in ``needs``,
 #: ``X_train``, ``X_test``, ``y_test`` (28x28x1 MNIST) and ``digits = X_test[:8]``.
 ITEMS = [
     Item("mlp_gradient", "Gradient (saliency) of the tutorial MLP", ("mlp",),
          "The code path of ``examples/mnist_mlp.py``: the TensorLayer tutorial MLP takes flat 784-vectors and the "
          "maps are drawn as 28x28 images. ``|gradient|`` is sharp but speckled: it says which pixels the logit is "
          "most sensitive to, not which pixels the decision rests on.",
-         "tlx.gradient_visualization(mlp, digits[:3].reshape(3, 784), name='mlp_gradient.png')"),
+         "tlxp.gradient_visualization(mlp, digits[:3].reshape(3, 784), name='mlp_gradient.png')"),
     Item("saliency_ig", "Integrated gradients", ("cnn",),
          "Signed attributions (red for, blue against the class) next to ``|IG|`` over the input. The title shows the "
          "completeness gap: how far ``sum(attributions)`` is from ``f(x) - f(baseline)``.",
-         "tlx.saliency_visualization(cnn, digits[:3], 'integrated_gradients', steps=64,\n"
+         "tlxp.saliency_visualization(cnn, digits[:3], 'integrated_gradients', steps=64,\n"
          "                           name='saliency_ig.png')"),
     Item("gradcam", "Grad-CAM", ("cnn",),
          "Grad-CAM of the last convolutional block (picked automatically), with a colorbar and superimposed on the "
          "input in jet, as in the Keras Grad-CAM recipe. The map is coarse (7x7 upsampled) by construction.",
-         "tlx.gradcam_visualization(cnn, digits[:3], name='gradcam.png')"),
+         "tlxp.gradcam_visualization(cnn, digits[:3], name='gradcam.png')"),
     Item("gradcam_compare", "Grad-CAM class comparison", ("cnn",),
          "Several classes per input: each row shows the evidence for the predicted class and for the runner-up on "
          "one colour scale, and their signed difference (\"why 7 rather than 9\").",
-         "top2 = np.argsort(-tlx.as_adapter(cnn).predict(digits[:2]), axis=1)[:, :2]\n"
-         "tlx.gradcam_visualization(cnn, digits[:2], targets=top2, name='gradcam_compare.png')"),
+         "top2 = np.argsort(-tlxp.as_adapter(cnn).predict(digits[:2]), axis=1)[:, :2]\n"
+         "tlxp.gradcam_visualization(cnn, digits[:2], targets=top2, name='gradcam_compare.png')"),
     Item("compare_methods", "Comparing methods on the same digits", ("cnn",),
          "One grid, rows = inputs, columns = methods, each cell titled with its time per input. Signed methods use a "
          "diverging colormap, magnitudes a sequential one. The times include each compiled step's one-off tracing on "
          "its first use in the process, so they are not benchmarks (see :doc:`benchmarks`).",
-         "tlx.compare_methods(cnn, digits[:3], ['gradient', 'integrated_gradients', 'smoothgrad',\n"
+         "tlxp.compare_methods(cnn, digits[:3], ['gradient', 'integrated_gradients', 'smoothgrad',\n"
          "                                      'guided_backprop', 'gradcam', 'occlusion', 'rise'],\n"
          "                    config={'rise': {'n_masks': 1000}}, name='compare_methods.png')"),
     Item("attention", "Self-attention and attention rollout (tiny ViT)", ("vit",),
          "The code path of ``examples/mnist_attention.py``: each head's class-token attention in the last block, "
          "their mean, the rollout over both blocks and the rollout over the input. The ViT is trained for 2 epochs "
          "only, so its attention is less focused than after the example's 4.",
-         "tlx.attention_visualization(vit, digits[:2], name='attention.png')"),
+         "tlxp.attention_visualization(vit, digits[:2], name='attention.png')"),
     Item("lime", "LIME on superpixels", ("cnn",),
          "LIME's local linear model on SLIC superpixels of the digit: the top superpixels outlined (green for, red "
          "against the class) and the per-pixel weight map.",
-         "tlx.lime_visualization(cnn, digits[:2], num_samples=500, seed=0, name='lime.png')"),
+         "tlxp.lime_visualization(cnn, digits[:2], num_samples=500, seed=0, name='lime.png')"),
     Item("shap", "SHAP (expected gradients)", ("cnn",),
          "The layout of ``shap.image_plot``: one column per class (here the two most probable), red pushes the class "
          "up, blue down, on one symmetric scale.",
-         "tlx.shap_visualization(cnn, digits[:2], background=X_train[:100], top_k=2, seed=0,\n"
+         "tlxp.shap_visualization(cnn, digits[:2], background=X_train[:100], top_k=2, seed=0,\n"
          "                       name='shap.png')"),
     Item("embedding", "Embedding of a layer's activations", ("cnn",),
          "What ``tl.visualize.tsne_embedding`` does, on the activations of the CNN's hidden dense layer (the default "
          "layer), for 500 test digits coloured by their label.",
-         "tlx.embedding_visualization(cnn, X_test[:500], y_test[:500], method='tsne', seed=0,\n"
+         "tlxp.embedding_visualization(cnn, X_test[:500], y_test[:500], method='tsne', seed=0,\n"
          "                            name='embedding.png')"),
     Item("agreement", "Do the methods agree?", ("cnn",),
          "Spearman rank correlation of the maps and IoU of their top 10% pixels, averaged over 8 digits "
          "(:func:`tensorlayer_xplain.metrics.method_agreement`).",
          "methods = ['gradient', 'integrated_gradients', 'gradcam', 'occlusion', 'smoothgrad']\n"
-         "exps = {m: tlx.explain(cnn, digits, m) for m in methods}\n"
-         "tlx.method_agreement_visualization(exps, name='agreement.png')"),
+         "exps = {m: tlxp.explain(cnn, digits, m) for m in methods}\n"
+         "tlxp.method_agreement_visualization(exps, name='agreement.png')"),
 ]
 
 CACHE = os.path.join(os.environ.get("TMPDIR") or "/tmp", "tensorlayer_xplain_bench")
@@ -95,20 +95,20 @@ def trained_vit(X_train, y_train, epochs=2):
     """The tiny ViT of ``examples/mnist_attention.py``, trained ``epochs`` epochs (weights cached)."""
     import numpy as np
 
-    import tensorlayer_xplain as tlx
+    import tensorlayer_xplain as tlxp
 
     sys.path.insert(0, os.path.join(ROOT, "examples"))
     try:
         from mnist_attention import warmup_cosine
     finally:
         sys.path.pop(0)
-    model = tlx.models.attention_mnist(seed=0)
+    model = tlxp.models.attention_mnist(seed=0)
     path = os.path.join(CACHE, "vit_e%d_n%d_ordered.npz" % (epochs, len(X_train)))
     if os.path.exists(path):
         model.load_weights(path, format="npz")
     else:
         steps = epochs * int(np.ceil(len(X_train) / 128))
-        tlx.models.train(model, X_train, y_train, epochs=epochs, batch_size=128, seed=0, progress=False,
+        tlxp.models.train(model, X_train, y_train, epochs=epochs, batch_size=128, seed=0, progress=False,
                          learning_rate=warmup_cosine(3e-3, steps))
         os.makedirs(CACHE, exist_ok=True)
         model.save_weights(path, format="npz")
@@ -124,10 +124,10 @@ def load_models(needs):
         sys.path.pop(0)
     import numpy as np
 
-    import tensorlayer_xplain as tlx
+    import tensorlayer_xplain as tlxp
 
-    X_train, y_train, _, _, X_test, y_test = tlx.datasets.load_mnist(shape=(-1, 28, 28, 1))
-    found = {"X_train": X_train, "X_test": X_test, "y_test": y_test, "digits": X_test[:8], "np": np, "tlx": tlx}
+    X_train, y_train, _, _, X_test, y_test = tlxp.datasets.load_mnist(shape=(-1, 28, 28, 1))
+    found = {"X_train": X_train, "X_test": X_test, "y_test": y_test, "digits": X_test[:8], "np": np, "tlxp": tlxp}
     if "cnn" in needs:
         found["cnn"] = trained_cnn()[0]
     if "mlp" in needs:
@@ -136,7 +136,7 @@ def load_models(needs):
         found["vit"] = trained_vit(X_train, y_train)
     for name in ("cnn", "mlp", "vit"):
         if name in found:
-            print("%s: test accuracy %.4f" % (name, tlx.models.accuracy(
+            print("%s: test accuracy %.4f" % (name, tlxp.models.accuracy(
                 found[name], X_test.reshape(-1, 784) if name == "mlp" else X_test, y_test)))
     return found
 

@@ -27,7 +27,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 
 
 def parse_args(argv=None):
@@ -54,15 +54,15 @@ def warmup_cosine(peak, total_steps, warmup_fraction=0.1):
 
 def main(argv=None):
     args = parse_args(argv)
-    X_train, y_train, X_val, y_val, X_test, y_test = tlx.datasets.load_mnist(path=args.data, shape=(-1, 28, 28, 1))
-    model = tlx.models.attention_mnist(seed=args.seed)
+    X_train, y_train, X_val, y_val, X_test, y_test = tlxp.datasets.load_mnist(path=args.data, shape=(-1, 28, 28, 1))
+    model = tlxp.models.attention_mnist(seed=args.seed)
     steps = args.epochs * int(np.ceil(len(X_train) / args.batch_size))
     start = time.perf_counter()
-    history = tlx.models.train(model, X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+    history = tlxp.models.train(model, X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                                learning_rate=warmup_cosine(args.learning_rate, steps), seed=args.seed,
                                X_val=X_val[:2000], y_val=y_val[:2000])
     seconds = time.perf_counter() - start
-    accuracy = tlx.models.accuracy(model, X_test, y_test)
+    accuracy = tlxp.models.accuracy(model, X_test, y_test)
     print("trained %d epochs in %.1f s; val accuracy per epoch: %s" % (
         args.epochs, seconds, ", ".join("%.4f" % a for a in history["val_accuracy"])))
     print("test accuracy: %.4f" % accuracy)
@@ -71,18 +71,18 @@ def main(argv=None):
 
     os.makedirs(args.out, exist_ok=True)
     digits = X_test[: args.n]
-    explainer = tlx.ModelExplainer(model, methods=["attention", "attention_rollout", "gradient", "smoothgrad"])
-    layers = tlx.methods.attention.attention_layer_names(explainer.adapter)
+    explainer = tlxp.ModelExplainer(model, methods=["attention", "attention_rollout", "gradient", "smoothgrad"])
+    layers = tlxp.methods.attention.attention_layer_names(explainer.adapter)
     for k, layer_name in enumerate(layers):
         path = os.path.join(args.out, "attention_layer%d.%s" % (k + 1, args.format))
-        exps = tlx.attention_visualization(explainer.adapter, digits, layer_name=layer_name, name=path)
+        exps = tlxp.attention_visualization(explainer.adapter, digits, layer_name=layer_name, name=path)
         print("saved %s (%s; predicted %s for true labels %s)" % (
             path, layer_name, exps["attention"].predicted.tolist(), y_test[: args.n].tolist()))
     exps["attention"].save(os.path.join(args.out, "attention.npz"))
     exps["attention_rollout"].save(os.path.join(args.out, "attention_rollout.npz"))
 
     path = os.path.join(args.out, "attention_vs_gradients.%s" % args.format)
-    tlx.compare_methods(explainer.adapter, digits, explainer.methods, name=path)
+    tlxp.compare_methods(explainer.adapter, digits, explainer.methods, name=path)
     print("saved %s" % path)
     report_stroke_shares(explainer, X_test[:500], layers)
     return accuracy

@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 
 #: Methods that only make sense for some models.
 FLAT_ONLY = {"lime_tabular", "shap_kernel"}  # tabular: one feature per input value
@@ -53,7 +53,7 @@ def applicable_methods(adapter):
     has_attention = bool(attention_layer_names(adapter))
     flat = len(adapter.input_shape) == 1
     names = []
-    for name in tlx.available_methods():
+    for name in tlxp.available_methods():
         if (name in FLAT_ONLY and not flat) or (name in NEEDS_ATTENTION and not has_attention):
             continue
         if name in NEEDS_CONV and (not four_d or has_attention):
@@ -67,25 +67,25 @@ def applicable_methods(adapter):
 def main(argv=None):
     args = parse_args(argv)
     shape = (-1, 784) if args.model == "mlp" else (-1, 28, 28, 1)
-    X_train, y_train, X_val, y_val, X_test, y_test = tlx.datasets.load_mnist(path=args.data, shape=shape)
-    build = {"cnn": tlx.models.cnn, "mlp": tlx.models.mlp, "attention": tlx.models.attention_mnist}[args.model]
+    X_train, y_train, X_val, y_val, X_test, y_test = tlxp.datasets.load_mnist(path=args.data, shape=shape)
+    build = {"cnn": tlxp.models.cnn, "mlp": tlxp.models.mlp, "attention": tlxp.models.attention_mnist}[args.model]
     model = build(seed=args.seed)
     start = time.perf_counter()
-    tlx.models.train(model, X_train, y_train, epochs=args.epochs, seed=args.seed)
+    tlxp.models.train(model, X_train, y_train, epochs=args.epochs, seed=args.seed)
     print("%s: test accuracy %.4f after %d epochs (%.0f s)" % (
-        args.model, tlx.models.accuracy(model, X_test, y_test), args.epochs, time.perf_counter() - start))
+        args.model, tlxp.models.accuracy(model, X_test, y_test), args.epochs, time.perf_counter() - start))
 
-    adapter = tlx.as_adapter(model, image_shape=(28, 28, 1))
+    adapter = tlxp.as_adapter(model, image_shape=(28, 28, 1))
     methods = args.methods.split(",") if args.methods else applicable_methods(adapter)
     config = {name: dict(CONFIG.get(name, {})) for name in methods}
     for name in methods:
-        params = tlx.method_parameters(name)
+        params = tlxp.method_parameters(name)
         if "background" in params:
             config[name]["background"] = X_train[:64]
         if "training_data" in params:
             config[name]["training_data"] = X_train[:500]
     config = {k: v for k, v in config.items() if v}
-    explainer = tlx.ModelExplainer(adapter, methods=methods, config=config, class_names=[str(i) for i in range(10)],
+    explainer = tlxp.ModelExplainer(adapter, methods=methods, config=config, class_names=[str(i) for i in range(10)],
                                    seed=args.seed)
     digits = X_test[: args.n]
     exps = explainer.visualize_all(digits, save_path=args.out)

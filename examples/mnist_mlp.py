@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 
 
 def parse_args(argv=None):
@@ -28,26 +28,26 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    X_train, y_train, X_val, y_val, X_test, y_test = tlx.datasets.load_mnist(path=args.data, shape=(-1, 784))
-    model = tlx.models.mlp(seed=args.seed)
+    X_train, y_train, X_val, y_val, X_test, y_test = tlxp.datasets.load_mnist(path=args.data, shape=(-1, 784))
+    model = tlxp.models.mlp(seed=args.seed)
     start = time.perf_counter()
-    history = tlx.models.train(model, X_train, y_train, epochs=args.epochs, seed=args.seed, X_val=X_val, y_val=y_val)
-    accuracy = tlx.models.accuracy(model, X_test, y_test)
+    history = tlxp.models.train(model, X_train, y_train, epochs=args.epochs, seed=args.seed, X_val=X_val, y_val=y_val)
+    accuracy = tlxp.models.accuracy(model, X_test, y_test)
     print("trained %d epochs in %.1f s; val accuracy per epoch: %s" % (
         args.epochs, time.perf_counter() - start, ", ".join("%.4f" % a for a in history["val_accuracy"])))
     print("test accuracy: %.4f" % accuracy)
 
     os.makedirs(args.out, exist_ok=True)
     digits = X_test[: args.n]
-    explainer = tlx.ModelExplainer(model, methods=["gradient"], image_shape=(28, 28, 1))
+    explainer = tlxp.ModelExplainer(model, methods=["gradient"], image_shape=(28, 28, 1))
     exp = explainer.explain(digits, method="gradient")
     path = os.path.join(args.out, "mlp_gradient.%s" % args.format)
-    tlx.gradient_visualization(explainer.adapter, exp, name=path)
+    tlxp.gradient_visualization(explainer.adapter, exp, name=path)
     print("predicted %s for true labels %s; saved %s" % (exp.predicted.tolist(), y_test[: args.n].tolist(), path))
     # explain why each digit is its true class rather than the predicted one, one figure per digit
     for i, label in enumerate(y_test[: args.n]):
         name = os.path.join(args.out, "mlp_gradient_digit%d_label%d.%s" % (i, label, args.format))
-        tlx.gradient_visualization(explainer.adapter, digits[i:i + 1], int(label), name=name)
+        tlxp.gradient_visualization(explainer.adapter, digits[i:i + 1], int(label), name=name)
     exp.save(os.path.join(args.out, "mlp_gradient.npz"))
     return accuracy
 

@@ -2,10 +2,10 @@
 
 Examples
 --------
->>> import tensorlayer_xplain as tlx                              # doctest: +SKIP
->>> explainer = tlx.ModelExplainer(model, methods=['gradient'])   # doctest: +SKIP
+>>> import tensorlayer_xplain as tlxp                              # doctest: +SKIP
+>>> explainer = tlxp.ModelExplainer(model, methods=['gradient'])   # doctest: +SKIP
 >>> exp = explainer.explain(X_test[:4])                           # doctest: +SKIP
->>> tlx.gradient_visualization(model, X_test[:4], name='grad')    # doctest: +SKIP
+>>> tlxp.gradient_visualization(model, X_test[:4], name='grad')    # doctest: +SKIP
 """
 __version__ = "0.1.0"
 

@@ -3,8 +3,8 @@
 Users who learnt ``tl.visualize`` can keep that namespace::
 
     import tensorlayer as tl
-    import tensorlayer_xplain as tlx
-    tlx.install()
+    import tensorlayer_xplain as tlxp
+    tlxp.install()
     tl.visualize.gradcam_visualization(model, X_test[:4], name='gradcam')
 
 A name TensorLayer already defines (e.g. ``tsne_embedding``) is never
@@ -78,8 +78,8 @@ def install():
 
     Examples
     --------
-    >>> import tensorlayer as tl, tensorlayer_xplain as tlx      # doctest: +SKIP
-    >>> added = tlx.install()                                    # doctest: +SKIP
+    >>> import tensorlayer as tl, tensorlayer_xplain as tlxp      # doctest: +SKIP
+    >>> added = tlxp.install()                                    # doctest: +SKIP
     >>> 'gradient_visualization' in added, added.skipped         # doctest: +SKIP
     (True, ['tsne_embedding'])
     >>> tl.visualize.gradient_visualization(model, X_test[:2])   # doctest: +SKIP
@@ -114,8 +114,8 @@ def uninstall():
 
     Examples
     --------
-    >>> added = tlx.install()                                    # doctest: +SKIP
-    >>> sorted(tlx.uninstall()) == sorted(added)                 # doctest: +SKIP
+    >>> added = tlxp.install()                                    # doctest: +SKIP
+    >>> sorted(tlxp.uninstall()) == sorted(added)                 # doctest: +SKIP
     True
     """
     module = _tl_visualize()

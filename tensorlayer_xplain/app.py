@@ -13,9 +13,9 @@ its centre of mass, as the MNIST digits were prepared (LeCun et al., 1998).
 
 Examples
 --------
->>> import tensorlayer_xplain as tlx                                        # doctest: +SKIP
+>>> import tensorlayer_xplain as tlxp                                        # doctest: +SKIP
 >>> from tensorlayer_xplain.app import build_demo                          # doctest: +SKIP
->>> explainer = tlx.ModelExplainer(model, methods=['gradient', 'gradcam', 'integrated_gradients'])  # doctest: +SKIP
+>>> explainer = tlxp.ModelExplainer(model, methods=['gradient', 'gradcam', 'integrated_gradients'])  # doctest: +SKIP
 >>> build_demo(explainer).launch()                                         # doctest: +SKIP
 """
 import numpy as np
@@ -246,7 +246,7 @@ def build_demo(explainer, examples=None, methods=None, title="tensorlayer-xplain
 
     Examples
     --------
-    >>> demo = build_demo(tlx.ModelExplainer(model, methods=['gradient', 'gradcam']))   # doctest: +SKIP
+    >>> demo = build_demo(tlxp.ModelExplainer(model, methods=['gradient', 'gradcam']))   # doctest: +SKIP
     >>> demo.launch(server_name='127.0.0.1')                                           # doctest: +SKIP
     """
     gr = _import_gradio()

@@ -74,7 +74,7 @@ class ModelExplainer:
 
     A user-defined method is one decorator away:
 
-    >>> @tlx.register_method('input_x_gradient_squared', signed=False)     # doctest: +SKIP
+    >>> @tlxp.register_method('input_x_gradient_squared', signed=False)     # doctest: +SKIP
     ... def input_x_gradient_squared(adapter, inputs, targets, power=2.0):
     ...     return np.abs(inputs * adapter.gradients(inputs, targets)) ** power
     >>> ModelExplainer(model, methods=['input_x_gradient_squared'],

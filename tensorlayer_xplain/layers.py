@@ -14,7 +14,7 @@ Attention weights are exposed without changing any output
 ``(N, heads, tokens, tokens)`` (rows sum to 1). Capturing that child's output
 records the weights of any call, static or dynamic model, with the model untouched:
 
->>> adapter = tlx.as_adapter(model)                                   # doctest: +SKIP
+>>> adapter = tlxp.as_adapter(model)                                   # doctest: +SKIP
 >>> name = mhsa.attention_layer_name                                   # doctest: +SKIP
 >>> weights = adapter.capture(x, [name]).outputs[name]                 # doctest: +SKIP
 >>> weights.shape                                                      # doctest: +SKIP

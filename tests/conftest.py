@@ -17,7 +17,7 @@ import tensorflow as tf  # noqa: E402
 import tensorlayer as tl  # noqa: E402
 from tensorlayer.layers import Conv2d, Dense, Flatten, Input, LayerList, MaxPool2d  # noqa: E402
 
-import tensorlayer_xplain as tlx  # noqa: E402
+import tensorlayer_xplain as tlxp  # noqa: E402
 
 
 def tiny_static_cnn(seed=0, size=12, channels=1, n_classes=4):
@@ -109,7 +109,7 @@ def _no_open_figures():
 
 def model_state(model):
     """Weights, train flags and instance-level forward overrides: everything a call must not change."""
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     layers = adapter.iter_layers()
     return (
         [w.numpy().copy() for w in model.all_weights],
@@ -127,4 +127,4 @@ def assert_same_state(before, after):
 
 def mnist_dir():
     """Folder holding mnist/ (the CI sets TENSORLAYER_XPLAIN_DATA to ../shared/data)."""
-    return tlx.datasets.find_mnist_dir()
+    return tlxp.datasets.find_mnist_dir()

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 import tensorlayer as tl
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.adapter import image_shape_for, temporarily_set
 
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_keras_cnn, tiny_mlp, tiny_static_cnn
@@ -23,7 +23,7 @@ def tape_gradient(model, x, targets):
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
 def test_gradients_match_hand_written_tape(builder, images):
     model = builder()
-    adapter = tlx.ModelAdapter(model, batch_size=2)  # 5 inputs -> 3 batches
+    adapter = tlxp.ModelAdapter(model, batch_size=2)  # 5 inputs -> 3 batches
     targets = np.array([0, 1, 2, 3, 0], np.int32)
     grads = adapter.gradients(images, targets)
     model.eval()
@@ -33,7 +33,7 @@ def test_gradients_match_hand_written_tape(builder, images):
 
 def test_explainer_gradient_matches_tape_for_static_and_dynamic(images):
     for model in (tiny_static_cnn(), tiny_dynamic_cnn()):
-        exp = tlx.ModelExplainer(model, methods=["gradient"]).explain(images)
+        exp = tlxp.ModelExplainer(model, methods=["gradient"]).explain(images)
         model.eval()
         expected = np.abs(tape_gradient(model, images, exp.predicted.astype(np.int32)))
         np.testing.assert_allclose(exp.attributions, expected, atol=1e-6)
@@ -41,7 +41,7 @@ def test_explainer_gradient_matches_tape_for_static_and_dynamic(images):
 
 def test_keras_model_and_callable_are_supported(images):
     keras_model = tiny_keras_cnn()
-    adapter = tlx.ModelAdapter(keras_model)
+    adapter = tlxp.ModelAdapter(keras_model)
     assert adapter.kind == "keras" and adapter.input_shape == (12, 12, 1)
     np.testing.assert_allclose(adapter.predict(images), keras_model(images).numpy(), atol=1e-5)
     grads = adapter.gradients(images, np.zeros(5, np.int32))
@@ -49,18 +49,18 @@ def test_keras_model_and_callable_are_supported(images):
 
     weights = np.linspace(-1, 1, 144 * 3, dtype=np.float32).reshape(144, 3)
     fn = lambda x: tf.matmul(tf.reshape(x, (-1, 144)), weights)  # noqa: E731
-    adapter = tlx.ModelAdapter(fn)
+    adapter = tlxp.ModelAdapter(fn)
     assert adapter.kind == "callable"
     grads = adapter.gradients(images, np.full(5, 2, np.int32))
     np.testing.assert_allclose(grads[0].reshape(-1), weights[:, 2], atol=1e-6)
 
 
 def test_eval_mode_is_used_and_callers_mode_restored(rng):
-    model = tlx.models.mlp(seed=0)  # has Dropout: train mode would be random
+    model = tlxp.models.mlp(seed=0)  # has Dropout: train mode would be random
     x = rng.random((4, 784), dtype=np.float32)
     model.train()
     before = model_state(model)
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     a, b = adapter.predict(x), adapter.predict(x)
     np.testing.assert_array_equal(a, b)  # deterministic => dropout off
     assert_same_state(before, model_state(model))
@@ -73,12 +73,12 @@ def test_eval_mode_is_used_and_callers_mode_restored(rng):
 def test_fresh_model_without_mode_keeps_no_mode(rng):
     model = tiny_mlp()
     assert model.is_train is None
-    tlx.ModelAdapter(model).predict(rng.random((2, 64), dtype=np.float32))
+    tlxp.ModelAdapter(model).predict(rng.random((2, 64), dtype=np.float32))
     assert model.is_train is None
 
 
 def test_predict_batches_and_compiles_once(static_cnn, rng):
-    adapter = tlx.ModelAdapter(static_cnn, batch_size=4)
+    adapter = tlxp.ModelAdapter(static_cnn, batch_size=4)
     x = rng.random((10, 12, 12, 1), dtype=np.float32)
     out = adapter.predict(x)
     static_cnn.eval()
@@ -92,26 +92,26 @@ def test_predict_batches_and_compiles_once(static_cnn, rng):
 
 
 def test_as_adapter_reuses_one_adapter_per_model(static_cnn):
-    assert tlx.as_adapter(static_cnn) is tlx.as_adapter(static_cnn)
-    assert tlx.as_adapter(static_cnn, output="probabilities") is not tlx.as_adapter(static_cnn)
+    assert tlxp.as_adapter(static_cnn) is tlxp.as_adapter(static_cnn)
+    assert tlxp.as_adapter(static_cnn, output="probabilities") is not tlxp.as_adapter(static_cnn)
 
 
 def test_probabilities_output_applies_softmax_only_when_asked(static_cnn, images):
-    logits = tlx.ModelAdapter(static_cnn).predict(images)
-    probs = tlx.ModelAdapter(static_cnn, output="probabilities").predict(images)
+    logits = tlxp.ModelAdapter(static_cnn).predict(images)
+    probs = tlxp.ModelAdapter(static_cnn, output="probabilities").predict(images)
     np.testing.assert_allclose(probs, tf.nn.softmax(logits).numpy(), atol=1e-6)
     assert not np.allclose(logits.sum(1), 1)
 
 
 def test_flat_model_takes_images_and_maps_shapes(rng):
     model = tiny_mlp(n_in=64)
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     assert adapter.image_shape == (8, 8, 1)
     imgs = rng.random((3, 8, 8, 1), dtype=np.float32)
     np.testing.assert_allclose(adapter.predict(imgs), adapter.predict(imgs.reshape(3, 64)), atol=1e-6)
-    exp = tlx.explain(model, imgs, "gradient")
+    exp = tlxp.explain(model, imgs, "gradient")
     assert exp.attributions.shape == (3, 8, 8, 1) and exp.heatmap().shape == (3, 8, 8)
-    single = tlx.explain(model, imgs[0, ..., 0], "gradient")  # one (H, W) image
+    single = tlxp.explain(model, imgs[0, ..., 0], "gradient")  # one (H, W) image
     assert single.shape == (1, 8, 8)
 
 
@@ -123,7 +123,7 @@ def test_image_shape_guess():
 
 
 def test_layer_lookup_finds_nested_layers_and_lists_names(dynamic_cnn, images):
-    adapter = tlx.ModelAdapter(dynamic_cnn)
+    adapter = tlxp.ModelAdapter(dynamic_cnn)
     adapter.predict(images)
     conv = dynamic_cnn.features.layers[1]
     assert adapter.layer(conv.name) is conv
@@ -132,7 +132,7 @@ def test_layer_lookup_finds_nested_layers_and_lists_names(dynamic_cnn, images):
 
 
 def test_layer_call_order_is_call_order_for_dynamic_models(dynamic_cnn, images):
-    adapter = tlx.ModelAdapter(dynamic_cnn)
+    adapter = tlxp.ModelAdapter(dynamic_cnn)
     adapter.predict(images)
     order = [name for name, _ in adapter.layer_call_order()]
     convs = [layer.name for layer in dynamic_cnn.features.layers]
@@ -144,7 +144,7 @@ def test_layer_call_order_is_call_order_for_dynamic_models(dynamic_cnn, images):
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
 def test_capture_outputs_and_gradients_match_manual_split(builder, images):
     model = builder()
-    adapter = tlx.ModelAdapter(model, batch_size=3)
+    adapter = tlxp.ModelAdapter(model, batch_size=3)
     name = adapter.layer_call_order()[-3][0] if builder is tiny_static_cnn else model.features.layers[1].name
     targets = np.array([1, 0, 2, 3, 1], np.int32)
     before = model_state(model)
@@ -176,7 +176,7 @@ def test_capture_outputs_and_gradients_match_manual_split(builder, images):
 
 
 def test_capture_restores_forward_after_an_exception(static_cnn, images):
-    adapter = tlx.ModelAdapter(static_cnn)
+    adapter = tlxp.ModelAdapter(static_cnn)
     names = adapter.layer_names()
     victim = adapter.layer(names[-1])
     before = model_state(static_cnn)
@@ -194,7 +194,7 @@ def test_capture_restores_forward_after_an_exception(static_cnn, images):
 
 
 def test_oom_halves_the_batch_and_warns(static_cnn, images):
-    adapter = tlx.ModelAdapter(static_cnn, batch_size=4)
+    adapter = tlxp.ModelAdapter(static_cnn, batch_size=4)
     seen = []
 
     def fn(xb):
@@ -217,33 +217,33 @@ def test_oom_halves_the_batch_and_warns(static_cnn, images):
 ])
 def test_bad_inputs_get_clear_errors(static_cnn, bad, error, message):
     with pytest.raises(error, match=message):
-        tlx.ModelAdapter(static_cnn).predict(bad)
+        tlxp.ModelAdapter(static_cnn).predict(bad)
 
 
 def test_bad_targets_and_models(static_cnn, images):
     with pytest.raises(ValueError, match="targets: class index 9 is out of range for a model with 4 outputs"):
-        tlx.explain(static_cnn, images, "gradient", targets=9)
+        tlxp.explain(static_cnn, images, "gradient", targets=9)
     with pytest.raises(ValueError, match=r"targets: expected one class index per input \(5\), got shape \(2,\)"):
-        tlx.explain(static_cnn, images, "gradient", targets=[1, 2])
+        tlxp.explain(static_cnn, images, "gradient", targets=[1, 2])
     with pytest.raises(TypeError, match="targets: expected None, an int"):
-        tlx.explain(static_cnn, images, "gradient", targets=1.5)
+        tlxp.explain(static_cnn, images, "gradient", targets=1.5)
     with pytest.raises(TypeError, match="model: expected a TensorLayer Model, a Keras model or a callable"):
-        tlx.ModelAdapter(42)
+        tlxp.ModelAdapter(42)
     with pytest.raises(ValueError, match="output: expected one of"):
-        tlx.ModelAdapter(static_cnn, output="logit")
+        tlxp.ModelAdapter(static_cnn, output="logit")
 
 
 def test_callable_targets_are_differentiated(static_cnn, images):
-    exp = tlx.explain(static_cnn, images, "gradient", targets=lambda s: s[:, 1] - s[:, 2], absolute=False)
-    g1 = tlx.explain(static_cnn, images, "gradient", targets=1, absolute=False).attributions
-    g2 = tlx.explain(static_cnn, images, "gradient", targets=2, absolute=False).attributions
+    exp = tlxp.explain(static_cnn, images, "gradient", targets=lambda s: s[:, 1] - s[:, 2], absolute=False)
+    g1 = tlxp.explain(static_cnn, images, "gradient", targets=1, absolute=False).attributions
+    g2 = tlxp.explain(static_cnn, images, "gradient", targets=2, absolute=False).attributions
     np.testing.assert_allclose(exp.attributions, g1 - g2, atol=1e-5)
     assert (exp.targets == -1).all()
 
 
 def test_weights_fingerprint_tracks_weight_changes(rng):
     model = tiny_mlp()
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     before = adapter.weights_fingerprint()
     assert adapter.weights_fingerprint() == before
     model.all_weights[0].assign_add(tf.ones_like(model.all_weights[0]))
@@ -251,13 +251,13 @@ def test_weights_fingerprint_tracks_weight_changes(rng):
 
 
 def test_models_built_twice_do_not_clash():
-    a, b = tlx.models.mlp(seed=1), tlx.models.mlp(seed=1)
+    a, b = tlxp.models.mlp(seed=1), tlxp.models.mlp(seed=1)
     assert a is not b and isinstance(b, tl.models.Model)
-    tlx.models.cnn(), tlx.models.cnn()
+    tlxp.models.cnn(), tlxp.models.cnn()
 
 
 def test_capture_gradients_of_the_input_layer(static_cnn, images):
-    adapter = tlx.ModelAdapter(static_cnn)
+    adapter = tlxp.ModelAdapter(static_cnn)
     input_name = adapter.layer_call_order()[0][0]
     res = adapter.capture(images, [input_name], targets=np.zeros(5, np.int32), gradients=True)
     np.testing.assert_allclose(res.gradients[input_name], adapter.gradients(images, np.zeros(5, np.int32)), atol=1e-6)

@@ -5,7 +5,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.app import build_demo, default_examples, explain_image, maps_figure, sketch_to_image
 from tensorlayer_xplain.serve import ExplainService
 from tensorlayer_xplain.visualize._draw import normalize_map
@@ -22,7 +22,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def explainer(model):
-    return tlx.ModelExplainer(model, methods=["gradient", "gradcam", "integrated_gradients"],
+    return tlxp.ModelExplainer(model, methods=["gradient", "gradcam", "integrated_gradients"],
                               class_names=["zero", "one", "two", "three"])
 
 
@@ -59,12 +59,12 @@ def test_picking_an_example_shows_prediction_and_maps_side_by_side(demo, model, 
         ["gradient", "gradcam"], "predicted class", gr.SelectData(None, {"index": 2, "value": None}))
     np.testing.assert_array_equal(current, examples[2])
     assert shown.shape == (SIZE * 8, SIZE * 8) and shown.dtype == np.uint8 and status == ""
-    scores = tlx.as_adapter(model).predict(examples[2:3])[0]
+    scores = tlxp.as_adapter(model).predict(examples[2:3])[0]
     assert max(labels, key=labels.get) == ["zero", "one", "two", "three"][int(np.argmax(scores))]
     assert abs(sum(labels.values()) - 1) < 1e-5
     panels = [ax for ax in figure.axes if ax.images and ax.get_title()]
     assert [ax.get_title().split("\n")[0] for ax in panels[1:]] == ["gradient", "gradcam"]
-    direct = tlx.explain(model, examples[2:3], "gradcam")
+    direct = tlxp.explain(model, examples[2:3], "gradcam")
     np.testing.assert_allclose(panels[2].images[0].get_array(), normalize_map(direct.heatmap()[0]), atol=1e-5)
 
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorlayer as tl
 from tensorlayer.layers import Dense, Elementwise, Input, LayerList
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.layers import (AttentionSoftmax, ClassToken, LayerNormalization, MultiHeadSelfAttention,
                                        PatchEmbedding, PositionEmbedding, TokenPooling, TransformerBlock)
 from tensorlayer_xplain.methods import attention as att
@@ -127,10 +127,10 @@ def test_vit_runs_and_trains_all_weights(builder, small_images):
 
 
 def test_attention_mnist_shapes():
-    model = tlx.models.attention_mnist(seed=0)
+    model = tlxp.models.attention_mnist(seed=0)
     model.eval()
     assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     names = att.attention_layer_names(adapter)
     assert len(names) == 2
     assert dict(adapter.layer_call_order())[names[0]] == (4, 50, 50)
@@ -147,15 +147,15 @@ def test_layer_arguments_are_checked():
     with pytest.raises(ValueError, match="inputs"):
         MultiHeadSelfAttention(2, 4)(tf.zeros((2, 8)))
     with pytest.raises(ValueError, match="embed_dim"):
-        tlx.models.attention_mnist(embed_dim=30, num_heads=4)
+        tlxp.models.attention_mnist(embed_dim=30, num_heads=4)
 
 
 def test_attention_softmax_child_is_named_and_exposed():
     layer = MultiHeadSelfAttention(2, 4, in_channels=8)
     assert isinstance(layer.attention_softmax, AttentionSoftmax)
     assert layer.attention_layer_name == layer.name + "_attention"
-    assert tlx.layers.is_attention_weights_layer(layer.attention_softmax)
-    assert not tlx.layers.is_attention_weights_layer(layer)
+    assert tlxp.layers.is_attention_weights_layer(layer.attention_softmax)
+    assert not tlxp.layers.is_attention_weights_layer(layer)
     assert layer.all_weights and not layer.attention_softmax.all_weights
 
 
@@ -166,7 +166,7 @@ def test_captured_weights_equal_recomputed_softmax(rng):
     nn = TokenPooling("mean")(mhsa(ni))
     model = tl.models.Model(inputs=ni, outputs=Dense(3, in_channels=8)(nn))
     tokens = rng.normal(size=(6, 5, 8)).astype(np.float32)
-    weights = tlx.ModelAdapter(model).capture(tokens, [mhsa.attention_layer_name]).outputs[mhsa.attention_layer_name]
+    weights = tlxp.ModelAdapter(model).capture(tokens, [mhsa.attention_layer_name]).outputs[mhsa.attention_layer_name]
     assert weights.shape == (6, 2, 5, 5)
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(weights, recompute_attention(mhsa, tokens), atol=1e-5)
@@ -175,7 +175,7 @@ def test_captured_weights_equal_recomputed_softmax(rng):
 @pytest.mark.parametrize("model_fixture", ["static_vit", "dynamic_vit"])
 def test_captured_block_weights_match_recomputation(model_fixture, request, small_images):
     model = request.getfixturevalue(model_fixture)
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     block = blocks_of(adapter)[-1]
     names = [block.norm1.name, block.attention.attention_layer_name]
     out = adapter.capture(small_images, names).outputs
@@ -191,10 +191,10 @@ def test_output_identical_with_and_without_capture(model_fixture, request, small
     model.eval()
     before_out = model(small_images).numpy()
     before = model_state(model)
-    adapter = tlx.ModelAdapter(model, input_shape=(8, 8, 1))
+    adapter = tlxp.ModelAdapter(model, input_shape=(8, 8, 1))
     names = att.attention_layer_names(adapter)
     res = adapter.capture(small_images, names)
-    tlx.explain(adapter, small_images, "attention_rollout")
+    tlxp.explain(adapter, small_images, "attention_rollout")
     assert_same_state(before, model_state(model))
     np.testing.assert_array_equal(model(small_images).numpy(), before_out)
     np.testing.assert_allclose(res.scores, before_out, rtol=1e-5, atol=1e-6)
@@ -203,7 +203,7 @@ def test_output_identical_with_and_without_capture(model_fixture, request, small
 
 def test_forward_restored_after_exception(monkeypatch, small_images):
     model = tiny_static_vit(seed=1)
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     name = att.attention_layer_names(adapter)[0]
     before = model_state(model)
 
@@ -215,10 +215,10 @@ def test_forward_restored_after_exception(monkeypatch, small_images):
         with pytest.raises(RuntimeError, match="boom"):
             adapter.capture(small_images, [name])
         with pytest.raises(RuntimeError, match="boom"):
-            tlx.explain(adapter, small_images, "attention")
+            tlxp.explain(adapter, small_images, "attention")
     assert all("forward" not in vars(layer) for layer in adapter.iter_layers())
     assert_same_state(before, model_state(model))
-    weights = tlx.ModelAdapter(model).capture(small_images, [name]).outputs[name]
+    weights = tlxp.ModelAdapter(model).capture(small_images, [name]).outputs[name]
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
 
 
@@ -248,12 +248,12 @@ def test_rollout_matches_the_formula(rng):
 def test_rollout_of_model_with_identity_attention_is_identity(rng):
     model, layers = identity_attention_model()
     x = np.broadcast_to(np.eye(16, dtype=np.float32), (3, 16, 16)).copy()
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     names = att.attention_layer_names(adapter)
     assert names == [layer.attention_layer_name for layer in layers]
     for name, w in adapter.capture(x, names).outputs.items():
         np.testing.assert_allclose(w, np.broadcast_to(np.eye(16), w.shape), atol=1e-6)
-    exp = tlx.ModelExplainer(model, methods=["attention_rollout"]).explain(x, method="attention_rollout")
+    exp = tlxp.ModelExplainer(model, methods=["attention_rollout"]).explain(x, method="attention_rollout")
     np.testing.assert_allclose(exp.meta["rollout"], np.broadcast_to(np.eye(16), (3, 16, 16)), atol=1e-6)
     assert exp.meta["query"] == "mean" and exp.meta["n_prefix_tokens"] == 0
     np.testing.assert_allclose(exp.heatmap(), 1.0 / 16, atol=1e-6)  # every patch attends only to itself
@@ -263,7 +263,7 @@ def test_rollout_of_model_with_identity_attention_is_identity(rng):
 @pytest.mark.parametrize("model_fixture", ["static_vit", "dynamic_vit"])
 def test_model_explainer_attention_methods(model_fixture, request, small_images):
     model = request.getfixturevalue(model_fixture)
-    explainer = tlx.ModelExplainer(model, methods=["attention", "attention_rollout"])
+    explainer = tlxp.ModelExplainer(model, methods=["attention", "attention_rollout"])
     for method in ("attention", "attention_rollout"):
         exp = explainer.explain(small_images, method=method)
         assert exp.shape == small_images.shape and exp.heatmap().shape == (4, 8, 8)
@@ -283,49 +283,49 @@ def test_model_explainer_attention_methods(model_fixture, request, small_images)
 
 
 def test_heads_queries_and_layer_choice(static_vit, small_images):
-    adapter = tlx.ModelAdapter(static_vit)
-    fused = tlx.explain(adapter, small_images, "attention")
+    adapter = tlxp.ModelAdapter(static_vit)
+    fused = tlxp.explain(adapter, small_images, "attention")
     head_maps = fused.meta["head_maps"]
     assert head_maps.shape == (4, 2, 8, 8)
     np.testing.assert_allclose(fused.heatmap(), head_maps.mean(axis=1), atol=1e-6)
-    one = tlx.explain(adapter, small_images, "attention", head=1)
+    one = tlxp.explain(adapter, small_images, "attention", head=1)
     np.testing.assert_allclose(one.heatmap(), head_maps[:, 1], atol=1e-6)
-    maxed = tlx.explain(adapter, small_images, "attention", head_fusion="max")
+    maxed = tlxp.explain(adapter, small_images, "attention", head_fusion="max")
     assert np.all(maxed.heatmap() >= fused.heatmap() - 1e-6)
-    mean_q = tlx.explain(adapter, small_images, "attention", query="mean", interpolation="nearest")
+    mean_q = tlxp.explain(adapter, small_images, "attention", query="mean", interpolation="nearest")
     name = att.attention_layer_names(adapter)[-1]
     w = adapter.capture(small_images, [name]).outputs[name].mean(axis=1).mean(axis=1)[:, 1:].reshape(4, 4, 4)
     np.testing.assert_allclose(mean_q.heatmap(), np.repeat(np.repeat(w, 2, 1), 2, 2), atol=1e-6)
     # a block or its attention layer can be named instead of the weights layer
     first_block = blocks_of(adapter)[0]
     for layer_name in (first_block.name, first_block.attention.name, first_block.attention.attention_layer_name):
-        exp = tlx.explain(adapter, small_images, "attention", layer_name=layer_name)
+        exp = tlxp.explain(adapter, small_images, "attention", layer_name=layer_name)
         assert exp.meta["layer_name"] == first_block.attention.attention_layer_name
 
 
 def test_mean_pooled_vit_has_no_class_token(small_images):
     model = tiny_static_vit(pooling="mean", depth=1)
-    exp = tlx.explain(model, small_images, "attention")
+    exp = tlxp.explain(model, small_images, "attention")
     assert exp.meta["query"] == "mean" and exp.meta["n_prefix_tokens"] == 0
     with pytest.raises(ValueError, match="query"):
-        tlx.explain(model, small_images, "attention", query="cls")
+        tlxp.explain(model, small_images, "attention", query="cls")
 
 
 def test_bad_arguments(static_vit, static_cnn, small_images, images):
     with pytest.raises(ValueError, match="head"):
-        tlx.explain(static_vit, small_images, "attention", head=2)
+        tlxp.explain(static_vit, small_images, "attention", head=2)
     with pytest.raises(ValueError, match="head_fusion"):
-        tlx.explain(static_vit, small_images, "attention_rollout", head_fusion="median")
+        tlxp.explain(static_vit, small_images, "attention_rollout", head_fusion="median")
     with pytest.raises(ValueError, match="query"):
-        tlx.explain(static_vit, small_images, "attention", query="first")
+        tlxp.explain(static_vit, small_images, "attention", query="first")
     with pytest.raises(KeyError, match="layer_name"):
-        tlx.explain(static_vit, small_images, "attention", layer_name="no_such_layer")
+        tlxp.explain(static_vit, small_images, "attention", layer_name="no_such_layer")
     with pytest.raises(ValueError, match="attention_rollout needs self-attention"):
-        tlx.explain(static_cnn, images, "attention_rollout")
+        tlxp.explain(static_cnn, images, "attention_rollout")
     with pytest.raises(ValueError, match="p"):
-        tlx.explain(static_cnn, images, "attention", p=0)
+        tlxp.explain(static_cnn, images, "attention", p=0)
     with pytest.raises(TypeError, match="parameter"):
-        tlx.explain(static_vit, small_images, "attention", heads=1)
+        tlxp.explain(static_vit, small_images, "attention", heads=1)
 
 
 # --------------------------------------------------------------------------- activation attention
@@ -333,12 +333,12 @@ def test_bad_arguments(static_vit, static_cnn, small_images, images):
 def test_activation_attention_on_cnn(builder, images):
     model = builder()
     before = model_state(model)
-    exp = tlx.ModelExplainer(model, methods=["attention"]).explain(images, method="attention", p=3)
+    exp = tlxp.ModelExplainer(model, methods=["attention"]).explain(images, method="attention", p=3)
     assert exp.meta["attention_kind"] == "activation" and exp.meta["activation_source"] == "layer"
     assert exp.heatmap().shape == (5, 12, 12)
-    adapter = tlx.ModelAdapter(model, input_shape=(12, 12, 1))
+    adapter = tlxp.ModelAdapter(model, input_shape=(12, 12, 1))
     name = exp.meta["layer_name"]
-    assert name == tlx.methods.cam.default_cam_layer(adapter)
+    assert name == tlxp.methods.cam.default_cam_layer(adapter)
     acts = adapter.capture(images, [name]).outputs[name]
     expected = upsample(np.mean(np.abs(acts) ** 3, axis=-1), (12, 12))
     np.testing.assert_allclose(exp.heatmap(), expected, rtol=1e-4, atol=1e-7)
@@ -346,23 +346,23 @@ def test_activation_attention_on_cnn(builder, images):
 
 
 def test_activation_attention_of_a_chosen_layer(static_cnn, images):
-    adapter = tlx.ModelAdapter(static_cnn)
+    adapter = tlxp.ModelAdapter(static_cnn)
     first_conv = [n for n, s in adapter.layer_call_order() if len(s) == 3][1]
-    exp = tlx.explain(adapter, images, "attention", layer_name=first_conv)
+    exp = tlxp.explain(adapter, images, "attention", layer_name=first_conv)
     assert exp.meta["layer_name"] == first_conv and exp.heatmap().shape == (5, 12, 12)
     with pytest.raises(ValueError, match="layer_name"):
-        tlx.explain(adapter, images, "attention", layer_name=adapter.layer_call_order()[-1][0])
+        tlxp.explain(adapter, images, "attention", layer_name=adapter.layer_call_order()[-1][0])
 
 
 def test_dense_unit_attention_on_mlp(rng):
     model = tiny_mlp()
     x = rng.random((3, 64), dtype=np.float32)
     t = np.array([0, 3, 1])
-    exp = tlx.ModelExplainer(model, methods=["attention"]).explain(x, method="attention", targets=t)
+    exp = tlxp.ModelExplainer(model, methods=["attention"]).explain(x, method="attention", targets=t)
     assert exp.meta["attention_kind"] == "dense_units" and exp.meta["class_agnostic"] is False
     assert exp.shape == (3, 64) and exp.heatmap().shape == (3, 8, 8)
     # reference: the first Dense layer by hand, h = relu(x W + b), g = dS_t / dh, map = relu(W (h * g))
-    dense, head = [layer for layer in tlx.ModelAdapter(model).iter_layers() if hasattr(layer, "W")]
+    dense, head = [layer for layer in tlxp.ModelAdapter(model).iter_layers() if hasattr(layer, "W")]
     assert exp.meta["layer_name"] == dense.name
     h = tf.nn.relu(x @ dense.W + dense.b)
     with tf.GradientTape() as tape:
@@ -372,22 +372,22 @@ def test_dense_unit_attention_on_mlp(rng):
     g = tape.gradient(picked, h).numpy()
     expected = np.maximum((h.numpy() * g) @ dense.W.numpy().T, 0)
     np.testing.assert_allclose(exp.attributions, expected, rtol=1e-5, atol=1e-7)
-    other = tlx.explain(model, x, "attention", targets=(t + 1) % 5)
+    other = tlxp.explain(model, x, "attention", targets=(t + 1) % 5)
     assert not np.allclose(other.attributions, exp.attributions)  # depends on the explained class
 
 
 def test_attention_on_plain_callable_is_the_input_with_a_warning(rng):
     x = rng.random((2, 4, 4, 1), dtype=np.float32)
     with pytest.warns(UserWarning, match="does not depend on the model"):
-        exp = tlx.explain(lambda b: tf.reshape(b, (-1, 16))[:, :3], x, "attention", p=1)
+        exp = tlxp.explain(lambda b: tf.reshape(b, (-1, 16))[:, :3], x, "attention", p=1)
     assert exp.meta["attention_kind"] == "input" and exp.meta["activation_source"] == "input"
     np.testing.assert_allclose(exp.attributions, x, rtol=1e-6)
 
 
 def test_reference_mlp_and_cnn_default_explainer_attention(rng):
     x = rng.random((2, 28, 28, 1), dtype=np.float32)
-    for model, kind in ((tlx.models.mlp(seed=0), "dense_units"), (tlx.models.cnn(seed=0), "activation")):
-        exp = tlx.ModelExplainer(model, methods=["attention"], image_shape=(28, 28, 1)).explain(x, method="attention")
+    for model, kind in ((tlxp.models.mlp(seed=0), "dense_units"), (tlxp.models.cnn(seed=0), "activation")):
+        exp = tlxp.ModelExplainer(model, methods=["attention"], image_shape=(28, 28, 1)).explain(x, method="attention")
         assert exp.meta["attention_kind"] == kind and exp.heatmap().shape == (2, 28, 28)
 
 
@@ -417,16 +417,16 @@ def test_tokens_to_image_places_patches_and_pads():
 # --------------------------------------------------------------------------- figure
 def test_attention_visualization(static_vit, static_cnn, small_images, images, tmp_path):
     path = tmp_path / "att.png"
-    exps = tlx.attention_visualization(static_vit, small_images[:2], name=str(path))
+    exps = tlxp.attention_visualization(static_vit, small_images[:2], name=str(path))
     assert set(exps) == {"attention", "attention_rollout"}
     assert path.stat().st_size > 1000
-    exps = tlx.attention_visualization(static_vit, exps["attention"], head=0, name=str(tmp_path / "head0.png"))
+    exps = tlxp.attention_visualization(static_vit, exps["attention"], head=0, name=str(tmp_path / "head0.png"))
     assert exps["attention"].meta["head"] is None  # a precomputed explanation is drawn as is
     assert (tmp_path / "head0.png").exists()
-    exps = tlx.attention_visualization(static_cnn, images[:2], name=str(tmp_path / "cnn.png"))
+    exps = tlxp.attention_visualization(static_cnn, images[:2], name=str(tmp_path / "cnn.png"))
     assert set(exps) == {"attention"} and exps["attention"].meta["attention_kind"] == "activation"
     with pytest.raises(ValueError, match="inputs"):
-        tlx.attention_visualization(static_vit, exps["attention"].__class__(
+        tlxp.attention_visualization(static_vit, exps["attention"].__class__(
             "gradient", images[:1], images[:1], [0], np.zeros((1, 4)), (12, 12, 1)), name=str(tmp_path / "x.png"))
 
 

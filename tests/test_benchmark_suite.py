@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 
 from conftest import tiny_mlp, tiny_static_cnn
 
@@ -73,8 +73,8 @@ def test_outputs_markdown_csv_png(suite, tiny_table, tmp_path):
 
 
 def test_applies_skips_what_does_not_fit(suite):
-    cnn = tlx.as_adapter(tiny_static_cnn(seed=1))
-    mlp = tlx.as_adapter(tiny_mlp(seed=1))
+    cnn = tlxp.as_adapter(tiny_static_cnn(seed=1))
+    mlp = tlxp.as_adapter(tiny_mlp(seed=1))
     cnn.prepare(np.zeros((1, 12, 12, 1), np.float32))
     mlp.prepare(np.zeros((1, 64), np.float32))
     assert suite.applies("gradcam", cnn) is None
@@ -87,9 +87,9 @@ def test_applies_skips_what_does_not_fit(suite):
 def test_settings_resolve_defaults_and_quick_overrides(suite):
     X = np.zeros((50, 784), np.float32)
     given, resolved, work = suite.resolve_params("integrated_gradients", "full", X)
-    assert given == {} and resolved["steps"] == tlx.method_parameters("integrated_gradients")["steps"]
+    assert given == {} and resolved["steps"] == tlxp.method_parameters("integrated_gradients")["steps"]
     given, resolved, work = suite.resolve_params("integrated_gradients", "quick", X)
-    assert given["steps"] == resolved["steps"] < tlx.method_parameters("integrated_gradients")["steps"]
+    assert given["steps"] == resolved["steps"] < tlxp.method_parameters("integrated_gradients")["steps"]
     assert work == "steps=%d" % given["steps"]
     given, _, _ = suite.resolve_params("lime_tabular", "full", X)
     assert given["training_data"].shape == (50, 784)  # Train(1000) capped at the rows there are
@@ -98,7 +98,7 @@ def test_settings_resolve_defaults_and_quick_overrides(suite):
 
 
 def test_a_failing_method_becomes_a_note(suite):
-    @tlx.register_method("_suite_test_broken")
+    @tlxp.register_method("_suite_test_broken")
     def broken(adapter, inputs, targets):
         raise ValueError("broken on purpose")
 
@@ -108,6 +108,6 @@ def test_a_failing_method_becomes_a_note(suite):
         table, notes = suite.build_table({"tiny": (tiny_static_cnn(seed=2), X, X)}, "quick",
                                          methods=["_suite_test_broken"], run=TINY_RUN, log=None)
     finally:
-        tlx.unregister_method("_suite_test_broken")
+        tlxp.unregister_method("_suite_test_broken")
     assert list(table["method"]) == ["random"]
     assert any("_suite_test_broken failed (ValueError: broken on purpose)" in note for note in notes)

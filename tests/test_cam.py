@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_keras_cnn, tiny_static_cnn
 from tensorlayer_xplain.methods.cam import gradcam_plus_plus_weights
 
@@ -67,7 +67,7 @@ def test_gradcam_equals_keras_recipe(kind, images):
     targets = np.array([0, 1, 2, 3, 1])
     model.eval()
     expected, expected_layer = _reference_gradcam(head, tail, images, targets, (12, 12))
-    exp = tlx.explain(model, images, "gradcam", targets, layer_name=layer_name)
+    exp = tlxp.explain(model, images, "gradcam", targets, layer_name=layer_name)
     assert exp.meta["layer_name"] == expected_layer
     got = exp.heatmap()
     assert expected.max() > 0
@@ -93,7 +93,7 @@ def test_gradcam_plus_plus_equals_formula(images):
     np.testing.assert_allclose(gradcam_plus_plus_weights(a, g), weights, rtol=1e-10)
     cam = np.maximum(np.einsum("nhwc,nc->nhw", a, weights), 0)
     expected = tf.image.resize(cam[..., None].astype(np.float32), (12, 12))[..., 0].numpy()
-    got = tlx.explain(model, images, "gradcam_plus_plus", t).heatmap()
+    got = tlxp.explain(model, images, "gradcam_plus_plus", t).heatmap()
     np.testing.assert_allclose(got / expected.max(), expected / expected.max(), atol=1e-5)
 
 
@@ -101,7 +101,7 @@ def test_scorecam_weights_are_masked_probabilities(images):
     model = _scaled(tiny_static_cnn(seed=3))
     head, tail = _static_parts(model)
     t = np.array([2, 0, 1, 3, 2])
-    exp = tlx.explain(model, images, "scorecam", t, batch_size=4)
+    exp = tlxp.explain(model, images, "scorecam", t, batch_size=4)
     weights = exp.meta["weights"]
     assert weights.shape == (5, 6)
     model.eval()
@@ -114,14 +114,14 @@ def test_scorecam_weights_are_masked_probabilities(images):
         mask = (up - up.min()) / span if span > 0 else np.zeros_like(up)
         probs = tf.nn.softmax(model(images[n:n + 1] * mask)).numpy()
         assert weights[n, c] == pytest.approx(probs[0, t[n]], rel=1e-5)
-    same = tlx.explain(model, images, "scorecam", t, batch_size=512)
+    same = tlxp.explain(model, images, "scorecam", t, batch_size=512)
     np.testing.assert_allclose(same.attributions, exp.attributions, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("method", CAM_METHODS)
 def test_cams_upsampled_to_input(static_cnn, dynamic_cnn, images, method):
     for model in (static_cnn, dynamic_cnn):
-        exp = tlx.explain(model, images, method)
+        exp = tlxp.explain(model, images, method)
         assert exp.shape == images.shape
         assert np.isfinite(exp.attributions).all()
         assert exp.attributions.min() >= 0
@@ -129,29 +129,29 @@ def test_cams_upsampled_to_input(static_cnn, dynamic_cnn, images, method):
 
 
 def test_cam_on_pooled_layer_is_upsampled(static_cnn, images):
-    pool = [n for n in tlx.as_adapter(static_cnn).layer_names() if n.startswith("maxpool")][0]
-    exp = tlx.explain(static_cnn, images, "gradcam", layer_name=pool)
+    pool = [n for n in tlxp.as_adapter(static_cnn).layer_names() if n.startswith("maxpool")][0]
+    exp = tlxp.explain(static_cnn, images, "gradcam", layer_name=pool)
     assert exp.heatmap().shape == (5, 12, 12)
     assert exp.meta["layer_name"] == pool
 
 
 def test_cam_on_keras_model(images):
     model = tiny_keras_cnn(seed=2)
-    exp = tlx.explain(model, images, "gradcam")
+    exp = tlxp.explain(model, images, "gradcam")
     assert exp.meta["layer_name"] == model.layers[1].name
     assert exp.heatmap().shape == (5, 12, 12)
 
 
 def test_cam_errors(mlp_model, static_cnn, images, rng):
     with pytest.raises(ValueError, match="layer_name.*4-D"):
-        tlx.explain(mlp_model, rng.random((2, 64), dtype=np.float32), "gradcam")
-    dense = [n for n in tlx.as_adapter(static_cnn).layer_names() if n.startswith("dense")][0]
+        tlxp.explain(mlp_model, rng.random((2, 64), dtype=np.float32), "gradcam")
+    dense = [n for n in tlxp.as_adapter(static_cnn).layer_names() if n.startswith("dense")][0]
     with pytest.raises(ValueError, match="layer_name.*%s" % dense):
-        tlx.explain(static_cnn, images, "gradcam_plus_plus", layer_name=dense)
+        tlxp.explain(static_cnn, images, "gradcam_plus_plus", layer_name=dense)
     with pytest.raises(KeyError, match="layer_name.*no_such_layer"):
-        tlx.explain(static_cnn, images, "scorecam", layer_name="no_such_layer")
+        tlxp.explain(static_cnn, images, "scorecam", layer_name="no_such_layer")
     with pytest.raises(TypeError, match="model: CAM .* Pass the tl.models.Model"):
-        tlx.explain(lambda x: tf.reduce_sum(x, axis=(1, 2)), images, "gradcam")
+        tlxp.explain(lambda x: tf.reduce_sum(x, axis=(1, 2)), images, "gradcam")
 
 
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
@@ -159,32 +159,32 @@ def test_model_state_unchanged_even_after_errors(builder, images):
     model = builder(seed=4)
     before = model_state(model)
     for method in CAM_METHODS:
-        tlx.explain(model, images, method)
+        tlxp.explain(model, images, method)
         assert_same_state(before, model_state(model))
         with pytest.raises(RuntimeError, match="boom"):
-            tlx.explain(model, images, method, targets=lambda s: (_ for _ in ()).throw(RuntimeError("boom")))
+            tlxp.explain(model, images, method, targets=lambda s: (_ for _ in ()).throw(RuntimeError("boom")))
         assert_same_state(before, model_state(model))
         with pytest.raises(KeyError):
-            tlx.explain(model, images, method, layer_name="missing")
+            tlxp.explain(model, images, method, layer_name="missing")
         assert_same_state(before, model_state(model))
 
 
 def test_cams_compiled_once(static_cnn, images):
-    adapter = tlx.as_adapter(static_cnn)
+    adapter = tlxp.as_adapter(static_cnn)
     for method in CAM_METHODS:
-        tlx.explain(static_cnn, images, method)
+        tlxp.explain(static_cnn, images, method)
     traces = adapter.trace_count
     for method in CAM_METHODS:
-        tlx.explain(static_cnn, images[:2], method)
-        tlx.get_method(method)(adapter, images, np.ones(5, np.int32), batch_size=3)
+        tlxp.explain(static_cnn, images[:2], method)
+        tlxp.get_method(method)(adapter, images, np.ones(5, np.int32), batch_size=3)
     assert adapter.trace_count == traces
 
 
 def test_cam_default_layer_skips_attention_matrices():
     """A ViT's only 4-D outputs are attention weights (N, heads, T, T): no CAM layer, a clear error."""
-    import tensorlayer_xplain as tlx
+    import tensorlayer_xplain as tlxp
 
-    model = tlx.models.attention_mnist(seed=0)
+    model = tlxp.models.attention_mnist(seed=0)
     x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
     with pytest.raises(ValueError, match="layer_name: CAM methods need a layer with a 4-D output"):
-        tlx.explain(model, x, "gradcam")
+        tlxp.explain(model, x, "gradcam")

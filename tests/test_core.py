@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import _compat
 from tensorlayer_xplain.visualize import figure_path
 
@@ -13,7 +13,7 @@ from conftest import assert_same_state, model_state, tiny_mlp
 
 
 def make_explanation(rng, n=3):
-    return tlx.Explanation(
+    return tlxp.Explanation(
         "gradient", rng.random((n, 784), dtype=np.float32), rng.random((n, 784), dtype=np.float32),
         np.arange(n, dtype=np.int32), rng.random((n, 10), dtype=np.float32), (28, 28, 1),
         params={"absolute": True, "baseline": np.ones(3)}, timings={"total": 0.5, "per_sample": 0.1},
@@ -25,7 +25,7 @@ def test_explanation_round_trips_exactly(tmp_path, rng):
     exp = make_explanation(rng)
     path = exp.save(tmp_path / "exp")
     assert path.endswith(".npz") and os.listdir(tmp_path) == ["exp.npz"]
-    back = tlx.Explanation.load(path)
+    back = tlxp.Explanation.load(path)
     for field in ("attributions", "inputs", "targets", "predictions"):
         np.testing.assert_array_equal(getattr(back, field), getattr(exp, field))
         assert getattr(back, field).dtype == getattr(exp, field).dtype
@@ -52,74 +52,74 @@ def test_explanation_acts_like_its_array(rng):
 
 def test_explanation_heatmap_reduces_channels(rng):
     attr = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
-    exp = tlx.Explanation("x", attr, attr, [0, 1], np.zeros((2, 2)), (4, 4, 3))
+    exp = tlxp.Explanation("x", attr, attr, [0, 1], np.zeros((2, 2)), (4, 4, 3))
     np.testing.assert_allclose(exp.heatmap("sum"), attr.sum(-1), rtol=1e-5)
     np.testing.assert_allclose(exp.heatmap("abs_sum"), np.abs(attr).sum(-1), rtol=1e-5)
     np.testing.assert_allclose(exp.heatmap("max_abs"), np.abs(attr).max(-1), rtol=1e-5)
 
 
 def test_registry_register_lookup_alias_and_errors(static_cnn, images):
-    assert "gradient" in tlx.available_methods()
-    assert tlx.get_method("saliency") is tlx.get_method("gradient")
+    assert "gradient" in tlxp.available_methods()
+    assert tlxp.get_method("saliency") is tlxp.get_method("gradient")
 
-    @tlx.register_method("double_input_test", signed=True)
+    @tlxp.register_method("double_input_test", signed=True)
     def double_input_test(adapter, inputs, targets, factor=2.0):
         return factor * inputs
 
     try:
-        assert tlx.method_parameters("double_input_test") == {"factor": 2.0}
-        exp = tlx.ModelExplainer(static_cnn, methods=["double_input_test"]).explain(images, "double_input_test", factor=3.0)
+        assert tlxp.method_parameters("double_input_test") == {"factor": 2.0}
+        exp = tlxp.ModelExplainer(static_cnn, methods=["double_input_test"]).explain(images, "double_input_test", factor=3.0)
         np.testing.assert_allclose(exp.attributions, 3 * images)
         assert exp.meta["signed"] is True
         with pytest.raises(ValueError, match="already registered"):
-            tlx.register_method("double_input_test")(double_input_test)
+            tlxp.register_method("double_input_test")(double_input_test)
         with pytest.raises(TypeError, match="unknown 'factr'; did you mean 'factor'"):
-            tlx.explain(static_cnn, images, "double_input_test", factr=1)
+            tlxp.explain(static_cnn, images, "double_input_test", factr=1)
     finally:
-        tlx.unregister_method("double_input_test")
+        tlxp.unregister_method("double_input_test")
     with pytest.raises(KeyError, match="method: unknown 'double_input_test'.*Known: .*gradient"):
-        tlx.get_method("double_input_test")
+        tlxp.get_method("double_input_test")
     with pytest.raises(TypeError, match=r"must take \(adapter, inputs, targets"):
-        tlx.register_method("bad_signature")(lambda x: x)
+        tlxp.register_method("bad_signature")(lambda x: x)
 
 
 def test_explainer_minimal_api(static_cnn, images):
-    explainer = tlx.ModelExplainer(static_cnn, methods=["gradient"], config={"gradient": {"absolute": False}})
+    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient"], config={"gradient": {"absolute": False}})
     exp = explainer.explain(images, method="gradient", target_class=2)
-    assert isinstance(exp, tlx.Explanation) and (exp.targets == 2).all()
+    assert isinstance(exp, tlxp.Explanation) and (exp.targets == 2).all()
     assert exp.attributions.min() < 0  # config absolute=False honoured
     assert exp.timings["total"] > 0 and exp.predictions.shape == (5, 4)
     with pytest.raises(KeyError, match="unknown 'gradiant'; did you mean 'gradient'"):
-        tlx.ModelExplainer(static_cnn, methods=["gradiant"])
+        tlxp.ModelExplainer(static_cnn, methods=["gradiant"])
     with pytest.raises(TypeError, match="unknown 'absolut'; did you mean 'absolute'"):
-        tlx.ModelExplainer(static_cnn, methods=["gradient"], config={"gradient": {"absolut": True}})
+        tlxp.ModelExplainer(static_cnn, methods=["gradient"], config={"gradient": {"absolut": True}})
 
 
 def test_no_method_mutates_the_model_even_on_error(static_cnn, images):
     before = model_state(static_cnn)
-    tlx.explain(static_cnn, images, "gradient")
+    tlxp.explain(static_cnn, images, "gradient")
     with pytest.raises(ValueError):
-        tlx.explain(static_cnn, images, "gradient", targets=99)
+        tlxp.explain(static_cnn, images, "gradient", targets=99)
     assert_same_state(before, model_state(static_cnn))
 
 
 def test_gradient_visualization_writes_file_and_closes(tmp_path, static_cnn, images):
-    exp = tlx.gradient_visualization(static_cnn, images[:2], 1, name=str(tmp_path / "grad"))
+    exp = tlxp.gradient_visualization(static_cnn, images[:2], 1, name=str(tmp_path / "grad"))
     assert os.path.getsize(tmp_path / "grad.pdf") > 1000
-    assert isinstance(exp, tlx.Explanation) and (exp.targets == 1).all()
-    again = tlx.gradient_visualization(static_cnn, exp, name=str(tmp_path / "sub" / "grad.png"))
+    assert isinstance(exp, tlxp.Explanation) and (exp.targets == 1).all()
+    again = tlxp.gradient_visualization(static_cnn, exp, name=str(tmp_path / "sub" / "grad.png"))
     assert again is exp and (tmp_path / "sub" / "grad.png").read_bytes()[:4] == b"\x89PNG"
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(tmp_path / "grad.pdf").st_mode & 0o777 == 0o666 & ~umask  # not a temp file's 0600
     # a failure while drawing leaves no file behind
     with pytest.raises(ValueError):
-        tlx.gradient_visualization(static_cnn, images, targets=99, name=str(tmp_path / "bad.png"))
+        tlxp.gradient_visualization(static_cnn, images, targets=99, name=str(tmp_path / "bad.png"))
     assert not (tmp_path / "bad.png").exists()
 
 
 def test_gradient_visualization_display_mode_is_headless(static_cnn, images):
-    exp = tlx.gradient_visualization(static_cnn, images[:1], saveable=False, second=0.01)
+    exp = tlxp.gradient_visualization(static_cnn, images[:1], saveable=False, second=0.01)
     assert exp.attributions.shape == (1, 12, 12, 1)
 
 
@@ -162,4 +162,4 @@ def test_import_is_quiet():
 
 def test_display_mode_rejects_a_negative_display_time(static_cnn, images):
     with pytest.raises(ValueError, match="second: expected a non-negative number"):
-        tlx.gradient_visualization(static_cnn, images[:1], saveable=False, second=-1)
+        tlxp.gradient_visualization(static_cnn, images[:1], saveable=False, second=-1)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import metrics, visualize
 from tensorlayer_xplain.explainer import ModelExplainer
 
@@ -29,14 +29,14 @@ def load_docs_script(name):
 def public_objects():
     """``{label: object}`` of every name the docs promise to document with an example."""
     found = {}
-    for name in tlx.__all__:
-        obj = getattr(tlx, name)
+    for name in tlxp.__all__:
+        obj = getattr(tlxp, name)
         if not name.startswith("_") and not inspect.ismodule(obj):
             found["tensorlayer_xplain." + name] = obj
     for name in visualize.__all__:
         found["tensorlayer_xplain.visualize." + name] = getattr(visualize, name)
-    for name in tlx.available_methods():
-        found["method %r (%s)" % (name, tlx.get_method(name).__name__)] = tlx.get_method(name)
+    for name in tlxp.available_methods():
+        found["method %r (%s)" % (name, tlxp.get_method(name).__name__)] = tlxp.get_method(name)
     for name in metrics.__all__:
         obj = getattr(metrics, name)
         if inspect.isfunction(obj):

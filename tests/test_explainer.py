@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.cache import ExplanationCache, fingerprint
 
 from conftest import assert_same_state, model_state, tiny_mlp, tiny_static_cnn
@@ -30,47 +30,47 @@ class CountingModel:
 
 @pytest.fixture
 def custom_method():
-    @tlx.register_method("scaled_input_test", signed=True)
+    @tlxp.register_method("scaled_input_test", signed=True)
     def scaled_input_test(adapter, inputs, targets, scale=2.0, steps=3, use_abs=False):
         adapter.predict(inputs)  # a model call, so the cache can be observed
         out = scale * inputs
         return np.abs(out) if use_abs else out
 
     yield "scaled_input_test"
-    tlx.unregister_method("scaled_input_test")
+    tlxp.unregister_method("scaled_input_test")
 
 
 def test_default_methods_are_the_tutorials(static_cnn):
-    assert tlx.ModelExplainer(static_cnn).methods == ["gradient", "attention", "lime"]
+    assert tlxp.ModelExplainer(static_cnn).methods == ["gradient", "attention", "lime"]
 
 
 def test_config_is_validated_at_construction(static_cnn, custom_method):
     with pytest.raises(KeyError, match="unknown 'gradcm'; did you mean 'gradcam'"):
-        tlx.ModelExplainer(static_cnn, methods=["gradient", "gradcm"])
+        tlxp.ModelExplainer(static_cnn, methods=["gradient", "gradcm"])
     with pytest.raises(KeyError, match="unknown 'lim'"):
-        tlx.ModelExplainer(static_cnn, methods=["gradient"], config={"lim": {}})
+        tlxp.ModelExplainer(static_cnn, methods=["gradient"], config={"lim": {}})
     with pytest.raises(TypeError, match="parameter: unknown 'scal'; did you mean 'scale'"):
-        tlx.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"scal": 1.0}})
+        tlxp.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"scal": 1.0}})
     with pytest.raises(TypeError, match=r"config\['scaled_input_test'\]\['steps'\]: expected an int \(default 3\), got str"):
-        tlx.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"steps": "many"}})
+        tlxp.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"steps": "many"}})
     with pytest.raises(TypeError, match="expected a bool"):
-        tlx.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"use_abs": 1}})
+        tlxp.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"use_abs": 1}})
     with pytest.raises(TypeError, match="config: expected a dict"):
-        tlx.ModelExplainer(static_cnn, config=[("gradient", {})])
+        tlxp.ModelExplainer(static_cnn, config=[("gradient", {})])
     with pytest.raises(TypeError, match="methods: expected a list of method names"):
-        tlx.ModelExplainer(static_cnn, methods="gradient")
+        tlxp.ModelExplainer(static_cnn, methods="gradient")
     with pytest.raises(ValueError, match="cache: expected True, False or a positive int"):
-        tlx.ModelExplainer(static_cnn, methods=["gradient"], cache=0)
+        tlxp.ModelExplainer(static_cnn, methods=["gradient"], cache=0)
 
 
 def test_dispatches_to_every_registered_method(rng):
     model = tiny_static_cnn(size=8)
     x = rng.random((2, 8, 8, 1), dtype=np.float32)
     background = rng.random((4, 8, 8, 1), dtype=np.float32)
-    explainer = tlx.ModelExplainer(model, methods=["gradient"], cache=False)
+    explainer = tlxp.ModelExplainer(model, methods=["gradient"], cache=False)
     ran = []
-    for name in tlx.available_methods():
-        params = tlx.method_parameters(name)
+    for name in tlxp.available_methods():
+        params = tlxp.method_parameters(name)
         overrides = {}
         if "background" in params:
             overrides["background"] = background
@@ -85,14 +85,14 @@ def test_dispatches_to_every_registered_method(rng):
         if name == "attention_rollout":
             continue  # needs self-attention layers: covered in test_attention.py
         exp = explainer.explain(x, method=name, **overrides)
-        assert isinstance(exp, tlx.Explanation) and exp.method == name
+        assert isinstance(exp, tlxp.Explanation) and exp.method == name
         assert exp.attributions.shape == x.shape and np.isfinite(exp.attributions).all()
         ran.append(name)
     assert "gradient" in ran and len(ran) >= 1
 
 
 def test_custom_method_end_to_end_with_config_and_overrides(static_cnn, images, custom_method):
-    explainer = tlx.ModelExplainer(static_cnn, methods=["gradient", custom_method], config={custom_method: {"scale": 3.0}})
+    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient", custom_method], config={custom_method: {"scale": 3.0}})
     exp = explainer.explain(images, method=custom_method)
     np.testing.assert_allclose(exp.attributions, 3.0 * images, rtol=1e-6)
     assert exp.params == {"scale": 3.0}
@@ -104,7 +104,7 @@ def test_custom_method_end_to_end_with_config_and_overrides(static_cnn, images, 
 
 def test_cache_hits_without_calling_the_model_and_misses_after_weight_change(rng, custom_method):
     model = CountingModel()
-    explainer = tlx.ModelExplainer(model, methods=[custom_method], cache=4)
+    explainer = tlxp.ModelExplainer(model, methods=[custom_method], cache=4)
     x = rng.random((3, 64), dtype=np.float32)
     first = explainer.explain(x, method=custom_method)
     calls = model.calls
@@ -121,7 +121,7 @@ def test_cache_hits_without_calling_the_model_and_misses_after_weight_change(rng
 
 
 def test_cache_invalidated_by_weight_change_on_tl_model(static_cnn, images):
-    explainer = tlx.ModelExplainer(static_cnn, methods=["gradient"])
+    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient"])
     first = explainer.explain(images)
     assert explainer.explain(images) is first
     w = static_cnn.all_weights[0]
@@ -146,7 +146,7 @@ def test_cache_is_bounded_lru():
 
 
 def test_failed_run_is_not_cached_and_leaves_model_intact(static_cnn, images):
-    explainer = tlx.ModelExplainer(static_cnn, methods=["gradient"])
+    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient"])
     before = model_state(static_cnn)
     with pytest.raises(ValueError):
         explainer.explain(images, targets=17)
@@ -156,9 +156,9 @@ def test_failed_run_is_not_cached_and_leaves_model_intact(static_cnn, images):
 
 def test_large_inputs_and_datasets_are_streamed_in_batches(rng):
     model = CountingModel()
-    explainer = tlx.ModelExplainer(model, methods=["gradient"], batch_size=8, cache=False)
+    explainer = tlxp.ModelExplainer(model, methods=["gradient"], batch_size=8, cache=False)
     x = rng.random((30, 64), dtype=np.float32)
-    whole = tlx.explain(model, x, "gradient", batch_size=64)
+    whole = tlxp.explain(model, x, "gradient", batch_size=64)
     model.calls = 0
     streamed = explainer.explain(x, progress=False)
     np.testing.assert_allclose(streamed.attributions, whole.attributions, atol=1e-6)
@@ -169,7 +169,7 @@ def test_large_inputs_and_datasets_are_streamed_in_batches(rng):
 
 
 def test_report_has_one_section_per_input_and_method(tmp_path, static_cnn, images, custom_method):
-    explainer = tlx.ModelExplainer(static_cnn, methods=["gradient", custom_method], class_names=list("abcd"))
+    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient", custom_method], class_names=list("abcd"))
     path = explainer.report(images[:3], str(tmp_path / "r" / "report.html"))
     text = open(path, encoding="utf-8").read()
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")

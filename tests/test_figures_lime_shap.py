@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.visualize.lime_shap import lime_overlay, top_segments
 
 from conftest import tiny_mlp, tiny_static_cnn
@@ -23,15 +23,15 @@ def x(rng):
 
 def test_lime_visualization_writes_png_and_returns_the_explanation(cnn, x, tmp_path):
     path = str(tmp_path / "lime.png")
-    exp = tlx.lime_visualization(cnn, x, name=path, num_samples=60, num_features=3, seed=0)
+    exp = tlxp.lime_visualization(cnn, x, name=path, num_samples=60, num_features=3, seed=0)
     assert os.path.getsize(path) > 1000
     assert exp.method == "lime" and exp.shape == x.shape
     # a precomputed explanation is drawn without recomputation, default name gets '.pdf'
-    again = tlx.lime_visualization(None, exp, name=str(tmp_path / "again"))
+    again = tlxp.lime_visualization(None, exp, name=str(tmp_path / "again"))
     assert again is exp and os.path.exists(str(tmp_path / "again.pdf"))
-    grad = tlx.explain(cnn, x, "gradient")
+    grad = tlxp.explain(cnn, x, "gradient")
     with pytest.raises(ValueError, match="'lime' Explanation"):
-        tlx.lime_visualization(None, grad, name=str(tmp_path / "bad.png"))
+        tlxp.lime_visualization(None, grad, name=str(tmp_path / "bad.png"))
     assert not os.path.exists(str(tmp_path / "bad.png"))
 
 
@@ -50,21 +50,21 @@ def test_top_segments_and_overlay_colours():
 def test_shap_visualization_per_class_columns(cnn, x, rng, tmp_path):
     path = str(tmp_path / "shap.png")
     background = rng.random((8, 12, 12, 1), dtype=np.float32)
-    columns = tlx.shap_visualization(cnn, x, name=path, background=background, n_samples=10, top_k=2)
+    columns = tlxp.shap_visualization(cnn, x, name=path, background=background, n_samples=10, top_k=2)
     assert os.path.getsize(path) > 1000
     assert len(columns) == 2
     ranks = np.argsort(-columns[0].predictions, axis=1)
     np.testing.assert_array_equal(columns[0].targets, ranks[:, 0])
     np.testing.assert_array_equal(columns[1].targets, ranks[:, 1])
-    fixed = tlx.shap_visualization(cnn, x, name=str(tmp_path / "c.png"), method="shap_partition", classes=[0, 3],
+    fixed = tlxp.shap_visualization(cnn, x, name=str(tmp_path / "c.png"), method="shap_partition", classes=[0, 3],
                                    max_evals=50)
     assert [list(c.targets) for c in fixed] == [[0, 0], [3, 3]]
-    redrawn = tlx.shap_visualization(None, fixed, name=str(tmp_path / "again.png"))
+    redrawn = tlxp.shap_visualization(None, fixed, name=str(tmp_path / "again.png"))
     assert redrawn[0] is fixed[0]
     with pytest.raises(ValueError, match="classes"):
-        tlx.shap_visualization(cnn, x, name=str(tmp_path / "bad.png"), method="shap_partition", classes=[9])
+        tlxp.shap_visualization(cnn, x, name=str(tmp_path / "bad.png"), method="shap_partition", classes=[9])
     with pytest.raises(ValueError, match="top_k"):
-        tlx.shap_visualization(cnn, x, name=str(tmp_path / "bad.png"), method="shap_partition", top_k=0)
+        tlxp.shap_visualization(cnn, x, name=str(tmp_path / "bad.png"), method="shap_partition", top_k=0)
 
 
 def test_feature_importance_table_and_plot(rng, tmp_path, capsys):
@@ -72,7 +72,7 @@ def test_feature_importance_table_and_plot(rng, tmp_path, capsys):
     data = rng.random((12, 16), dtype=np.float32)
     names = ["feat_%d" % i for i in range(16)]
     path = str(tmp_path / "fi.png")
-    table = tlx.feature_importance(mlp, data, feature_names=names, top_k=5, name=path, n_samples=20)
+    table = tlxp.feature_importance(mlp, data, feature_names=names, top_k=5, name=path, n_samples=20)
     assert os.path.getsize(path) > 1000
     assert isinstance(table, pd.DataFrame) and len(table) == 5 and table.index.name == "rank"
     assert list(table["mean_abs_shap"]) == sorted(table["mean_abs_shap"], reverse=True)
@@ -82,19 +82,19 @@ def test_feature_importance_table_and_plot(rng, tmp_path, capsys):
     assert table.iloc[0]["feature"] == names[int(np.argmax(full))]
     assert "feat_" in capsys.readouterr().out  # printed readable
     # the tutorial's name is the same function; default names for images are pixel positions
-    assert tlx.feature_importance_analysis is tlx.feature_importance
-    table = tlx.feature_importance_analysis(mlp, exp, top_k=3, name=str(tmp_path / "fi2.png"), verbose=False)
+    assert tlxp.feature_importance_analysis is tlxp.feature_importance
+    table = tlxp.feature_importance_analysis(mlp, exp, top_k=3, name=str(tmp_path / "fi2.png"), verbose=False)
     assert table.iloc[0]["feature"].startswith("px(")
     with pytest.raises(ValueError, match="feature_names: expected 16 names"):
-        tlx.feature_importance(mlp, exp, feature_names=["a"], name=str(tmp_path / "bad.png"))
+        tlxp.feature_importance(mlp, exp, feature_names=["a"], name=str(tmp_path / "bad.png"))
     with pytest.raises(ValueError, match="top_k"):
-        tlx.feature_importance(mlp, exp, top_k=0, name=str(tmp_path / "bad.png"))
+        tlxp.feature_importance(mlp, exp, top_k=0, name=str(tmp_path / "bad.png"))
     assert not os.path.exists(str(tmp_path / "bad.png"))
 
 
 def test_feature_importance_with_model_agnostic_method(rng, tmp_path):
     mlp = tiny_mlp(seed=9, n_in=16, n_classes=3)
     data = rng.random((4, 16), dtype=np.float32)
-    table = tlx.feature_importance(mlp, data, method="shap_kernel", granularity="feature", nsamples=40,
+    table = tlxp.feature_importance(mlp, data, method="shap_kernel", granularity="feature", nsamples=40,
                                    name=str(tmp_path / "k.png"), verbose=False)
     assert len(table) == 10 and table.attrs["explanation"].method == "shap_kernel"

@@ -3,7 +3,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.visualize.cam import target_columns
 from tensorlayer_xplain.visualize.compare import draw_method_grid
 
@@ -14,8 +14,8 @@ def _png(tmp_path, name):
 
 def test_gradcam_visualization_single(static_cnn, images, tmp_path):
     path = _png(tmp_path, "gradcam")
-    exp = tlx.gradcam_visualization(static_cnn, images[:3], name=path)
-    assert isinstance(exp, tlx.Explanation)
+    exp = tlxp.gradcam_visualization(static_cnn, images[:3], name=path)
+    assert isinstance(exp, tlxp.Explanation)
     assert exp.method == "gradcam" and len(exp) == 3
     assert plt.imread(path).shape[0] > 100
 
@@ -23,24 +23,24 @@ def test_gradcam_visualization_single(static_cnn, images, tmp_path):
 def test_gradcam_visualization_tutorial_style(static_cnn, images, tmp_path):
     """Target as third positional argument, target_class alias, other CAM methods, pdf by default."""
     name = str(tmp_path / "cam")
-    exp = tlx.gradcam_visualization(static_cnn, images[:2], 2, name=name, method="gradcam_plus_plus")
+    exp = tlxp.gradcam_visualization(static_cnn, images[:2], 2, name=name, method="gradcam_plus_plus")
     assert (exp.targets == 2).all()
     assert (tmp_path / "cam.pdf").exists()
-    exp = tlx.gradcam_visualization(static_cnn, images[:1], target_class=3, name=_png(tmp_path, "c3"))
+    exp = tlxp.gradcam_visualization(static_cnn, images[:1], target_class=3, name=_png(tmp_path, "c3"))
     assert exp.targets.tolist() == [3]
 
 
 def test_gradcam_class_comparison(static_cnn, images, tmp_path):
     path = _png(tmp_path, "compare_classes")
-    exps = tlx.gradcam_visualization(static_cnn, images[:2], targets=[[1, 3], [0, 2]], name=path)
+    exps = tlxp.gradcam_visualization(static_cnn, images[:2], targets=[[1, 3], [0, 2]], name=path)
     assert [e.targets.tolist() for e in exps] == [[1, 0], [3, 2]]
     # a single input with a flat list of classes is the same comparison
-    single = tlx.gradcam_visualization(static_cnn, images[0], targets=[1, 3, 0], name=path)
+    single = tlxp.gradcam_visualization(static_cnn, images[0], targets=[1, 3, 0], name=path)
     assert [int(e.targets[0]) for e in single] == [1, 3, 0]
     with pytest.raises(ValueError, match="targets"):
-        tlx.gradcam_visualization(static_cnn, images[:2], targets=np.zeros((2, 2, 2), int), name=path)
+        tlxp.gradcam_visualization(static_cnn, images[:2], targets=np.zeros((2, 2, 2), int), name=path)
     with pytest.raises(TypeError, match="Explanation"):
-        tlx.gradcam_visualization(static_cnn, exps[0], targets=[[1, 3], [0, 2]], name=path)
+        tlxp.gradcam_visualization(static_cnn, exps[0], targets=[[1, 3], [0, 2]], name=path)
 
 
 def test_target_columns():
@@ -55,39 +55,39 @@ def test_target_columns():
 
 def test_saliency_visualization(static_cnn, images, tmp_path):
     path = _png(tmp_path, "ig")
-    exp = tlx.saliency_visualization(static_cnn, images[:2], steps=8, name=path)
+    exp = tlxp.saliency_visualization(static_cnn, images[:2], steps=8, name=path)
     assert exp.method == "integrated_gradients"
     assert "completeness_gap" in exp.meta
     assert (tmp_path / "ig.png").exists()
-    again = tlx.saliency_visualization(static_cnn, exp, name=_png(tmp_path, "again"))
+    again = tlxp.saliency_visualization(static_cnn, exp, name=_png(tmp_path, "again"))
     assert again is exp  # a precomputed explanation is drawn, not recomputed
-    exp = tlx.saliency_visualization(static_cnn, images[:1], "smoothgrad", saveable=False, second=0.01,
+    exp = tlxp.saliency_visualization(static_cnn, images[:1], "smoothgrad", saveable=False, second=0.01,
                                      n_samples=2)
     assert exp.method == "smoothgrad"
 
 
 def test_gradient_visualization_still_works(static_cnn, images, tmp_path):
-    exp = tlx.gradient_visualization(static_cnn, images[:1], 1, name=_png(tmp_path, "grad"))
+    exp = tlxp.gradient_visualization(static_cnn, images[:1], 1, name=_png(tmp_path, "grad"))
     assert exp.method == "gradient" and exp.targets.tolist() == [1]
 
 
 def test_compare_methods(static_cnn, images, tmp_path):
     path = _png(tmp_path, "grid")
     methods = ["gradient", "integrated_gradients", "gradcam", "rise"]
-    exps = tlx.compare_methods(static_cnn, images[:2], methods, name=path,
+    exps = tlxp.compare_methods(static_cnn, images[:2], methods, name=path,
                                config={"integrated_gradients": {"steps": 8}, "rise": {"n_masks": 32}})
     assert list(exps) == methods
     assert all(len(e) == 2 for e in exps.values())
     assert exps["integrated_gradients"].params == {"steps": 8}
     assert (tmp_path / "grid.png").exists()
     with pytest.raises(KeyError, match="config"):
-        tlx.compare_methods(static_cnn, images[:2], ["gradient"], config={"rise": {}}, name=path)
+        tlxp.compare_methods(static_cnn, images[:2], ["gradient"], config={"rise": {}}, name=path)
     with pytest.raises(TypeError, match="methods"):
-        tlx.compare_methods(static_cnn, images[:2], "gradient", name=path)
+        tlxp.compare_methods(static_cnn, images[:2], "gradient", name=path)
 
 
 def test_method_grid_titles_and_colormaps(static_cnn, images):
-    exps = {m: tlx.explain(static_cnn, images[:2], m, **p) for m, p in
+    exps = {m: tlxp.explain(static_cnn, images[:2], m, **p) for m, p in
             [("gradient", {}), ("gradient_x_input", {}), ("gradcam", {})]}
     fig = plt.figure()
     try:
@@ -107,8 +107,8 @@ def test_method_grid_titles_and_colormaps(static_cnn, images):
 
 def test_mnist_figures(tmp_path):
     """The reference CNN on real digits (untrained weights are enough to check the layout end to end)."""
-    X = tlx.datasets.load_mnist(shape=(-1, 28, 28, 1))[4][:2]
-    model = tlx.models.cnn(seed=0)
-    exp = tlx.gradcam_visualization(model, X, name=_png(tmp_path, "mnist_cam"))
+    X = tlxp.datasets.load_mnist(shape=(-1, 28, 28, 1))[4][:2]
+    model = tlxp.models.cnn(seed=0)
+    exp = tlxp.gradcam_visualization(model, X, name=_png(tmp_path, "mnist_cam"))
     assert exp.meta["layer_name"].startswith("maxpool2d")
     assert exp.heatmap().shape == (2, 28, 28)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_mlp, tiny_static_cnn
 from tensorlayer_xplain.methods import gradients as G
 from tensorlayer_xplain.methods._sampling import block_normal, row_normal
@@ -35,36 +35,36 @@ def _with_biases(model, seed=3):
 
 
 def test_all_gradient_methods_registered():
-    names = tlx.available_methods()
+    names = tlxp.available_methods()
     for name in GRADIENT_METHODS:
         assert name in names
-        assert tlx.method_info(name).family == "gradient"
-    assert tlx.method_info("saliency").name == "gradient"
-    assert tlx.method_info("ig").name == "integrated_gradients"
+        assert tlxp.method_info(name).family == "gradient"
+    assert tlxp.method_info("saliency").name == "gradient"
+    assert tlxp.method_info("ig").name == "integrated_gradients"
 
 
 @pytest.mark.parametrize("method", GRADIENT_METHODS)
 def test_shapes_and_finite(static_cnn, images, method):
-    exp = tlx.explain(static_cnn, images, method, **FAST.get(method, {}))
+    exp = tlxp.explain(static_cnn, images, method, **FAST.get(method, {}))
     assert exp.shape == images.shape
     assert np.isfinite(exp.attributions).all()
     assert np.abs(exp.attributions).sum() > 0
 
 
 def test_gradient_keeps_seed_behaviour(static_cnn, images):
-    adapter = tlx.as_adapter(static_cnn)
+    adapter = tlxp.as_adapter(static_cnn)
     targets = np.array([0, 1, 2, 3, 0])
     raw = adapter.gradients(images, targets)
-    np.testing.assert_allclose(tlx.explain(static_cnn, images, "gradient", targets).attributions, np.abs(raw),
+    np.testing.assert_allclose(tlxp.explain(static_cnn, images, "gradient", targets).attributions, np.abs(raw),
                                rtol=1e-5, atol=1e-8)
-    signed = tlx.explain(static_cnn, images, "saliency", targets, absolute=False)
+    signed = tlxp.explain(static_cnn, images, "saliency", targets, absolute=False)
     np.testing.assert_allclose(signed.attributions, raw, rtol=1e-5, atol=1e-8)
     assert signed.meta["signed"] is True
 
 
 def test_gradient_x_input_is_product(dynamic_cnn, images):
-    adapter = tlx.as_adapter(dynamic_cnn)
-    exp = tlx.explain(dynamic_cnn, images, "gradient_x_input", targets=1)
+    adapter = tlxp.as_adapter(dynamic_cnn)
+    exp = tlxp.explain(dynamic_cnn, images, "gradient_x_input", targets=1)
     np.testing.assert_allclose(exp.attributions, images * adapter.gradients(images, np.ones(5, np.int32)),
                                rtol=1e-6, atol=1e-8)
     assert exp.meta["signed"] is True
@@ -73,8 +73,8 @@ def test_gradient_x_input_is_product(dynamic_cnn, images):
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
 def test_integrated_gradients_completeness(builder, images):
     model = _with_biases(builder(seed=5))
-    exp = tlx.explain(model, images, "integrated_gradients", steps=128)
-    adapter = tlx.as_adapter(model)
+    exp = tlxp.explain(model, images, "integrated_gradients", steps=128)
+    adapter = tlxp.as_adapter(model)
     scores = adapter.predict(images)
     base_scores = adapter.predict(np.zeros_like(images))
     t = exp.targets
@@ -90,37 +90,37 @@ def test_integrated_gradients_completeness(builder, images):
 
 def test_integrated_gradients_gap_shrinks_with_steps(static_cnn, images):
     model = _with_biases(tiny_static_cnn(seed=6))
-    coarse = tlx.explain(model, images, "integrated_gradients", steps=2, baseline="blurred")
-    fine = tlx.explain(model, images, "integrated_gradients", steps=64, baseline="blurred")
+    coarse = tlxp.explain(model, images, "integrated_gradients", steps=2, baseline="blurred")
+    fine = tlxp.explain(model, images, "integrated_gradients", steps=64, baseline="blurred")
     assert fine.meta["max_completeness_gap"] < coarse.meta["max_completeness_gap"]
 
 
 def test_integrated_gradients_independent_of_batch_size(static_cnn, images):
-    a = tlx.explain(static_cnn, images, "integrated_gradients", steps=16, batch_size=7)
-    b = tlx.explain(static_cnn, images, "integrated_gradients", steps=16, batch_size=512)
+    a = tlxp.explain(static_cnn, images, "integrated_gradients", steps=16, batch_size=7)
+    b = tlxp.explain(static_cnn, images, "integrated_gradients", steps=16, batch_size=512)
     np.testing.assert_allclose(a.attributions, b.attributions, rtol=1e-4, atol=1e-7)
 
 
 def test_integrated_gradients_baselines(static_cnn, images):
-    adapter = tlx.as_adapter(static_cnn)
+    adapter = tlxp.as_adapter(static_cnn)
     for baseline in ("zeros", "blurred", "uniform", 0.5, images[0], np.full_like(images, 0.2)):
-        exp = tlx.explain(static_cnn, images, "integrated_gradients", steps=8, baseline=baseline)
+        exp = tlxp.explain(static_cnn, images, "integrated_gradients", steps=8, baseline=baseline)
         assert exp.shape == images.shape
     # the baseline array equal to the input gives zero attributions
-    same = tlx.explain(static_cnn, images, "integrated_gradients", steps=4, baseline=images)
+    same = tlxp.explain(static_cnn, images, "integrated_gradients", steps=4, baseline=images)
     np.testing.assert_array_equal(same.attributions, 0)
     # 'uniform' is seeded
     u1 = G.integrated_gradients(adapter, images, np.zeros(5, np.int32), steps=4, baseline="uniform", seed=1)[0]
     u2 = G.integrated_gradients(adapter, images, np.zeros(5, np.int32), steps=4, baseline="uniform", seed=1)[0]
     np.testing.assert_array_equal(u1, u2)
     with pytest.raises(ValueError, match="baseline.*zeros"):
-        tlx.explain(static_cnn, images, "integrated_gradients", baseline="black")
+        tlxp.explain(static_cnn, images, "integrated_gradients", baseline="black")
     with pytest.raises(ValueError, match="baseline"):
-        tlx.explain(static_cnn, images, "integrated_gradients", baseline=np.zeros((3, 7)))
+        tlxp.explain(static_cnn, images, "integrated_gradients", baseline=np.zeros((3, 7)))
     with pytest.raises(ValueError, match="steps"):
-        tlx.explain(static_cnn, images, "integrated_gradients", steps=0)
+        tlxp.explain(static_cnn, images, "integrated_gradients", steps=0)
     with pytest.raises(ValueError, match="blur_sigma"):
-        tlx.explain(static_cnn, images, "integrated_gradients", baseline="blurred", blur_sigma=0)
+        tlxp.explain(static_cnn, images, "integrated_gradients", baseline="blurred", blur_sigma=0)
 
 
 def test_trapezoid_weights():
@@ -133,13 +133,13 @@ def test_trapezoid_weights():
 
 @pytest.mark.parametrize("method", ["smoothgrad", "vargrad"])
 def test_noise_methods_seeded(static_cnn, images, method):
-    a = tlx.explain(static_cnn, images, method, n_samples=6, seed=11)
-    b = tlx.explain(static_cnn, images, method, n_samples=6, seed=11)
-    c = tlx.explain(static_cnn, images, method, n_samples=6, seed=12)
+    a = tlxp.explain(static_cnn, images, method, n_samples=6, seed=11)
+    b = tlxp.explain(static_cnn, images, method, n_samples=6, seed=11)
+    c = tlxp.explain(static_cnn, images, method, n_samples=6, seed=12)
     np.testing.assert_array_equal(a.attributions, b.attributions)
     assert not np.allclose(a.attributions, c.attributions)
     # the noise does not depend on how the samples are batched
-    d = tlx.explain(static_cnn, images, method, n_samples=6, seed=11, batch_size=4)
+    d = tlxp.explain(static_cnn, images, method, n_samples=6, seed=11, batch_size=4)
     np.testing.assert_allclose(a.attributions, d.attributions, rtol=1e-4, atol=1e-8)
 
 
@@ -156,7 +156,7 @@ def test_noise_independent_of_split(draw):
 
 def test_smoothgrad_matches_manual_average(static_cnn, images):
     """SmoothGrad = the mean of the base method over the same noisy copies, through the registry."""
-    adapter = tlx.as_adapter(static_cnn)
+    adapter = tlxp.as_adapter(static_cnn)
     t = np.array([0, 1, 2, 3, 1], np.int32)
     n_samples, level, seed = 5, 0.2, 4
     sigma = level * (images.reshape(5, -1).max(1) - images.reshape(5, -1).min(1))
@@ -168,9 +168,9 @@ def test_smoothgrad_matches_manual_average(static_cnn, images):
         manual += g
         manual_sq += g.astype(np.float64) ** 2
     manual /= n_samples
-    exp = tlx.explain(static_cnn, images, "smoothgrad", t, n_samples=n_samples, noise_level=level, seed=seed)
+    exp = tlxp.explain(static_cnn, images, "smoothgrad", t, n_samples=n_samples, noise_level=level, seed=seed)
     np.testing.assert_allclose(exp.attributions, manual, rtol=1e-5, atol=1e-8)
-    var = tlx.explain(static_cnn, images, "vargrad", t, n_samples=n_samples, noise_level=level, seed=seed)
+    var = tlxp.explain(static_cnn, images, "vargrad", t, n_samples=n_samples, noise_level=level, seed=seed)
     np.testing.assert_allclose(var.attributions, manual_sq / n_samples - manual ** 2, rtol=1e-3, atol=1e-9)
 
 
@@ -178,32 +178,32 @@ def test_smoothgrad_matches_manual_average(static_cnn, images):
                                           ("gradient", {"absolute": False})])
 def test_smoothgrad_wraps_any_method(static_cnn, images, base, params):
     """Zero noise reproduces the base method exactly; real noise changes it; signedness follows the base."""
-    exact = tlx.explain(static_cnn, images, base, **params)
-    zero = tlx.explain(static_cnn, images, "smoothgrad", base_method=base, base_params=params, n_samples=2,
+    exact = tlxp.explain(static_cnn, images, base, **params)
+    zero = tlxp.explain(static_cnn, images, "smoothgrad", base_method=base, base_params=params, n_samples=2,
                        noise_level=0.0)
     np.testing.assert_allclose(zero.attributions, exact.attributions, rtol=1e-5, atol=1e-7)
     assert zero.meta["base_method"] == base
     assert zero.meta["signed"] == exact.meta["signed"]
-    noisy = tlx.explain(static_cnn, images, "smoothgrad", base_method=base, base_params=params, n_samples=3)
+    noisy = tlxp.explain(static_cnn, images, "smoothgrad", base_method=base, base_params=params, n_samples=3)
     assert not np.allclose(noisy.attributions, exact.attributions)
-    flat = tlx.explain(static_cnn, images, "vargrad", base_method=base, base_params=params, n_samples=2,
+    flat = tlxp.explain(static_cnn, images, "vargrad", base_method=base, base_params=params, n_samples=2,
                        noise_level=0.0)
     np.testing.assert_allclose(flat.attributions, 0, atol=1e-6)
 
 
 def test_noise_method_errors(static_cnn, images):
     with pytest.raises(KeyError, match="method"):
-        tlx.explain(static_cnn, images, "smoothgrad", base_method="gradiant")
+        tlxp.explain(static_cnn, images, "smoothgrad", base_method="gradiant")
     with pytest.raises(ValueError, match="base_method"):
-        tlx.explain(static_cnn, images, "smoothgrad", base_method="vargrad")
+        tlxp.explain(static_cnn, images, "smoothgrad", base_method="vargrad")
     with pytest.raises(TypeError, match="absolut"):
-        tlx.explain(static_cnn, images, "smoothgrad", base_params={"absolut": True})
+        tlxp.explain(static_cnn, images, "smoothgrad", base_params={"absolut": True})
     with pytest.raises(ValueError, match="n_samples"):
-        tlx.explain(static_cnn, images, "vargrad", n_samples=0)
+        tlxp.explain(static_cnn, images, "vargrad", n_samples=0)
     with pytest.raises(ValueError, match="noise_level"):
-        tlx.explain(static_cnn, images, "smoothgrad", noise_level=-1.0)
+        tlxp.explain(static_cnn, images, "smoothgrad", noise_level=-1.0)
     with pytest.raises(TypeError, match="seed"):
-        tlx.explain(static_cnn, images, "smoothgrad", seed=1.5)
+        tlxp.explain(static_cnn, images, "smoothgrad", seed=1.5)
 
 
 def test_guided_backprop_matches_closed_form(rng):
@@ -211,15 +211,15 @@ def test_guided_backprop_matches_closed_form(rng):
     model = _with_biases(tiny_mlp(seed=2), seed=4)
     x = rng.normal(size=(6, 64)).astype(np.float32)
     t = np.array([0, 1, 2, 3, 4, 0])
-    exp = tlx.explain(model, x, "guided_backprop", t)
-    dense1, dense2 = [layer for layer in tlx.as_adapter(model).iter_layers() if type(layer).__name__ == "Dense"]
+    exp = tlxp.explain(model, x, "guided_backprop", t)
+    dense1, dense2 = [layer for layer in tlxp.as_adapter(model).iter_layers() if type(layer).__name__ == "Dense"]
     w1, b1 = dense1.W.numpy(), dense1.b.numpy()
     w2 = dense2.W.numpy()
     pre = x @ w1 + b1
     up = w2[:, t].T  # (N, 16): d logit_t / d hidden
     expected = (np.maximum(up, 0) * (pre > 0)) @ w1.T
     np.testing.assert_allclose(exp.attributions, expected, rtol=1e-5, atol=1e-6)
-    plain = tlx.explain(model, x, "gradient", t, absolute=False)
+    plain = tlxp.explain(model, x, "gradient", t, absolute=False)
     assert not np.allclose(exp.attributions, plain.attributions)
     assert dense1.act is tf.nn.relu
 
@@ -230,10 +230,10 @@ def test_guided_backprop_keras_relu(images):
     model = tiny_keras_cnn(seed=1)
     conv = model.layers[1]
     before = conv.activation
-    exp = tlx.explain(model, images, "guided_backprop")
+    exp = tlxp.explain(model, images, "guided_backprop")
     assert exp.shape == images.shape
     assert conv.activation is before
-    assert len(G.relu_sites(tlx.as_adapter(model))) == 1
+    assert len(G.relu_sites(tlxp.as_adapter(model))) == 1
 
 
 def test_guided_backprop_warns_without_relu(rng):
@@ -243,7 +243,7 @@ def test_guided_backprop_warns_without_relu(rng):
     ni = tl.layers.Input([None, 16])
     model = tl.models.Model(inputs=ni, outputs=tl.layers.Dense(3, in_channels=16)(ni))
     with pytest.warns(RuntimeWarning, match="no layer with a ReLU"):
-        tlx.explain(model, rng.random((2, 16), dtype=np.float32), "guided_backprop")
+        tlxp.explain(model, rng.random((2, 16), dtype=np.float32), "guided_backprop")
 
 
 @pytest.mark.parametrize("method", ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
@@ -252,17 +252,17 @@ def test_randomized_weights_change_explanations(images, method):
     """Sanity check (Adebayo et al. 2018): randomizing the output layer changes the map."""
     model = tiny_static_cnn(seed=7)
     params = dict(FAST.get(method, {}), **({"seed": 0} if method == "smoothgrad" else {}))
-    before = tlx.explain(model, images, method, targets=1, **params).attributions
+    before = tlxp.explain(model, images, method, targets=1, **params).attributions
     dense = model.all_layers[-1]
     saved = dense.W.numpy()
     try:
         dense.W.assign(np.random.default_rng(0).normal(size=saved.shape).astype(np.float32))
-        after = tlx.explain(model, images, method, targets=1, **params).attributions
+        after = tlxp.explain(model, images, method, targets=1, **params).attributions
     finally:
         dense.W.assign(saved)
     corr = np.corrcoef(np.abs(before).ravel(), np.abs(after).ravel())[0, 1]
     assert corr < 0.95, corr
-    np.testing.assert_array_equal(tlx.explain(model, images, method, targets=1, **params).attributions, before)
+    np.testing.assert_array_equal(tlxp.explain(model, images, method, targets=1, **params).attributions, before)
 
 
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
@@ -270,12 +270,12 @@ def test_model_state_unchanged_even_after_errors(builder, images):
     model = builder(seed=1)
     model.train()  # the caller's mode must come back
     before = model_state(model)
-    acts = [(layer, layer.act) for layer in tlx.as_adapter(model).iter_layers() if hasattr(layer, "act")]
+    acts = [(layer, layer.act) for layer in tlxp.as_adapter(model).iter_layers() if hasattr(layer, "act")]
     for method in GRADIENT_METHODS:
-        tlx.explain(model, images, method, **FAST.get(method, {}))
+        tlxp.explain(model, images, method, **FAST.get(method, {}))
         assert_same_state(before, model_state(model))
         with pytest.raises(RuntimeError, match="boom"):
-            tlx.explain(model, images, method, targets=_raising_target, **FAST.get(method, {}))
+            tlxp.explain(model, images, method, targets=_raising_target, **FAST.get(method, {}))
         assert_same_state(before, model_state(model))
         assert all(layer.act is act for layer, act in acts), method
         assert model.is_train is True
@@ -283,14 +283,14 @@ def test_model_state_unchanged_even_after_errors(builder, images):
 
 def test_compiled_once(static_cnn, images):
     """Each variant (one batch, or a block looped in pieces) is traced once, never per call or batch size."""
-    adapter = tlx.as_adapter(static_cnn)
+    adapter = tlxp.as_adapter(static_cnn)
     runs = [(images, None), (images, 2), (images[:3], 1)]
 
     def run_all(runs):
         for x, batch_size in runs:
             t = np.zeros(len(x), np.int32)
             for method in GRADIENT_METHODS:
-                tlx.get_method(method)(adapter, x, t, batch_size=batch_size, **FAST.get(method, {}))
+                tlxp.get_method(method)(adapter, x, t, batch_size=batch_size, **FAST.get(method, {}))
 
     run_all(runs)
     traces = adapter.trace_count
@@ -300,5 +300,5 @@ def test_compiled_once(static_cnn, images):
 
 def test_callable_targets(static_cnn, images):
     """A callable target (here: the sum of two logits) flows through the batched steps."""
-    exp = tlx.explain(static_cnn, images, "integrated_gradients", targets=lambda s: s[:, 0] + s[:, 1], steps=64)
+    exp = tlxp.explain(static_cnn, images, "integrated_gradients", targets=lambda s: s[:, 0] + s[:, 1], steps=64)
     assert exp.meta["max_completeness_gap"] < 0.05

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorlayer.layers import Conv2d, Dense
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 
 from conftest import assert_same_state, model_state, tiny_static_cnn
 
@@ -50,11 +50,11 @@ def make_targets(form, n):
        batch_size=st.integers(1, 8))
 def test_gradient_methods_shape_contract_and_finite(n, size, channels, form, method, batch_size):
     model = net_for(channels)
-    adapter = tlx.ModelAdapter(model, input_shape=(size, size, channels), batch_size=batch_size)
+    adapter = tlxp.ModelAdapter(model, input_shape=(size, size, channels), batch_size=batch_size)
     x = np.random.default_rng(n * size).random((n, size, size, channels), dtype=np.float32)
     small = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"n_samples": 3}}.get(method, {})
     before = model_state(model)
-    exp = tlx.explain(adapter, x, method, make_targets(form, n), **small)
+    exp = tlxp.explain(adapter, x, method, make_targets(form, n), **small)
     assert exp.attributions.shape == x.shape and np.isfinite(exp.attributions).all()
     assert exp.predictions.shape == (n, N_CLASSES) and exp.heatmap().shape == (n, size, size)
     if form in ("list", "array"):
@@ -69,8 +69,8 @@ def test_gradient_methods_shape_contract_and_finite(n, size, channels, form, met
 def test_adapter_predict_is_batch_size_invariant(n, batch_size, flat):
     model = net_for(1)
     x = np.random.default_rng(n).random((n, 6, 6, 1), dtype=np.float32)
-    adapter = tlx.ModelAdapter(model, input_shape=(6, 6, 1), batch_size=batch_size)
-    reference = tlx.ModelAdapter(model, input_shape=(6, 6, 1), batch_size=64).predict(x)
+    adapter = tlxp.ModelAdapter(model, input_shape=(6, 6, 1), batch_size=batch_size)
+    reference = tlxp.ModelAdapter(model, input_shape=(6, 6, 1), batch_size=64).predict(x)
     got = adapter.predict(x[..., 0] if flat else x)  # (N, H, W) gray images are accepted too
     np.testing.assert_allclose(got, reference, atol=1e-5)
 
@@ -80,17 +80,17 @@ def test_soak_figures_and_explain_leave_nothing_behind(tmp_path):
 
     model = tiny_static_cnn(size=8)
     x = np.random.default_rng(0).random((1, 8, 8, 1), dtype=np.float32)
-    adapter = tlx.as_adapter(model)
-    explainer = tlx.ModelExplainer(model, methods=["gradient"], cache=False)
-    tlx.gradient_visualization(model, x, name=str(tmp_path / "warm.png"))
+    adapter = tlxp.as_adapter(model)
+    explainer = tlxp.ModelExplainer(model, methods=["gradient"], cache=False)
+    tlxp.gradient_visualization(model, x, name=str(tmp_path / "warm.png"))
     explainer.explain(x)
     before, traces = model_state(model), adapter.trace_count
     for i in range(1000):
         # every 100th call writes the file; the others draw and "show" (headless, no pause)
         if i % 100 == 0:
-            tlx.gradient_visualization(model, x, name=str(tmp_path / "soak.png"), fig_idx=7)
+            tlxp.gradient_visualization(model, x, name=str(tmp_path / "soak.png"), fig_idx=7)
         else:
-            tlx.gradient_visualization(model, x, saveable=False, second=0, fig_idx=7)
+            tlxp.gradient_visualization(model, x, saveable=False, second=0, fig_idx=7)
         explainer.explain(x, targets=i % 4)
     assert not plt.isinteractive()  # display mode restored the caller's interactive state
     assert plt.get_fignums() == []
@@ -102,10 +102,10 @@ def test_soak_figures_and_explain_leave_nothing_behind(tmp_path):
 def test_exception_mid_batch_leaves_model_and_cache_consistent():
     model = tiny_static_cnn(size=8)
     x = np.random.default_rng(1).random((6, 8, 8, 1), dtype=np.float32)
-    explainer = tlx.ModelExplainer(model, methods=["gradient"], batch_size=2)
+    explainer = tlxp.ModelExplainer(model, methods=["gradient"], batch_size=2)
     good = explainer.explain(x).attributions.copy()
     explainer.clear_cache()
-    layer = tlx.as_adapter(model).layer(model.all_layers[-1].name)
+    layer = tlxp.as_adapter(model).layer(model.all_layers[-1].name)
     original, calls = layer.forward, {"n": 0}
 
     def flaky(inputs):
@@ -118,7 +118,7 @@ def test_exception_mid_batch_leaves_model_and_cache_consistent():
     layer.forward = flaky
     try:
         with pytest.raises(RuntimeError, match="mid-batch"):
-            tlx.explain(tlx.ModelAdapter(model, batch_size=2), x, "gradient")  # eager-free fresh trace calls flaky
+            tlxp.explain(tlxp.ModelAdapter(model, batch_size=2), x, "gradient")  # eager-free fresh trace calls flaky
     finally:
         del layer.forward
     assert explainer.cache_info["size"] == 0
@@ -138,7 +138,7 @@ def test_oom_in_a_batched_method_halves_and_retries():
 
     x = np.random.default_rng(2).random((4, 16), dtype=np.float32)
     with pytest.warns(RuntimeWarning, match="out of memory at batch size"):
-        exp = tlx.explain(tlx.ModelAdapter(fragile_model, batch_size=32), x, "integrated_gradients", steps=16)
+        exp = tlxp.explain(tlxp.ModelAdapter(fragile_model, batch_size=32), x, "integrated_gradients", steps=16)
     assert max(sizes[-3:]) <= 2
     expected = (x - 0) * weights.numpy()[:, exp.targets].T  # linear model: IG = (x - 0) * w
     np.testing.assert_allclose(exp.attributions, expected, rtol=1e-4, atol=1e-5)
@@ -148,17 +148,17 @@ def test_explain_all_with_seed_is_bit_identical(rng):
     model = tiny_static_cnn(size=8)
     x = rng.random((2, 8, 8, 1), dtype=np.float32)
     background = rng.random((4, 8, 8, 1), dtype=np.float32)
-    methods = [m for m in tlx.available_methods() if m not in ("lime_tabular", "shap_kernel", "attention_rollout")]
+    methods = [m for m in tlxp.available_methods() if m not in ("lime_tabular", "shap_kernel", "attention_rollout")]
     config = {}
     for name in methods:
-        params = tlx.method_parameters(name)
+        params = tlxp.method_parameters(name)
         cfg = {k: v for k, v in (("num_samples", 50), ("n_samples", 4), ("nsamples", 50), ("max_evals", 50),
                                  ("steps", 8), ("n_masks", 32)) if k in params}
         if "background" in params:
             cfg["background"] = background
         if cfg:
             config[name] = cfg
-    runs = [tlx.ModelExplainer(model, methods=methods, config=config, seed=7, cache=False).explain_all(x)
+    runs = [tlxp.ModelExplainer(model, methods=methods, config=config, seed=7, cache=False).explain_all(x)
             for _ in range(2)]
     for name in methods:
         np.testing.assert_array_equal(runs[0][name].attributions, runs[1][name].attributions, err_msg=name)

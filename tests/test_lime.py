@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from lime import lime_image
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.methods._segmentation import grid_segments, segment_image
 
 from conftest import assert_same_state, model_state, tiny_mlp, tiny_static_cnn
@@ -43,8 +43,8 @@ def digits(rng):
 
 def test_lime_equals_lime_image_with_same_random_state(cnn, digits):
     """Our batched neighbourhood reproduces lime_image's own (same draws, same images, same weights)."""
-    adapter = tlx.as_adapter(cnn)
-    exp = tlx.explain(cnn, digits[:1], "lime", num_samples=150, seed=7, segmentation="grid", n_segments=16,
+    adapter = tlxp.as_adapter(cnn)
+    exp = tlxp.explain(cnn, digits[:1], "lime", num_samples=150, seed=7, segmentation="grid", n_segments=16,
                       hide_color=0.0)
     segments = grid_segments(12, 12, 16)
     reference = lime_image.LimeImageExplainer(random_state=7).explain_instance(
@@ -59,9 +59,9 @@ def test_lime_equals_lime_image_with_same_random_state(cnn, digits):
 
 
 def test_lime_same_seed_same_result_other_seed_differs(cnn, digits):
-    a = tlx.explain(cnn, digits, "lime", num_samples=100, seed=1)
-    b = tlx.explain(cnn, digits, "lime", num_samples=100, seed=1)
-    c = tlx.explain(cnn, digits, "lime", num_samples=100, seed=2)
+    a = tlxp.explain(cnn, digits, "lime", num_samples=100, seed=1)
+    b = tlxp.explain(cnn, digits, "lime", num_samples=100, seed=1)
+    c = tlxp.explain(cnn, digits, "lime", num_samples=100, seed=2)
     np.testing.assert_array_equal(a.attributions, b.attributions)
     assert not np.allclose(a.attributions, c.attributions)
 
@@ -69,7 +69,7 @@ def test_lime_same_seed_same_result_other_seed_differs(cnn, digits):
 def test_lime_top_segments_lie_where_the_model_looks(rng):
     """A model blind to the right half: LIME's strongest superpixels are all in the left half."""
     x = rng.random((2, 12, 12, 1), dtype=np.float32) + 0.5
-    exp = tlx.explain(left_half_model, x, "lime", targets=0, num_samples=300, segmentation="grid", n_segments=16,
+    exp = tlxp.explain(left_half_model, x, "lime", targets=0, num_samples=300, segmentation="grid", n_segments=16,
                       seed=0)
     heat = exp.heatmap()
     for i in range(len(x)):
@@ -86,10 +86,10 @@ def test_lime_top_segments_lie_where_the_model_looks(rng):
 def test_lime_calls_the_model_in_batches_of_batch_size(rng):
     model = CountingModel(left_half_model)
     x = rng.random((2, 12, 12, 1), dtype=np.float32)
-    adapter = tlx.ModelAdapter(model)
+    adapter = tlxp.ModelAdapter(model)
     adapter.predict(x)  # learn the input shape
     model.calls.clear()
-    tlx.explain(adapter, x, "lime", num_samples=100, batch_size=32, segmentation="grid", seed=0)
+    tlxp.explain(adapter, x, "lime", num_samples=100, batch_size=32, segmentation="grid", seed=0)
     assert model.calls[0] == 2  # the runner's prediction of the inputs
     assert model.calls[1:] == [32, 32, 32, 4] * 2  # 100 samples per image, 32 at a time
 
@@ -97,7 +97,7 @@ def test_lime_calls_the_model_in_batches_of_batch_size(rng):
 def test_lime_on_flat_mlp_uses_the_image_shape(rng):
     mlp = tiny_mlp(seed=1)  # 64 flat inputs, drawn as 8x8
     x = rng.random((2, 64), dtype=np.float32)
-    exp = tlx.ModelExplainer(mlp).explain(x, method="lime", num_samples=80, n_segments=8)
+    exp = tlxp.ModelExplainer(mlp).explain(x, method="lime", num_samples=80, n_segments=8)
     assert exp.shape == (2, 64)
     assert exp.meta["segments"].shape == (2, 8, 8)
     assert np.abs(exp.attributions).max() > 0
@@ -106,22 +106,22 @@ def test_lime_on_flat_mlp_uses_the_image_shape(rng):
 def test_lime_rgb_model(rng):
     model = tiny_static_cnn(seed=4, channels=3)
     x = rng.random((1, 12, 12, 3), dtype=np.float32)
-    exp = tlx.explain(model, x, "lime", num_samples=60, hide_color=(0.0, 0.5, 1.0))
+    exp = tlxp.explain(model, x, "lime", num_samples=60, hide_color=(0.0, 0.5, 1.0))
     assert exp.shape == (1, 12, 12, 3)
     # one weight per pixel, shared by the three channels
     np.testing.assert_array_equal(exp.attributions[..., 0], exp.attributions[..., 2])
 
 
 def test_positive_only_and_num_features(cnn, digits):
-    exp = tlx.explain(cnn, digits[:2], "lime", num_samples=100, positive_only=True)
+    exp = tlxp.explain(cnn, digits[:2], "lime", num_samples=100, positive_only=True)
     assert exp.attributions.min() >= 0 and exp.meta["signed"] is False
-    exp = tlx.explain(cnn, digits[:2], "lime", num_samples=100, num_features=3)
+    exp = tlxp.explain(cnn, digits[:2], "lime", num_samples=100, num_features=3)
     for i in range(2):
         assert len(np.unique(exp.heatmap()[i][exp.heatmap()[i] != 0])) <= 3
 
 
 def test_raw_lime_explanation_is_kept_and_usable(cnn, digits):
-    exp = tlx.explain(cnn, digits[:1], "lime", num_samples=60)
+    exp = tlxp.explain(cnn, digits[:1], "lime", num_samples=60)
     raw = exp.meta["lime_explanations"][0]
     image, mask = raw.get_image_and_mask(int(exp.targets[0]), positive_only=False, num_features=3)
     assert image.shape == (12, 12, 3) and mask.shape == (12, 12)
@@ -130,20 +130,20 @@ def test_raw_lime_explanation_is_kept_and_usable(cnn, digits):
 
 def test_lime_leaves_the_model_unchanged(cnn, digits):
     before = model_state(cnn)
-    tlx.explain(cnn, digits[:1], "lime", num_samples=40)
+    tlxp.explain(cnn, digits[:1], "lime", num_samples=40)
     assert_same_state(before, model_state(cnn))
 
 
 def test_gray_rgb_mismatch_errors(cnn, digits, rng):
     with pytest.raises(ValueError, match="hide_color"):
-        tlx.explain(cnn, digits[:1], "lime", hide_color=(0.0, 0.0, 0.0))
+        tlxp.explain(cnn, digits[:1], "lime", hide_color=(0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="inputs"):
-        tlx.explain(cnn, rng.random((1, 12, 12, 3), dtype=np.float32), "lime")
-    two_channel = tlx.ModelAdapter(lambda x: tf.reduce_sum(x, axis=(1, 2)), input_shape=(6, 6, 2))
+        tlxp.explain(cnn, rng.random((1, 12, 12, 3), dtype=np.float32), "lime")
+    two_channel = tlxp.ModelAdapter(lambda x: tf.reduce_sum(x, axis=(1, 2)), input_shape=(6, 6, 2))
     with pytest.raises(ValueError, match="1 channel.*3 channels"):
-        tlx.explain(two_channel, np.ones((1, 6, 6, 2), np.float32), "lime")
+        tlxp.explain(two_channel, np.ones((1, 6, 6, 2), np.float32), "lime")
     with pytest.raises(ValueError, match="segmentation"):
-        tlx.explain(cnn, digits[:1], "lime", segmentation=np.zeros((5, 5), int))
+        tlxp.explain(cnn, digits[:1], "lime", segmentation=np.zeros((5, 5), int))
 
 
 def test_segmentations_work_on_small_gray_images(digits):
@@ -165,30 +165,30 @@ def test_lime_tabular_finds_the_features_the_model_uses(rng):
     train = rng.normal(size=(300, 6)).astype(np.float32)
     x = np.array([[2.0, -2.0, 0.0, 0.0, 0.0, 0.0]], np.float32)
     names = ["a", "b", "c", "d", "e", "f"]
-    exp = tlx.explain(linear_model, x, "lime_tabular", targets=0, training_data=train, feature_names=names,
+    exp = tlxp.explain(linear_model, x, "lime_tabular", targets=0, training_data=train, feature_names=names,
                       class_names=["up", "side"], num_features=3, num_samples=800, seed=0)
     weights = exp.attributions[0]
     assert set(np.argsort(-np.abs(weights))[:2]) == {0, 1}
     assert weights[0] > 0 and weights[1] > 0  # high f0 and low f1 both push class 0 up
     assert np.count_nonzero(weights) <= 3
     assert exp.meta["feature_names"] == names
-    again = tlx.explain(linear_model, x, "lime_tabular", targets=0, training_data=train, num_samples=800, seed=0)
-    np.testing.assert_array_equal(again.attributions, tlx.explain(
+    again = tlxp.explain(linear_model, x, "lime_tabular", targets=0, training_data=train, num_samples=800, seed=0)
+    np.testing.assert_array_equal(again.attributions, tlxp.explain(
         linear_model, x, "lime_tabular", targets=0, training_data=train, num_samples=800, seed=0).attributions)
 
 
 def test_lime_tabular_batches_and_errors(rng):
     model = CountingModel(linear_model)
-    adapter = tlx.ModelAdapter(model, input_shape=(6,))
+    adapter = tlxp.ModelAdapter(model, input_shape=(6,))
     train = rng.normal(size=(50, 6)).astype(np.float32)
     x = rng.normal(size=(1, 6)).astype(np.float32)
-    tlx.explain(adapter, x, "lime_tabular", training_data=train, num_samples=100, batch_size=40)
+    tlxp.explain(adapter, x, "lime_tabular", training_data=train, num_samples=100, batch_size=40)
     assert model.calls[1:] == [40, 40, 20]
     with pytest.raises(ValueError, match="training_data.*needs the training set"):
-        tlx.explain(adapter, x, "lime_tabular")
+        tlxp.explain(adapter, x, "lime_tabular")
     with pytest.raises(ValueError, match="feature_names: expected 6 names"):
-        tlx.explain(adapter, x, "lime_tabular", training_data=train, feature_names=["a", "b"])
+        tlxp.explain(adapter, x, "lime_tabular", training_data=train, feature_names=["a", "b"])
     with pytest.raises(ValueError, match="class_names: expected 2 names"):
-        tlx.explain(adapter, x, "lime_tabular", training_data=train, class_names=["a", "b", "c"])
+        tlxp.explain(adapter, x, "lime_tabular", training_data=train, class_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="training_data"):
-        tlx.explain(adapter, x, "lime_tabular", training_data=np.ones((5, 4), np.float32))
+        tlxp.explain(adapter, x, "lime_tabular", training_data=np.ones((5, 4), np.float32))

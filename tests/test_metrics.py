@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import metrics
 from tensorlayer_xplain.runner import explain
 
@@ -19,9 +19,9 @@ def mnist_cnn():
     At 10k digits Grad-CAM on the 7x7 pooled layer is not yet better than a random
     ranking on insertion (many of its maps are all zero); at 20k (lr 3e-3) it is.
     """
-    X_train, y_train, _, _, X_test, _ = tlx.datasets.load_mnist(shape=(-1, 28, 28, 1))
-    model = tlx.models.cnn(seed=0)
-    tlx.models.train(model, X_train[:20000], y_train[:20000], epochs=1, learning_rate=3e-3, seed=0, progress=False)
+    X_train, y_train, _, _, X_test, _ = tlxp.datasets.load_mnist(shape=(-1, 28, 28, 1))
+    model = tlxp.models.cnn(seed=0)
+    tlxp.models.train(model, X_train[:20000], y_train[:20000], epochs=1, learning_rate=3e-3, seed=0, progress=False)
     return model, X_test[:48]
 
 
@@ -37,7 +37,7 @@ def random_scores(mnist_cnn):
 def random_explanation(exp, seed=0):
     """An explanation of the same inputs and targets with uniform random attributions."""
     rng = np.random.default_rng(seed)
-    return tlx.Explanation("random", rng.random(exp.attributions.shape).astype(np.float32), exp.inputs,
+    return tlxp.Explanation("random", rng.random(exp.attributions.shape).astype(np.float32), exp.inputs,
                            exp.targets, exp.predictions, exp.image_shape)
 
 
@@ -57,7 +57,7 @@ class CountingModel:
 def constant_method():
     """A throwaway method whose 'explanation' ignores the model: the same map for every input."""
 
-    @tlx.register_method("_test_constant_map")
+    @tlxp.register_method("_test_constant_map")
     def constant(adapter, inputs, targets, value=1.0):
         h, w, _ = adapter.image_shape
         return np.broadcast_to(np.linspace(0.0, value, h * w, dtype=np.float32).reshape(1, h, w),
@@ -66,7 +66,7 @@ def constant_method():
     try:
         yield "_test_constant_map"
     finally:
-        tlx.unregister_method("_test_constant_map")
+        tlxp.unregister_method("_test_constant_map")
 
 
 # ---------------------------------------------------------------------------- deletion / insertion
@@ -105,7 +105,7 @@ def test_an_all_zero_map_ranks_like_a_random_one(mnist_cnn):
     """Ties are broken at random (seeded), so a map without information is not scored as a raster scan."""
     model, x = mnist_cnn
     exp = explain(model, x[:24], "gradient")
-    zero = tlx.Explanation("zero", np.zeros_like(exp.attributions), exp.inputs, exp.targets, exp.predictions,
+    zero = tlxp.Explanation("zero", np.zeros_like(exp.attributions), exp.inputs, exp.targets, exp.predictions,
                            exp.image_shape)
     rand = random_explanation(exp)
     assert metrics.deletion(model, zero).mean_auc == pytest.approx(metrics.deletion(model, rand).mean_auc, abs=0.08)
@@ -116,7 +116,7 @@ def test_an_all_zero_map_ranks_like_a_random_one(mnist_cnn):
 # ---------------------------------------------------------------------------- batching and determinism
 def test_metrics_batch_their_model_calls(images):
     counting = CountingModel(tiny_static_cnn(seed=3))
-    adapter = tlx.ModelAdapter(counting)
+    adapter = tlxp.ModelAdapter(counting)
     exp = explain(adapter, images, "gradient")  # 5 inputs of 12x12
     counting.calls.clear()
     res = metrics.deletion(adapter, exp, steps=9, batch_size=16)
@@ -134,7 +134,7 @@ def test_metrics_batch_their_model_calls(images):
 def test_batching_is_also_used_for_tl_models(mnist_cnn, monkeypatch):
     model, x = mnist_cnn
     exp = explain(model, x[:4], "gradient")
-    adapter = tlx.as_adapter(model)
+    adapter = tlxp.as_adapter(model)
     batches = []
     original = adapter.map_batches
 
@@ -156,7 +156,7 @@ def test_metrics_are_deterministic_with_a_seed(mnist_cnn):
     np.testing.assert_allclose(a.correlations, b.correlations, rtol=1e-5, atol=1e-6)
     c = metrics.mu_fidelity(model, exp, n_subsets=32, seed=6)
     assert not np.array_equal(a.attribution_sums, c.attribution_sums)
-    tied = tlx.Explanation("tied", np.round(exp.attributions * 20) / 20, exp.inputs, exp.targets, exp.predictions,
+    tied = tlxp.Explanation("tied", np.round(exp.attributions * 20) / 20, exp.inputs, exp.targets, exp.predictions,
                            exp.image_shape)  # many ties: the seeded tie-break decides the order
     d1 = metrics.deletion(model, tied, steps=10, seed=1)
     d2 = metrics.deletion(model, tied, steps=10, seed=1, batch_size=13)
@@ -172,7 +172,7 @@ def test_mu_fidelity_result_and_subset_sizes(mnist_cnn):
     heat = exp.heatmap().reshape(4, -1)
     assert np.all(res.attribution_sums <= np.sort(heat, axis=1)[:, -50:].sum(axis=1)[:, None] + 1e-5)
     assert metrics.mu_fidelity(model, exp, n_subsets=4, subset_size=0.5).subset_size == 392
-    constant = tlx.Explanation("flat", np.ones_like(exp.attributions), exp.inputs, exp.targets, exp.predictions,
+    constant = tlxp.Explanation("flat", np.ones_like(exp.attributions), exp.inputs, exp.targets, exp.predictions,
                                exp.image_shape)
     flat = metrics.mu_fidelity(model, constant, n_subsets=8)
     assert np.all(np.isnan(flat.correlations)) and np.isnan(flat.mean)  # undefined, not a fake number
@@ -182,12 +182,12 @@ def test_mu_fidelity_result_and_subset_sizes(mnist_cnn):
 def test_gradient_passes_the_randomization_check_and_the_model_is_untouched(mnist_cnn):
     model, x = mnist_cnn
     before = model_state(model)
-    scores = tlx.as_adapter(model).predict(x[:8])
+    scores = tlxp.as_adapter(model).predict(x[:8])
     res = metrics.randomization_sanity_check(model, x[:8], "gradient", threshold=0.5)
     assert_same_state(before, model_state(model))  # bit-identical weights, flags, forwards
-    np.testing.assert_array_equal(tlx.as_adapter(model).predict(x[:8]), scores)  # compiled steps see them too
+    np.testing.assert_array_equal(tlxp.as_adapter(model).predict(x[:8]), scores)  # compiled steps see them too
     assert res.passed and res.threshold == 0.5 and res.mode == "cascading"
-    assert len(res.layers) == 4 and res.layers[0] == tlx.as_adapter(model).layer_call_order()[-1][0]
+    assert len(res.layers) == 4 and res.layers[0] == tlxp.as_adapter(model).layer_call_order()[-1][0]
     assert res.correlations.shape == (4,) and res.per_input.shape == (4, 8)
     assert res.score == res.correlations[-1] < 0.5
     assert np.all(res.correlations < 0.8)  # already the top layer alone changes the map
@@ -220,7 +220,7 @@ def test_model_is_restored_when_the_method_raises(mnist_cnn):
     before = model_state(model)
     calls = []
 
-    @tlx.register_method("_test_fails_later")
+    @tlxp.register_method("_test_fails_later")
     def fails_later(adapter, inputs, targets):
         calls.append(1)
         if len(calls) == 3:  # after two layers were randomized
@@ -231,7 +231,7 @@ def test_model_is_restored_when_the_method_raises(mnist_cnn):
         with pytest.raises(RuntimeError, match="boom"):
             metrics.randomization_sanity_check(model, x[:4], "_test_fails_later")
     finally:
-        tlx.unregister_method("_test_fails_later")
+        tlxp.unregister_method("_test_fails_later")
     assert len(calls) == 3
     assert_same_state(before, model_state(model))
 
@@ -240,7 +240,7 @@ def test_randomization_check_walks_nested_dynamic_models(dynamic_cnn, images):
     before = model_state(dynamic_cnn)
     res = metrics.randomization_sanity_check(dynamic_cnn, images, "gradient", mode="independent")
     assert_same_state(before, model_state(dynamic_cnn))
-    adapter = tlx.as_adapter(dynamic_cnn)
+    adapter = tlxp.as_adapter(dynamic_cnn)
     assert res.layers == [dynamic_cnn.head.name, dynamic_cnn.features[1].name, dynamic_cnn.features[0].name]
     assert set(res.layers) <= set(adapter.layer_names())
 
@@ -249,7 +249,7 @@ def test_randomization_check_passes_seed_and_params_to_the_method(mnist_cnn):
     model, x = mnist_cnn
     seen = []
 
-    @tlx.register_method("_test_records_params")
+    @tlxp.register_method("_test_records_params")
     def records(adapter, inputs, targets, seed=None, scale=1.0):
         seen.append((seed, scale, tuple(np.asarray(targets))))
         return scale * np.abs(adapter.gradients(inputs, targets))
@@ -257,7 +257,7 @@ def test_randomization_check_passes_seed_and_params_to_the_method(mnist_cnn):
     try:
         metrics.randomization_sanity_check(model, x[:3], "_test_records_params", targets=[1, 2, 3], seed=7, scale=2.0)
     finally:
-        tlx.unregister_method("_test_records_params")
+        tlxp.unregister_method("_test_records_params")
     assert len(seen) == 5 and set(seen) == {(7, 2.0, (1, 2, 3))}  # same seed, params and targets every stage
 
 
@@ -298,7 +298,7 @@ def test_method_agreement_figure(mnist_cnn, tmp_path):
     model, x = mnist_cnn
     exps = [explain(model, x[:8], m) for m in ("gradient", "integrated_gradients", "gradcam")]
     path = tmp_path / "agreement.png"
-    rho, iou = tlx.method_agreement_visualization(exps, name=str(path))
+    rho, iou = tlxp.method_agreement_visualization(exps, name=str(path))
     assert path.exists() and path.stat().st_size > 5000
     assert rho.shape == (3, 3) and iou.shape == (3, 3)
     assert list(tmp_path.iterdir()) == [path]  # no temporary leftovers
@@ -325,7 +325,7 @@ def test_evaluate_builds_the_method_by_metric_table(mnist_cnn):
 def test_evaluate_runs_the_sanity_check_as_a_metric(mnist_cnn):
     model, x = mnist_cnn
     grad = explain(model, x[:4], "gradient")
-    table = tlx.evaluate(model, [grad], metrics=["randomization", "deletion"], steps=5)
+    table = tlxp.evaluate(model, [grad], metrics=["randomization", "deletion"], steps=5)
     assert list(table.columns) == ["randomization", "deletion"]
     assert table.loc["gradient", "randomization"] < 0.5
 
@@ -364,7 +364,7 @@ def test_a_registered_metric_joins_the_table(mnist_cnn):
 
 def test_model_explainer_evaluate_uses_the_metrics(mnist_cnn):
     model, x = mnist_cnn
-    explainer = tlx.ModelExplainer(model, methods=["gradient", "gradcam"])
+    explainer = tlxp.ModelExplainer(model, methods=["gradient", "gradcam"])
     table = explainer.evaluate(x[:4], metrics=["deletion", "insertion"], steps=5)
     assert list(table.index) == ["gradient", "gradcam"] and list(table.columns) == ["deletion", "insertion"]
     assert table.notna().all().all()

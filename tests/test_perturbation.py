@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 import tensorlayer as tl
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_static_cnn
 from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks
 
@@ -39,7 +39,7 @@ def _outside_reach(window):
 
 
 def test_occlusion_highlights_the_region(region_model, images):
-    exp = tlx.explain(region_model, images, "occlusion", targets=0, window=2, stride=1)
+    exp = tlxp.explain(region_model, images, "occlusion", targets=0, window=2, stride=1)
     heat = exp.heatmap()
     inside = np.zeros((12, 12), bool)
     inside[ROWS, COLS] = True
@@ -49,15 +49,15 @@ def test_occlusion_highlights_the_region(region_model, images):
         np.testing.assert_array_equal(h[_outside_reach(2)], 0)
         # with window 2, stride 1: each region pixel's windows remove it once each (4 windows) and some neighbours
         assert h[inside].sum() > 0.5 * np.abs(h).sum()
-    flipped = tlx.explain(region_model, images, "occlusion", targets=1, window=2, stride=1).heatmap()
+    flipped = tlxp.explain(region_model, images, "occlusion", targets=1, window=2, stride=1).heatmap()
     np.testing.assert_allclose(flipped, -heat, atol=1e-6)
 
 
 def test_occlusion_equals_brute_force(static_cnn, images):
     window, stride, value = 5, 3, 0.25
-    exp = tlx.explain(static_cnn, images[:2], "occlusion", targets=[1, 2], window=window, stride=stride,
+    exp = tlxp.explain(static_cnn, images[:2], "occlusion", targets=[1, 2], window=window, stride=stride,
                       baseline_value=value, batch_size=5)
-    adapter = tlx.as_adapter(static_cnn)
+    adapter = tlxp.as_adapter(static_cnn)
     expected = np.zeros((2, 12, 12))
     counts = np.zeros((12, 12))
     starts = [0, 3, 6, 7]  # 12 - 5 = 7 is appended so the border is covered
@@ -83,17 +83,17 @@ def test_occlusion_windows_cover_everything():
 
 def test_occlusion_errors(static_cnn, images):
     with pytest.raises(ValueError, match="window"):
-        tlx.explain(static_cnn, images, "occlusion", window=13)
+        tlxp.explain(static_cnn, images, "occlusion", window=13)
     with pytest.raises(TypeError, match="stride"):
-        tlx.explain(static_cnn, images, "occlusion", stride=(1, 2, 3))
+        tlxp.explain(static_cnn, images, "occlusion", stride=(1, 2, 3))
     with pytest.raises(ValueError, match="stride.*window"):
-        tlx.explain(static_cnn, images, "occlusion", window=2, stride=3)
+        tlxp.explain(static_cnn, images, "occlusion", window=2, stride=3)
     with pytest.raises(ValueError, match="baseline_value"):
-        tlx.explain(static_cnn, images, "occlusion", baseline_value=float("nan"))
+        tlxp.explain(static_cnn, images, "occlusion", baseline_value=float("nan"))
 
 
 def test_rise_highlights_the_region(region_model, images):
-    exp = tlx.explain(region_model, images, "rise", targets=0, n_masks=600, mask_size=4, seed=0,
+    exp = tlxp.explain(region_model, images, "rise", targets=0, n_masks=600, mask_size=4, seed=0,
                       use_probabilities=False)
     heat = exp.heatmap()
     inside = np.zeros((12, 12), bool)
@@ -105,12 +105,12 @@ def test_rise_highlights_the_region(region_model, images):
 
 
 def test_rise_seeded(static_cnn, images):
-    a = tlx.explain(static_cnn, images, "rise", n_masks=64, seed=5)
-    b = tlx.explain(static_cnn, images, "rise", n_masks=64, seed=5)
-    c = tlx.explain(static_cnn, images, "rise", n_masks=64, seed=6)
+    a = tlxp.explain(static_cnn, images, "rise", n_masks=64, seed=5)
+    b = tlxp.explain(static_cnn, images, "rise", n_masks=64, seed=5)
+    c = tlxp.explain(static_cnn, images, "rise", n_masks=64, seed=6)
     np.testing.assert_array_equal(a.attributions, b.attributions)
     assert not np.allclose(a.attributions, c.attributions)
-    d = tlx.explain(static_cnn, images, "rise", n_masks=64, seed=5, batch_size=7)
+    d = tlxp.explain(static_cnn, images, "rise", n_masks=64, seed=5, batch_size=7)
     np.testing.assert_allclose(a.attributions, d.attributions, rtol=1e-5)
 
 
@@ -124,11 +124,11 @@ def test_rise_masks():
 
 def test_rise_errors(static_cnn, images):
     with pytest.raises(ValueError, match="p_keep"):
-        tlx.explain(static_cnn, images, "rise", p_keep=0.0)
+        tlxp.explain(static_cnn, images, "rise", p_keep=0.0)
     with pytest.raises(ValueError, match="n_masks"):
-        tlx.explain(static_cnn, images, "rise", n_masks=0)
+        tlxp.explain(static_cnn, images, "rise", n_masks=0)
     with pytest.raises(ValueError, match="mask_size"):
-        tlx.explain(static_cnn, images, "rise", mask_size=20)
+        tlxp.explain(static_cnn, images, "rise", mask_size=20)
 
 
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
@@ -140,21 +140,21 @@ def test_model_state_unchanged_even_after_errors(builder, images):
         raise RuntimeError("boom")
 
     for method, params in [("occlusion", {}), ("rise", {"n_masks": 16})]:
-        tlx.explain(model, images, method, **params)
+        tlxp.explain(model, images, method, **params)
         assert_same_state(before, model_state(model))
         with pytest.raises(RuntimeError, match="boom"):
-            tlx.explain(model, images, method, targets=boom, **params)
+            tlxp.explain(model, images, method, targets=boom, **params)
         assert_same_state(before, model_state(model))
 
 
 def test_perturbation_compiled_once(static_cnn, images):
-    adapter = tlx.as_adapter(static_cnn)
-    tlx.explain(static_cnn, images, "occlusion")
-    tlx.explain(static_cnn, images, "rise", n_masks=32)
+    adapter = tlxp.as_adapter(static_cnn)
+    tlxp.explain(static_cnn, images, "occlusion")
+    tlxp.explain(static_cnn, images, "rise", n_masks=32)
     traces = adapter.trace_count
     t = np.zeros(3, np.int32)
-    tlx.get_method("occlusion")(adapter, images[:3], t, window=3, stride=1, batch_size=9)
-    tlx.get_method("rise")(adapter, images[:3], t, n_masks=40, mask_size=3, batch_size=13)
+    tlxp.get_method("occlusion")(adapter, images[:3], t, window=3, stride=1, batch_size=9)
+    tlxp.get_method("rise")(adapter, images[:3], t, n_masks=40, mask_size=3, batch_size=13)
     assert adapter.trace_count == traces
 
 
@@ -164,7 +164,7 @@ def test_works_on_a_plain_callable(images):
         region = tf.reduce_sum(x[:, ROWS, COLS, 0], axis=(1, 2))
         return tf.stack([region, -region], axis=1)
 
-    heat = tlx.explain(model, images, "occlusion", targets=0, window=2, stride=1).heatmap()
+    heat = tlxp.explain(model, images, "occlusion", targets=0, window=2, stride=1).heatmap()
     inside = np.zeros((12, 12), bool)
     inside[ROWS, COLS] = True
     assert inside[np.unravel_index(np.argmax(heat[0]), (12, 12))]

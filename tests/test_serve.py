@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import cli
 from tensorlayer_xplain.serve import create_app, decode_upload, overlay_rgb
 
@@ -27,7 +27,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def explainer(model):
-    return tlx.ModelExplainer(model, methods=["gradient", "gradcam"], class_names=list("abcd"))
+    return tlxp.ModelExplainer(model, methods=["gradient", "gradcam"], class_names=list("abcd"))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_explain_json_round_trip_matches_direct_explanation(client, model, digit
                                              "overlay": True})
     assert response.status_code == 200, response.text
     body = response.json()
-    direct = tlx.explain(model, x, "gradcam", targets=[0, 1, 2])
+    direct = tlxp.explain(model, x, "gradcam", targets=[0, 1, 2])
     assert body["method"] == "gradcam" and body["family"] == "cam" and body["targets"] == [0, 1, 2]
     np.testing.assert_allclose(body["attributions"], direct.attributions, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(body["heatmap"], direct.heatmap(), rtol=1e-5, atol=1e-6)
@@ -83,7 +83,7 @@ def test_explain_json_round_trip_matches_direct_explanation(client, model, digit
 
 def test_png_upload_predict_and_explain(client, model, digits):
     image = digits[7]
-    direct_scores = tlx.as_adapter(model).predict(image[None])
+    direct_scores = tlxp.as_adapter(model).predict(image[None])
     response = client.post("/predict", files={"file": ("digit.png", png_bytes(image), "image/png")})
     assert response.status_code == 200, response.text
     np.testing.assert_allclose(response.json()["predictions"], direct_scores, rtol=1e-5, atol=1e-6)
@@ -91,7 +91,7 @@ def test_png_upload_predict_and_explain(client, model, digits):
                            data={"method": "gradient", "targets": "3", "params": json.dumps({"absolute": False})})
     assert response.status_code == 200, response.text
     body = response.json()
-    direct = tlx.explain(model, image[None], "gradient", targets=3, absolute=False)
+    direct = tlxp.explain(model, image[None], "gradient", targets=3, absolute=False)
     assert body["targets"] == [3] and body["params"]["absolute"] is False and "overlay" not in body
     np.testing.assert_allclose(body["attributions"], direct.attributions, rtol=1e-5, atol=1e-6)
     assert np.asarray(body["attributions"]).min() < 0  # absolute=False reached the method
@@ -104,7 +104,7 @@ def test_jpeg_and_npy_uploads(client, model, digits):
     response = client.post("/explain", files={"file": ("x.npy", npy_bytes(batch), "application/octet-stream")},
                            data={"method": "gradient"})
     assert response.status_code == 200, response.text
-    direct = tlx.explain(model, batch, "gradient")
+    direct = tlxp.explain(model, batch, "gradient")
     np.testing.assert_allclose(response.json()["attributions"], direct.attributions, rtol=1e-5, atol=1e-6)
 
 
@@ -208,7 +208,7 @@ def test_create_app_rejects_bad_settings(explainer, model):
         create_app(explainer, methods=["gradcan"])
     with pytest.raises(TypeError, match="ModelExplainer"):
         create_app(model)
-    dynamic = tlx.ModelExplainer(tiny_dynamic_cnn(seed=1, size=SIZE), methods=["gradient"])
+    dynamic = tlxp.ModelExplainer(tiny_dynamic_cnn(seed=1, size=SIZE), methods=["gradient"])
     with pytest.raises(ValueError, match="input_shape"):
         create_app(dynamic)
 
@@ -221,13 +221,13 @@ def test_missing_fastapi_gives_install_hint(monkeypatch, explainer):
 
 # ------------------------------------------------------------------ concurrency
 def test_fifty_concurrent_requests_are_all_answered_correctly(model, digits):
-    explainer = tlx.ModelExplainer(model, methods=["gradient", "gradcam"])  # a fresh cache: real work per request
+    explainer = tlxp.ModelExplainer(model, methods=["gradient", "gradcam"])  # a fresh cache: real work per request
     app = create_app(explainer)
     jobs = [("/explain" if i % 3 else "/predict", ("gradient", "gradcam")[i % 2], digits[i:i + 1 + i % 2])
             for i in range(50)]
     expected = []
     for path, method, x in jobs:
-        exp = tlx.explain(model, x, method)
+        exp = tlxp.explain(model, x, method)
         expected.append(exp.predictions if path == "/predict" else exp.attributions)
 
     with TestClient(app) as client:

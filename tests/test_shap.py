@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tensorlayer_xplain as tlx
+import tensorlayer_xplain as tlxp
 
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_mlp, tiny_static_cnn
 
@@ -46,13 +46,13 @@ def assert_additive(exp, rel=1e-3):
 
 # ----------------------------------------------------------------------------- additivity
 def test_kernel_is_additive_over_features_and_superpixels(mlp, cnn, data):
-    exp = tlx.explain(mlp, data["flat"], "shap_kernel", background=data["flat_bg"], granularity="feature",
+    exp = tlxp.explain(mlp, data["flat"], "shap_kernel", background=data["flat_bg"], granularity="feature",
                       nsamples=200)
     assert_additive(exp)
     assert exp.meta["granularity"] == "feature"
     np.testing.assert_allclose(exp.meta["expected_value"],
-                               tlx.as_adapter(mlp).predict(data["flat_bg"]).mean(0)[exp.targets], rtol=1e-5)
-    exp = tlx.explain(cnn, data["x"][:2], "shap_kernel", background=data["bg"][:4], n_segments=(4, 9), nsamples=100)
+                               tlxp.as_adapter(mlp).predict(data["flat_bg"]).mean(0)[exp.targets], rtol=1e-5)
+    exp = tlxp.explain(cnn, data["x"][:2], "shap_kernel", background=data["bg"][:4], n_segments=(4, 9), nsamples=100)
     assert exp.meta["granularity"] == "superpixel"  # 'auto' on images
     assert_additive(exp)
     for i in range(2):  # raw values: each scale is additive on its own, one value per superpixel
@@ -65,14 +65,14 @@ def test_partition_is_additive_pixels_superpixels_and_inpaint(cnn, data):
     x = data["x"][:2]
     for params in ({"max_evals": 200}, {"max_evals": 100, "masker": "inpaint_telea"},
                    {"granularity": "superpixel", "n_segments": (1, 9), "masker": 0.0}):
-        exp = tlx.explain(cnn, x, "shap_partition", **params)
+        exp = tlxp.explain(cnn, x, "shap_partition", **params)
         assert_additive(exp)
     assert len(exp.meta["shap_explanations"]) == 2
 
 
 def test_deep_is_additive_on_static_and_dynamic_tl_models(data):
     for model in (tiny_static_cnn(seed=6), tiny_dynamic_cnn(seed=6)):
-        exp = tlx.explain(model, data["x"][:2], "shap_deep", background=data["bg"][:8])
+        exp = tlxp.explain(model, data["x"][:2], "shap_deep", background=data["bg"][:8])
         assert_additive(exp, rel=1e-4)
 
 
@@ -84,9 +84,9 @@ def gelu_model(x):
 
 
 def test_deep_refuses_unsupported_ops_and_never_poisons_tensorflow(data, monkeypatch):
-    adapter = tlx.ModelAdapter(gelu_model, input_shape=(12, 12, 1))
+    adapter = tlxp.ModelAdapter(gelu_model, input_shape=(12, 12, 1))
     with pytest.raises(ValueError, match="no DeepLIFT rule for the op.*Erf"):
-        tlx.explain(adapter, data["x"][:1], "shap_deep", background=data["bg"][:4])
+        tlxp.explain(adapter, data["x"][:1], "shap_deep", background=data["bg"][:4])
     # a failure inside shap (which patches TF's gradient recording) is undone
     import shap
     from tensorflow.python.eager import execute
@@ -100,16 +100,16 @@ def test_deep_refuses_unsupported_ops_and_never_poisons_tensorflow(data, monkeyp
 
     monkeypatch.setattr(shap, "DeepExplainer", Failing)
     with pytest.raises(RuntimeError, match="half-way"):
-        tlx.explain(tiny_static_cnn(seed=7), data["x"][:1], "shap_deep", background=data["bg"][:4])
+        tlxp.explain(tiny_static_cnn(seed=7), data["x"][:1], "shap_deep", background=data["bg"][:4])
     assert execute.record_gradient is original
-    exp = tlx.explain(adapter, data["x"][:1], "shap", background=data["bg"][:4], n_samples=8)  # gradients still work
+    exp = tlxp.explain(adapter, data["x"][:1], "shap", background=data["bg"][:4], n_samples=8)  # gradients still work
     assert np.isfinite(exp.attributions).all() and np.abs(exp.attributions).max() > 0
 
 
 def test_expected_gradients_sum_approaches_output_minus_background_mean(mlp, data):
     gaps = []
     for n_samples in (4, 2000):
-        exp = tlx.explain(mlp, data["flat"], "shap", background=data["flat_bg"], n_samples=n_samples, seed=0)
+        exp = tlxp.explain(mlp, data["flat"], "shap", background=data["flat_bg"], n_samples=n_samples, seed=0)
         delta = exp.meta["model_output"] - exp.meta["expected_value"]
         gaps.append(np.abs(exp.meta["additivity_gap"]).max() / np.abs(delta).max())
     assert gaps[1] < 0.05  # loose: Monte Carlo estimate of the path integral
@@ -118,16 +118,16 @@ def test_expected_gradients_sum_approaches_output_minus_background_mean(mlp, dat
 
 def test_expected_gradients_equal_shap_gradient_explainer(cnn, data):
     """The compiled implementation reproduces shap.GradientExplainer's values (same draws)."""
-    ours = tlx.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=30, seed=4, local_smoothing=0.05)
-    theirs = tlx.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=30, seed=4, local_smoothing=0.05,
+    ours = tlxp.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=30, seed=4, local_smoothing=0.05)
+    theirs = tlxp.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=30, seed=4, local_smoothing=0.05,
                          implementation="shap")
     scale = np.abs(theirs.attributions).max()
     np.testing.assert_allclose(ours.attributions, theirs.attributions, rtol=0, atol=1e-5 * scale)
 
 
 def test_superpixel_granularity_keeps_sums(cnn, data):
-    pixel = tlx.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=20, seed=1)
-    superpixel = tlx.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=20, seed=1,
+    pixel = tlxp.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=20, seed=1)
+    superpixel = tlxp.explain(cnn, data["x"], "shap", background=data["bg"], n_samples=20, seed=1,
                              granularity="superpixel", segmentation="grid", n_segments=(4, 16))
     np.testing.assert_allclose(superpixel.attributions.reshape(3, -1).sum(1), pixel.attributions.reshape(3, -1).sum(1),
                                rtol=1e-4)
@@ -146,12 +146,12 @@ def test_same_seed_same_values_and_global_state_restored(mlp, data, method, para
         params = dict(params, background=data["flat_bg"])
     np.random.seed(123)
     state = np.random.get_state()[1].copy()
-    a = tlx.explain(mlp, data["flat"][:2], method, seed=3, **params)
+    a = tlxp.explain(mlp, data["flat"][:2], method, seed=3, **params)
     assert np.array_equal(np.random.get_state()[1], state), "the global numpy stream was changed"
-    b = tlx.explain(mlp, data["flat"][:2], method, seed=3, **params)
+    b = tlxp.explain(mlp, data["flat"][:2], method, seed=3, **params)
     np.testing.assert_array_equal(a.attributions, b.attributions)
     if method != "shap_partition":  # partition draws only to break ties
-        c = tlx.explain(mlp, data["flat"][:2], method, seed=4, **params)
+        c = tlxp.explain(mlp, data["flat"][:2], method, seed=4, **params)
         assert not np.array_equal(a.attributions, c.attributions)
 
 
@@ -159,15 +159,15 @@ def test_same_seed_same_values_and_global_state_restored(mlp, data, method, para
 def test_model_called_in_batches_of_the_configured_size(data):
     weights = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
     model = CountingModel(lambda x: tf.tanh(tf.matmul(tf.reshape(x, (-1, 16)), weights)))
-    adapter = tlx.ModelAdapter(model, input_shape=(16,), batch_size=64)
-    tlx.explain(adapter, data["flat"][:1], "shap_kernel", background=data["flat_bg"], nsamples=50,
+    adapter = tlxp.ModelAdapter(model, input_shape=(16,), batch_size=64)
+    tlxp.explain(adapter, data["flat"][:1], "shap_kernel", background=data["flat_bg"], nsamples=50,
                 granularity="feature")
     assert max(model.calls) == 64 and model.calls.count(64) >= 6  # 50 coalitions x 8 background rows = 400
     model.calls.clear()
-    tlx.explain(adapter, data["flat"][:2], "shap", background=data["flat_bg"], n_samples=50, batch_size=30)
+    tlxp.explain(adapter, data["flat"][:2], "shap", background=data["flat_bg"], n_samples=50, batch_size=30)
     assert max(model.calls) == 30 and model.calls.count(30) >= 3
     model.calls.clear()
-    tlx.explain(adapter, data["flat"][:1], "shap_partition", max_evals=100, batch_size=16)
+    tlxp.explain(adapter, data["flat"][:1], "shap_partition", max_evals=100, batch_size=16)
     assert max(model.calls) <= 16 and len(model.calls) > 3
 
 
@@ -175,24 +175,24 @@ def test_model_called_in_batches_of_the_configured_size(data):
 def test_missing_or_mismatched_background_errors(cnn, data):
     for method in ("shap", "shap_kernel", "shap_deep"):
         with pytest.raises(ValueError, match="background: method '%s' needs a background set" % method):
-            tlx.explain(cnn, data["x"][:1], method)
+            tlxp.explain(cnn, data["x"][:1], method)
     rgb = np.repeat(data["bg"], 3, axis=-1)
     with pytest.raises(ValueError, match="background: expected shape"):
-        tlx.explain(cnn, data["x"][:1], "shap", background=rgb)
+        tlxp.explain(cnn, data["x"][:1], "shap", background=rgb)
     with pytest.raises(ValueError, match="granularity"):
-        tlx.explain(cnn, data["x"][:1], "shap", background=data["bg"], granularity="patch")
+        tlxp.explain(cnn, data["x"][:1], "shap", background=data["bg"], granularity="patch")
     with pytest.raises(ValueError, match="implementation"):
-        tlx.explain(cnn, data["x"][:1], "shap", background=data["bg"], implementation="torch")
+        tlxp.explain(cnn, data["x"][:1], "shap", background=data["bg"], implementation="torch")
     with pytest.raises(ValueError, match="masker"):
-        tlx.explain(cnn, data["x"][:1], "shap_partition", masker="inpaint_ns", granularity="superpixel")
+        tlxp.explain(cnn, data["x"][:1], "shap_partition", masker="inpaint_ns", granularity="superpixel")
     with pytest.raises(ValueError, match="n_segments"):
-        tlx.explain(cnn, data["x"][:1], "shap_kernel", background=data["bg"], n_segments=(0, 4))
+        tlxp.explain(cnn, data["x"][:1], "shap_kernel", background=data["bg"], n_segments=(0, 4))
 
 
 def test_shap_methods_leave_the_model_unchanged(cnn, data):
     before = model_state(cnn)
-    tlx.explain(cnn, data["x"][:1], "shap", background=data["bg"], n_samples=8)
-    tlx.explain(cnn, data["x"][:1], "shap_deep", background=data["bg"][:4])
+    tlxp.explain(cnn, data["x"][:1], "shap", background=data["bg"], n_samples=8)
+    tlxp.explain(cnn, data["x"][:1], "shap_deep", background=data["bg"][:4])
     assert_same_state(before, model_state(cnn))
 
 
@@ -200,7 +200,7 @@ def test_model_explainer_runs_every_lime_and_shap_method(mlp, data):
     config = {name: {"background": data["flat_bg"]} for name in ("shap", "shap_kernel", "shap_deep")}
     config["lime_tabular"] = {"training_data": data["flat_bg"], "num_samples": 200}
     config["shap_kernel"]["nsamples"] = 60
-    explainer = tlx.ModelExplainer(mlp, config=config)
+    explainer = tlxp.ModelExplainer(mlp, config=config)
     for method in ("lime", "lime_tabular", "shap", "shap_partition", "shap_kernel", "shap_deep"):
         params = {"num_samples": 60} if method == "lime" else {"max_evals": 60} if method == "shap_partition" else {}
         exp = explainer.explain(data["flat"][:1], method=method, **params)

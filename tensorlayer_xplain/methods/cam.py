@@ -175,7 +175,7 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'gradcam')                # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam')                # doctest: +SKIP
     >>> exp.meta['layer_name'], exp.heatmap().shape           # doctest: +SKIP
     ('maxpool2d_2', (4, 28, 28))
     """
@@ -207,7 +207,7 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'gradcam_plus_plus')   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam_plus_plus')   # doctest: +SKIP
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_plus_plus_weights)
 

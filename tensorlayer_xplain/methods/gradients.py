@@ -79,7 +79,7 @@ def gradient_x_input(adapter, inputs, targets, batch_size=None):
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'gradient_x_input')     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradient_x_input')     # doctest: +SKIP
     """
     grads, scores = input_gradients(adapter, inputs, targets, batch_size, return_scores=True)
     return inputs * grads, {"scores": scores}
@@ -120,6 +120,6 @@ def guided_backprop(adapter, inputs, targets, batch_size=None):
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'guided_backprop')   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'guided_backprop')   # doctest: +SKIP
     """
     return _guided_gradients(adapter, np.asarray(inputs, np.float32), targets, batch_size)

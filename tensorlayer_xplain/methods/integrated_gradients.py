@@ -127,7 +127,7 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'integrated_gradients', steps=128)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'integrated_gradients', steps=128)   # doctest: +SKIP
     >>> exp.meta['max_completeness_gap'] < 0.01                          # doctest: +SKIP
     True
     """

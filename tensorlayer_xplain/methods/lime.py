@@ -181,7 +181,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
 
     Examples
     --------
-    >>> exp = tlx.explain(cnn, X_test[:2], 'lime', num_samples=500, seed=0)   # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'lime', num_samples=500, seed=0)   # doctest: +SKIP
     >>> exp.meta['lime_explanations'][0].get_image_and_mask(exp.targets[0])  # doctest: +SKIP
     """
     channels = _channels(adapter)
@@ -282,7 +282,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
 
     Examples
     --------
-    >>> exp = tlx.explain(mlp, X_test[:1], 'lime_tabular', training_data=X_train[:1000])   # doctest: +SKIP
+    >>> exp = tlxp.explain(mlp, X_test[:1], 'lime_tabular', training_data=X_train[:1000])   # doctest: +SKIP
     """
     n_features = int(np.prod(adapter.input_shape))
     if training_data is None:

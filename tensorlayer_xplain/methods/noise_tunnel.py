@@ -127,8 +127,8 @@ def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, n
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'smoothgrad', n_samples=50)                     # doctest: +SKIP
-    >>> exp = tlx.explain(model, x, 'smoothgrad', base_method='integrated_gradients',
+    >>> exp = tlxp.explain(model, x, 'smoothgrad', n_samples=50)                     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'smoothgrad', base_method='integrated_gradients',
     ...                   base_params={'steps': 16})                                # doctest: +SKIP
     """
     mean, _, spec, signed = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
@@ -160,7 +160,7 @@ def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, nois
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'vargrad', n_samples=50, seed=1)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'vargrad', n_samples=50, seed=1)   # doctest: +SKIP
     """
     _, var, spec, _ = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
                                     batch_size, base_params, "vargrad", variance=True)

@@ -90,7 +90,7 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
 
     Examples
     --------
-    >>> exp = tlx.explain(model, x, 'occlusion', window=6, stride=3)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'occlusion', window=6, stride=3)   # doctest: +SKIP
     """
     h, w, _ = adapter.image_shape
     window = window_pair("window", window, (h, w))

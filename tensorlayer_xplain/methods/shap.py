@@ -188,7 +188,7 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
 
     Examples
     --------
-    >>> exp = tlx.explain(cnn, X_test[:4], 'shap', background=X_train[:100], seed=0)   # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:4], 'shap', background=X_train[:100], seed=0)   # doctest: +SKIP
     >>> exp.meta['expected_value'].shape                                                # doctest: +SKIP
     (4,)
     """
@@ -318,7 +318,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
 
     Examples
     --------
-    >>> exp = tlx.explain(cnn, X_test[:2], 'shap_partition', max_evals=1000)   # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_partition', max_evals=1000)   # doctest: +SKIP
     """
     _granularity(granularity, GRANULARITIES)
     max_evals = positive_int("max_evals", max_evals, minimum=3)

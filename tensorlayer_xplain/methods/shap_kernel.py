@@ -118,7 +118,7 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
 
     Examples
     --------
-    >>> exp = tlx.explain(mlp, X[:2], 'shap_kernel', background=X_train[:20], granularity='feature')  # doctest: +SKIP
+    >>> exp = tlxp.explain(mlp, X[:2], 'shap_kernel', background=X_train[:20], granularity='feature')  # doctest: +SKIP
     """
     background = check_background(adapter, background, "shap_kernel")
     seed = seed_value("seed", seed)

@@ -69,7 +69,7 @@ def method_agreement(explanations, top_k=0.1, absolute=True, seed=0):
 
     Examples
     --------
-    >>> rho, iou = tlx.metrics.method_agreement({'grad': g, 'ig': ig, 'cam': cam})   # doctest: +SKIP
+    >>> rho, iou = tlxp.metrics.method_agreement({'grad': g, 'ig': ig, 'cam': cam})   # doctest: +SKIP
     >>> rho.loc['grad', 'ig']                                                        # doctest: +SKIP
     0.63
     """

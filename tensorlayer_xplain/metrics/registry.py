@@ -190,8 +190,8 @@ def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False,
 
     Examples
     --------
-    >>> exps = {m: tlx.explain(model, x_test[:32], m) for m in ['gradient', 'gradcam']}   # doctest: +SKIP
-    >>> tlx.metrics.evaluate(model, exps, steps=20, n_subsets=64)                      # doctest: +SKIP
+    >>> exps = {m: tlxp.explain(model, x_test[:32], m) for m in ['gradient', 'gradcam']}   # doctest: +SKIP
+    >>> tlxp.metrics.evaluate(model, exps, steps=20, n_subsets=64)                      # doctest: +SKIP
     metric    deletion  insertion  mu_fidelity
     method
     gradient      0.31       0.52         0.10

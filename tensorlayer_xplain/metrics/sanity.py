@@ -125,7 +125,7 @@ def randomization_sanity_check(model, inputs, method="gradient", mode="cascading
 
     Examples
     --------
-    >>> res = tlx.metrics.randomization_sanity_check(model, x_test[:8], 'gradient')   # doctest: +SKIP
+    >>> res = tlxp.metrics.randomization_sanity_check(model, x_test[:8], 'gradient')   # doctest: +SKIP
     >>> res.passed, res.score                                                          # doctest: +SKIP
     (True, 0.34)
     >>> res.to_frame()                                                                 # doctest: +SKIP

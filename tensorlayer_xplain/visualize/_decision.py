@@ -30,7 +30,7 @@ point_predictions : ndarray of int, shape (N,)
 
 Examples
 --------
->>> result = tlx.decision_boundary(mlp, X_test[:500], y_test[:500], name='out/regions.png')  # doctest: +SKIP
+>>> result = tlxp.decision_boundary(mlp, X_test[:500], y_test[:500], name='out/regions.png')  # doctest: +SKIP
 >>> result.grid_predictions.shape, result.projected.shape                                    # doctest: +SKIP
 ((100, 100), (500, 2))
 """
@@ -116,7 +116,7 @@ def decision_boundary(model, x, y=None, resolution=100, saveable=True, name="dec
 
     Examples
     --------
-    >>> res = tlx.decision_boundary(model, X_test[:500], y_test[:500], resolution=80,
+    >>> res = tlxp.decision_boundary(model, X_test[:500], y_test[:500], resolution=80,
     ...                             name='out/regions.png')                    # doctest: +SKIP
     >>> res.grid_predictions.shape, res.projected.shape                          # doctest: +SKIP
     ((80, 80), (500, 2))

@@ -76,8 +76,8 @@ def attention_visualization(model, inputs, layer_name=None, head=None, saveable=
 
     Examples
     --------
-    >>> import tensorlayer_xplain as tlx                                              # doctest: +SKIP
-    >>> exps = tlx.attention_visualization(vit, X_test[:4], name='out/attention.png')  # doctest: +SKIP
+    >>> import tensorlayer_xplain as tlxp                                              # doctest: +SKIP
+    >>> exps = tlxp.attention_visualization(vit, X_test[:4], name='out/attention.png')  # doctest: +SKIP
     >>> exps['attention_rollout'].meta['rollout'].shape                                # doctest: +SKIP
     (4, 50, 50)
     """

@@ -89,8 +89,8 @@ def gradient_visualization(model, inputs, targets=None, saveable=True, name="gra
 
     Examples
     --------
-    >>> import tensorlayer_xplain as tlx                                  # doctest: +SKIP
-    >>> exp = tlx.gradient_visualization(model, X_test[:4], name='out/grad.png')   # doctest: +SKIP
+    >>> import tensorlayer_xplain as tlxp                                  # doctest: +SKIP
+    >>> exp = tlxp.gradient_visualization(model, X_test[:4], name='out/grad.png')   # doctest: +SKIP
     >>> exp.heatmap().shape                                              # doctest: +SKIP
     (4, 28, 28)
     """
@@ -149,7 +149,7 @@ def saliency_visualization(model, inputs, method="integrated_gradients", targets
 
     Examples
     --------
-    >>> exp = tlx.saliency_visualization(model, X_test[:3], 'integrated_gradients', steps=64,
+    >>> exp = tlxp.saliency_visualization(model, X_test[:3], 'integrated_gradients', steps=64,
     ...                                  name='out/ig.png')                          # doctest: +SKIP
     """
     exp = obtain_explanation(model, inputs, method, pick_targets(targets, target_class), **params)

@@ -91,7 +91,7 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
 
     Examples
     --------
-    >>> exps = tlx.compare_methods(model, X_test[:3], ['gradient', 'gradcam', 'rise'],
+    >>> exps = tlxp.compare_methods(model, X_test[:3], ['gradient', 'gradcam', 'rise'],
     ...                            name='out/compare.png')                         # doctest: +SKIP
     >>> exps['gradcam'].timings['per_sample']                                      # doctest: +SKIP
     0.0012

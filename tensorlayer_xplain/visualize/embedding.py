@@ -98,8 +98,8 @@ def embedding_visualization(model, x, y=None, layer_name=None, method="tsne", n_
 
     Examples
     --------
-    >>> import tensorlayer_xplain as tlx                                          # doctest: +SKIP
-    >>> emb = tlx.embedding_visualization(model, X_test[:1000], y_test[:1000],
+    >>> import tensorlayer_xplain as tlxp                                          # doctest: +SKIP
+    >>> emb = tlxp.embedding_visualization(model, X_test[:1000], y_test[:1000],
     ...                                   method='tsne', name='out/tsne.png')    # doctest: +SKIP
     >>> emb.shape                                                                 # doctest: +SKIP
     (1000, 2)

@@ -118,7 +118,7 @@ def lime_visualization(model, inputs, targets=None, saveable=True, name="lime", 
 
     Examples
     --------
-    >>> exp = tlx.lime_visualization(cnn, X_test[:3], name='/tmp/lime.png', num_samples=500)  # doctest: +SKIP
+    >>> exp = tlxp.lime_visualization(cnn, X_test[:3], name='/tmp/lime.png', num_samples=500)  # doctest: +SKIP
     """
     exp = obtain_explanation(model, inputs, "lime", pick_targets(targets, target_class), **params)
     if "segments" not in exp.meta:
@@ -218,7 +218,7 @@ def shap_visualization(model, inputs, targets=None, saveable=True, name="shap", 
 
     Examples
     --------
-    >>> exps = tlx.shap_visualization(cnn, X_test[:3], background=X_train[:100],
+    >>> exps = tlxp.shap_visualization(cnn, X_test[:3], background=X_train[:100],
     ...                               name='/tmp/shap.png')                       # doctest: +SKIP
     """
     targets = pick_targets(targets, target_class)
@@ -349,7 +349,7 @@ def feature_importance(model, data, feature_names=None, top_k=10, method="shap",
 
     Examples
     --------
-    >>> df = tlx.feature_importance(mlp, X_test[:50], top_k=10, name='/tmp/fi.png')   # doctest: +SKIP
+    >>> df = tlxp.feature_importance(mlp, X_test[:50], top_k=10, name='/tmp/fi.png')   # doctest: +SKIP
     >>> df.iloc[0]['feature']                                                          # doctest: +SKIP
     'px(12,14)'
     """
