@@ -100,5 +100,6 @@ def test_figure_sources_do_not_spell_out_the_conventions():
 def test_every_shared_block_is_a_numpydoc_parameter_list():
     for key, text in SHARED_PARAMETERS.items():
         lines = text.split("\n")
-        assert re.match(r"^\w+ : \S", lines[0]), key
-        assert all(line.startswith("    ") or re.match(r"^\w+ : \S", line) for line in lines), key
+        entry = r"^\w+( : \S|(, \w+)+$)"  # 'name : type', or numpydoc's 'a, b, c' for parameters described together
+        assert re.match(entry, lines[0]), key
+        assert all(line.startswith("    ") or re.match(entry, line) for line in lines), key
