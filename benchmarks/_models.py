@@ -1,8 +1,8 @@
 """Trained MNIST reference models for the benchmarks, cached in a temp dir.
 
-Weights are saved in TL's ordered ``npz`` format (which works on numpy 2 thanks to
-``tensorlayer_xplain._compat``): ``npz_dict`` matches TL's global layer names, which
-differ when other models were built first in the same process.
+Weights are saved with :func:`tensorlayer_xplain.save_weights` as ``.safetensors`` (by
+position, so TL's global layer names, which differ when other models were built first in the
+same process, do not matter; and no pickle).
 
 The cache lives under ``$TMPDIR/tensorlayer_xplain_bench`` (not in the repo): a
 second run loads the weights instead of training again.
@@ -20,13 +20,13 @@ CACHE = os.path.join(tempfile.gettempdir(), "tensorlayer_xplain_bench")
 def _trained(builder, shape, epochs, tag):
     X_train, y_train, _, _, X_test, y_test = tlxp.datasets.load_mnist(shape=shape)
     model = builder(seed=0)
-    path = os.path.join(CACHE, "%s_e%d_n%d_ordered.npz" % (tag, epochs, len(X_train)))
+    path = os.path.join(CACHE, "%s_e%d_n%d.safetensors" % (tag, epochs, len(X_train)))
     if os.path.exists(path):
-        model.load_weights(path, format="npz")
+        tlxp.load_weights(model, path)
     else:
         tlxp.models.train(model, X_train, y_train, epochs=epochs, seed=0, progress=False)
         os.makedirs(CACHE, exist_ok=True)
-        model.save_weights(path, format="npz")
+        tlxp.save_weights(model, path)
     return model, X_train, y_train, X_test, y_test
 
 
