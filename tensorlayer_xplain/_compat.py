@@ -16,7 +16,7 @@ Patches
     ``ValueError: setting an array element with a sequence ... inhomogeneous shape``
     on numpy >= 1.24 (TL passes a list of differently shaped arrays to
     ``np.savez``), and TL's ``load_npz`` / ``load_and_assign_npz`` /
-    ``load_and_assign_npz_dict`` call ``np.load(..., allow_pickle=True)``, so a
+    ``load_and_assign_npz_dict`` call ``np.load`` with pickling allowed, so a
     crafted ``.npz`` runs code when loaded. Fix: ``save_npz`` writes one numeric
     array per weight (``params_0``, ``params_1``, ...; no object arrays), the three
     loaders read without pickle (a pickled file raises

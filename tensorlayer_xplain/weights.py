@@ -19,8 +19,8 @@ extension         layout
 
 No reader calls pickle. A legacy ``.npz`` holding a pickled object array (what
 TensorLayer wrote on numpy 2 before this package, or a crafted file) raises
-:class:`PickledWeightsError` naming the safe formats; ``allow_pickle=True`` is the
-explicit opt-in for a trusted file. Every load checks the number and the shapes of
+:class:`PickledWeightsError` naming the safe formats; allow_pickle=True is the explicit opt-in,
+for a trusted file only. Every load checks the number and the shapes of
 all weights before assigning any, so the model is unchanged after any failure.
 """
 import os
@@ -147,7 +147,8 @@ def _pickled(path, key):
     return PickledWeightsError(
         "%s: %r is a pickled object array, and unpickling can run code stored in the file; "
         "re-save the weights in a safe format (%s) with tensorlayer_xplain.save_weights(model, path), "
-        "or, for a file you trust, load it once with load_weights(model, path, allow_pickle=True)"
+        "or, for a file you trust, load_weights(model, path, allow_pickle=True): allow_pickle=True is the explicit opt-in "
+        "and runs whatever the file contains"
         % (path, key, _SAFE))
 
 
