@@ -143,8 +143,12 @@ def _check_targets(targets):
         raise RequestError(422, "targets: expected a rectangular list of ints (%s)" % err) from None
 
 
-async def _read_request(request, service):
-    """``(inputs, method, targets, params, overlay)`` from a multipart or JSON request."""
+async def _read_request(request):
+    """``(inputs, method, targets, params, overlay)`` from a multipart or JSON request, undecoded.
+
+    ``inputs`` is the uploaded file's bytes (multipart; decoded by
+    :meth:`ExplainService.inputs`) or the nested lists of the JSON body.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         form = await request.form()
@@ -152,10 +156,9 @@ async def _read_request(request, service):
         if upload is None or isinstance(upload, str):
             raise RequestError(422, "file: expected an uploaded file field 'file' (PNG, JPEG or .npy), got %s"
                                % ("text" if isinstance(upload, str) else "none"))
-        inputs = decode_upload(await upload.read(), service.adapter.image_shape)
         targets = form.get("targets")
         params = form.get("params")
-        return (inputs, form.get("method") or None,
+        return (await upload.read(), form.get("method") or None,
                 _parse_json(targets, "targets") if targets not in (None, "") else None,
                 _parse_json(params, "params") if params not in (None, "") else None,
                 _parse_bool(form.get("overlay"), "overlay"))
@@ -175,3 +178,4 @@ async def _read_request(request, service):
                 _parse_bool(body.get("overlay", False), "overlay"))
     raise RequestError(415, "content-type: expected multipart/form-data (file upload) or application/json, got %r"
                        % content_type)
+

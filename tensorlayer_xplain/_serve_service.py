@@ -14,7 +14,7 @@ from . import _deadline
 from ._batching import MicroBatcher, QueueFull
 from ._serve_encode import _jsonable, _softmax, overlay_rgb
 from ._serve_errors import RequestError, client_errors
-from ._serve_request import _check_targets
+from ._serve_request import _check_targets, decode_upload
 from .cache import fingerprint
 from .explanation import Explanation
 from .methods.costs import batchable, check_max_cost
@@ -142,7 +142,13 @@ class ExplainService:
         return name
 
     def inputs(self, inputs):
-        """Validate one sample or a batch; return it with a batch dimension (RequestError 422/413)."""
+        """Validate one sample or a batch; return it with a batch dimension (RequestError 400/422/413).
+
+        ``inputs`` may be array-like or the bytes of an uploaded PNG, JPEG or
+        ``.npy`` file (see :func:`~tensorlayer_xplain.serve.decode_upload`).
+        """
+        if isinstance(inputs, bytes):
+            inputs = decode_upload(inputs, self.adapter.image_shape)
         try:
             check_scaled(inputs)  # integer-typed values above 1: 422 (the rule in tensorlayer_xplain.pixels)
             x, batch_shape = self.adapter.prepare(inputs)
@@ -222,9 +228,15 @@ class ExplainService:
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets
         return {"name": name, "params": full, "x": x, "targets": targets, "cost": cost}
 
-    def submit(self, request):
-        """Queue a prepared request; the job's future resolves to its Explanation (RequestError 503 when full)."""
+    def submit(self, request, respond=False, overlay=False):
+        """Queue a prepared request (RequestError 503 when the queue is full).
+
+        The job's future resolves to its Explanation, or with ``respond`` to its
+        response fields (:meth:`respond`, built by the worker so the event loop
+        only serializes them).
+        """
         key = (request["name"], fingerprint(request["params"]), request["targets"] is None, request["x"].shape[1:])
+        request = dict(request, respond=bool(respond), overlay=bool(overlay))
         try:
             return self.batcher.submit(key, request, len(request["x"]), self.timeout,
                                        mergeable=self.micro_batching and batchable(request["name"], request["params"]))
@@ -235,21 +247,22 @@ class ExplainService:
         """Run jobs with one method and parameters as one batch (a worker calls this); one result per job."""
         requests = [job.payload for job in jobs]
         try:
-            return self._run_merged(requests)
+            results = self._run_merged(requests)
         except _deadline.DeadlineExceeded:
             raise
         except Exception:  # noqa: BLE001  one bad member must not fail the others: run each alone
             if len(requests) == 1:
                 raise
-        results = []
-        for request in requests:
-            try:
-                results.append(self._run_merged([request])[0])
-            except _deadline.DeadlineExceeded:
-                raise
-            except Exception as err:  # noqa: BLE001  (delivered to that request's caller)
-                results.append(err)
-        return results
+            results = []
+            for request in requests:
+                try:
+                    results.append(self._run_merged([request])[0])
+                except _deadline.DeadlineExceeded:
+                    raise
+                except Exception as err:  # noqa: BLE001  (delivered to that request's caller)
+                    results.append(err)
+        return [self.respond(result, request["overlay"]) if request.get("respond") and isinstance(result, Explanation)
+                else result for request, result in zip(requests, results)]
 
     def _run_merged(self, requests):
         name, params = requests[0]["name"], requests[0]["params"]

@@ -54,6 +54,9 @@ __all__ = ["create_app", "ExplainService", "RequestError", "decode_upload", "ove
 
 #: Default largest request body (bytes); larger uploads get 413.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+# Uploads up to this size are decoded and validated on the event loop (a 28x28 PNG takes ~0.1 ms,
+# less than handing it to a thread); larger uploads and JSON bodies go to the thread pool.
+_INLINE_BYTES = 16 * 1024
 
 
 def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_batch=MAX_BATCH,
@@ -184,16 +187,19 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
     @app.post("/predict", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/predict"),
               summary="Scores, predicted class and probabilities (method fields are ignored)")
     async def predict(request: fastapi.Request):
-        inputs, _, _, _, _ = await _read_request(request, service)
+        inputs, _, _, _, _ = await _read_request(request)
         return ArrayJSONResponse(await run_in_threadpool(service.predict, inputs))
 
     @app.post("/explain", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/explain"),
               summary="Attributions (nested lists), heatmaps, predictions and optional overlay PNGs")
     async def explain(request: fastapi.Request):
-        inputs, method, targets, params, overlay = await _read_request(request, service)
-        prepared = await run_in_threadpool(service.prepare, inputs, method, targets, params)
-        exp = await wait_for(service.submit(prepared), request)
-        return ArrayJSONResponse(await run_in_threadpool(service.respond, exp, overlay))
+        inputs, method, targets, params, overlay = await _read_request(request)
+        if isinstance(inputs, bytes) and len(inputs) <= _INLINE_BYTES:  # decoding it costs less than a thread hop
+            prepared = service.prepare(inputs, method, targets, params)
+        else:
+            prepared = await run_in_threadpool(service.prepare, inputs, method, targets, params)
+        # the worker builds the response fields: the event loop only serializes them
+        return ArrayJSONResponse(await wait_for(service.submit(prepared, respond=True, overlay=overlay), request))
 
     @app.get("/methods", summary="Methods served, with parameters and defaults")
     async def methods_route():
