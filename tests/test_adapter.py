@@ -250,6 +250,48 @@ def test_weights_fingerprint_tracks_weight_changes(rng):
     assert adapter.weights_fingerprint() != before
 
 
+def test_weights_fingerprint_is_equal_for_equal_weights_and_sees_every_kind_of_change():
+    a, b = tiny_mlp(seed=4), tiny_mlp(seed=4)
+    fa, fb = tlxp.ModelAdapter(a).weights_fingerprint(), tlxp.ModelAdapter(b).weights_fingerprint()
+    assert fa == fb and fa != tlxp.ModelAdapter(tiny_mlp(seed=5)).weights_fingerprint()
+    keras_model = tiny_keras_cnn(seed=1)
+    adapter = tlxp.ModelAdapter(keras_model)
+    before = adapter.weights_fingerprint()
+    w = keras_model.weights[-1]
+    w.assign(np.asarray(w.numpy()) * np.float32(-1.0))  # a sign flip only
+    assert adapter.weights_fingerprint() != before
+    w.assign(np.asarray(w.numpy()) * np.float32(-1.0))
+    assert adapter.weights_fingerprint() == before
+
+
+class _HostWeight:
+    """A weight TensorFlow cannot read in a graph (only ``numpy()``)."""
+
+    def __init__(self, value):
+        self.value = np.asarray(value, np.float32)
+
+    def numpy(self):
+        return self.value
+
+
+class _HostWeightModel:
+    def __init__(self):
+        self.weights = [_HostWeight([1.0, 2.0])]
+
+    def __call__(self, x):
+        return x * 2.0
+
+
+def test_weights_fingerprint_of_weights_outside_tensorflow_hashes_their_numpy_values():
+    model = _HostWeightModel()
+    adapter = tlxp.ModelAdapter(model, input_shape=(2,))
+    before = adapter.weights_fingerprint()
+    assert adapter._weights_hasher[1] is None  # the graph hasher failed once and is not tried again
+    assert adapter.weights_fingerprint() == before
+    model.weights[0].value[1] = 3.0
+    assert adapter.weights_fingerprint() != before
+
+
 def test_models_built_twice_do_not_clash():
     a, b = tlxp.models.mlp(seed=1), tlxp.models.mlp(seed=1)
     assert a is not b and isinstance(b, tl.models.Model)
