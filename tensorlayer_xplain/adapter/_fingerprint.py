@@ -19,8 +19,12 @@ def _graph_hasher(weights):
     import tensorflow as tf
 
     def hashes():
-        return tf.stack([tf.strings.to_hash_bucket_strong(tf.io.serialize_tensor(tf.convert_to_tensor(w)),
-                                                          2 ** 63 - 1, _SIPHASH_KEY) for w in weights])
+        out = []
+        for w in weights:  # one after another: at most one serialized copy of a weight exists at a time
+            with tf.control_dependencies(out[-1:]):
+                out.append(tf.strings.to_hash_bucket_strong(tf.io.serialize_tensor(tf.convert_to_tensor(w)),
+                                                            2 ** 63 - 1, _SIPHASH_KEY))
+        return tf.stack(out)
 
     return tf.function(hashes, autograph=False)
 
@@ -59,5 +63,5 @@ def weights_fingerprint(adapter):
             adapter._weights_hasher = (ids, None)
     h = hashlib.sha1()
     for w in weights:
-        h.update(np.ascontiguousarray(w.numpy()).tobytes())
+        h.update(np.ascontiguousarray(w.numpy()))  # the buffer itself: no bytes copy
     return h.hexdigest()
