@@ -20,6 +20,7 @@ Examples
 42
 >>> pool.close()
 """
+import contextlib
 import threading
 import time
 from collections import deque
@@ -81,6 +82,12 @@ class MicroBatcher:
         :class:`QueueFull` beyond.
     window : float
         Seconds a mergeable job waits, from its arrival, for others with its key.
+    announced : bool
+        Submitters announce their jobs (:meth:`expecting`) while they prepare
+        them, and a worker waits for more jobs only while some announced job
+        is still on its way (never past ``window``): a lone request runs at
+        once instead of waiting the window out. Without, it always waits the
+        window.
     max_rows : int
         Most rows in one merged batch.
 
@@ -93,7 +100,7 @@ class MicroBatcher:
     >>> pool.close()
     """
 
-    def __init__(self, run, workers=1, queue_size=64, window=0.005, max_rows=64):
+    def __init__(self, run, workers=1, queue_size=64, window=0.005, max_rows=64, announced=False):
         for name, value in (("workers", workers), ("queue_size", queue_size), ("max_rows", max_rows)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError("%s: expected a positive int, got %r" % (name, value))
@@ -101,6 +108,8 @@ class MicroBatcher:
             raise ValueError("batch_window: expected seconds between 0 and 1, got %r" % (window,))
         self.run, self.workers, self.queue_size = run, workers, queue_size
         self.window, self.max_rows = float(window), max_rows
+        self.announced = bool(announced)
+        self._expected = 0  # announced jobs not submitted yet
         self._pending = deque()
         self._cond = threading.Condition()
         self._threads = []
@@ -138,6 +147,24 @@ class MicroBatcher:
             self._cond.notify()
         return job
 
+    @contextlib.contextmanager
+    def expecting(self):
+        """Announce one job while its submitter prepares it (wrap the preparation and :meth:`submit`).
+
+        Examples
+        --------
+        >>> with pool.expecting():                       # doctest: +SKIP
+        ...     job = pool.submit(key, prepare(request), rows=1, timeout=30)
+        """
+        with self._cond:
+            self._expected += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._expected -= 1
+                self._cond.notify_all()
+
     def _start_workers(self):
         while len(self._threads) < self.workers:
             thread = threading.Thread(target=self._work, args=(self._generation,),
@@ -167,7 +194,7 @@ class MicroBatcher:
             if batch[0].mergeable:
                 rows = self._gather(batch)
                 until = batch[0].arrived + self.window
-                while rows < self.max_rows:
+                while rows < self.max_rows and (self._expected or not self.announced):
                     left = until - time.monotonic()
                     if left <= 0:
                         break

@@ -121,7 +121,7 @@ class ExplainService:
         self.micro_batching = batch_window is not None
         self.batcher = MicroBatcher(self._run_jobs, workers=workers, queue_size=queue_size,
                                     window=batch_window if self.micro_batching else 0.0,
-                                    max_rows=max(self.max_batch, self.adapter.batch_size))
+                                    max_rows=max(self.max_batch, self.adapter.batch_size), announced=True)
         self._predict = None
         self.predict_fn()  # traced now, in inference mode; also tells the adapter its number of classes
 

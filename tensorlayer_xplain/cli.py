@@ -115,7 +115,8 @@ def _add_serve_parser(sub):
     sv.add_argument("--queue-size", type=int, default=32,
                     help="most explanation requests waiting; more get 503 (default: 32)")
     sv.add_argument("--batch-window", type=float, default=5.0,
-                    help="milliseconds a request waits to share a model batch with others (default: 5; 0: no wait)")
+                    help="most milliseconds a request waits, while others are being read, to share a model batch "
+                         "with them (default: 5; 0: no wait)")
     sv.add_argument("--no-micro-batching", action="store_true",
                     help="run every explanation request alone (no merging of concurrent requests)")
     sv.add_argument("--seed", type=int, default=0, help="seed for stochastic methods (default: 0)")

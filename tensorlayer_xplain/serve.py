@@ -97,9 +97,10 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
     queue_size : int
         Most explanation requests waiting (default :data:`QUEUE_SIZE`).
     batch_window : float or None
-        Seconds a request waits for others to share its batch (default
-        :data:`BATCH_WINDOW`; 0 merges only requests that already wait; None
-        turns micro-batching off).
+        Most seconds a request waits for others to share its batch (default
+        :data:`BATCH_WINDOW`): it waits only while other requests are still
+        being read, so a lone request runs at once; 0 merges only requests
+        that already wait; None turns micro-batching off.
 
     Returns
     -------
@@ -193,13 +194,15 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
     @app.post("/explain", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/explain"),
               summary="Attributions (nested lists), heatmaps, predictions and optional overlay PNGs")
     async def explain(request: fastapi.Request):
-        inputs, method, targets, params, overlay = await _read_request(request)
-        if isinstance(inputs, bytes) and len(inputs) <= _INLINE_BYTES:  # decoding it costs less than a thread hop
-            prepared = service.prepare(inputs, method, targets, params)
-        else:
-            prepared = await run_in_threadpool(service.prepare, inputs, method, targets, params)
-        # the worker builds the response fields: the event loop only serializes them
-        return ArrayJSONResponse(await wait_for(service.submit(prepared, respond=True, overlay=overlay), request))
+        with service.batcher.expecting():  # a worker gathering a batch waits for this request
+            inputs, method, targets, params, overlay = await _read_request(request)
+            if isinstance(inputs, bytes) and len(inputs) <= _INLINE_BYTES:  # decoding costs less than a thread hop
+                prepared = service.prepare(inputs, method, targets, params)
+            else:
+                prepared = await run_in_threadpool(service.prepare, inputs, method, targets, params)
+            # the worker builds the response fields: the event loop only serializes them
+            job = service.submit(prepared, respond=True, overlay=overlay)
+        return ArrayJSONResponse(await wait_for(job, request))
 
     @app.get("/methods", summary="Methods served, with parameters and defaults")
     async def methods_route():
