@@ -3,7 +3,7 @@
 Starts ``python -m tensorlayer_xplain serve`` (the real command: uvicorn, one
 worker) for the trained MNIST CNN (``benchmarks/_models.trained_cnn``) on a
 free loopback port, uploads test digits as PNG files (multipart, as ``curl -F``
-does) from 1, 4 and 8 client threads with ``gradient`` and ``gradcam``, and
+does) from 1, 4 and 8 concurrent clients with ``gradient`` and ``gradcam``, and
 stops the server when done. Every request uses a different digit, so the
 explanation cache misses; one extra row per method repeats a single digit to
 show a cache hit. Each row is bounded by ``--requests`` and ``--max-seconds``.
@@ -144,7 +144,7 @@ def run_load(port, payloads, method, concurrency, n_requests, max_seconds, expec
     """Send up to n_requests (for at most max_seconds) from `concurrency` keep-alive connections.
 
     The clients are coroutines of one asyncio loop with pre-built request bytes and orjson parsing
-    (~0.1 ms of CPU per request, a third of ``http.client`` threads): on a small machine the load
+    (about 0.25 ms of CPU per request, half of what ``http.client`` threads took): on a small machine the load
     generator shares the cores with the server, and a heavy one would measure itself. Every answer
     is checked (status 200 and the expected predicted class). Latencies are in seconds.
     """
