@@ -1,5 +1,9 @@
 """No leaks: deleted models are freed with their adapters and compiled steps; the cache is bounded by bytes."""
 import gc
+import os
+import subprocess
+import sys
+import textwrap
 import weakref
 
 import numpy as np
@@ -33,6 +37,52 @@ def test_fifty_models_explained_and_deleted_leave_no_model_alive(rng):
     alive = [i for i, ref in enumerate(models) if ref() is not None]
     assert not alive, "models still alive after del + gc: %s" % alive
     assert functions and all(ref() is None for ref in functions), "compiled steps outlived their model"
+
+
+_FIRST_SHAP_IMPORT = textwrap.dedent("""
+    import gc, sys, weakref
+    import numpy as np
+    import tensorlayer_xplain as tlxp
+    from conftest import tiny_mlp, tiny_static_cnn
+    assert "shap" not in sys.modules  # the first import happens inside explain, below
+    rng = np.random.default_rng(0)
+
+    def explained(method, build, shape):
+        model = build(seed=1)
+        x, bg = rng.random((1,) + shape, dtype=np.float32), rng.random((4,) + shape, dtype=np.float32)
+        extra = {"nsamples": 30} if method == "shap_kernel" else {}
+        tlxp.explain(model, x, method=method, background=bg, **extra)
+        return weakref.ref(model)
+
+    refs = [explained("shap_deep", tiny_static_cnn, (12, 12, 1)), explained("shap_kernel", tiny_mlp, (64,))]
+    gc.collect()
+    alive = [i for i, ref in enumerate(refs) if ref() is not None]
+    print("alive:", alive)
+    sys.exit(1 if alive else 0)
+""")
+
+
+def test_models_explained_when_shap_is_first_imported_are_freed():
+    # shap keeps the tracebacks of its optional imports, which held the frames (and model) of its first caller;
+    # only a fresh process imports shap for the first time
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run([sys.executable, "-c", _FIRST_SHAP_IMPORT], cwd=here, capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONPATH=here, CUDA_VISIBLE_DEVICES="-1"))
+    assert done.returncode == 0, done.stdout[-500:] + done.stderr[-2000:]
+
+
+def test_shap_deep_leaves_tensorflows_gradient_machinery_as_it_found_it(rng):
+    from tensorflow.python.eager import execute
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry
+    before = {name: dict(entry) for name, entry in registry.items()}
+    record = execute.record_gradient
+    model = tiny_static_cnn(seed=2)
+    x, bg = rng.random((2, 12, 12, 1), dtype=np.float32), rng.random((4, 12, 12, 1), dtype=np.float32)
+    tlxp.explain(model, x, method="shap_deep", background=bg)
+    assert execute.record_gradient is record
+    assert {name: dict(entry) for name, entry in registry.items()} == before
 
 
 def test_as_adapter_still_reuses_and_keeps_a_temporary_model_alive(rng):

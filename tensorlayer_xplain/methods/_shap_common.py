@@ -9,7 +9,7 @@ import tensorflow as tf
 from ._blackbox import selected_scores
 from ._segmentation import scales_of, segment_image, segments_to_pixels
 
-__all__ = ["keras_model", "GRANULARITIES"]
+__all__ = ["keras_model", "import_shap", "GRANULARITIES"]
 
 
 #: Accepted ``granularity`` values (``shap_kernel`` also takes 'feature' and 'auto').
@@ -17,6 +17,36 @@ GRANULARITIES = ("pixel", "superpixel")
 
 
 # ----------------------------------------------------------------------------- shared pieces
+def import_shap():
+    """``import shap``, without letting it keep the caller's frames (and so their models) alive.
+
+    On its first import ``shap`` records the ``ImportError`` of each optional
+    extension it lacks (its C and CUDA tree extensions, pyspark, cv2) with its
+    traceback, and a traceback holds every frame up to the code that imported
+    ``shap``: the first model explained with a SHAP method was never freed. The
+    tracebacks are dropped here; ``shap`` only re-raises the messages.
+
+    Returns
+    -------
+    module
+        ``shap``.
+
+    Examples
+    --------
+    >>> shap = import_shap()       # doctest: +SKIP
+    """
+    import shap
+    from shap.utils import _general
+
+    for _, error in getattr(_general, "import_errors", {}).values():
+        seen = set()
+        while isinstance(error, BaseException) and id(error) not in seen:
+            seen.add(id(error))
+            error.__traceback__ = None
+            error = error.__cause__ or error.__context__
+    return shap
+
+
 def _granularity(value, allowed):
     if value not in allowed:
         raise ValueError("granularity: expected one of %s, got %r" % (allowed, value))

@@ -54,7 +54,7 @@ from ._checks import positive_int, seed_value
 from ._graph import host_rows
 from ._segmentation import compose, segment_centroids, segments_to_pixels
 from ._shap_common import (GRANULARITIES, _additivity, _expected_values, _granularity, _model_outputs,
-                           _pool_to_superpixels, _segmentations, _spatial_to_input, keras_model)
+                           _pool_to_superpixels, _segmentations, _spatial_to_input, import_shap, keras_model)
 from .registry import register_method
 from .shap_deep import deep_unsupported_ops, shap_deep  # noqa: F401 (re-exported)
 from .shap_kernel import shap_kernel  # noqa: F401 (re-exported)
@@ -135,7 +135,7 @@ def _eg_compiled(adapter, x, targets, background, n_samples, seed, local_smoothi
 
 def _eg_with_shap(adapter, x, targets, background, n_samples, seed, local_smoothing, batch_size):
     """Expected gradients by ``shap.GradientExplainer`` itself (for comparisons)."""
-    import shap
+    shap = import_shap()
 
     if callable(targets):
         raise ValueError("targets: implementation='shap' explains class indices only, got a callable")
@@ -219,7 +219,7 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
 # ----------------------------------------------------------------------------- partition
 def _exact_image_masker(spec, shape):
     """``shap.maskers.Image`` whose inpainting leaves unmasked pixels exact (shap rounds the whole image to uint8)."""
-    import shap
+    shap = import_shap()
 
     class ExactImageMasker(shap.maskers.Image):
         def inpaint(self, x, mask, method):
@@ -234,7 +234,7 @@ def _exact_image_masker(spec, shape):
 
 def _partition_pixels(adapter, images, target, masker, max_evals, batch_size):
     """Owen values over ``shap.maskers.Image``'s pixel hierarchy: values (n, H, W, C), base values (n,)."""
-    import shap
+    shap = import_shap()
 
     f = score_function(adapter, target, batch_size)
     scale = 1.0
@@ -258,7 +258,7 @@ def _superpixel_hierarchy(segments):
 
 def _partition_superpixels(adapter, image, target, segs, replacement, max_evals, batch_size):
     """Owen values over superpixels, one explainer per scale: pixel map (H, W), base value."""
-    import shap
+    shap = import_shap()
 
     maps, bases, raw = [], [], []
     f_image = score_function(adapter, target, batch_size)

@@ -15,7 +15,7 @@ from .._docstrings import shared_docstring
 from ._background import check_background, subsample
 from ._blackbox import target_groups
 from ._checks import positive_int, seed_value
-from ._shap_common import _additivity, _expected_values, _model_outputs, keras_model
+from ._shap_common import _additivity, _expected_values, _model_outputs, import_shap, keras_model
 from .registry import register_method
 
 __all__ = ["shap_deep", "deep_unsupported_ops"]
@@ -39,6 +39,7 @@ def deep_unsupported_ops(adapter):
         Sorted op types (empty when DeepSHAP can run).
     """
     if adapter not in _DEEP_OPS:
+        import_shap()
         from shap.explainers._deep.deep_tf import op_handlers
 
         forward = tf.function(adapter.scores)
@@ -120,7 +121,7 @@ def shap_deep(adapter, inputs, targets, background=None, max_background=100, see
     --------
     >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_deep', background=X_train[:100])   # doctest: +SKIP
     """
-    import shap
+    shap = import_shap()
 
     background = check_background(adapter, background, "shap_deep")
     seed = seed_value("seed", seed)

@@ -11,7 +11,8 @@ from ._blackbox import global_numpy_seed, score_function, target_groups
 from ._checks import positive_int, seed_value
 from ._graph import host_rows
 from ._segmentation import segments_to_pixels
-from ._shap_common import _additivity, _granularity, _model_outputs, _segmentations, _spatial_to_input
+from ._shap_common import (_additivity, _granularity, _model_outputs, _segmentations, _spatial_to_input,
+                           import_shap)
 from .registry import register_method
 
 __all__ = ["shap_kernel"]
@@ -20,7 +21,7 @@ __all__ = ["shap_kernel"]
 # ----------------------------------------------------------------------------- kernel
 def _kernel_features(adapter, x, targets, background, nsamples, l1_reg, batch_size):
     """KernelSHAP over the flat input values: (N, D) values and (N,) expected values."""
-    import shap
+    shap = import_shap()
 
     n_features = int(np.prod(adapter.input_shape))
     flat, bg = x.reshape(len(x), n_features), background.reshape(len(background), n_features)
@@ -58,7 +59,7 @@ def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1
 
     Returns (N, H, W) pixel maps, (N,) expected values and, per input and scale, the superpixel values.
     """
-    import shap
+    shap = import_shap()
 
     bg_images = adapter.to_image(background).astype(np.float32)
     maps, expected, segment_values = np.zeros(images.shape[:3]), np.zeros(len(images)), []

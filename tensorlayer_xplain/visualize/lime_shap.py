@@ -162,6 +162,9 @@ def _column_targets(adapter, x, classes, top_k):
 
 def _shap_cmap():
     try:
+        from ..methods._shap_common import import_shap
+
+        import_shap()  # first import: without keeping this call's frames alive
         from shap.plots.colors import red_transparent_blue
 
         return red_transparent_blue
