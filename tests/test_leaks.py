@@ -71,18 +71,68 @@ def test_models_explained_when_shap_is_first_imported_are_freed():
     assert done.returncode == 0, done.stdout[-500:] + done.stderr[-2000:]
 
 
-def test_shap_deep_leaves_tensorflows_gradient_machinery_as_it_found_it(rng):
+def _shap_import_errors_with_frames():
+    from shap.utils import _general
+
+    return [name for name, (_message, error) in _general.import_errors.items() if error.__traceback__ is not None]
+
+
+@pytest.mark.filterwarnings("ignore:Linear regression equation is singular")  # 20 KernelSHAP samples, 64 features
+def test_models_explained_with_shap_and_lime_and_deleted_leave_no_model_alive(rng):
+    images, flat = rng.random((2, 12, 12, 1), dtype=np.float32), rng.random((2, 64), dtype=np.float32)
+    calls = [(tiny_static_cnn, images, "shap_deep", {"background": images}),
+             (tiny_static_cnn, images, "shap_partition", {"max_evals": 20}),
+             (tiny_static_cnn, images, "lime", {"num_samples": 20, "segmentation": "grid", "n_segments": 4}),
+             (tiny_mlp, flat, "shap_deep", {"background": flat}),
+             (tiny_mlp, flat, "shap_kernel", {"background": flat, "nsamples": 20}),
+             (tiny_mlp, flat, "shap", {"background": flat, "n_samples": 4})]
+    models = []
+    for seed, (build, x, method, params) in enumerate(calls):
+        model = build(seed=seed)
+        tlxp.explain(model, x, method=method, **params)
+        models.append(weakref.ref(model))
+        del model
+    gc.collect()
+    alive = [calls[i][2] for i, ref in enumerate(models) if ref() is not None]
+    assert not alive, "models still alive after del + gc: %s" % alive
+    # the tracebacks shap records for its optional imports hold their callers' frames (caught even when an
+    # earlier test imported shap first)
+    assert not _shap_import_errors_with_frames()
+
+
+def _gradient_state():
     from tensorflow.python.eager import execute
     from tensorflow.python.framework import ops
 
     registry = ops._gradient_registry._registry
-    before = {name: dict(entry) for name, entry in registry.items()}
-    record = execute.record_gradient
-    model = tiny_static_cnn(seed=2)
-    x, bg = rng.random((2, 12, 12, 1), dtype=np.float32), rng.random((4, 12, 12, 1), dtype=np.float32)
-    tlxp.explain(model, x, method="shap_deep", background=bg)
-    assert execute.record_gradient is record
-    assert {name: dict(entry) for name, entry in registry.items()} == before
+    return execute.record_gradient, {name: (entry, dict(entry)) for name, entry in registry.items()}
+
+
+def _assert_same_gradient_state(before, after):
+    assert after[0] is before[0], "execute.record_gradient was left replaced"
+    assert after[1].keys() == before[1].keys(), "registry keys changed: %s" % (after[1].keys() ^ before[1].keys())
+    for name, (entry, values) in before[1].items():
+        assert after[1][name][0] is entry and after[1][name][1].keys() == values.keys(), name
+        assert all(after[1][name][1][key] is value for key, value in values.items()), name
+
+
+def test_shap_deep_restores_tensorflow_gradient_registry_and_recording(rng, monkeypatch):
+    from shap.explainers._deep import deep_tf
+
+    x = rng.random((2, 64), dtype=np.float32)
+    model = tiny_mlp(seed=4)
+    before = _gradient_state()
+    tlxp.explain(model, x, method="shap_deep", background=x)
+    _assert_same_gradient_state(before, _gradient_state())
+
+    def failing(*args):
+        raise RuntimeError("DeepLIFT rule failed half-way")
+
+    # fails inside shap's gradient graph, while the registry and the recording are patched
+    monkeypatch.setitem(deep_tf.op_handlers, "Relu", failing)
+    with pytest.raises(RuntimeError, match="half-way"):
+        tlxp.explain(model, x[:1], method="shap_deep", background=x)
+    _assert_same_gradient_state(before, _gradient_state())
 
 
 def test_as_adapter_still_reuses_and_keeps_a_temporary_model_alive(rng):
