@@ -264,6 +264,25 @@ def test_weights_fingerprint_is_equal_for_equal_weights_and_sees_every_kind_of_c
     assert adapter.weights_fingerprint() == before
 
 
+def test_weights_fingerprint_sees_changes_to_large_weights_hashed_on_the_host():
+    def build():
+        tf.keras.utils.set_random_seed(3)
+        return tf.keras.Sequential([tf.keras.Input((600,)), tf.keras.layers.Dense(600)])  # 1.4 MB kernel
+
+    model = build()
+    adapter = tlxp.ModelAdapter(model)
+    before = adapter.weights_fingerprint()
+    kernel, bias = model.weights
+    assert id(kernel) not in adapter._weights_hasher[2] and id(bias) in adapter._weights_hasher[2]
+    assert tlxp.ModelAdapter(build()).weights_fingerprint() == before
+    value = kernel.numpy()
+    value[599, 599] += 1.0
+    kernel.assign(value)
+    after_kernel = adapter.weights_fingerprint()
+    bias.assign(bias.numpy() + 1.0)
+    assert len({before, after_kernel, adapter.weights_fingerprint()}) == 3
+
+
 class _HostWeight:
     """A weight TensorFlow cannot read in a graph (only ``numpy()``)."""
 
