@@ -70,7 +70,7 @@ def weights_fingerprint(adapter):
     ids = tuple(id(w) for w in weights)  # weights a dynamic model creates later get a new hasher
     cached = getattr(adapter, "_weights_hasher", None)
     if cached is None or cached[0] != ids:
-        small = [w for w in weights if (_nbytes(w) or _GRAPH_BYTES + 1) <= _GRAPH_BYTES]
+        small = [w for w in weights if _nbytes(w) is not None and _nbytes(w) <= _GRAPH_BYTES]
         cached = adapter._weights_hasher = (ids, _graph_hasher(small) if small else None,
                                             {id(w) for w in small})
     h, on_host = hashlib.sha1(), weights
