@@ -20,6 +20,8 @@ from .adapter import ModelAdapter, as_adapter  # noqa: E402
 from .explainer import ModelExplainer  # noqa: E402
 from .explanation import Explanation  # noqa: E402
 from .multi_input import MultiInputAdapter, MultiInputExplanation  # noqa: E402
+from .adapter._seq2seq import Seq2seqAdapter  # noqa: E402
+from .seq2seq import Seq2seqExplanation, explain_seq2seq  # noqa: E402
 from .methods.registry import (  # noqa: E402
     available_methods,
     get_method,
@@ -63,6 +65,9 @@ __all__ = [
     "as_adapter",
     "MultiInputAdapter",
     "MultiInputExplanation",
+    "Seq2seqAdapter",
+    "Seq2seqExplanation",
+    "explain_seq2seq",
     "ModelExplainer",
     "Explanation",
     "explain",

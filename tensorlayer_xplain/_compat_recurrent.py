@@ -34,8 +34,9 @@ Patches
     (any ``name=`` raised "The argument `inputs` should be either Tensor or a list
     of Tensor"); ``Decoder_Attention`` compared ``method is "dot"`` (a method
     string built at run time matched no branch and the call failed with an
-    ``UnboundLocalError``): the method is validated and interned; greedy decoding
-    read the batch size from the static shape (now ``tf.shape``).
+    ``UnboundLocalError``): the method is validated and interned; the forward and
+    greedy decoding read the batch size from the static shape (``None`` inside a
+    ``tf.function`` with an open batch; now ``tf.shape``).
 ``seq2seq_greedy_graph``
     ``Seq2seq``'s greedy decoding (``top_n=None``) read the batch size with
     ``.numpy()``, so it ran eagerly only; it now builds the start tokens with
@@ -329,6 +330,19 @@ def _attention_inference(self, src_seq, encoding_hidden_states, last_hidden_stat
     return tf.concat(outputs, 1)
 
 
+@tf.autograph.experimental.do_not_convert
+def _attention_forward(self, inputs, seq_length=20, sos=None):
+    src = self.embedding_layer(inputs[0])
+    _, encoding_hidden_states, last_hidden_states = self.enc_layer(src)
+    encoding_hidden_states = tf.stack(encoding_hidden_states, axis=1)  # (N, T_src, H)
+    if not self.is_train:
+        return self.inference(src, encoding_hidden_states, last_hidden_states, seq_length, sos)
+    dec_output = self.dec_layer(self.embedding_layer(inputs[1]), encoding_hidden_states, last_hidden_states,
+                                method=self.method)
+    logits = self.dense_layer(tf.reshape(dec_output, [-1, dec_output.shape[-1]]))
+    return tf.reshape(logits, tf.concat([tf.shape(dec_output)[:2], tf.shape(logits)[-1:]], 0))
+
+
 def start_ids(src, sos, argument="sos"):
     """``(N, 1)`` int64 start tokens for the batch of ``src`` (static shape ``(N or None, 1)``).
 
@@ -392,6 +406,7 @@ def _patches(tl):
          _attention_init(att.Seq2seqLuongAttention.__init__)),
         ("seq2seq_attention_keras3", att.Decoder_Attention, "__init__", _decoder_init(att.Decoder_Attention.__init__)),
         ("seq2seq_attention_keras3", att.Seq2seqLuongAttention, "inference", _attention_inference),
+        ("seq2seq_attention_keras3", att.Seq2seqLuongAttention, "forward", _attention_forward),
         ("seq2seq_attention_keras3", att.Decoder_Attention, "score", _score(att.Decoder_Attention.score)),
         ("seq2seq_greedy_graph", s2s.Seq2seq, "inference", _seq2seq_inference(s2s.Seq2seq.inference)),
     ]
