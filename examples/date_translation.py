@@ -97,12 +97,13 @@ def render(date, parts):
     return text, spans
 
 
-def encode(text, length):
-    """Character ids, post-padded with ``PAD`` to ``length``."""
+def encode(text, length, pre=False):
+    """Character ids padded with ``PAD`` to ``length`` (before the text with ``pre``, else after)."""
     ids = [IDS[c] for c in text]
     if len(ids) > length:
         raise ValueError("text: %r is longer than %d characters" % (text, length))
-    return ids + [PAD] * (length - len(ids))
+    pads = [PAD] * (length - len(ids))
+    return pads + ids if pre else ids + pads
 
 
 def decode(ids):
@@ -110,14 +111,17 @@ def decode(ids):
 
 
 def make_dataset(dates, rng):
-    """Source ids (N, 30), target ids (N, 10), field spans and format index, one random format per date."""
+    """Source ids (N, 30), target ids (N, 10), field spans (source positions) and format, one random format per date."""
     src, tgt, spans, formats = [], [], [], []
     for date in dates:
         k = int(rng.randint(len(FORMATS)))
         text, span = render(date, FORMATS[k])
-        src.append(encode(text, SOURCE_LENGTH))
+        # the source is padded in front (as Keras' pad_sequences does): the encoder reads the
+        # padding first, so its states at the end hold the date, not a run of padding
+        src.append(encode(text, SOURCE_LENGTH, pre=True))
         tgt.append(encode(date.isoformat(), OUTPUT_LENGTH))
-        spans.append(span)
+        offset = SOURCE_LENGTH - len(text)
+        spans.append({field: (a + offset, b + offset) for field, (a, b) in span.items()})
         formats.append(k)
     return np.array(src, np.int32), np.array(tgt, np.int32), spans, np.array(formats)
 
@@ -143,8 +147,9 @@ def build_model(hidden=64, embedding=32, method="general", seed=0):
 
 
 def train(model, src, tgt, epochs, batch_size=128, learning_rate=5e-3, seed=0, log=print):
-    """Teacher forcing with Adam and softmax cross-entropy (a compiled TensorLayer training step)."""
-    optimizer = tf.optimizers.Adam(learning_rate)
+    """Teacher forcing with Adam (cosine-decayed rate) and softmax cross-entropy, a compiled training step."""
+    total = epochs * int(np.ceil(len(src) / batch_size))
+    optimizer = tf.optimizers.Adam(tf.keras.optimizers.schedules.CosineDecay(learning_rate, total, alpha=0.05))
     weights = model.trainable_weights
     dec = teacher_inputs(tgt)
 
@@ -206,7 +211,7 @@ def draw_alignments(exp, texts, path):
     try:
         for i, ax in enumerate(axes[:, 0]):
             length = len(texts[i])
-            matrix = exp.attributions[i, :, :length]
+            matrix = exp.attributions[i, :, -length:]  # the text (the padding in front is left out)
             ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto")
             ax.set_xticks(range(length))
             ax.set_xticklabels(["␣" if c == " " else c for c in texts[i]], fontsize=9)
