@@ -237,11 +237,14 @@ def parse_args(argv=None):
     parser.add_argument("--test-size", type=int, default=2000, help="held-out dates (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=12, help="training epochs (default: %(default)s)")
     parser.add_argument("--hidden", type=int, default=64, help="GRU units (default: %(default)s)")
+    parser.add_argument("--embedding", type=int, default=32, help="embedding size (default: %(default)s)")
     parser.add_argument("--method", default="general", choices=["dot", "general", "concat"],
                         help="Luong score function (default: %(default)s)")
     parser.add_argument("--n", type=int, default=4, help="dates drawn in the figure (default: %(default)s)")
     parser.add_argument("--check", type=int, default=300,
                         help="held-out dates for the attention and gradient checks (default: %(default)s)")
+    parser.add_argument("--ig-steps", type=int, default=32,
+                        help="integrated-gradients steps for the gradient check (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=5e-3, help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--format", default="png", choices=["png", "pdf", "svg"],
@@ -255,7 +258,7 @@ def main(argv=None):
     train_dates, test_dates = split_dates(args.train_size, args.test_size, args.seed)
     src, tgt, _, _ = make_dataset(train_dates, rng)
     test_src, test_tgt, test_spans, test_formats = make_dataset(test_dates, rng)
-    model = build_model(args.hidden, method=args.method, seed=args.seed)
+    model = build_model(args.hidden, embedding=args.embedding, method=args.method, seed=args.seed)
     start = time.perf_counter()
     train(model, src, tgt, args.epochs, learning_rate=args.learning_rate, seed=args.seed)
     print("trained %d epochs on %d dates in %.1f s" % (args.epochs, len(src), time.perf_counter() - start))
@@ -280,7 +283,7 @@ def main(argv=None):
         print("  %-5s %.1f%% of the attention (those characters are %.1f%% of the source)"
               % (field, 100 * shares[field], 100 * source_share[field]))
     ig = tlxp.explain(model, test_src[:k], "integrated_gradients", decoder_inputs=attention.decoder_inputs,
-                      steps=32)
+                      steps=args.ig_steps)
     top_ig = np.abs(ig.attributions).argmax(-1)  # (N, T_out): the source character with the largest |IG|
     for field, positions in FIELDS.items():
         inside = np.take_along_axis(masks[field], top_ig[:, list(positions)], axis=1)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .adapter import PREDICTED, as_adapter
+from .adapter import PREDICTED, ModelAdapter, as_adapter
 from .explanation import Explanation
 from .map_checks import flag_maps
 from .methods.costs import check_ranges
@@ -36,7 +36,8 @@ def _is_seq2seq(model, params):
     from .adapter._seq2seq import Seq2seqAdapter, is_seq2seq_model
     from .seq2seq import SEQ2SEQ_PARAMETERS
 
-    return (isinstance(model, Seq2seqAdapter) or is_seq2seq_model(model)
+    inner = model.model if isinstance(model, ModelAdapter) else model
+    return (isinstance(model, Seq2seqAdapter) or is_seq2seq_model(inner)
             or any(params.get(k) is not None for k in SEQ2SEQ_PARAMETERS))
 
 

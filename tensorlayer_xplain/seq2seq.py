@@ -240,9 +240,9 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
 
     Parameters
     ----------
-    model : tl.models.Model, keras.Model or Seq2seqAdapter
-        ``tl.models.Seq2seq``, ``tl.models.Seq2seqLuongAttention`` or a model whose
-        training call ``model([src, decoder_inputs])`` returns ``(N, T_out, V)`` logits.
+    model : tl.models.Model or Seq2seqAdapter
+        ``tl.models.Seq2seq``, ``tl.models.Seq2seqLuongAttention`` or a TensorLayer model
+        whose training call ``model([src, decoder_inputs])`` returns ``(N, T_out, V)`` logits.
     inputs : array-like of int, shape (N, T_src)
         Source token ids.
     method : str

@@ -143,9 +143,9 @@ class Seq2seqAdapter(ModelAdapter):
 
     Parameters
     ----------
-    model : tl.models.Model or keras.Model
-        ``tl.models.Seq2seq``, ``tl.models.Seq2seqLuongAttention``, or a model whose
-        training call ``model([src, decoder_inputs])`` returns logits ``(N, T_out, V)``.
+    model : tl.models.Model
+        ``tl.models.Seq2seq``, ``tl.models.Seq2seqLuongAttention``, or a TensorLayer model
+        whose training call ``model([src, decoder_inputs])`` returns logits ``(N, T_out, V)``.
     embedding_layer : str, optional
         Name of the layer that embeds the source ids (default: the zoo models'
         ``embedding_layer``, else the model's first embedding layer).
@@ -168,10 +168,10 @@ class Seq2seqAdapter(ModelAdapter):
     """
 
     def __init__(self, model, embedding_layer=None, pad_id=0, output="logits", batch_size=256):
+        if not isinstance(model, tl.models.Model):
+            raise TypeError("model: a seq2seq model must be a TensorLayer model whose training call takes "
+                            "[src, decoder_inputs], got %s" % _describe(model))
         super().__init__(model, output=output, batch_size=batch_size)
-        if self.kind not in ("tl_static", "tl_dynamic", "keras"):
-            raise TypeError("model: a seq2seq model must be a TensorLayer or Keras model taking [src, "
-                            "decoder_inputs], got %s" % _describe(model))
         self.embedding = self._find_embedding(embedding_layer)
         self.vocab_size = int(self.embedding.embeddings.shape[0])
         if pad_id is not None:
@@ -280,11 +280,8 @@ class Seq2seqAdapter(ModelAdapter):
     # ------------------------------------------------------------------ forward passes (inside a step)
     def teacher_forced_call(self, src, dec):
         """Logits ``(B, T_out, V)`` of ``model([src, dec])``: the model's branch flag set to training only."""
-        if self.kind == "keras":
-            out = self.model([src, dec], training=False)
-        else:
-            with temporarily_set(self.model, "is_train", True):
-                out = self.model([src, dec])
+        with temporarily_set(self.model, "is_train", True):
+            out = self.model([src, dec])
         if isinstance(out, (list, tuple)):
             out = out[0]
         out = tf.cast(tf.convert_to_tensor(out), tf.float32)
@@ -428,6 +425,8 @@ def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
     """
     if isinstance(model, Seq2seqAdapter):
         return model
+    if isinstance(model, ModelAdapter):
+        model = model.model
     from ._cache import _adapters_of
 
     key = ("seq2seq", embedding_layer, pad_id, output)
