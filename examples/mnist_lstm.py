@@ -24,6 +24,7 @@ import os
 import tempfile
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
@@ -57,7 +58,7 @@ def parse_args(argv=None):
 
 def lstm_classifier(units=128, steps=28, features=28, n_classes=10, seed=0):
     """``Input([None, T, F]) -> LSTMRNN(units, last output) -> Dense(n_classes)``: a static TL model."""
-    tf.random.set_seed(seed)
+    keras.utils.set_random_seed(seed)  # TensorLayer's and the Keras cell's initializers
     ni = tl.layers.Input([None, steps, features])
     nn = tl.layers.LSTMRNN(units=units, in_channels=features, return_last_output=True, return_last_state=False)(ni)
     nn = tl.layers.Dense(n_classes, in_channels=units)(nn)

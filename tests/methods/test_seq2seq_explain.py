@@ -248,3 +248,13 @@ def test_bad_source_and_method():
         tlxp.explain(model, src.astype(np.float32), "gradient", decoder_inputs=dec)
     with pytest.raises(ValueError, match="method: seq2seq models are explained with"):
         tlxp.explain(model, src, "gradcam", decoder_inputs=dec)
+
+
+def test_agreement_metric_compares_attention_with_gradients(trained):
+    src, dec = _data(11)
+    att = tlxp.explain(trained, src, "attention", decoder_inputs=dec)
+    ig = tlxp.explain(trained, src, "integrated_gradients", decoder_inputs=dec, steps=16)
+    rho, iou = tlxp.method_agreement({"attention": att, "ig": ig}, top_k=T_OUT)
+    assert rho.shape == (2, 2) and -1 <= rho.loc["attention", "ig"] <= 1 and 0 <= iou.loc["attention", "ig"] <= 1
+    same, _ = tlxp.method_agreement({"a": att, "b": att}, top_k=T_OUT)
+    assert same.loc["a", "b"] == pytest.approx(1.0)
