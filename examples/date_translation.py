@@ -21,7 +21,8 @@ The script prints
   the largest attribution lies inside the attended field);
 
 and saves ``date_alignment.<fmt>``: the alignment matrices (output characters x source
-characters) of a few held-out dates.
+characters, the padding in front included) of a few held-out dates next to their
+integrated-gradients maps.
 
 Run ``python examples/date_translation.py --help`` for the options. Nothing is
 downloaded. The defaults train for about 3 to 5 minutes on two CPU cores.
@@ -203,30 +204,30 @@ def field_attention(alignment, masks):
             for field, positions in FIELDS.items()}
 
 
-def draw_alignments(exp, texts, path):
-    """The alignment matrices (output characters x source characters) of a few dates. Closes the figure."""
+def draw_alignments(attention, ig, n, path):
+    """Per date: the alignment and |IG| (output characters x source characters, padding shown as '.'). Closes it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(texts)
-    fig, axes = plt.subplots(n, 1, figsize=(9, 3.2 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 2, figsize=(15, 3.0 * n), squeeze=False)
     try:
-        for i, ax in enumerate(axes[:, 0]):
-            length = len(texts[i])
-            matrix = exp.attributions[i, :, -length:]  # the text (the padding in front is left out)
-            ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto")
-            ax.set_xticks(range(length))
-            ax.set_xticklabels(["␣" if c == " " else c for c in texts[i]], fontsize=9)
-            out = decode(exp.meta["outputs"][i]) if "outputs" in exp.meta else decode(exp.targets[i])
-            ax.set_yticks(range(len(out)))
-            ax.set_yticklabels(list(out), fontsize=9)
-            ax.set_xlabel("source characters", fontsize=8)
-            ax.set_ylabel("output", fontsize=8)
-            ax.set_title("%r -> %s" % (texts[i], out), fontsize=10)
+        for i in range(n):
+            labels = ["." if t == PAD else ("_" if VOCAB[t] == " " else VOCAB[t]) for t in attention.inputs[i]]
+            out = decode(attention.meta["outputs"][i]) if "outputs" in attention.meta else decode(attention.targets[i])
+            magnitude = np.abs(ig.attributions[i])
+            panels = ((attention.attributions[i], "alignment (Luong attention)"),
+                      (magnitude / max(float(magnitude.max()), 1e-12), "|integrated gradients| (scaled)"))
+            for ax, (matrix, title) in zip(axes[i], panels):
+                ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+                ax.set_xticks(range(len(labels)))
+                ax.set_xticklabels(labels, fontsize=8)
+                ax.set_yticks(range(len(out)))
+                ax.set_yticklabels(list(out), fontsize=8)
+                ax.set_title("%s -> %s: %s" % (decode(attention.inputs[i]), out, title), fontsize=9)
         fig.tight_layout()
-        fig.savefig(path, dpi=90)
+        fig.savefig(path, dpi=80)
     finally:
         plt.close(fig)
 
@@ -314,8 +315,7 @@ def main(argv=None):
     print("  IG completeness (%d steps): median gap %.4f, %.1f%% of the %d positions within 1%%"
           % (args.ig_steps, np.median(gap), 100 * (gap < 0.01).mean(), gap.size))
     path = os.path.join(out, "date_alignment.%s" % args.format)
-    texts = [render(d, FORMATS[f])[0] for d, f in zip(test_dates[:args.n], test_formats[:args.n])]
-    draw_alignments(attention, texts, path)
+    draw_alignments(attention, ig, min(args.n, m), path)
     print("saved %s" % path)
     return float(exact.mean()), shares
 
