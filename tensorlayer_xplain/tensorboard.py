@@ -595,6 +595,21 @@ class ExplanationLogger:
         return _keras_callback_class()(self, update_freq)
 
     # ------------------------------------------------------------------ lifetime
+    @property
+    def writer(self):
+        """The ``tf.summary`` writer of ``logdir``, to log the loop's own values in the same run.
+
+        Returns
+        -------
+        tf.summary.SummaryWriter
+
+        Examples
+        --------
+        >>> with logger.writer.as_default():                            # doctest: +SKIP
+        ...     tf.summary.scalar('training/val_accuracy', acc, step=epoch)
+        """
+        return self._writer
+
     def flush(self):
         """Write pending events to disk.
 
