@@ -52,7 +52,7 @@ from .metrics.agreement import _named_explanations, method_agreement
 from .metrics.registry import _metric_spec
 from .visualize._draw import heatmap_rgb, overlay_rgb
 
-__all__ = ["ExplanationLogger", "log_explanations", "log_class_means", "INSTALL_HINT"]
+__all__ = ["ExplanationLogger", "log_explanations", "log_class_means", "image_grid", "INSTALL_HINT"]
 
 #: What to run when the optional ``tensorboard`` package is missing.
 INSTALL_HINT = "pip install tensorlayer-xplain[tensorboard]"
