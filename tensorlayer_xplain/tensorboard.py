@@ -43,9 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from ._explainer_config import check_config, check_methods, check_seed
-from .adapter import ModelAdapter
 from .explainer import ModelExplainer
-from .explanation import Explanation
 from .methods.registry import method_parameters
 from .metrics._common import _check_int, _spearman_rows
 from .metrics.agreement import _named_explanations, method_agreement
@@ -123,7 +121,7 @@ def image_grid(tiles, columns=4, gap=2):
     Examples
     --------
     >>> image_grid(np.zeros((8, 28, 28, 3)), columns=4).shape
-    (230, 462, 3)
+    (226, 454, 3)
     """
     tiles = np.asarray(tiles, np.float32)
     n, h, w = tiles.shape[:3]
