@@ -317,3 +317,13 @@ def test_missing_tensorboard_names_the_extra(monkeypatch, tmp_path):
         ExplanationLogger(tmp_path, np.zeros((2, 12, 12, 1), np.float32))
     with pytest.raises(ImportError, match=r"tensorlayer-xplain\[tensorboard\]"):
         log_explanations(tmp_path, [], 0)
+
+
+def test_package_import_does_not_import_tensorboard():
+    import subprocess
+
+    code = ("import sys, tensorlayer_xplain as tlxp; tlxp.tensorboard.ExplanationLogger; "
+            "print('tensorboard' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
