@@ -327,3 +327,14 @@ def test_package_import_does_not_import_tensorboard():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_watched_batch_is_a_copy(static_cnn, watched, tmp_path):
+    x, _ = watched
+    original = x.copy()
+    logger = ExplanationLogger(tmp_path, x, methods=["gradient"], metrics=())
+    x[:] = 0.0  # the caller reuses its array
+    first = logger.log(static_cnn, 0)
+    np.testing.assert_array_equal(logger.inputs, original)
+    assert "watched/accuracy" not in first
+    logger.close()
