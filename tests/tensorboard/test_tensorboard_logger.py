@@ -319,6 +319,7 @@ def test_missing_tensorboard_names_the_extra(monkeypatch, tmp_path):
         log_explanations(tmp_path, [], 0)
 
 
+@pytest.mark.slow  # a fresh interpreter importing TensorFlow: 8-25 s on the shared machine
 def test_package_import_does_not_import_tensorboard():
     import subprocess
 
