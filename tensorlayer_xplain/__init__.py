@@ -42,6 +42,7 @@ from .runner import explain  # noqa: E402
 from .weights import load_weights, save_weights  # noqa: E402
 from .scale.store import ExplanationStore, open_store  # noqa: E402
 from . import metrics  # noqa: E402
+from . import tensorboard  # noqa: E402  (imports the tensorboard package only when used)
 from .metrics import (  # noqa: E402
     available_metrics,
     deletion,
@@ -60,6 +61,7 @@ from .visualize import __all__ as _visualize_all  # noqa: E402
 __all__ = [
     "__version__",
     "metrics",
+    "tensorboard",
     "deletion",
     "insertion",
     "mu_fidelity",
