@@ -1,4 +1,4 @@
-"""Run in a subprocess by tests/test_memory.py: peak RSS increase of LIME and RISE on a 224x224 CNN.
+"""Run in a subprocess by tests/adapter/test_memory.py: peak RSS increase of LIME and RISE on a 224x224 CNN.
 
 Prints one JSON line ``{"sample_bytes": ..., "rows": ..., "lime": {"peak_mb", "after_mb"}, "rise": {...}}``.
 Usage: ``python tests/_memory_probe.py MAX_BATCH_BYTES``.

@@ -18,7 +18,7 @@ from tensorlayer.layers import BatchNorm2d, Conv2d, Dense, Flatten, MaxPool2d
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import _compat
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 12
 
 
@@ -170,6 +170,7 @@ def test_gradcam_equals_keras_recipe(trained):
 
 
 @pytest.mark.parametrize("kind", sorted(BUILDERS))
+@pytest.mark.slow
 def test_compiled_train_step_updates_like_tl_eager(kind):
     """TL's own eager BatchNorm (the original forward) vs the patched one in a compiled step: same numbers."""
     reference, patched = BUILDERS[kind](seed=5), BUILDERS[kind](seed=6)
@@ -239,6 +240,7 @@ def test_norms_on_batches_equal_tl_per_sample(name):
     np.testing.assert_allclose(compiled(tf.constant(x)).numpy(), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_layer_table_rows_for_patched_layers_hold():
     """The generated table's claims for the patched layers, re-run here (patched process)."""
     spec = importlib.util.spec_from_file_location("make_layer_table", os.path.join(ROOT, "docs", "make_layer_table.py"))

@@ -410,6 +410,7 @@ FUZZ_CHECKS = [getattr(schemathesis.checks, name) for name in (
     "response_headers_conformance")]
 
 
+@pytest.mark.slow
 def test_openapi_fuzzing_finds_no_5xx_and_no_schema_violation(model):
     app = create_app(tlxp.ModelExplainer(model, methods=["gradient", "gradcam"]), max_cost=10_000)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

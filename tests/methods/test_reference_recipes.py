@@ -129,6 +129,7 @@ def test_expected_gradients_equal_shap_gradient_explainer_on_the_trained_cnn(cnn
 
 
 # ----------------------------------------------------------------------------- attention on an MLP
+@pytest.mark.slow
 def test_mlp_attention_depends_on_the_model(mnist):
     X, y, x, _ = mnist
     flat = x.reshape(len(x), 784)

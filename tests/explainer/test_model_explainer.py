@@ -63,6 +63,7 @@ def test_config_is_validated_at_construction(static_cnn, custom_method):
         tlxp.ModelExplainer(static_cnn, methods=["gradient"], cache=0)
 
 
+@pytest.mark.slow
 def test_dispatches_to_every_registered_method(rng):
     model = tiny_static_cnn(size=8)
     x = rng.random((2, 8, 8, 1), dtype=np.float32)
@@ -83,7 +84,7 @@ def test_dispatches_to_every_registered_method(rng):
         if name in ("lime_tabular", "shap_kernel"):
             continue  # flat-feature methods: covered on an MLP below
         if name == "attention_rollout":
-            continue  # needs self-attention layers: covered in test_attention.py
+            continue  # needs self-attention layers: covered in methods/test_attention.py
         exp = explainer.explain(x, method=name, **overrides)
         assert isinstance(exp, tlxp.Explanation) and exp.method == name
         assert exp.attributions.shape == x.shape and np.isfinite(exp.attributions).all()
@@ -180,6 +181,7 @@ def test_report_has_one_section_per_input_and_method(tmp_path, static_cnn, image
     assert os.listdir(tmp_path / "r") == ["report.html"]
 
 
+@pytest.mark.slow
 def test_cli_explain_writes_outputs_and_errors_are_one_line(tmp_path):
     model = tiny_mlp(seed=3, n_in=784, n_classes=10)
     weights = str(tmp_path / "w.npz")

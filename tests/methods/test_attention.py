@@ -444,11 +444,13 @@ def test_patch_tokens_are_row_major():
     np.testing.assert_array_equal(heat, image[0, ..., 0])
 
 
+@pytest.mark.slow
 def test_example_help():
     import os
     import subprocess
     import sys
 
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "mnist_attention.py")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples",
+                          "mnist_attention.py")
     out = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--epochs" in out.stdout and "--out" in out.stdout
