@@ -7,7 +7,6 @@ import pytest
 import tensorlayer_xplain as tlxp
 
 
-
 def make_explanation(rng, n=3):
     return tlxp.Explanation(
         "gradient", rng.random((n, 784), dtype=np.float32), rng.random((n, 784), dtype=np.float32),

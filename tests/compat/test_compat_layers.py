@@ -1,4 +1,5 @@
-"""TensorLayer's normalization layers inside ``tf.function``: the ``_compat_layers`` patches against TL's own eager code.
+"""TensorLayer's normalization layers inside ``tf.function``: the ``_compat.layers`` patches against TL's own eager
+code.
 
 The references are TensorLayer 2.2.5's original ``forward`` methods (kept by the
 patch as ``forward._tlxp_original``), run eagerly, and hand-written GradientTape

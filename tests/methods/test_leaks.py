@@ -69,7 +69,8 @@ def test_models_explained_when_shap_is_first_imported_are_freed():
     # only a fresh process imports shap for the first time
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, for conftest
     done = subprocess.run([sys.executable, "-c", _FIRST_SHAP_IMPORT], cwd=here, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.path.dirname(here)]), CUDA_VISIBLE_DEVICES="-1"))
+                          timeout=300, env=dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.path.dirname(here)]),
+                                                CUDA_VISIBLE_DEVICES="-1"))
     assert done.returncode == 0, done.stdout[-500:] + done.stderr[-2000:]
 
 

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import tensorlayer_xplain as tlxp
+
 from conftest import tiny_mlp
 
 

@@ -5,7 +5,6 @@ import pytest
 import tensorlayer_xplain as tlxp
 
 
-
 def test_registry_register_lookup_alias_and_errors(static_cnn, images):
     assert "gradient" in tlxp.available_methods()
     assert tlxp.get_method("saliency") is tlxp.get_method("gradient")
@@ -16,7 +15,8 @@ def test_registry_register_lookup_alias_and_errors(static_cnn, images):
 
     try:
         assert tlxp.method_parameters("double_input_test") == {"factor": 2.0}
-        exp = tlxp.ModelExplainer(static_cnn, methods=["double_input_test"]).explain(images, "double_input_test", factor=3.0)
+        explainer = tlxp.ModelExplainer(static_cnn, methods=["double_input_test"])
+        exp = explainer.explain(images, "double_input_test", factor=3.0)
         np.testing.assert_allclose(exp.attributions, 3 * images)
         assert exp.meta["signed"] is True
         with pytest.raises(ValueError, match="already registered"):

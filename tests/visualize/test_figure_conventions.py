@@ -7,7 +7,6 @@ import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.visualize import figure_path
 
 
-
 def test_gradient_visualization_writes_file_and_closes(tmp_path, static_cnn, images):
     exp = tlxp.gradient_visualization(static_cnn, images[:2], 1, name=str(tmp_path / "grad"))
     assert os.path.getsize(tmp_path / "grad.pdf") > 1000
