@@ -23,6 +23,7 @@ Run::
         [--budget 4] [--only NAME ...] [--out DIR]
 """
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -34,9 +35,9 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._models import trained_cnn  # noqa: E402
-from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks  # noqa: E402
+import tensorlayer_xplain as tlxp
+from benchmarks._models import trained_cnn
+from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks
 
 BATCH = 64
 IG_STEPS = 32
@@ -289,7 +290,7 @@ def run(min_repeats=5, max_repeats=40, budget=4.0, only=None):
     t = np.argmax(adapter.predict(x), axis=1).astype(np.int32)
     floors = make_floors(model, x, t)
     methods = [m for m in METHODS if only is None or m[0] in only]
-    calls = {name: (lambda fn=tlxp.get_method(name), p=params: fn(adapter, x, t, **p)) for name, params, _ in methods}
+    calls = {name: functools.partial(tlxp.get_method(name), adapter, x, t, **params) for name, params, _ in methods}
     rows = []
     for name, _, note in methods:
         ours = calls[name]()  # warm-up: compile both sides, check they compute the same thing

@@ -35,10 +35,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._models import trained_cnn  # noqa: E402
-from tensorlayer_xplain.methods._engine.segmentation import segment_image  # noqa: E402
-from tensorlayer_xplain.methods.shap import keras_model  # noqa: E402
+import tensorlayer_xplain as tlxp
+from benchmarks._models import trained_cnn
+from tensorlayer_xplain.methods._engine.segmentation import segment_image
+from tensorlayer_xplain.methods.shap import keras_model
 
 LIME_IMAGES, LIME_SAMPLES = 4, 1000
 SHAP_IMAGES, SHAP_SAMPLES, SHAP_BACKGROUND = 16, 200, 100

@@ -69,7 +69,8 @@ def png_bytes(image):
 
 def multipart(png, method, params=None):
     parts = [("method", method.encode())] + ([("params", json.dumps(params).encode())] if params else [])
-    body = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (BOUNDARY.encode(), k.encode(), v)
+    field = b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+    body = b"".join(field % (BOUNDARY.encode(), k.encode(), v)
                     for k, v in parts)
     body += (b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
              b"Content-Type: image/png\r\n\r\n" % BOUNDARY.encode()) + png + b"\r\n--%s--\r\n" % BOUNDARY.encode()

@@ -30,14 +30,14 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorlayer as tl  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorlayer as tl
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._rss import peak_mb, reset_peak  # noqa: E402
+import tensorlayer_xplain as tlxp
+from benchmarks._rss import peak_mb, reset_peak
 
 
 class Run:

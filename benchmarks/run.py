@@ -40,7 +40,6 @@ Run::
     TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/run.py [--quick] [--out DIR]
 """
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -55,8 +54,8 @@ import tracemalloc
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))

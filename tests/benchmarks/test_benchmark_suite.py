@@ -10,7 +10,8 @@ import tensorlayer_xplain as tlxp
 
 from conftest import tiny_mlp, tiny_static_cnn
 
-RUN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "run.py")
+RUN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "benchmarks",
+                      "run.py")
 TINY_RUN = {"batch": 4, "min_repeats": 1, "max_repeats": 1, "budget": 0.0, "metric_images": 3, "steps": 4,
             "n_subsets": 4}
 
