@@ -19,7 +19,7 @@ integrated gradients and SmoothGrad <= 1.2x of the floor.
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_gradients.py \
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_gradients \
         [--budget 4] [--only NAME ...] [--out DIR]
 """
 import argparse
@@ -27,17 +27,15 @@ import functools
 import json
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import tensorlayer_xplain as tlxp
-from benchmarks._models import trained_cnn
 from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks
+
+from ._models import trained_cnn
 
 BATCH = 64
 IG_STEPS = 32
@@ -61,7 +59,7 @@ def make_floors(model, x, t, ig_steps=IG_STEPS, sg_samples=SG_SAMPLES, noise_lev
 
     Returns ``{method name: callable}``; each callable runs its floor on ``x`` (targets ``t``) and
     returns a numpy array. The keyword arguments set the work of the floors (they default to this
-    script's settings) so other benchmarks (``benchmarks/run.py``) can match their methods' settings.
+    script's settings) so other benchmarks (``python -m benchmarks.run``) can match their methods' settings.
     """
     model.eval()  # a static TL model is called in eval mode (the adapter does this for the methods)
     layers = _layers(model)

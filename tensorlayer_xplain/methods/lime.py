@@ -35,7 +35,7 @@ from ._engine.segmentation import compose, segment_image, segments_to_pixels
 from ._engine.utils import chunks
 from .registry import register_method
 
-__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream"]
+__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream", "segment_image"]
 
 
 class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
