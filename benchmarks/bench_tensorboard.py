@@ -19,12 +19,11 @@ not change training numerics).
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_tensorboard.py [--pairs 4] [--train-size 50000]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_tensorboard [--pairs 4] [--train-size 50000]
 """
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
@@ -34,10 +33,8 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import tensorlayer_xplain as tlxp
-from benchmarks._rss import peak_mb, reset_peak
+from benchmarks.memory import peak_mb, reset_peak
 
 
 class Run:
