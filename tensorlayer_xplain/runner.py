@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
+from ._utils.map_checks import flag_maps
 from .adapter import PREDICTED, ModelAdapter, as_adapter
 from .explanation import Explanation
-from .map_checks import flag_maps
 from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
 
@@ -32,9 +32,9 @@ def _to_input_shape(attributions, x, adapter):
 
 
 def _is_seq2seq(model, params):
-    """An encoder-decoder to explain position by position (see :mod:`tensorlayer_xplain.seq2seq`)."""
+    """An encoder-decoder to explain position by position (see :mod:`tensorlayer_xplain.methods.seq2seq`)."""
     from .adapter._seq2seq import Seq2seqAdapter, is_seq2seq_model
-    from .seq2seq import SEQ2SEQ_PARAMETERS
+    from .methods.seq2seq import SEQ2SEQ_PARAMETERS
 
     inner = model.model if isinstance(model, ModelAdapter) else model
     return (isinstance(model, Seq2seqAdapter) or is_seq2seq_model(inner)
@@ -59,13 +59,13 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         The method's own parameters. For an encoder-decoder (``tl.models.Seq2seq``,
         ``Seq2seqLuongAttention``, or any model given ``decoder_inputs=`` / ``sos=``):
         ``decoder_inputs``, ``sos``, ``seq_length`` and the rest of
-        :func:`~tensorlayer_xplain.seq2seq.explain_seq2seq`.
+        :func:`~tensorlayer_xplain.methods.seq2seq.explain_seq2seq`.
 
     Returns
     -------
     Explanation
         ``attributions`` in the shape of ``inputs`` (a
-        :class:`~tensorlayer_xplain.seq2seq.Seq2seqExplanation` ``(N, T_out, T_src)``
+        :class:`~tensorlayer_xplain.methods.seq2seq.Seq2seqExplanation` ``(N, T_out, T_src)``
         for an encoder-decoder).
 
     Examples
@@ -75,7 +75,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     (4, 28, 28)
     """
     if _is_seq2seq(model, params):
-        from .seq2seq import explain_seq2seq
+        from .methods.seq2seq import explain_seq2seq
 
         return explain_seq2seq(model, inputs, method, targets=targets, output=output or "logits",
                                batch_size=batch_size, **params)
@@ -84,7 +84,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
     if getattr(adapter, "n_inputs", 1) > 1:
-        from .multi_input import explain_multi
+        from .methods.multi_input import explain_multi
 
         return explain_multi(adapter, inputs, method, targets, **params)
     x, batch_shape = adapter.prepare(inputs)

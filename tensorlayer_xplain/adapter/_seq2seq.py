@@ -427,7 +427,7 @@ def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
         return model
     if isinstance(model, ModelAdapter):
         model = model.model
-    from ._cache import _adapters_of
+    from ._reuse import _adapters_of
 
     key = ("seq2seq", embedding_layer, pad_id, output)
     per_model = _adapters_of(model)
