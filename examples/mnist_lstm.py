@@ -26,7 +26,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp

@@ -40,7 +40,6 @@ from .explainer.diagnose import diagnose
 from .explanation import Explanation, MultiInputExplanation
 from .layers import MultiHeadSelfAttention
 from .methods.costs import Cost, estimate_cost
-from .methods.seq2seq import Seq2seqExplanation, explain_seq2seq
 from .methods.registry import (
     available_methods,
     get_method,
@@ -49,6 +48,7 @@ from .methods.registry import (
     register_method,
     unregister_method,
 )
+from .methods.seq2seq import Seq2seqExplanation, explain_seq2seq
 from .metrics import (
     available_metrics,
     deletion,

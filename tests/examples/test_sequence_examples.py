@@ -74,7 +74,8 @@ def test_date_dataset(dates):
 @pytest.mark.slow
 def test_date_translation_runs_on_tiny_settings(dates, tmp_path, capsys):
     exact, shares = dates.main(["--train-size", "256", "--test-size", "32", "--epochs", "1", "--hidden", "8",
-                                "--check", "8", "--ig-check", "4", "--n", "2", "--ig-steps", "4", "--out", str(tmp_path)])
+                                "--check", "8", "--ig-check", "4", "--n", "2", "--ig-steps", "4",
+                                "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert 0.0 <= exact <= 1.0 and set(shares) == {"year", "month", "day"}
     assert "held-out exact match" in out and "rows sum to 1" in out

@@ -218,14 +218,16 @@ def test_vanilla_seq2seq_greedy_explanation():
 
 @pytest.mark.parametrize("kwargs, exc, message", [
     ({"decoder_inputs": np.ones((2, T_OUT), np.int32)}, ValueError, "decoder_inputs: expected one row per source"),
-    ({"decoder_inputs": np.full((3, T_OUT), V, np.int32)}, ValueError, r"decoder_inputs: expected token ids in \[0, 9\)"),
+    ({"decoder_inputs": np.full((3, T_OUT), V, np.int32)}, ValueError,
+     r"decoder_inputs: expected token ids in \[0, 9\)"),
     ({"decoder_inputs": np.ones((3, T_OUT), np.float32)}, TypeError, "decoder_inputs: expected integer token ids"),
     ({"decoder_inputs": np.ones((3, T_OUT), np.int32), "seq_length": 6}, ValueError,
      r"decoder_inputs: expected length 6 \(seq_length\), got 4"),
     ({}, ValueError, "sos: required without decoder_inputs"),
     ({"sos": SOS}, ValueError, "seq_length: required for greedy decoding"),
     ({"sos": V, "seq_length": 3}, ValueError, r"sos: expected a token id in \[0, 9\)"),
-    ({"sos": SOS, "seq_length": 3, "targets": np.ones((3, 4), int)}, ValueError, r"targets: expected token ids of shape \(3, 3\)"),
+    ({"sos": SOS, "seq_length": 3, "targets": np.ones((3, 4), int)}, ValueError,
+     r"targets: expected token ids of shape \(3, 3\)"),
     ({"sos": SOS, "seq_length": 3, "steps": 8}, TypeError, "gradient: unexpected parameter"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, exc, message):
