@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from .store import open_store
-from .store_writer import compute_chunk, describe_run, finish_store, prepare_store, write_chunk
+from .store_writer import compute_chunk, describe_run, finish_store, prepare_store, verified_done, write_chunk
 from .streaming import progress_bar
 
 __all__ = ["explain_with_ray", "ChunkWorker"]
@@ -216,7 +216,7 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
     run = describe_run(explainer, names, targets, chunk_size, store_inputs)
     n_classes = explainer.adapter.predict(first).shape[1]
     group = prepare_store(path, run, len(x), n_classes, labels is not None, resume)
-    done = group["done"][:]
+    done = verified_done(group, path)
     todo = [int(c) for c in np.flatnonzero(~done)]
     bar = progress_bar(len(x), "explain_with_ray (%s)" % ", ".join(names), progress,
                        initial=int(len(x) - sum(min(chunk_size, len(x) - c * chunk_size) for c in todo)))

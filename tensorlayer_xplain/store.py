@@ -50,7 +50,8 @@ MAX_CLASSES = 100_000
 MAX_SAMPLE_VALUES = 1 << 26       # values in one sample (e.g. 4096 x 4096 x 4)
 MAX_CHUNK_BYTES = 1 << 31         # bytes of one decoded chunk of any array
 MAX_ROWS = 1 << 40
-_DONE_PIECE = 1 << 20             # done flags are scanned in pieces of this many
+_DONE_PIECE = 1 << 20             # done flags are read in pieces of this many
+_DONE_SCAN = 1024                 # ... and scanned for completeness in pieces of this many (early exit)
 #: Attributes that must match for a resume (the rest are informative).
 _IDENTITY = ("format", "version", "weights", "input_shape", "output", "chunk_size", "targets", "methods",
              "store_inputs")
@@ -295,20 +296,29 @@ class ExplanationStore:
         return -(-len(self) // self.attrs["chunk_size"])
 
     def _done(self, chunks=None):
-        """The done flags of ``chunks`` (default: all, read in pieces)."""
+        """The done flags of ``chunks`` (default: all), read as slices: Zarr's integer (orthogonal)
+        indexing walks the whole axis, which a store with many chunks cannot afford."""
         done = self.group["done"]
-        if chunks is not None:
-            return done.get_orthogonal_selection((np.asarray(chunks, dtype=np.int64),)) if len(chunks) else \
-                np.zeros(0, bool)
-        return np.concatenate([done[i:min(self.n_chunks, i + _DONE_PIECE)]
-                               for i in range(0, self.n_chunks, _DONE_PIECE)] or [np.zeros(0, bool)])
+        if chunks is None:
+            return np.concatenate([done[i:min(self.n_chunks, i + _DONE_PIECE)]
+                                   for i in range(0, self.n_chunks, _DONE_PIECE)] or [np.zeros(0, bool)])
+        chunks = np.asarray(chunks, dtype=np.int64)
+        out = np.zeros(len(chunks), bool)
+        order = np.argsort(chunks, kind="stable")
+        ordered = chunks[order]
+        breaks = np.flatnonzero(np.diff(ordered) > 1) + 1
+        for run in np.split(np.arange(len(ordered)), breaks) if len(ordered) else []:
+            lo, hi = int(ordered[run[0]]), int(ordered[run[-1]]) + 1
+            flags = done[lo:hi]
+            out[order[run]] = flags[ordered[run] - lo]
+        return out
 
     @property
     def complete(self):
-        """True when every chunk is done (the flags are scanned in pieces)."""
+        """True when every chunk is done (the flags are scanned in pieces, stopping at the first missing one)."""
         done = self.group["done"]
-        return all(bool(np.all(done[i:min(self.n_chunks, i + _DONE_PIECE)]))
-                   for i in range(0, self.n_chunks, _DONE_PIECE))
+        return all(bool(np.all(done[i:min(self.n_chunks, i + _DONE_SCAN)]))
+                   for i in range(0, self.n_chunks, _DONE_SCAN))
 
     @property
     def labels(self):
@@ -596,7 +606,7 @@ class ExplanationStore:
 
     def __repr__(self):
         return "ExplanationStore(%r, n=%d, methods=%s, complete=%s)" % (self.path, len(self), self.methods,
-                                                                         self.complete)
+                                                                         self.attrs.get("complete"))
 
 
 def open_store(path, mode="r", verify=False):
