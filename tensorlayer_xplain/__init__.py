@@ -9,7 +9,12 @@ Examples
 """
 __version__ = "0.1.0"
 
-from . import _compat
+from . import _quiet
+
+if _quiet.is_cli():  # before TensorFlow is imported: its native start-up lines would bury a one-line error
+    _quiet.filter_native_logs()
+
+from . import _compat  # noqa: E402
 
 _compat.apply_patches()
 
