@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.distributed import build_explainer
+from tensorlayer_xplain.scale.ray import build_explainer
 
 from conftest import tiny_static_cnn
 

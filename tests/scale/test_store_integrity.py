@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.store import StoreIntegrityError
+from tensorlayer_xplain.scale.store import StoreIntegrityError
 
 from conftest import tiny_mlp
 

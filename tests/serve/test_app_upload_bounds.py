@@ -12,9 +12,9 @@ from gradio.data_classes import FileData
 from PIL import Image
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.app import build_demo, decode_drawing, sketch_to_image
-from tensorlayer_xplain.pixels import MAX_IMAGE_PIXELS
-from tensorlayer_xplain.serve import MAX_UPLOAD_BYTES
+from tensorlayer_xplain.serve.demo import build_demo, decode_drawing, sketch_to_image
+from tensorlayer_xplain.adapter.pixels import MAX_IMAGE_PIXELS
+from tensorlayer_xplain.serve.api import MAX_UPLOAD_BYTES
 
 from conftest import tiny_static_cnn
 
