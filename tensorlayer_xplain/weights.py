@@ -230,7 +230,8 @@ def _h5_tl_groups(group, path, names, entries, depth=0, seen=None):
         for weight_name in (_as_str(n) for n in weight_names):
             dataset = sub.get(weight_name)
             if not isinstance(dataset, h5py.Dataset):
-                raise ValueError("%s: weight %r of layer %r is not a dataset in the file" % (path, weight_name, layer_name))
+                raise ValueError("%s: weight %r of layer %r is not a dataset in the file"
+                                 % (path, weight_name, layer_name))
             names.append(weight_name)
             entries.append(_h5_entry(path, dataset.name, weight_name, dataset))
             _too_many(path, len(entries), "weights")
@@ -382,7 +383,8 @@ def load_weights(model, path, allow_pickle=False):
                 import tensorlayer as tl
 
                 if isinstance(model, tl.models.Model) or not hasattr(model, "load_weights"):
-                    raise ValueError("%s: an HDF5 file in neither this package's nor TensorLayer's weights layout" % path)
+                    raise ValueError("%s: an HDF5 file in neither this package's nor TensorLayer's weights layout"
+                                     % path)
                 _keras_native(model, path)
                 return model
         else:
@@ -393,6 +395,7 @@ def load_weights(model, path, allow_pickle=False):
     except (OSError, KeyError, IndexError, EOFError, RuntimeError, AttributeError, UnicodeError, MemoryError,
             OverflowError) as err:  # a file the readers above did not foresee: still one line, still no change
         message = (str(err).splitlines() or [""])[0][:200] or type(err).__name__
-        raise ValueError("%s: not a readable %s weights file (%s: %s)" % (path, fmt, type(err).__name__, message)) from None
+        raise ValueError("%s: not a readable %s weights file (%s: %s)"
+                         % (path, fmt, type(err).__name__, message)) from None
     assign_weights(pairs)
     return model

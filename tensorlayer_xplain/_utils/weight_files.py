@@ -66,8 +66,8 @@ def _pickled(path, key):
     return PickledWeightsError(
         "%s: %r is a pickled object array, and unpickling can run code stored in the file; "
         "re-save the weights in a safe format (%s) with tensorlayer_xplain.save_weights(model, path), "
-        "or, for a file you trust, load_weights(model, path, allow_pickle=True): allow_pickle=True is the explicit opt-in "
-        "and runs whatever the file contains"
+        "or, for a file you trust, load_weights(model, path, allow_pickle=True): allow_pickle=True is the explicit "
+        "opt-in and runs whatever the file contains"
         % (path, key, _SAFE))
 
 
@@ -114,7 +114,8 @@ def _read_exact(fp, nbytes, path, key):
     while done < nbytes:
         piece = fp.read(min(_READ_PIECE, nbytes - done))
         if not piece:
-            raise ValueError("%s: member %r ends after %d of its %d bytes (truncated file?)" % (path, key, done, nbytes))
+            raise ValueError("%s: member %r ends after %d of its %d bytes (truncated file?)"
+                             % (path, key, done, nbytes))
         out[done:done + len(piece)] = np.frombuffer(piece, np.uint8)
         done += len(piece)
     if fp.read(1):  # reaching the end also checks the member's CRC
@@ -126,7 +127,6 @@ def _read_exact(fp, nbytes, path, key):
 def _npz_member(path, info):
     """The :class:`_Entry` of one .npz member, from its zip record and .npy header only."""
     import zipfile
-
     import zlib
 
     key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename

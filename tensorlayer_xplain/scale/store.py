@@ -130,7 +130,8 @@ def validate(group, attrs, path):
         bad("chunk_size", "an int in 1..%d" % MAX_ROWS, repr(chunk))
     shape, image = attrs.get("input_shape"), attrs.get("image_shape")
     for key, value in (("input_shape", shape), ("image_shape", image)):
-        if not (isinstance(value, list) and 1 <= len(value) <= 4 and all(_is_int(v, 1, MAX_SAMPLE_VALUES) for v in value)
+        if not (isinstance(value, list) and 1 <= len(value) <= 4
+                and all(_is_int(v, 1, MAX_SAMPLE_VALUES) for v in value)
                 and np.prod(value, dtype=object) <= MAX_SAMPLE_VALUES):
             bad(key, "1 to 4 positive ints with at most %d values in all" % MAX_SAMPLE_VALUES, repr(value)[:100])
     if len(image) not in (2, 3) or np.prod(image, dtype=object) != np.prod(shape, dtype=object):

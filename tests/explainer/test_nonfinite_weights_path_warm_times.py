@@ -79,7 +79,8 @@ def test_cli_error_is_one_line_without_tensorflow_logging(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, timeout=300)
     err = proc.stderr.decode()
     assert proc.returncode == 2, err
-    assert err == "tensorlayer_xplain: error: --model: cannot import 'nosuch_module' (No module named 'nosuch_module')\n", err
+    expected = "tensorlayer_xplain: error: --model: cannot import 'nosuch_module' (No module named 'nosuch_module')\n"
+    assert err == expected, err
     env["TENSORLAYER_XPLAIN_NATIVE_LOGS"] = "1"  # the opt-out keeps TensorFlow's own lines
     proc = subprocess.run([sys.executable, "-m", "tensorlayer_xplain", "explain", "--model", "nosuch_module:build"],
                           cwd=tmp_path, env=env, capture_output=True, timeout=300)

@@ -12,9 +12,9 @@ from gradio.data_classes import FileData
 from PIL import Image
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.serve.demo import build_demo, decode_drawing, sketch_to_image
 from tensorlayer_xplain.adapter.pixels import MAX_IMAGE_PIXELS
 from tensorlayer_xplain.serve.api import MAX_UPLOAD_BYTES
+from tensorlayer_xplain.serve.demo import build_demo, decode_drawing, sketch_to_image
 
 from conftest import tiny_static_cnn
 
@@ -35,7 +35,8 @@ def _png_header_only(width, height):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def _peak_rss_growth(fn):
@@ -79,7 +80,8 @@ def test_a_real_3000_pixel_drawing_is_refused_before_decoding(tmp_path, demo):
     path.write_bytes(_png(canvas))
     del canvas
     assert path.stat().st_size < MAX_UPLOAD_BYTES  # small file, 36 MB once decoded
-    value, growth = _peak_rss_growth(lambda: _sketchpad(demo).preprocess(EditorData(composite=FileData(path=str(path)))))
+    payload = EditorData(composite=FileData(path=str(path)))
+    value, growth = _peak_rss_growth(lambda: _sketchpad(demo).preprocess(payload))
     assert "3000x3000 (9000000 pixels)" in value["error"]
     assert growth < 16 << 20, growth
     print("3000x3000 RGBA drawing refused; peak RSS grew by %.1f MB (decoded it would be 36 MB)" % (growth / 2 ** 20))

@@ -141,7 +141,8 @@ def test_npz_with_a_huge_or_nested_npy_header_is_one_line(tmp_path):
     nested = "{'descr': '<f4', 'fortran_order': False, 'shape': %s1%s, }" % ("(" * 3000, ",)" * 3000)
     body = _wrap(nested, 2) if len(nested) < MAX_NPY_HEADER else None
     assert body is not None
-    path = _write_zip(tmp_path / "nested.npz", [("params_0.npy", zlib.compress(body)[2:-4], len(body), zlib.crc32(body))])
+    member = ("params_0.npy", zlib.compress(body)[2:-4], len(body), zlib.crc32(body))
+    path = _write_zip(tmp_path / "nested.npz", [member])
     _refused(model, path, "has no readable .npy header")
 
 
