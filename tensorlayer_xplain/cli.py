@@ -184,7 +184,7 @@ def _load_inputs(args, needs_background):
 
 
 def _explain(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
     from .methods.registry import method_info
 
     if args.n < 1:
@@ -229,7 +229,7 @@ def _labelled_inputs(args):
 
 
 def _diagnose(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
 
     if args.n < 1:
         raise CLIError("--n: expected a positive number of inputs, got %d" % args.n)
@@ -253,6 +253,8 @@ def _explain_to_store(args, explainer, inputs):
     except ValueError as err:
         if str(err).startswith("resume:"):
             raise CLIError("--store: %s (here: --overwrite)" % err) from None
+        if str(err).startswith("path: "):
+            raise CLIError("--store: %s" % str(err)[len("path: "):]) from None
         raise
     report = store.report(range(min(16, len(store))), os.path.join(args.out, "report.html"), inputs=inputs)
     print("wrote %d samples x %d methods to %s and %s" % (len(store), len(store.methods), args.store, report))
@@ -295,8 +297,8 @@ def _serve(args):
     import uvicorn
 
     from .adapter import ModelAdapter
-    from .explainer import ModelExplainer
-    from .serve import create_app
+    from .explainer.model_explainer import ModelExplainer
+    from .serve.api import create_app
 
     model = load_model(args.model, args.weights)
     declared = ModelAdapter(model).input_shape
