@@ -49,6 +49,7 @@ def test_the_capture_sees_tensorflows_retracing_warning(tf_log):
     assert _retracing(tf_log), "the handler did not capture TensorFlow's warning: the test below proves nothing"
 
 
+@pytest.mark.slow  # six models, three methods: about 12 s on 2 loaded cores
 def test_explaining_six_models_logs_no_retracing_warning(tf_log, tiny_model_builders, recwarn):
     x = np.random.default_rng(0).random((2, 12, 12, 1), np.float32)
     models = [tiny_model_builders[i % 3](seed=i) for i in range(6)]

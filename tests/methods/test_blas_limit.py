@@ -1,7 +1,7 @@
 """LIME's regressions run with one BLAS thread, without rescanning the process's libraries per call."""
 import threadpoolctl
 
-from tensorlayer_xplain.methods import _blackbox
+from tensorlayer_xplain.methods._engine import blackbox as _blackbox
 
 
 def _blas_threads():

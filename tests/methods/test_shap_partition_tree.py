@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tensorlayer_xplain.methods import shap as shap_methods
-from tensorlayer_xplain.methods._shap_common import import_shap
+from tensorlayer_xplain.methods.shap._common import import_shap
 
 
 @pytest.mark.parametrize("shape", [(6, 5, 3), (4, 7, 1)])
