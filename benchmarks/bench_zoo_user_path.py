@@ -76,7 +76,8 @@ def measure(name, method, rounds=7, variants=VARIANTS):
 
 def report(name, method, times):
     floor = times["floor"]
-    ref = {"median": statistics.median(floor["wall"]), "min": min(floor["wall"]), "cpu": statistics.median(floor["cpu"])}
+    ref = {"median": statistics.median(floor["wall"]), "min": min(floor["wall"]),
+           "cpu": statistics.median(floor["cpu"])}
     lines = ["%s/%s, %d rounds, peak RSS %.0f MB" % (name, method, len(floor["wall"]),
                                                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)]
     for v, t in times.items():

@@ -84,14 +84,14 @@ def _setup(adapter, weights, ids):
     try:
         reader = _reader(weights) if weights else None
         values = reader() if reader is not None else []
-    except Exception:  # noqa: BLE001  (a weight the graph cannot read: hashed from numpy, every call)
+    except Exception:  # (a weight the graph cannot read: hashed from numpy, every call)
         reader, values = None, []
-    small = [i for i, (w, v) in enumerate(zip(weights, values)) if _nbytes(w) is not None and _nbytes(w) <= _GRAPH_BYTES]
+    small = [i for i, w in enumerate(weights[:len(values)]) if _nbytes(w) is not None and _nbytes(w) <= _GRAPH_BYTES]
     hasher = None
     if small:
         try:
             hasher = _graph_hasher([values[i] for i in small])
-        except Exception:  # noqa: BLE001  (a value the graph cannot serialize: all on the host)
+        except Exception:  # (a value the graph cannot serialize: all on the host)
             hasher, small = None, []
     adapter._weights_hasher = (ids, hasher, {id(weights[i]) for i in small}, reader, tuple(small))
     adapter._weights_seen = None
@@ -146,7 +146,7 @@ def weights_fingerprint(adapter):
         try:
             values = reader()
             keys = _buffer_keys(values)
-        except Exception:  # noqa: BLE001  (cannot be read any more: hash from numpy from now on)
+        except Exception:  # (cannot be read any more: hash from numpy from now on)
             state = adapter._weights_hasher = (ids, None, set(), None, ())
             hasher, small, values = None, (), list(weights)
     seen = getattr(adapter, "_weights_seen", None)
@@ -157,7 +157,7 @@ def weights_fingerprint(adapter):
         try:
             h.update(hasher(*[values[i] for i in small]).numpy().tobytes())
             on_host = sorted(set(on_host) - set(small))
-        except Exception:  # noqa: BLE001  (a value the graph cannot serialize: all on the host)
+        except Exception:  # (a value the graph cannot serialize: all on the host)
             adapter._weights_hasher = (ids, None, set(), reader, ())
             h = hashlib.sha1()
     for i in on_host:
