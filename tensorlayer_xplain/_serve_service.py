@@ -33,6 +33,9 @@ QUEUE_SIZE = 32
 #: Default seconds a request waits for others with the same method and parameters to share its batch.
 BATCH_WINDOW = 0.005
 
+#: Longest method name a request may carry (longer ones get 422 without being echoed back).
+_MAX_NAME = 100
+
 _LOCKS = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
@@ -131,7 +134,10 @@ class ExplainService:
         if method is None:
             return self.methods[0]
         if not isinstance(method, str):
-            raise RequestError(422, "method: expected a method name, got %r" % (method,))
+            raise RequestError(422, "method: expected a method name, got %.80r" % (method,))
+        if len(method) > _MAX_NAME:  # never echoed back (nor compared) in full
+            raise RequestError(422, "method: expected a method name of at most %d characters, got %d characters "
+                                    "starting %.40r" % (_MAX_NAME, len(method), method[:40]))
         try:
             name = method_info(method).name
         except KeyError as err:
@@ -140,6 +146,22 @@ class ExplainService:
             raise RequestError(422, "method: %r is not enabled on this server; enabled: %s"
                                % (method, ", ".join(self.methods)))
         return name
+
+    def _check_nested(self, name, params):
+        """A method that runs another (``base_method`` of smoothgrad/vargrad) may only run an enabled one (422)."""
+        spec = method_info(name)
+        if "base_method" not in spec.parameters:
+            return
+        base = params.get("base_method", spec.parameters["base_method"])
+        if not isinstance(base, str):
+            raise RequestError(422, "params.base_method: expected a method name, got %.80r" % (base,))
+        try:
+            base_name = method_info(base).name
+        except KeyError as err:
+            raise RequestError(422, "params.base_method: %s" % err.args[0][:300]) from None
+        if base_name not in self.methods:
+            raise RequestError(422, "params.base_method: %.80r is not enabled on this server (%s runs it); enabled: "
+                                    "%s" % (base, name, ", ".join(self.methods)))
 
     def inputs(self, inputs):
         """Validate one sample or a batch; return it with a batch dimension (RequestError 400/422/413).
@@ -223,6 +245,7 @@ class ExplainService:
         x = self.inputs(inputs)
         with client_errors():
             name, full = self.explainer.method_params(name, **params)  # names (did-you-mean) and types
+            self._check_nested(name, full)
             if targets is not None:
                 targets = self.adapter.resolve_targets(targets, len(x)).astype(np.int64)  # shape and class range
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets
