@@ -43,7 +43,7 @@ sizes are also bounded by the image:
 =======================  ============================================  ==========================
 parameter                valid range                                    methods
 =======================  ============================================  ==========================
-compactness              float in [1e-3, 1e3]                           lime, shap (superpixels)
+compactness              float in [1e-4, 1e4]                           lime, shap (superpixels)
 kernel_width             float in [1e-3, 1e3] (or None)                 lime, lime_tabular
 noise_level              float in [0, 10] (x the input's value range)   smoothgrad, vargrad
 local_smoothing          float in [0, 10]                               shap
@@ -78,6 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import window_pair
+from ._segmentation import COMPACTNESS_RANGE
 from .registry import method_info
 
 __all__ = ["Cost", "estimate_cost", "check_budget", "check_ranges", "set_method_traits", "batchable",
@@ -97,7 +98,7 @@ MAX_VALUE = 1e6
 #: Ranges of the float (and non-count int) parameters: ``name -> (kind, low, high, low_open)``; ``high`` may be
 #: ``'side'`` (the image's longer side) -- checked only when the image shape is known.
 PARAMETER_RANGES = {
-    "compactness": ("float", 1e-3, 1e3, False),
+    "compactness": ("float", COMPACTNESS_RANGE[0], COMPACTNESS_RANGE[1], False),
     "kernel_width": ("float", 1e-3, 1e3, False),
     "noise_level": ("float", 0.0, 10.0, False),
     "local_smoothing": ("float", 0.0, 10.0, False),
