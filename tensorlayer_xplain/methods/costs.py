@@ -15,7 +15,7 @@ gradient, gradient_x_    1                                                1
 input, guided_backprop,
 gradcam, gradcam_plus_
 plus
-integrated_gradients     ``steps + 1``                                    ``steps + 1``
+integrated_gradients     ``steps + 1`` (+ blur, see below)                ``steps + 1``
 smoothgrad, vargrad      ``n_samples`` x the base method's                idem
 scorecam                 channels of the CAM layer + 1                    0
 occlusion                windows + 1                                      0
@@ -28,6 +28,10 @@ shap_deep                background rows (``max_background``)             idem
 attention, rollout       1                                                0
 user methods             1 (unless ``register_method(..., cost=...)``)    1
 =======================  ===============================================  ================
+
+A ``'blurred'`` integrated-gradients baseline is blurred on the host with a kernel of
+``2 r + 1`` taps per axis (``r = min(4 blur_sigma, max(H, W))``); it counts one more
+forward pass per input for every :data:`BLUR_TAPS_PER_PASS` (256) multiply-adds per value.
 
 :func:`check_ranges` rejects out-of-range parameters before anything runs (it is
 the one place that checks ranges; :func:`~tensorlayer_xplain.explain`, the
@@ -212,9 +216,7 @@ def _is_int(value):
 def _check_count(method, key, value, limit):
     values = value if isinstance(value, (tuple, list)) and key in ("window", "stride", "n_segments") else (value,)
     for v in values:
-        if not _is_int(v):
-            raise TypeError("%s: expected an int between 1 and %d for %s, got %.80r" % (key, limit, method, value))
-        if not 1 <= v <= limit:
+        if not _is_int(v) or not 1 <= v <= limit:
             raise ValueError("%s: expected an int between 1 and %d for %s, got %.80r"
                              % (key, limit, method, value))
 
@@ -227,8 +229,8 @@ def _expected(key):
         return "an int between 1 and %d" % MAX_COUNT
     kind, low, high, low_open = PARAMETER_RANGES[key]
     what = {"int": "an int", "float": "a number", "values": "a number (or numbers)", "rows": "rows of numbers"}[kind]
-    return "%s in %s%s, %s]" % (what, "(" if low_open else "[", low, "the image's longer side" if high == "side"
-                                else high)
+    return "%s in %s%g, %s]" % (what, "(" if low_open else "[", low, "the image's longer side" if high == "side"
+                                else "%g" % high)
 
 
 def _is_number(value):
@@ -247,7 +249,7 @@ def _check_range(method, key, value, rule, image_shape):
     kind, low, high, low_open = rule
     if high == "side":
         high = _image_limit("side", image_shape)
-    where = "%s%s%s" % ("(" if low_open else "[", low, ", %s]" % ("the image's longer side" if high is None else high))
+    where = "%s%g, %s]" % ("(" if low_open else "[", low, "the image's longer side" if high is None else "%g" % high)
     if kind in ("values", "rows"):  # a number, or numbers (per channel, an array, rows of inputs): each in range
         if isinstance(value, str):
             return
@@ -261,7 +263,7 @@ def _check_range(method, key, value, rule, image_shape):
                             % (key, "an array (M, ...) of M inputs" if kind == "rows" else "a number or an array",
                                where, method, value))
         if not np.all(np.isfinite(array)) or array.min() < low or array.max() > high:
-            raise ValueError("%s: expected numbers in %s for %s, got %.80r" % (key, where, method, value))
+            raise ValueError("%s: expected finite numbers in %s for %s, got %.80r" % (key, where, method, value))
         return
     if kind == "int" and not _is_int(value) or kind == "float" and not _is_number(value):
         raise TypeError("%s: expected %s in %s for %s, got %s %.80r"
@@ -269,7 +271,7 @@ def _check_range(method, key, value, rule, image_shape):
                            value))
     if not np.isfinite(value) or value < low or (low_open and value == low) or (high is not None and value > high):
         raise ValueError("%s: expected %s in %s for %s, got %r"
-                         % (key, "an int" if kind == "int" else "a number", where, method, value))
+                         % (key, "an int" if kind == "int" else "a finite number", where, method, value))
 
 
 def _check_blur_masker(method, value, image_shape):
@@ -456,8 +458,21 @@ def _one_forward(adapter, n, **_):
     return n, 0
 
 
-def _integrated_gradients(adapter, n, steps=64, **_):
-    return n * (steps + 1), n * (steps + 1)
+#: Multiply-adds per input value counted as one forward pass when a method blurs its inputs on the host.
+BLUR_TAPS_PER_PASS = 256
+
+
+def _blur_passes(adapter, n, sigma):
+    """Forward passes a Gaussian blur of ``n`` inputs counts: ``2 (2 r + 1)`` taps per value, one pass per 256."""
+    from ._baselines import blur_radius
+
+    taps = 2 * (2 * blur_radius(sigma, adapter.image_shape[:2]) + 1)
+    return n * -(-taps // BLUR_TAPS_PER_PASS)
+
+
+def _integrated_gradients(adapter, n, steps=64, baseline="zeros", blur_sigma=3.0, **_):
+    blur = _blur_passes(adapter, n, blur_sigma) if isinstance(baseline, str) and baseline == "blurred" else 0
+    return n * (steps + 1) + blur, n * (steps + 1)
 
 
 def _noise_tunnel(adapter, n, base_method="gradient", n_samples=32, base_params=None, **_):
