@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _deadline
 from ._batching import MicroBatcher, QueueFull
+from ._serve_body import NumericText
 from ._serve_encode import _jsonable, _softmax, overlay_rgb
 from ._serve_errors import RequestError, client_errors
 from ._serve_request import _check_targets, decode_upload
@@ -147,6 +148,27 @@ class ExplainService:
                                % (method, ", ".join(self.methods)))
         return name
 
+    def declared_rows(self, inputs):
+        """Samples ``inputs`` declares, read from its shape without converting it (None when unclear)."""
+        if isinstance(inputs, NumericText):
+            shape = inputs.shape
+        elif isinstance(inputs, list):
+            shape, level = [], inputs
+            while isinstance(level, list) and len(shape) < 8:
+                shape.append(len(level))
+                level = level[0] if level else None
+        else:
+            return None
+        ranks = {len(self.adapter.input_shape), len(self.adapter.image_shape)}
+        if len(shape) - 1 in ranks:
+            return shape[0]
+        return 1 if len(shape) in ranks else None
+
+    def _check_rows(self, rows):
+        if rows is not None and rows > self.max_batch:
+            raise RequestError(413, "inputs: expected at most %d samples per request, got %d"
+                               % (self.max_batch, rows))
+
     def _check_nested(self, name, params):
         """A method that runs another (``base_method`` of smoothgrad/vargrad) may only run an enabled one (422)."""
         spec = method_info(name)
@@ -171,6 +193,9 @@ class ExplainService:
         """
         if isinstance(inputs, bytes):
             inputs = decode_upload(inputs, self.adapter.image_shape)
+        self._check_rows(self.declared_rows(inputs))  # before any conversion
+        if isinstance(inputs, NumericText):
+            inputs = inputs.array()
         try:
             check_scaled(inputs)  # integer-typed values above 1: 422 (the rule in tensorlayer_xplain.pixels)
             x, batch_shape = self.adapter.prepare(inputs)
@@ -242,10 +267,15 @@ class ExplainService:
             params = {}
         if not isinstance(params, dict):
             raise RequestError(422, "params: expected a JSON object of method parameters, got %.80r" % (params,))
-        x = self.inputs(inputs)
         with client_errors():
             name, full = self.explainer.method_params(name, **params)  # names (did-you-mean) and types
             self._check_nested(name, full)
+            declared = self.declared_rows(inputs)
+            if declared is not None:  # the budget from the declared shape, before converting the inputs
+                self._check_rows(declared)
+                self.explainer.check_cost(name, full, declared, self.max_cost)
+        x = self.inputs(inputs)
+        with client_errors():
             if targets is not None:
                 targets = self.adapter.resolve_targets(targets, len(x)).astype(np.int64)  # shape and class range
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets

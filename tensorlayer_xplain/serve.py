@@ -201,14 +201,14 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
     @app.post("/predict", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/predict"),
               summary="Scores, predicted class and probabilities (method fields are ignored)")
     async def predict(request: fastapi.Request):
-        inputs, _, _, _, _ = await _read_request(request)
+        inputs, _, _, _, _ = await _read_request(request, run_in_threadpool)
         return ArrayJSONResponse(await run_in_threadpool(service.predict, inputs))
 
     @app.post("/explain", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/explain"),
               summary="Attributions (nested lists), heatmaps, predictions and optional overlay PNGs")
     async def explain(request: fastapi.Request):
         with service.batcher.expecting():  # a worker gathering a batch waits for this request
-            inputs, method, targets, params, overlay = await _read_request(request)
+            inputs, method, targets, params, overlay = await _read_request(request, run_in_threadpool)
             if isinstance(inputs, bytes) and len(inputs) <= _INLINE_BYTES:  # decoding costs less than a thread hop
                 prepared = service.prepare(inputs, method, targets, params)
             else:
