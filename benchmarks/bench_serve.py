@@ -26,9 +26,9 @@ send over-budget and oversized JSON bodies, garbage, deep nesting and queue-fill
 
 Only 127.0.0.1 is contacted. Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py [--requests 200] [--max-seconds 20]
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py --batching-only
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py --abuse-only [--abuse-seconds 30]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve [--requests 200] [--max-seconds 20]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve --batching-only
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve --abuse-only [--abuse-seconds 30]
 """
 import argparse
 import asyncio
@@ -48,10 +48,10 @@ import numpy as np
 import orjson
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._models import trained_cnn  # noqa: E402
+
+from ._models import trained_cnn  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
 METHODS = ("gradient", "gradcam")
@@ -74,7 +74,8 @@ def png_bytes(image):
 
 def multipart(png, method, params=None):
     parts = [("method", method.encode())] + ([("params", json.dumps(params).encode())] if params else [])
-    body = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (BOUNDARY.encode(), k.encode(), v)
+    field = b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+    body = b"".join(field % (BOUNDARY.encode(), k.encode(), v)
                     for k, v in parts)
     body += (b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
              b"Content-Type: image/png\r\n\r\n" % BOUNDARY.encode()) + png + b"\r\n--%s--\r\n" % BOUNDARY.encode()

@@ -12,13 +12,13 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import numpy as np  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+import numpy as np
+from fastapi.testclient import TestClient
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from tensorlayer_xplain.serve import create_app  # noqa: E402
+import tensorlayer_xplain as tlxp
+from tensorlayer_xplain.serve import create_app
 
-from conftest import tiny_static_cnn  # noqa: E402
+from conftest import tiny_static_cnn
 
 SIZE = 12
 #: The odd values of issue 29 (JSON literals NaN/Infinity are sent as raw text, see RAW).

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.methods import costs
-from tensorlayer_xplain.methods._baselines import blur_images, blur_radius
+from tensorlayer_xplain.methods._engine.baselines import blur_images, blur_radius
 from tensorlayer_xplain.serve import create_app
 
 from conftest import tiny_static_cnn

@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain._serve_body import NumericText, parse_json_body
-from tensorlayer_xplain._serve_errors import RequestError
 from tensorlayer_xplain.serve import create_app
+from tensorlayer_xplain.serve.body import NumericText, parse_json_body
+from tensorlayer_xplain.serve.errors import RequestError
 
 from conftest import tiny_static_cnn
 
@@ -40,7 +40,8 @@ def test_invalid_utf8_is_a_400(client):
 
 @pytest.mark.parametrize("inputs", ["true", "[true]", "[[null]]", "[NaN]", "[[1, 2], [3]]", "[]"])
 def test_json_inputs_that_are_not_numbers_are_refused(client, inputs):
-    r = client.post("/explain", content=b'{"inputs": %s}' % inputs.encode(), headers={"content-type": "application/json"})
+    r = client.post("/explain", content=b'{"inputs": %s}' % inputs.encode(),
+                    headers={"content-type": "application/json"})
     assert r.status_code == 422 and "inputs" in r.json()["detail"]
 
 
