@@ -91,8 +91,8 @@ def _load_npy(data):
     shape, _, dtype = readers[version](stream)
     if dtype.hasobject:
         raise ValueError("object arrays are not accepted")
-    if dtype.kind not in "iuf":
-        raise ValueError("expected an array of ints or floats, got dtype %s" % dtype)
+    if dtype.kind not in "iuf":  # readable, but not pixel values: complex, bool, strings
+        raise RequestError(422, "file: expected a numeric .npy array (ints or floats), got dtype %s" % dtype)
     needed = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
     if needed > len(data) - stream.tell():
         raise ValueError("the header declares shape %s of %s (%d bytes) but the file holds %d bytes of data"

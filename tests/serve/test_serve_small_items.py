@@ -48,7 +48,7 @@ def test_json_inputs_that_are_not_numbers_are_refused(client, inputs):
 @pytest.mark.parametrize("dtype", [np.complex64, np.bool_])
 def test_npy_of_complex_or_bool_is_refused(client, dtype):
     r = client.post("/explain", files={"file": ("x.npy", npy(np.zeros((1, SIZE, SIZE, 1), dtype)))})
-    assert r.status_code == 400 and "dtype" in r.json()["detail"]
+    assert r.status_code == 422 and "dtype" in r.json()["detail"]
 
 
 def test_the_declared_shape_is_checked_before_conversion():
