@@ -20,7 +20,7 @@ Examples
 """
 import numpy as np
 
-from ..visualize._draw import class_label, draw_heatmap, draw_image, prediction_title
+from .._utils.drawing import class_label, draw_heatmap, draw_image, prediction_title
 from .api import ExplainService
 from .encode import _softmax
 from .errors import RequestError, _import_or_hint

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from ..visualize._draw import OVERLAY_CMAP, _image_for_display, normalize_map
+from .._utils.drawing import OVERLAY_CMAP, _image_for_display, normalize_map
 
 
 def overlay_rgb(image, heat, alpha=0.4):
