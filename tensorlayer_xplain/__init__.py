@@ -27,6 +27,7 @@ from . import (
     methods,
     metrics,
     models,
+    tensorboard,
     visualize,
 )
 from ._install import install, uninstall
@@ -65,6 +66,7 @@ from .weights import load_weights, save_weights
 __all__ = [
     "__version__",
     "metrics",
+    "tensorboard",
     "deletion",
     "insertion",
     "mu_fidelity",

@@ -286,6 +286,35 @@ class ExplanationStore:
                              "peak_abs": float(np.max(np.abs(means[c])))})
         return pd.DataFrame(rows).set_index(["method", "class"])
 
+    def to_tensorboard(self, logdir, methods=None, by="target", reduce="sum", step=0):
+        """Write each method's per-class mean heatmaps to TensorBoard (needs the ``tensorboard`` extra).
+
+        Parameters
+        ----------
+        logdir : str, os.PathLike or tf.summary.SummaryWriter
+            Folder of the event files (or an open writer).
+        methods : list of str, optional
+            Default: every method of the store.
+        by : {'target', 'prediction', 'label'}
+            Which class each sample counts for (as :meth:`class_mean_heatmaps`).
+        reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+        step : int
+
+        Returns
+        -------
+        list of str
+            The tags written: ``class_means/<method>`` (an image grid, one tile per
+            class) and ``class_counts/<method>`` (text).
+
+        Examples
+        --------
+        >>> tlxp.open_store('out.zarr').to_tensorboard('runs/store')     # doctest: +SKIP
+        ['class_means/gradient', 'class_counts/gradient']
+        """
+        from ..tensorboard.summaries import log_class_means
+
+        return log_class_means(logdir, self, methods=methods, by=by, reduce=reduce, step=step)
+
     def plot_class_means(self, method, by="target", reduce="sum", class_names=None, columns=5, saveable=True,
                          name="class_mean_heatmaps", fig_idx=2410, second=10):
         """Draw :meth:`class_mean_heatmaps`, one panel per class (see

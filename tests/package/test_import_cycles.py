@@ -158,13 +158,17 @@ def test_no_import_cycles():
 
 
 def unit_of(module):
-    """The part of the package a module belongs to: its subpackage (or top-level module); ``scale.ray``
-    on its own (the Ray job sits above the explainer, whose workers it builds; the rest of ``scale`` below)."""
+    """The part of the package a module belongs to: its subpackage (or top-level module). Two subpackages
+    hold a part below the explainer and one above it: ``scale.ray`` (the Ray job, whose workers build
+    explainers) sits above the store, writer and chunking; ``tensorboard`` (the logger, which builds
+    explainers, and the package face) above ``tensorboard.summaries`` (which the store draws with)."""
     parts = module.split(".")[1:]
     if not parts:
         return PACKAGE
     if parts[0] == "scale" and parts[-1] == "ray":
         return "scale.ray"
+    if parts[0] == "tensorboard" and parts[-1] == "summaries":
+        return "tensorboard.summaries"
     return "cli" if parts[0] == "__main__" else parts[0]
 
 
