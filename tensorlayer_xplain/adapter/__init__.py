@@ -32,5 +32,7 @@ from ._layers import _is_container, _walk_keras, _walk_tl  # noqa: F401
 from ._memory import BACKWARD_FACTOR, CALLABLE_ACTIVATION_FACTOR, DEFAULT_MAX_BATCH_BYTES  # noqa: F401
 from ._model import ModelAdapter
 from ._targets import PREDICTED
+from ._tokens import TokenAdapter
 
-__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED", "DEFAULT_MAX_BATCH_BYTES"]
+__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED", "DEFAULT_MAX_BATCH_BYTES",
+           "TokenAdapter"]
