@@ -253,6 +253,8 @@ def _explain_to_store(args, explainer, inputs):
     except ValueError as err:
         if str(err).startswith("resume:"):
             raise CLIError("--store: %s (here: --overwrite)" % err) from None
+        if str(err).startswith("path: "):
+            raise CLIError("--store: %s" % str(err)[len("path: "):]) from None
         raise
     report = store.report(range(min(16, len(store))), os.path.join(args.out, "report.html"), inputs=inputs)
     print("wrote %d samples x %d methods to %s and %s" % (len(store), len(store.methods), args.store, report))

@@ -109,6 +109,53 @@ def _create_arrays(group, run, n, n_classes, has_labels, store_inputs):
     group.create_array("done", shape=(-(-n // chunk),), chunks=(1,), dtype="bool", fill_value=False, overwrite=True)
 
 
+def _listing(target):
+    """Entry names directly under ``target``, or None if nothing is there; a file raises ValueError."""
+    if "://" in target:
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(target)
+        if not fs.exists(root):
+            return None
+        if fs.isfile(root):
+            raise ValueError("path: expected a folder for the store, got the existing file %r; "
+                             "it is never overwritten, pick another path" % (target,))
+        return {entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(root, detail=False)}
+    if not os.path.lexists(target):
+        return None
+    if not os.path.isdir(target):
+        raise ValueError("path: expected a folder for the store, got the existing file %r; "
+                         "it is never overwritten, pick another path" % (target,))
+    return set(os.listdir(target))
+
+
+def _refuse_foreign_content(target, entries, own_nodes):
+    """Raise ValueError unless everything at ``target`` is a store this package wrote (or nothing).
+
+    Parameters
+    ----------
+    target : str
+        Local folder or fsspec URL.
+    entries : set of str or None
+        What :func:`_listing` found there.
+    own_nodes : set of str or None
+        The child nodes of the tensorlayer-xplain store found at ``target``; None when no store of
+        ours is there (then only an absent path or an empty folder is accepted).
+    """
+    if not entries:
+        return
+    if own_nodes is None:
+        shown = sorted(entries)[:5]
+        raise ValueError("path: %r already holds %d entries (%s%s) and is not a tensorlayer-xplain store; expected "
+                         "a new or empty folder or a store this package wrote. Nothing was written; its files are "
+                         "never deleted, not even with resume=False / --overwrite: pick another path"
+                         % (target, len(entries), ", ".join(shown), ", ..." if len(entries) > 5 else ""))
+    foreign = sorted(entries - own_nodes - {"zarr.json"})
+    if foreign:
+        raise ValueError("path: the store at %r also holds files it did not write (%s); nothing was written. "
+                         "Move them out, or pick another path" % (target, ", ".join(foreign[:5])))
+
+
 def prepare_store(path, run, n, n_classes, has_labels, resume=True):
     """Create the store for ``run`` or check that the existing one was made by the same run.
 
@@ -132,20 +179,23 @@ def prepare_store(path, run, n, n_classes, has_labels, resume=True):
     Raises
     ------
     ValueError
-        An existing store made by a different run (the message lists what differs),
-        or a folder that is not a tensorlayer-xplain store.
+        An existing store made by a different run (the message lists what differs); a path that
+        exists and is not a store this package wrote (a file, a non-empty folder, a foreign Zarr
+        group), whatever ``resume`` says; or a store of ours that also holds files it did not write.
     """
     zarr = _zarr()
     target = os.fspath(path) if isinstance(path, os.PathLike) else path
-    try:
-        group = zarr.open_group(target, mode="r+")
-    except (FileNotFoundError, zarr.errors.NodeNotFoundError):
-        group = None
+    entries, group = _listing(target), None
+    if entries:
+        try:
+            group = zarr.open_group(target, mode="r+")
+        except (FileNotFoundError, zarr.errors.NodeNotFoundError):
+            pass
+    attrs = dict(group.attrs).get(ATTR) if group is not None else None
+    # Opening with mode="w" below deletes everything under ``target``: only ever do that to a store
+    # this package wrote, holding nothing else (never a user's folder, file or foreign Zarr group).
+    _refuse_foreign_content(target, entries, None if attrs is None else set(group.keys()))
     if group is not None:
-        attrs = dict(group.attrs).get(ATTR)
-        if attrs is None and len(list(group.keys())):
-            raise ValueError("path: %r holds a Zarr group that is not a tensorlayer-xplain store; "
-                             "pick another path" % (target,))
         if attrs is not None and attrs.get("state") == "ready" and resume:
             diffs = _differences(attrs, run)
             if attrs.get("n") is not None and n is not None and attrs["n"] != n:

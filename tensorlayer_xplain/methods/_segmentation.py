@@ -74,6 +74,44 @@ def _relabel(labels):
     return inverse.reshape(labels.shape).astype(np.int32)
 
 
+#: SLIC's ``compactness`` on the [0, 1]-rescaled image. Outside this range SLIC's native code divides
+#: by (almost) zero: 0 raises ZeroDivisionError, 1e-200 and below corrupt the heap and abort the process.
+COMPACTNESS_RANGE = (1e-4, 1e4)
+
+
+def check_compactness(compactness):
+    """Return ``compactness`` as a float, or raise ValueError if it is outside :data:`COMPACTNESS_RANGE`.
+
+    Parameters
+    ----------
+    compactness : float
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, the accepted range and the value (bools, strings, NaN and inf too).
+
+    Examples
+    --------
+    >>> check_compactness(0.1)
+    0.1
+    >>> check_compactness(1e-300)
+    Traceback (most recent call last):
+    ...
+    ValueError: compactness: expected a number between 0.0001 and 10000 (SLIC on the [0, 1]-rescaled image), got 1e-300
+    """
+    low, high = COMPACTNESS_RANGE
+    if isinstance(compactness, (bool, np.bool_)) or not isinstance(compactness, (int, float, np.integer, np.floating)) \
+            or not low <= float(compactness) <= high:
+        raise ValueError("compactness: expected a number between %g and %g (SLIC on the [0, 1]-rescaled image), "
+                         "got %r" % (low, high, compactness))
+    return float(compactness)
+
+
 def segment_image(image, segmentation="slic", n_segments=40, compactness=0.1, seed=0):
     """Segment one image into superpixels.
 
@@ -88,7 +126,8 @@ def segment_image(image, segmentation="slic", n_segments=40, compactness=0.1, se
     n_segments : int
         Wanted number of segments (SLIC, grid; quickshift/felzenszwalb ignore it).
     compactness : float
-        SLIC's colour/space trade-off on the rescaled image (0.1 follows digit strokes).
+        SLIC's colour/space trade-off on the rescaled image (0.1 follows digit strokes), in
+        :data:`COMPACTNESS_RANGE` (checked for every segmentation, before any native call).
     seed : int
         Seed for segmentations that are random (quickshift).
 
@@ -100,8 +139,9 @@ def segment_image(image, segmentation="slic", n_segments=40, compactness=0.1, se
     Raises
     ------
     ValueError
-        Unknown segmentation name or a label array of the wrong shape.
+        Unknown segmentation name, a label array of the wrong shape or ``compactness`` out of range.
     """
+    compactness = check_compactness(compactness)
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
@@ -125,7 +165,7 @@ def segment_image(image, segmentation="slic", n_segments=40, compactness=0.1, se
     gray = channels == 1
     if segmentation == "slic":
         labels = skseg.slic(scaled[..., 0] if gray else scaled, n_segments=int(n_segments),
-                            compactness=float(compactness), channel_axis=None if gray else -1, start_label=0)
+                            compactness=compactness, channel_axis=None if gray else -1, start_label=0)
     elif segmentation == "quickshift":
         rgb = np.repeat(scaled, 3, axis=-1) if gray else scaled
         labels = skseg.quickshift(rgb, kernel_size=2, max_dist=6, ratio=0.5, rng=0 if seed is None else int(seed))

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import window_pair
+from ._segmentation import check_compactness
 from .registry import method_info
 
 __all__ = ["Cost", "estimate_cost", "check_budget", "check_ranges", "set_method_traits", "batchable",
@@ -192,6 +193,8 @@ def check_ranges(method, params):
             _check_count(spec.name, key, value, MAX_BATCH_SIZE)
         elif key in COUNT_PARAMETERS:
             _check_count(spec.name, key, value, MAX_COUNT)
+        elif key == "compactness":
+            check_compactness(value)
         elif isinstance(value, (float, np.floating)) and not np.isfinite(value):
             raise ValueError("%s: expected a finite number for %s, got %r" % (key, spec.name, value))
 
