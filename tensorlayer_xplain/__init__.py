@@ -16,7 +16,7 @@ _compat.apply_patches()
 from . import datasets, methods, models, visualize  # noqa: E402
 from . import layers  # noqa: E402
 from .layers import MultiHeadSelfAttention  # noqa: E402
-from .adapter import ModelAdapter, as_adapter  # noqa: E402
+from .adapter import ModelAdapter, TokenAdapter, as_adapter  # noqa: E402
 from .explainer import ModelExplainer  # noqa: E402
 from .explanation import Explanation  # noqa: E402
 from .multi_input import MultiInputAdapter, MultiInputExplanation  # noqa: E402
@@ -60,6 +60,7 @@ __all__ = [
     "register_metric",
     "available_metrics",
     "ModelAdapter",
+    "TokenAdapter",
     "as_adapter",
     "MultiInputAdapter",
     "MultiInputExplanation",

@@ -112,6 +112,8 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     meta.update(flag_maps(spec.name, predictions, attributions))  # warns about all-equal outputs, flat maps
     meta.setdefault("signed", spec.signed)
     meta.setdefault("family", spec.family)
+    if getattr(adapter, "token_inputs", False):
+        meta.setdefault("pad_id", adapter.pad_id)  # figures leave the padding out
     stored_targets = np.full(len(x), -1, np.int32) if callable(resolved) else resolved
     timings = {"total": total, "per_sample": total / len(x)}
     traced = adapter.trace_count - traces
