@@ -25,7 +25,7 @@ from ._checks import non_negative, positive_int, seed_value
 from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
 from .integrated_gradients import _completeness, trapezoid_alphas
 
-__all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason"]
+__all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation"]
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -443,3 +443,17 @@ def token_method(name):
     if reason is not None:
         raise ValueError("method: " + reason)
     return TOKEN_METHODS[name]
+
+
+def implementation(adapter, name):
+    """The function that runs the registered method ``name`` on ``adapter``'s model.
+
+    The token version for a token model (None when the method does not apply to
+    token ids), the registered function otherwise.
+    """
+    from .registry import method_info
+
+    spec = method_info(name)
+    if getattr(adapter, "token_inputs", False):
+        return TOKEN_METHODS.get(spec.name)
+    return spec.fn

@@ -24,8 +24,8 @@ from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, prediction_title
 from ._figure import tl_figure
 
-__all__ = ["token_labels", "token_colors", "tokens_html", "token_visualization", "alignment_visualization",
-           "timestep_visualization"]
+__all__ = ["token_labels", "token_colors", "token_spans", "is_token_explanation", "tokens_html", "token_visualization", "token_comparison",
+           "alignment_visualization", "timestep_visualization"]
 
 
 def token_labels(ids, vocab=None):
@@ -97,6 +97,28 @@ def _visible(exp, i):
     return np.flatnonzero(keep) if keep.any() else np.arange(len(ids))
 
 
+def token_spans(exp, i, vocab=None):
+    """HTML ``<mark>`` spans of sample ``i``'s tokens, coloured by attribution (padding left out).
+
+    Examples
+    --------
+    >>> html = token_spans(tlxp.explain(fasttext, ids, 'ig'), 0, vocab=words)   # doctest: +SKIP
+    """
+    keep = _visible(exp, i)
+    words = token_labels(np.asarray(exp.inputs[i]).reshape(-1)[keep], vocab)
+    scores = np.asarray(exp.attributions[i]).reshape(-1)[keep]
+    return "".join(
+        '<mark style="background-color: rgba(%d,%d,%d,1); padding: 1px 2px; margin: 0 1px" title="%.4g">%s</mark>'
+        % (int(255 * c[0]), int(255 * c[1]), int(255 * c[2]), s, _html.escape(w))
+        for w, s, c in zip(words, scores, token_colors(scores)))
+
+
+def is_token_explanation(exp):
+    """True for explanations of token ids (integer inputs ``(N, T)``)."""
+    x = np.asarray(exp.inputs)
+    return x.ndim == 2 and x.dtype.kind in "iu"
+
+
 def tokens_html(exp, vocab=None, class_names=None):
     """An HTML page: one line per sequence, each token's background coloured by its attribution.
 
@@ -117,14 +139,8 @@ def tokens_html(exp, vocab=None, class_names=None):
     """
     rows = []
     for i in range(len(exp)):
-        keep = _visible(exp, i)
-        words = token_labels(np.asarray(exp.inputs[i]).reshape(-1)[keep], vocab)
-        scores = np.asarray(exp.attributions[i]).reshape(-1)[keep]
-        colors = token_colors(scores)
-        spans = "".join(
-            '<mark style="background-color: rgba(%d,%d,%d,1); padding: 1px 2px; margin: 0 1px" title="%.4g">%s</mark>'
-            % (int(255 * c[0]), int(255 * c[1]), int(255 * c[2]), s, _html.escape(w))
-            for w, s, c in zip(words, scores, colors))
+        spans = token_spans(exp, i, vocab)
+        scores = np.asarray(exp.attributions[i]).reshape(-1)[_visible(exp, i)]
         title = _html.escape(prediction_title(exp.predictions[i], exp.targets[i], class_names))
         rows.append("<tr><td>%d</td><td>%s</td><td>%.4g</td><td style='line-height: 1.8'>%s</td></tr>"
                     % (i, title, float(scores.sum()), spans))
@@ -201,21 +217,64 @@ def token_visualization(model, inputs, method="integrated_gradients", targets=No
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(tokens_html(exp, vocab, class_names))
         return exp
-    n = len(exp)
     rows = []
-    for i in range(n):
-        keep = _visible(exp, i)
-        words = token_labels(np.asarray(exp.inputs[i])[keep], vocab)
-        scores = np.asarray(exp.attributions[i])[keep]
+    for i in range(len(exp)):
+        scores = np.asarray(exp.attributions[i])[_visible(exp, i)]
         title = "%s | %s | sum %.3g" % (exp.method, prediction_title(exp.predictions[i], exp.targets[i], class_names),
                                         float(scores.sum()))
-        rows.append((words, token_colors(scores), title, 1 + sum(len(w) + 1 for w in words) // 90))
+        rows.append(_token_rows(exp, i, vocab, title))
+    _draw_token_rows(saveable, name, fig_idx, second, rows)
+    return exp
+
+
+def _token_rows(exp, i, vocab, title):
+    """Words, colours, title and line count of sample ``i`` (padding left out)."""
+    keep = _visible(exp, i)
+    words = token_labels(np.asarray(exp.inputs[i])[keep], vocab)
+    scores = np.asarray(exp.attributions[i])[keep]
+    return words, token_colors(scores), title, 1 + sum(len(w) + 1 for w in words) // 90
+
+
+def _draw_token_rows(saveable, name, fig_idx, second, rows):
     heights = [r[3] + 0.6 for r in rows]
     with tl_figure(saveable, name, fig_idx, second, figsize=(10, 0.35 * sum(heights) + 0.3), layout=None) as fig:
-        grid = fig.add_gridspec(n, 1, height_ratios=heights, hspace=0.6)
-        for i, (words, colors, title, _) in enumerate(rows):
-            _draw_tokens(fig.add_subplot(grid[i]), words, colors, title)
-    return exp
+        grid = fig.add_gridspec(len(rows), 1, height_ratios=heights, hspace=0.6)
+        for k, (words, colors, title, _) in enumerate(rows):
+            _draw_tokens(fig.add_subplot(grid[k]), words, colors, title)
+
+
+@shared_docstring
+def token_comparison(explanations, saveable=True, name="compare_tokens", fig_idx=2396404, second=10, vocab=None,
+                     class_names=None):
+    """Draw several methods' token attributions of the same sequences, one line per (sequence, method).
+
+    Parameters
+    ----------
+    explanations : dict of str -> Explanation
+        Explanations of the same token ids (e.g. ``ModelExplainer.explain_all``).
+    %(figure_conventions)s
+    vocab : list or dict, optional
+    %(figure_class_names)s
+
+    Returns
+    -------
+    dict of str -> Explanation
+        ``explanations``.
+
+    Examples
+    --------
+    >>> token_comparison(explainer.explain_all(ids[:2]), name='out/compare.png', vocab=words)   # doctest: +SKIP
+    """
+    exps = list(explanations.values())
+    if not exps:
+        raise ValueError("explanations: expected at least one explanation, got none")
+    rows = []
+    for i in range(len(exps[0])):
+        for exp in exps:
+            title = "#%d %s | %s" % (i, exp.method, prediction_title(exp.predictions[i], exp.targets[i], class_names))
+            rows.append(_token_rows(exp, i, vocab, title))
+    _draw_token_rows(saveable, name, fig_idx, second, rows)
+    return explanations
 
 
 @shared_docstring
