@@ -6,6 +6,7 @@ caches results, streams large inputs in batches, draws every method, compares
 them, evaluates them and writes a self-contained HTML report.
 """
 import inspect
+import os
 
 import numpy as np
 
@@ -64,9 +65,10 @@ class ModelExplainer:
         :func:`~tensorlayer_xplain.estimate_cost`). A call over it raises
         ``ValueError`` before any model call; for a stream, each chunk is checked.
         None: no budget.
-    vocab : list or dict, optional
-        Token models: shows words instead of ids in figures and the report (a
-        list id -> word, or a dict id -> word or word -> id).
+    vocab : list, dict or str, optional
+        Token models: shows words instead of ids in figures and the report, and
+        lets the HTTP service take text (a list id -> word, a dict id -> word or
+        word -> id, or a vocabulary file: see :func:`~tensorlayer_xplain.vocab.load_vocabulary`).
 
     Examples
     --------
@@ -95,9 +97,13 @@ class ModelExplainer:
         self.methods = check_methods(methods, DEFAULT_METHODS)
         self.config = check_config(config, self.adapter)
         self.class_names = list(class_names) if class_names is not None else None
+        if isinstance(vocab, (str, os.PathLike)):
+            from .vocab import load_vocabulary
+
+            vocab = load_vocabulary(vocab)
         if vocab is not None and not isinstance(vocab, (list, tuple, dict)):
-            raise TypeError("vocab: expected a list (id -> word) or a dict (id -> word or word -> id), got %s"
-                            % type(vocab).__name__)
+            raise TypeError("vocab: expected a list (id -> word), a dict (id -> word or word -> id) or a vocabulary "
+                            "file path, got %s" % type(vocab).__name__)
         self.vocab = vocab
         self.seed = check_seed(seed)
         self.max_cost = check_max_cost(max_cost)

@@ -7,7 +7,7 @@ Layout of a store (a Zarr v3 group, local folder or any fsspec URL)::
         <method>/targets         (N,) int32, the class explained (-1 for callable targets)
         predictions              (N, K) float32, the model's scores
         labels                   (N,) int64, when the data had labels
-        inputs                   (N, *input_shape) float32, when ``store_inputs``
+        inputs                   (N, *input_shape) float32 (int32 token ids), when ``store_inputs``
         done                     (n_chunks,) bool, one flag per chunk, set last
 
 A chunk's flag is written only after every array of that chunk, so a run
@@ -185,8 +185,12 @@ class ExplanationStore:
         info = self.attrs["methods"][name]
         return Explanation(name, attributions, inputs, get(self.group[name]["targets"]),
                            get(self.group["predictions"]), self.image_shape, params=info["params"],
-                           meta={"signed": info["signed"], "family": info["family"],
-                                 "inputs_stored": "inputs" in self.group, "rows": rows})
+                           meta=dict({"signed": info["signed"], "family": info["family"],
+                                      "inputs_stored": "inputs" in self.group, "rows": rows}, **self._token_meta()))
+
+    def _token_meta(self):
+        tokens = self.attrs.get("tokens")
+        return {} if tokens is None else {"pad_id": tokens.get("pad_id")}
 
     def to_dask(self):
         """Every method's attributions as lazy dask arrays (needs ``dask[array]``).
@@ -333,7 +337,8 @@ class ExplanationStore:
                 raise ValueError("inputs: expected %d (whole store) or %d (selected) samples, got %d"
                                  % (len(self), len(rows), len(inputs)))
             for exp in explanations.values():
-                exp.inputs = picked.reshape(exp.attributions.shape).astype(np.float32)
+                exp.inputs = picked.reshape(exp.attributions.shape).astype(
+                    np.int32 if self.attrs.get("tokens") is not None else np.float32)
         return write_report(path, explanations, class_names=class_names,
                             title=title or "tensorlayer-xplain report: %d samples of %s" % (len(rows), self.path))
 

@@ -25,7 +25,7 @@ from ._checks import non_negative, positive_int, seed_value
 from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
 from .integrated_gradients import _completeness, trapezoid_alphas
 
-__all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation"]
+__all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation", "token_cost"]
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -217,6 +217,15 @@ def _masked(ids_row, keep, positions, mask_token):
     return out
 
 
+def _window_starts(length, window, stride):
+    """First positions of the occlusion windows over ``length`` tokens (the last one ends at the end)."""
+    window = min(window, length)
+    starts = list(range(0, max(1, length - window + 1), stride))
+    if starts[-1] + window < length:
+        starts.append(length - window)
+    return starts
+
+
 def occlusion(adapter, inputs, targets, window=1, stride=1, mask_token=0, sequence_length=None, batch_size=None):
     """Token occlusion: the drop of the target score when a window of tokens is replaced by ``mask_token``.
 
@@ -231,9 +240,7 @@ def occlusion(adapter, inputs, targets, window=1, stride=1, mask_token=0, sequen
     ids = np.asarray(inputs, np.int32)
     pad = _padding(adapter, ids, sequence_length)
     length = ids.shape[1]
-    starts = list(range(0, max(1, length - window + 1), stride))
-    if starts[-1] + window < length:
-        starts.append(length - window)
+    starts = _window_starts(length, window, stride)
     covers = np.zeros((len(starts), length), bool)
     for j, s in enumerate(starts):
         covers[j, s:s + window] = True
@@ -457,3 +464,23 @@ def implementation(adapter, name):
     if getattr(adapter, "token_inputs", False):
         return TOKEN_METHODS.get(spec.name)
     return spec.fn
+
+
+def token_cost(name, adapter, n, **params):
+    """``(forward, backward)`` model passes of the token version of ``name`` on ``n`` sequences (upper bounds)."""
+    length = int(adapter.input_shape[0]) if adapter.input_shape is not None else 1
+    if name in ("gradient", "gradient_x_input"):
+        return n, n
+    if name == "integrated_gradients":
+        return n * (params["steps"] + 1), n * (params["steps"] + 1)
+    if name in ("smoothgrad", "shap"):
+        return n * params["n_samples"], n * params["n_samples"]
+    if name == "occlusion":
+        window = positive_int("window", params["window"])
+        return n * (len(_window_starts(length, window, positive_int("stride", params["stride"]))) + 1), 0
+    if name == "lime":
+        return n * params["num_samples"], 0
+    if name == "shap_kernel":
+        nsamples = params["nsamples"]
+        return n * (2 * length + 2048 if nsamples == "auto" else int(nsamples)), 0
+    return n * params["max_evals"], 0  # shap_partition
