@@ -296,7 +296,8 @@ class ExplanationStore:
 
         return class_mean_heatmaps(self, method, by=by, **kwargs)
 
-    def report(self, indices, path="xplain_report.html", methods=None, inputs=None, class_names=None, title=None):
+    def report(self, indices, path="xplain_report.html", methods=None, inputs=None, class_names=None, title=None,
+               vocab=None):
         """Write the HTML report (:mod:`tensorlayer_xplain.report`) for some samples of the store.
 
         Parameters
@@ -311,6 +312,8 @@ class ExplanationStore:
             whole dataset (indexed here) or just the selected rows.
         class_names : sequence of str, optional
         title : str, optional
+        vocab : list or dict, optional
+            Token models: words shown instead of ids.
 
         Returns
         -------
@@ -340,7 +343,8 @@ class ExplanationStore:
                 exp.inputs = picked.reshape(exp.attributions.shape).astype(
                     np.int32 if self.attrs.get("tokens") is not None else np.float32)
         return write_report(path, explanations, class_names=class_names,
-                            title=title or "tensorlayer-xplain report: %d samples of %s" % (len(rows), self.path))
+                            title=title or "tensorlayer-xplain report: %d samples of %s" % (len(rows), self.path),
+                            vocab=vocab)
 
     def __repr__(self):
         return "ExplanationStore(%r, n=%d, methods=%s, complete=%s)" % (self.path, len(self), self.methods,
