@@ -41,7 +41,7 @@ class TinyDynamicCNN(tl.models.Model):
             Conv2d(4, (3, 3), (1, 1), act=tf.nn.relu, padding="SAME", in_channels=channels),
             Conv2d(6, (3, 3), (1, 1), act=tf.nn.relu, padding="SAME", in_channels=4),
         ])
-        self.flat = tl.layers.Reshape([-1, dim * length])  # (TL's Flatten cannot be traced with an open batch)
+        self.flat = Flatten()
         self.head = Dense(n_classes, in_channels=size * size * 6)
 
     def forward(self, x):
