@@ -24,7 +24,7 @@ from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, prediction_title
 from ._figure import tl_figure
 
-__all__ = ["token_labels", "token_colors", "token_spans", "is_token_explanation", "tokens_html", "token_visualization", "token_comparison",
+__all__ = ["token_labels", "token_colors", "tokens_html", "token_visualization", "token_comparison",
            "alignment_visualization", "timestep_visualization"]
 
 
@@ -100,9 +100,17 @@ def _visible(exp, i):
 def token_spans(exp, i, vocab=None):
     """HTML ``<mark>`` spans of sample ``i``'s tokens, coloured by attribution (padding left out).
 
-    Examples
-    --------
-    >>> html = token_spans(tlxp.explain(fasttext, ids, 'ig'), 0, vocab=words)   # doctest: +SKIP
+    Parameters
+    ----------
+    exp : Explanation
+        Of a token model.
+    i : int
+        The sample.
+    vocab : list or dict, optional
+
+    Returns
+    -------
+    str
     """
     keep = _visible(exp, i)
     words = token_labels(np.asarray(exp.inputs[i]).reshape(-1)[keep], vocab)
@@ -114,7 +122,16 @@ def token_spans(exp, i, vocab=None):
 
 
 def is_token_explanation(exp):
-    """True for explanations of token ids (integer inputs ``(N, T)``)."""
+    """True for explanations of token ids (integer inputs ``(N, T)``).
+
+    Parameters
+    ----------
+    exp : Explanation
+
+    Returns
+    -------
+    bool
+    """
     x = np.asarray(exp.inputs)
     return x.ndim == 2 and x.dtype.kind in "iu"
 
