@@ -79,3 +79,12 @@ def test_timestep_visualization(tmp_path):
     assert os.path.getsize(tmp_path / "steps.png") > 1000
     with pytest.raises(ValueError, match="feature_names: expected 3 names"):
         tlxp.timestep_visualization(model, exp, feature_names=["a"], saveable=False)
+
+
+def test_compare_methods_draws_tokens(tmp_path, planted, ids):
+    with pytest.warns(UserWarning, match="gradcam"):
+        exps = tlxp.compare_methods(planted, ids, methods=["integrated_gradients", "occlusion", "gradcam"],
+                                    name=str(tmp_path / "cmp.png"))
+    assert sorted(exps) == ["integrated_gradients", "occlusion"] and "gradcam" in exps.skipped
+    image = mpimg.imread(str(tmp_path / "cmp.png"))
+    assert image.shape[0] > 100 and ((image[..., 1] > 0.5) & (image[..., 0] < 0.2)).sum() > 50
