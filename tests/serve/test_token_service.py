@@ -53,3 +53,19 @@ def test_token_errors_are_422(client):
         response = client.post("/explain", json=dict(body, method=body.get("method", "ig")))
         assert response.status_code == 422, (body, response.json())
         assert message in response.json()["detail"], (body, response.json())
+
+
+def test_cli_serve_builds_a_token_explainer(tmp_path):
+    from conftest import tiny_mlp
+
+    from tensorlayer_xplain.adapter import TokenAdapter
+    from tensorlayer_xplain.cli import CLIError, serve_explainer
+
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(VOCAB) + "\n")
+    explainer = serve_explainer(planted_token_model(), ["integrated_gradients"], vocab=str(path))
+    assert isinstance(explainer.adapter, TokenAdapter) and explainer.vocab["superb"] == 7
+    with pytest.raises(CLIError, match="--vocab: the model does not take token ids"):
+        serve_explainer(tiny_mlp(seed=3), ["gradient"], vocab=str(path))
+    with pytest.raises(CLIError, match="--vocab: cannot read"):
+        serve_explainer(planted_token_model(), ["gradient"], vocab=str(tmp_path / "missing.txt"))
