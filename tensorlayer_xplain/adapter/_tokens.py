@@ -31,6 +31,8 @@ __all__ = ["TokenAdapter", "embedding_layers", "embedding_table", "replaced_embe
            "is_embedding", "declares_integer_input", "is_token_model"]
 
 _TL_LOOKUPS = (tl.layers.Embedding, tl.layers.Word2vecEmbedding)
+_SEQ2SEQ_MODELS = tuple(getattr(tl.models, name) for name in ("Seq2seq", "Seq2seqLuongAttention")
+                        if hasattr(tl.models, name))
 
 
 def _keras_embedding_types():
@@ -139,6 +141,8 @@ def is_token_model(model):
 
     if declares_integer_input(model):
         return True
+    if isinstance(model, _SEQ2SEQ_MODELS):
+        return False  # encoder-decoders take [source, decoder inputs]: explained position by position
     if isinstance(model, tl.models.Model):
         return bool(embedding_layers(_walk_tl(model, {id(model)})))
     if isinstance(model, tf.keras.Model):
