@@ -16,6 +16,16 @@ keep their names; on a token model the runner calls the version here:
 Padding (the adapter's ``pad_id``, or positions past ``sequence_length``) gets
 no attribution and is never perturbed. Every other method is not applicable to
 token ids (:func:`token_skip_reason`).
+
+What the functions here ask of the adapter (so another adapter over token ids,
+e.g. one output position of an encoder-decoder, can reuse them as they are):
+``embed(ids) -> (N, T, D)``, ``embedding_differentiate(ids, emb, targets,
+return_scores)`` inside a compiled step (the lookup replaced by ``emb``, see
+:func:`~tensorlayer_xplain.adapter._tokens.replaced_embeddings`),
+``embedding_gradients(ids, emb, targets, batch_size, return_scores)``,
+``padding(ids, sequence_length)``, ``check_token(name, id)``, ``predict(ids)``,
+and the :class:`~tensorlayer_xplain.ModelAdapter` plumbing (``compiled``,
+``inference_mode``, ``batch_rows``, ``resolve_targets``, ``_target_key``).
 """
 import numpy as np
 import tensorflow as tf
