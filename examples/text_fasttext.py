@@ -105,7 +105,7 @@ def word_scores(attributions, doc, unigram_vocab_size):
     return scores
 
 
-def recall(exp, docs, planted, unigram_vocab_size, labels):
+def recall(exp, docs, planted, unigram_vocab_size):
     """Mean fraction of each document's planted words among its top-k words (k = number planted)."""
     found = []
     for i, doc in enumerate(docs):
@@ -150,9 +150,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="xplain_out", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--n-train", type=int, default=4000, help="training documents (default: %(default)s)")
-    parser.add_argument("--n-explain", type=int, default=100, help="held-out documents explained (default: %(default)s)")
+    parser.add_argument("--n-explain", type=int, default=100,
+                        help="held-out documents explained (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=4, help="training epochs (default: %(default)s)")
-    parser.add_argument("--lime-samples", type=int, default=500, help="LIME samples per document (default: %(default)s)")
+    parser.add_argument("--lime-samples", type=int, default=500,
+                        help="LIME samples per document (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     return parser.parse_args(argv)
 
@@ -186,7 +188,7 @@ def main(argv=None):
     for method, params in methods.items():
         start = time.perf_counter()
         exp = tlxp.explain(adapter, explain_ids, method, targets=test_labels[:n], **params)
-        results[method] = recall(exp, explain_docs, explain_planted, unigram_vocab_size, test_labels[:n])
+        results[method] = recall(exp, explain_docs, explain_planted, unigram_vocab_size)
         extra = ""
         if method == "integrated_gradients":
             extra = ", completeness gap max %.2g%%" % (100 * exp.meta["max_completeness_gap"])

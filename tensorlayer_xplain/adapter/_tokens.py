@@ -225,7 +225,14 @@ class TokenAdapter(ModelAdapter):
             ``embedding_layer``: the named layer is no embedding, or the model has none.
         """
         if name is not None:
-            layer = self.layer(name)
+            if not isinstance(name, str):
+                raise TypeError("embedding_layer: expected a layer name (str), got %s" % _describe(name))
+            try:
+                layer = self.layer(name)
+            except KeyError:
+                names = ", ".join(found.name for found in embedding_layers(self.iter_layers())) or "none"
+                raise KeyError("embedding_layer: no layer named %r; embedding layers of this model: %s"
+                               % (name, names)) from None
             if not is_embedding(layer):
                 raise ValueError("embedding_layer: layer %r is a %s, not an embedding layer (TL Embedding, "
                                  "AverageEmbedding, Word2vecEmbedding or Keras Embedding)"

@@ -40,7 +40,7 @@ def test_named_layer_must_be_an_embedding():
     model = TwoEmbeddings()
     with pytest.raises(ValueError, match="embedding_layer: layer .* is a Dense, not an embedding layer"):
         TokenAdapter(model, embedding_layer=model.dense.name)
-    with pytest.raises(KeyError, match="no layer named 'nope'"):
+    with pytest.raises(KeyError, match="embedding_layer: no layer named 'nope'; embedding layers of this model"):
         TokenAdapter(model, embedding_layer="nope")
 
 
