@@ -239,6 +239,9 @@ def token_visualization(model, inputs, method="integrated_gradients", targets=No
         scores = np.asarray(exp.attributions[i])[_visible(exp, i)]
         title = "%s | %s | sum %.3g" % (exp.method, prediction_title(exp.predictions[i], exp.targets[i], class_names),
                                         float(scores.sum()))
+        gap = exp.meta.get("completeness_gap")
+        if gap is not None and np.size(gap) == len(exp):
+            title += " | completeness gap %.2g%%" % (100 * float(np.ravel(gap)[i]))
         rows.append(_token_rows(exp, i, vocab, title))
     _draw_token_rows(saveable, name, fig_idx, second, rows)
     return exp

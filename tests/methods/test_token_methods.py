@@ -250,3 +250,18 @@ def test_keras_embedding_model():
     assert np.all(exp.attributions[0, 6:] == 0)
     layer = tlxp.as_adapter(model).embedding
     assert "call" not in vars(layer)
+
+
+def test_costs_of_the_token_methods(fasttext, ids):
+    adapter = tlxp.as_adapter(fasttext)
+    adapter.prepare(ids)
+    ig = tlxp.estimate_cost(adapter, "integrated_gradients", 4, steps=10)
+    assert (ig.forward, ig.backward) == (44, 44)
+    occ = tlxp.estimate_cost(adapter, "occlusion", 2, window=3, stride=2)
+    assert occ.forward == 2 * (5 + 1) and occ.backward == 0  # windows at 0, 2, 4, 6 and 7 (to the end), + 1
+    assert tlxp.estimate_cost(adapter, "lime", 3, num_samples=50).forward == 150
+    with pytest.raises(ValueError, match="method: 'gradcam' does not apply"):
+        tlxp.estimate_cost(adapter, "gradcam", 1)
+    explainer = tlxp.ModelExplainer(fasttext, methods=["integrated_gradients"], max_cost=100)
+    with pytest.raises(ValueError, match="max_cost"):
+        explainer.explain(ids, "integrated_gradients", steps=64)
