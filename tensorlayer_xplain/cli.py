@@ -187,7 +187,7 @@ def _load_inputs(args, needs_background):
 
 
 def _explain(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
     from .methods.registry import method_info
 
     if args.n < 1:
@@ -232,7 +232,7 @@ def _labelled_inputs(args):
 
 
 def _diagnose(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
 
     if args.n < 1:
         raise CLIError("--n: expected a positive number of inputs, got %d" % args.n)
@@ -276,7 +276,7 @@ def serve_explainer(model, methods, config=None, input_shape=None, output="logit
 
     from .adapter import ModelAdapter, TokenAdapter
     from .adapter._tokens import is_token_model
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
 
     tokens = is_token_model(model)
     if vocab is not None and not tokens:
@@ -343,7 +343,7 @@ def _serve(args):
     config = _read_config(args.config)
     import uvicorn
 
-    from .serve import create_app
+    from .serve.api import create_app
 
     explainer = serve_explainer(load_model(args.model, args.weights), methods, config, input_shape, args.output,
                                 args.seed, getattr(args, "vocab", None))

@@ -10,7 +10,7 @@ import numpy as np
 
 from .adapter import PREDICTED, as_adapter
 from .explanation import Explanation
-from .map_checks import flag_maps
+from ._utils.map_checks import flag_maps
 from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
 
@@ -76,7 +76,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         check_params(spec.name, params)
     check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     if getattr(adapter, "n_inputs", 1) > 1:
-        from .multi_input import explain_multi
+        from .methods.multi_input import explain_multi
 
         return explain_multi(adapter, inputs, method, targets, **params)
     x, batch_shape = adapter.prepare(inputs)

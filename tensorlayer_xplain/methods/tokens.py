@@ -30,9 +30,9 @@ and the :class:`~tensorlayer_xplain.ModelAdapter` plumbing (``compiled``,
 import numpy as np
 import tensorflow as tf
 
-from ._blackbox import global_numpy_seed, selected_scores, small_blas
-from ._checks import non_negative, positive_int, seed_value
-from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
+from ._engine.blackbox import global_numpy_seed, selected_scores, small_blas
+from ._engine.checks import non_negative, positive_int, seed_value
+from ._engine.blocks import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
 from .integrated_gradients import _completeness, trapezoid_alphas
 
 __all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation", "token_cost"]
@@ -352,7 +352,7 @@ def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=
     The background is the all-masked sequence (every non-pad token ``mask_token``),
     so ``sum(attr) + expected_value = f(x)`` (additivity, in ``meta``).
     """
-    from ._shap_common import import_shap
+    from .shap._common import import_shap
 
     shap = import_shap()
     mask_token = adapter.check_token("mask_token", mask_token)
@@ -400,7 +400,7 @@ def shap_partition(adapter, inputs, targets, max_evals=500, mask_token=0, sequen
     As shap's text masker does, coalitions are contiguous spans; masked tokens are
     ``mask_token``. One token alone is returned exactly (no tree needed).
     """
-    from ._shap_common import import_shap
+    from .shap._common import import_shap
 
     shap = import_shap()
     max_evals = positive_int("max_evals", max_evals)

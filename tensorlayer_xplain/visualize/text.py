@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-from .._docstrings import shared_docstring
-from .._io import atomic_path, ensure_parent
+from .._utils.docstrings import shared_docstring
+from .._utils.io import atomic_path, ensure_parent
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, prediction_title
 from ._figure import tl_figure
