@@ -24,15 +24,13 @@ under two ``max_batch_bytes`` budgets: the rows in flight, the Python-side peak
 
 Run::
 
-    python benchmarks/bench_tokens.py [--budget 4] [--out DIR]
+    python -m benchmarks.bench_tokens [--budget 4] [--out DIR]
 """
 import argparse
 import json
 import os
 import statistics
-import sys
 import time
-import tracemalloc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,10 +38,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorlayer as tl  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._rss import peak_mb, reset_peak, rss_mb  # noqa: E402
+from benchmarks.memory import RSS_HOW, peak_memory  # noqa: E402
+from benchmarks.timing import time_pairs  # noqa: E402
 from tensorlayer_xplain.methods.tokens import TOKEN_METHODS  # noqa: E402
 
 STEPS = 32
@@ -131,21 +128,11 @@ def make_floor(model, steps=STEPS):
     return lambda ids, t: ig(tf.constant(ids), tf.constant(t)).numpy()
 
 
-def _timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
 def time_pair(ours, floor, budget, low=5, high=40):
-    first = _timed(ours)[0] + _timed(floor)[0]
-    times = ([], [])
-    for r in range(int(min(high, max(low, budget / max(first, 1e-6))))):
-        order = [(0, ours), (1, floor)]
-        for side, fn in (order if r % 2 == 0 else order[::-1]):
-            times[side].append(_timed(fn)[0])
-    return (statistics.median(times[0]), statistics.median(times[1]),
-            statistics.median(a / b for a, b in zip(*times)), len(times[0]), min(times[0]) / min(times[1]))
+    """Median times, median of per-pair ratios, pairs, ratio of the best runs (see benchmarks.timing.time_pairs)."""
+    t = time_pairs(ours, floor, budget, low, high)
+    return (statistics.median(t["ours"]), statistics.median(t["baseline"]), t["ratio"], len(t["ours"]),
+            min(t["ours"]) / min(t["baseline"]))
 
 
 def speed(budget):
@@ -179,17 +166,12 @@ def memory():
         adapter.prepare(ids)  # the input shape (T,) sets the byte estimate, as explain() does
         t = np.zeros(len(ids), np.int32)
         TOKEN_METHODS["integrated_gradients"](adapter, ids[:2], t[:2], steps=STEPS)  # trace outside the peak
-        reset_peak()
-        base = rss_mb()
-        tracemalloc.start()
         start = time.perf_counter()
-        TOKEN_METHODS["integrated_gradients"](adapter, ids, t, steps=STEPS)
-        seconds = time.perf_counter() - start
-        python_peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
-        tracemalloc.stop()
+        python_peak, rss = peak_memory(lambda: TOKEN_METHODS["integrated_gradients"](adapter, ids, t, steps=STEPS))
+        seconds = (time.perf_counter() - start) / 2  # peak_memory calls it twice
         rows.append({"max_batch_bytes_mb": budget_mb, "rows_in_flight": adapter.batch_rows(backward=True),
                      "sample_bytes_backward_mb": adapter.sample_bytes(backward=True) / 2 ** 20,
-                     "python_peak_mb": python_peak, "rss_growth_mb": peak_mb() - base, "seconds": seconds})
+                     "python_peak_mb": python_peak, "rss_growth_mb": rss, "seconds": seconds})
     return rows
 
 
@@ -202,7 +184,8 @@ def markdown(speed_rows, memory_rows):
         lines.append("| %s | %s | %.1f | %.1f | %.2fx | %.2fx | %.1e | %.1e | %d |" % (
             r["model"], r["batch"], r["ours_ms"], r["floor_ms"], r["ratio"], r["best_ratio"], r["max_rel_diff"],
             r["completeness_gap"], r["repeats"]))
-    lines += ["", "Memory: IG on 64 x 2048 ids (conv model, 64-dim embeddings; all points at once = 1.1 GB)", "",
+    lines += ["", "Memory: IG on 64 x 2048 ids (conv model, 64-dim embeddings; all points at once = 1.1 GB); RSS: "
+              + RSS_HOW, "",
               "| max_batch_bytes | rows in flight | est. bytes/row (backward) | Python peak | peak RSS growth | time |",
               "|---|---|---|---|---|---|"]
     for r in memory_rows:

@@ -9,8 +9,16 @@ import tensorlayer as tl
 from tensorlayer.layers import Dense, Elementwise, Input, LayerList
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.layers import (AttentionSoftmax, ClassToken, LayerNormalization, MultiHeadSelfAttention,
-                                       PatchEmbedding, PositionEmbedding, TokenPooling, TransformerBlock)
+from tensorlayer_xplain.layers import (
+    AttentionSoftmax,
+    ClassToken,
+    LayerNormalization,
+    MultiHeadSelfAttention,
+    PatchEmbedding,
+    PositionEmbedding,
+    TokenPooling,
+    TransformerBlock,
+)
 from tensorlayer_xplain.methods import attention as att
 from tensorlayer_xplain.methods._engine.utils import upsample
 
@@ -251,7 +259,7 @@ def test_rollout_of_model_with_identity_attention_is_identity(rng):
     adapter = tlxp.ModelAdapter(model)
     names = att.attention_layer_names(adapter)
     assert names == [layer.attention_layer_name for layer in layers]
-    for name, w in adapter.capture(x, names).outputs.items():
+    for _name, w in adapter.capture(x, names).outputs.items():
         np.testing.assert_allclose(w, np.broadcast_to(np.eye(16), w.shape), atol=1e-6)
     exp = tlxp.ModelExplainer(model, methods=["attention_rollout"]).explain(x, method="attention_rollout")
     np.testing.assert_allclose(exp.meta["rollout"], np.broadcast_to(np.eye(16), (3, 16, 16)), atol=1e-6)
@@ -444,11 +452,13 @@ def test_patch_tokens_are_row_major():
     np.testing.assert_array_equal(heat, image[0, ..., 0])
 
 
+@pytest.mark.slow
 def test_example_help():
     import os
     import subprocess
     import sys
 
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "mnist_attention.py")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples",
+                          "mnist_attention.py")
     out = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--epochs" in out.stdout and "--out" in out.stdout

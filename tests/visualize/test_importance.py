@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 import tensorlayer as tl
-from conftest import assert_same_state, model_state
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.visualize.importance import feature_groups
+
+from conftest import assert_same_state, model_state
 
 
 def _data(rng, n=120, d=6):

@@ -15,6 +15,8 @@ from tensorlayer_xplain.explainer.cache import ExplanationCache, nbytes
 
 from conftest import tiny_dynamic_cnn, tiny_keras_cnn, tiny_mlp, tiny_static_cnn
 
+pytestmark = pytest.mark.slow  # minutes on two cores; `pytest -m "not slow"` leaves it out
+
 
 def test_fifty_models_explained_and_deleted_leave_no_model_alive(rng):
     flat, images = rng.random((1, 64), dtype=np.float32), rng.random((1, 12, 12, 1), dtype=np.float32)
@@ -65,9 +67,10 @@ _FIRST_SHAP_IMPORT = textwrap.dedent("""
 def test_models_explained_when_shap_is_first_imported_are_freed():
     # shap keeps the tracebacks of its optional imports, which held the frames (and model) of its first caller;
     # only a fresh process imports shap for the first time
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, for conftest
     done = subprocess.run([sys.executable, "-c", _FIRST_SHAP_IMPORT], cwd=here, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, PYTHONPATH=here, CUDA_VISIBLE_DEVICES="-1"))
+                          timeout=300, env=dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.path.dirname(here)]),
+                                                CUDA_VISIBLE_DEVICES="-1"))
     assert done.returncode == 0, done.stdout[-500:] + done.stderr[-2000:]
 
 

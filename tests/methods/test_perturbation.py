@@ -5,8 +5,9 @@ import tensorflow as tf
 import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp
-from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_static_cnn
 from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks
+
+from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_static_cnn
 
 ROWS, COLS = slice(2, 5), slice(6, 9)
 
@@ -43,7 +44,7 @@ def test_occlusion_highlights_the_region(region_model, images):
     heat = exp.heatmap()
     inside = np.zeros((12, 12), bool)
     inside[ROWS, COLS] = True
-    for h, img in zip(heat, images[..., 0]):
+    for h, _img in zip(heat, images[..., 0]):
         assert inside[np.unravel_index(np.argmax(h), h.shape)]
         assert (h[inside] > 0).all()
         np.testing.assert_array_equal(h[_outside_reach(2)], 0)

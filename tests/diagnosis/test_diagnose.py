@@ -219,6 +219,7 @@ def test_regions_and_fills_on_arrays():
     assert "channel_swap" in default_probes(rgb) and "channel_swap" not in default_probes(img)
 
 
+@pytest.mark.slow
 def test_cli_diagnose(clean, data, tmp_path):
     model, _ = clean
     _, _, x_test, y_test = data
@@ -228,8 +229,8 @@ def test_cli_diagnose(clean, data, tmp_path):
     builder = tmp_path / "tiny_builder.py"
     builder.write_text("from conftest import tiny_static_cnn\n\ndef build():\n"
                        "    return tiny_static_cnn(seed=9, size=%d, n_classes=%d)\n" % (SIZE, N_CLASSES))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.path.dirname(__file__),
-                                                        os.path.dirname(os.path.dirname(__file__))]))
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), tests_dir, os.path.dirname(tests_dir)]))
     out = subprocess.run([sys.executable, "-m", "tensorlayer_xplain", "diagnose", "--model", "tiny_builder:build",
                           "--weights", weights, "--data", str(tmp_path / "data.npz"), "--methods",
                           "integrated_gradients", "--out", str(tmp_path / "out")],

@@ -210,7 +210,8 @@ def test_oom_halves_the_batch_and_warns(static_cnn, images):
 
 
 @pytest.mark.parametrize("bad, error, message", [
-    (np.zeros((2, 5, 5, 1), np.float32), ValueError, r"inputs: expected shape \(N, 12, 12, 1\).*got shape \(2, 5, 5, 1\)"),
+    (np.zeros((2, 5, 5, 1), np.float32), ValueError,
+     r"inputs: expected shape \(N, 12, 12, 1\).*got shape \(2, 5, 5, 1\)"),
     (np.zeros((0, 12, 12, 1), np.float32), ValueError, "empty batch"),
     (np.full((1, 12, 12, 1), np.nan, np.float32), ValueError, "NaN/inf"),
     (np.array([["a"]]), TypeError, "numeric array"),

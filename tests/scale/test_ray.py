@@ -11,7 +11,9 @@ import pytest
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.models import cnn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+pytestmark = pytest.mark.slow  # minutes on two cores; `pytest -m "not slow"` leaves it out
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/
 ROOT = os.path.dirname(HERE)
 METHODS = ["gradient", "gradcam"]
 #: importable by every Ray actor (a partial of a module-level builder)

@@ -13,7 +13,7 @@ import zarr
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.models import cnn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/
 WORKER = os.path.join(HERE, "_store_worker.py")
 METHODS = ["gradient", "integrated_gradients", "gradcam"]
 CONFIG = {"integrated_gradients": {"steps": 8}}
@@ -113,6 +113,7 @@ def test_class_mean_figure_and_report(store, data, tmp_path):
     assert text.count("class='input'") == 3 and text.count("class='method'") == 9
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_parameters_and_weights(explainer, model, data, tmp_path):
     x = data[0][:20]
     path = tmp_path / "r.zarr"
@@ -140,6 +141,7 @@ def test_resume_refuses_other_parameters_and_weights(explainer, model, data, tmp
         explainer.explain_dataset(x, tmp_path / "foreign.zarr", progress=False)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted_run(model, tmp_path):
     x = np.random.RandomState(3).rand(160, 28, 28, 1).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
@@ -181,6 +183,7 @@ def test_kill_9_then_resume_equals_uninterrupted_run(model, tmp_path):
     np.testing.assert_array_equal(resumed.group["predictions"][:], clean.group["predictions"][:])
 
 
+@pytest.mark.slow
 def test_peak_memory_is_flat(model, tmp_path):
     _save_weights(model, str(tmp_path))
     peaks = {}
@@ -221,6 +224,7 @@ def test_progress_bar_logs_lines_without_a_tty():
     assert "40/100" in lines[-1] and "demo" in lines[-1]
 
 
+@pytest.mark.slow
 def test_cli_store_writes_and_refuses_a_changed_model(tmp_path, capsys):
     from tensorlayer_xplain.cli import main
 

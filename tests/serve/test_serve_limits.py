@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain._utils import deadline as _deadline
 from tensorlayer_xplain import cli
-from tensorlayer_xplain.serve.batching import MicroBatcher, QueueFull
+from tensorlayer_xplain._utils import deadline as _deadline
 from tensorlayer_xplain.methods._engine import blocks as _graph
 from tensorlayer_xplain.methods.perturbation import occlusion_windows
 from tensorlayer_xplain.serve import create_app
+from tensorlayer_xplain.serve.batching import MicroBatcher, QueueFull
 
 from conftest import tiny_static_cnn
 
@@ -395,7 +395,8 @@ def test_bad_input_gets_4xx_and_keeps_the_connection(server, digits):
             assert response.status == status, payload
             assert payload["detail"] and response.getheader("connection") != "close"
             assert connection.sock is sock  # the same keep-alive connection
-        connection.request("POST", "/explain", body=json.dumps({"inputs": one}), headers={"Content-Type": "application/json"})
+        connection.request("POST", "/explain", body=json.dumps({"inputs": one}),
+                           headers={"Content-Type": "application/json"})
         response = connection.getresponse()
         assert response.status == 200 and json.loads(response.read())["predicted"]
         assert connection.sock is sock
@@ -410,6 +411,7 @@ FUZZ_CHECKS = [getattr(schemathesis.checks, name) for name in (
     "response_headers_conformance")]
 
 
+@pytest.mark.slow
 def test_openapi_fuzzing_finds_no_5xx_and_no_schema_violation(model):
     app = create_app(tlxp.ModelExplainer(model, methods=["gradient", "gradcam"]), max_cost=10_000)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -7,7 +7,10 @@ import pytest
 import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp
+
 from conftest import assert_same_state, model_state
+
+pytestmark = pytest.mark.slow  # minutes on two cores; `pytest -m "not slow"` leaves it out
 
 ZOO = {"MobileNetV1": lambda: tl.models.MobileNetV1(pretrained=False),
        "ResNet50": lambda: tl.models.ResNet50(pretrained=False)}

@@ -9,8 +9,9 @@ import tensorlayer as tl
 from tensorlayer.layers import BatchNorm2d, Conv2d, Dense, Flatten, GlobalMeanPool2d, Input, Layer, Reshape
 
 import tensorlayer_xplain as tlxp
-from conftest import assert_same_state, model_state, tiny_mlp
 from tensorlayer_xplain.adapter._compile import CompiledStep, CompileWarning
+
+from conftest import assert_same_state, model_state, tiny_mlp
 
 
 class NumpyGate(Layer):
@@ -127,7 +128,8 @@ def test_compiled_step_traces_once():
 
 
 def head_1x1_cnn(seed=0):
-    """Conv 8x8 -> Conv 4x4 (stride 2) -> global pool -> reshape (1, 1, C) -> 1x1 conv head -> flatten (MobileNet-style)."""
+    """Conv 8x8 -> Conv 4x4 (stride 2) -> global pool -> reshape (1, 1, C) -> 1x1 conv head -> flatten
+    (MobileNet-style)."""
     tf.random.set_seed(seed)
     ni = Input([None, 8, 8, 3])
     nn = Conv2d(4, (3, 3), (1, 1), act=tf.nn.relu, padding="SAME", in_channels=3)(ni)

@@ -7,7 +7,9 @@ import pytest
 
 from tensorlayer_xplain import datasets
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # minutes on two cores; `pytest -m "not slow"` leaves it out
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 needs_mnist = pytest.mark.skipif(datasets.find_mnist_dir() is None,
                                  reason="set TENSORLAYER_XPLAIN_DATA to a folder with mnist/ (the CI does)")
 

@@ -1,4 +1,5 @@
-"""TensorLayer's normalization layers inside ``tf.function``: the ``_compat_layers`` patches against TL's own eager code.
+"""TensorLayer's normalization layers inside ``tf.function``: the ``_compat.layers`` patches against TL's own eager
+code.
 
 The references are TensorLayer 2.2.5's original ``forward`` methods (kept by the
 patch as ``forward._tlxp_original``), run eagerly, and hand-written GradientTape
@@ -18,7 +19,7 @@ from tensorlayer.layers import BatchNorm2d, Conv2d, Dense, Flatten, MaxPool2d
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import _compat
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 12
 
 
@@ -170,6 +171,7 @@ def test_gradcam_equals_keras_recipe(trained):
 
 
 @pytest.mark.parametrize("kind", sorted(BUILDERS))
+@pytest.mark.slow
 def test_compiled_train_step_updates_like_tl_eager(kind):
     """TL's own eager BatchNorm (the original forward) vs the patched one in a compiled step: same numbers."""
     reference, patched = BUILDERS[kind](seed=5), BUILDERS[kind](seed=6)
@@ -239,6 +241,7 @@ def test_norms_on_batches_equal_tl_per_sample(name):
     np.testing.assert_allclose(compiled(tf.constant(x)).numpy(), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_layer_table_rows_for_patched_layers_hold():
     """The generated table's claims for the patched layers, re-run here (patched process)."""
     spec = importlib.util.spec_from_file_location("make_layer_table", os.path.join(ROOT, "docs", "make_layer_table.py"))

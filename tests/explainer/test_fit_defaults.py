@@ -1,4 +1,5 @@
-"""Defaults that fit the model (issue 16, items 3-5): applicable methods, flagged maps, one forward pass, warm timings."""
+"""Defaults that fit the model (issue 16, items 3-5): applicable methods, flagged maps, one forward pass, warm
+timings."""
 import os
 import warnings
 
@@ -9,9 +10,9 @@ import tensorlayer as tl
 from tensorlayer.layers import Dense, Dropout, Input
 
 import tensorlayer_xplain as tlxp
+from tensorlayer_xplain._utils.map_checks import constant_rows, map_note
 from tensorlayer_xplain.adapter import PREDICTED
 from tensorlayer_xplain.methods.applicability import applicable_methods, skip_reason
-from tensorlayer_xplain._utils.map_checks import constant_rows, map_note
 
 from conftest import tiny_static_cnn
 

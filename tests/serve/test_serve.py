@@ -168,10 +168,12 @@ BAD_REQUESTS = {
     "too many samples": (_json(inputs=np.zeros((9, SIZE, SIZE, 1)).tolist()), 413, "at most 8 samples"),
     "invalid JSON": ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "expected JSON"),
     "unsupported content type": ({"content": b"abc", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
-    "declared oversized body": ({"content": b"[" + b"0," * LIMIT + b"0]", "headers": {"content-type": "application/json"}},
+    "declared oversized body": ({"content": b"[" + b"0," * LIMIT + b"0]",
+                                 "headers": {"content-type": "application/json"}},
                                 413, "at most %d bytes, got %d" % (LIMIT, 2 * LIMIT + 3)),
     "streamed oversized body": ({"content": iter([b"x" * 30_000, b"x" * 30_000]),  # chunked: no content-length
-                                 "headers": {"content-type": "application/json"}}, 413, "at most %d bytes, got more" % LIMIT),
+                                 "headers": {"content-type": "application/json"}},
+                                413, "at most %d bytes, got more" % LIMIT),
     "wrong image size": (_file(png_bytes(np.zeros((SIZE + 4, SIZE, 1)))), 422, "expected a 12x12 image"),
     "not an image": (_file(b"GIF89a nonsense bytes"), 400, "expected a PNG, JPEG or .npy file"),
     "truncated PNG": (_file(png_bytes(np.random.default_rng(2).random((SIZE, SIZE, 1)))[:90]), 400, "unreadable"),
@@ -179,8 +181,10 @@ BAD_REQUESTS = {
     "npy with NaN": (_file(npy_bytes(np.full((SIZE, SIZE, 1), np.nan))), 422, "finite"),
     "npy of strings": (_file(npy_bytes(np.array(["a", "b"]))), 422, "numeric"),
     "empty upload": (_file(b""), 400, "empty upload"),
-    "no file field": ({"files": {"other": ("x", b"1")}, "data": {"method": "gradient"}}, 422, "file: expected an uploaded"),
-    "targets field not JSON": (_file(png_bytes(np.zeros((SIZE, SIZE, 1))), targets="[1,"), 400, "targets: expected JSON"),
+    "no file field": ({"files": {"other": ("x", b"1")}, "data": {"method": "gradient"}}, 422,
+                      "file: expected an uploaded"),
+    "targets field not JSON": (_file(png_bytes(np.zeros((SIZE, SIZE, 1))), targets="[1,"), 400,
+                               "targets: expected JSON"),
     "gif image": (_file(png_bytes(np.zeros((SIZE, SIZE, 1)), "GIF")), 400, "got GIF"),
 }
 
@@ -237,7 +241,7 @@ def test_fifty_concurrent_requests_are_all_answered_correctly(model, digits):
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             responses = list(pool.map(call, jobs))
-    for (path, method, x), want, response in zip(jobs, expected, responses):
+    for (path, method, _x), want, response in zip(jobs, expected, responses):
         assert response.status_code == 200, response.text
         got = response.json()["predictions" if path == "/predict" else "attributions"]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg="%s %s" % (path, method))

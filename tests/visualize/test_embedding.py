@@ -3,10 +3,11 @@ import os
 
 import numpy as np
 import pytest
-from conftest import assert_same_state, model_state
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.visualize.embedding import as_labels, default_embedding_layer
+
+from conftest import assert_same_state, model_state
 
 
 @pytest.fixture
@@ -20,9 +21,12 @@ def data(rng):
 def test_tsne_shape_file_and_determinism(static_cnn, data, tmp_path):
     x, y = data
     before = model_state(static_cnn)
-    a = tlxp.embedding_visualization(static_cnn, x, y, method="tsne", seed=3, perplexity=8, name=str(tmp_path / "a.png"))
-    b = tlxp.embedding_visualization(static_cnn, x, y, method="tsne", seed=3, perplexity=8, name=str(tmp_path / "b.png"))
-    c = tlxp.embedding_visualization(static_cnn, x[::-1], y, method="tsne", perplexity=8, saveable=True, name=str(tmp_path / "c"))
+    a = tlxp.embedding_visualization(static_cnn, x, y, method="tsne", seed=3, perplexity=8,
+                                     name=str(tmp_path / "a.png"))
+    b = tlxp.embedding_visualization(static_cnn, x, y, method="tsne", seed=3, perplexity=8,
+                                     name=str(tmp_path / "b.png"))
+    c = tlxp.embedding_visualization(static_cnn, x[::-1], y, method="tsne", perplexity=8, saveable=True,
+                                     name=str(tmp_path / "c"))
     assert a.shape == (30, 2) and a.dtype == np.float32 and np.isfinite(a).all()
     np.testing.assert_array_equal(a, b)
     assert c.shape == (30, 2) and not np.allclose(a, c)  # other data, other layout

@@ -1,5 +1,4 @@
-"""benchmarks/run.py: the suite's table builder, settings and outputs on a tiny model (no timing assertions)."""
-import importlib.util
+"""python -m benchmarks.run: the suite's table builder, settings and outputs on a tiny model (no timing assertions)."""
 import os
 
 import numpy as np
@@ -7,28 +6,20 @@ import pandas as pd
 import pytest
 
 import tensorlayer_xplain as tlxp
+from benchmarks import machine, report, run, settings
 
 from conftest import tiny_mlp, tiny_static_cnn
 
-RUN_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "run.py")
 TINY_RUN = {"batch": 4, "min_repeats": 1, "max_repeats": 1, "budget": 0.0, "metric_images": 3, "steps": 4,
             "n_subsets": 4}
 
 
 @pytest.fixture(scope="module")
-def suite():
-    spec = importlib.util.spec_from_file_location("benchmark_suite_run", RUN_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tiny_table(suite):
+def tiny_table():
     rng = np.random.default_rng(0)
     model = tiny_static_cnn(seed=0)
     X = rng.random((10, 12, 12, 1)).astype(np.float32)
-    return suite.build_table({"tiny": (model, X, X)}, "quick", methods=["gradient", "attention"], run=TINY_RUN,
+    return run.build_table({"tiny": (model, X, X)}, "quick", methods=["gradient", "attention"], run=TINY_RUN,
                              log=None)
 
 
@@ -55,49 +46,49 @@ def test_gradient_is_paired_with_its_floor_and_attention_has_none(tiny_table):
     assert user["met"] == (user["ratio"] <= 1.1)
 
 
-def test_outputs_markdown_csv_png(suite, tiny_table, tmp_path):
+def test_outputs_markdown_csv_png(tiny_table, tmp_path):
     table, notes = tiny_table
-    info = suite.machine()
+    info = machine.machine()
     assert info["cores"] >= 1 and info["tensorflow"]
-    use = suite.usage_since(suite.usage_start())
+    use = machine.usage_since(machine.usage_start())
     assert use["wall"] >= 0 and (use["others_cores"] is None or use["others_cores"] >= 0)
-    page = suite.markdown(table, notes + ["tiny: x skipped (test)"], info, "quick", TINY_RUN, use)
+    page = report.markdown(table, notes + ["tiny: x skipped (test)"], info, "quick", TINY_RUN, use)
     assert "| tiny | gradient |" in page and "| tiny | attention |" in page
     assert "tracemalloc" in page and "x skipped (test)" in page
     assert "| tiny | gradient | 4 |" in page.split("User path:")[1]
-    md, csv, png = suite.write_outputs(table, page, str(tmp_path), "suite_test")
+    md, csv, png = report.write_outputs(table, page, str(tmp_path), "suite_test")
     assert open(md).read() == page
     back = pd.read_csv(csv)
     assert list(back["method"]) == list(table["method"])
     assert os.path.getsize(png) > 1000
 
 
-def test_applies_skips_what_does_not_fit(suite):
+def test_applies_skips_what_does_not_fit():
     cnn = tlxp.as_adapter(tiny_static_cnn(seed=1))
     mlp = tlxp.as_adapter(tiny_mlp(seed=1))
     cnn.prepare(np.zeros((1, 12, 12, 1), np.float32))
     mlp.prepare(np.zeros((1, 64), np.float32))
-    assert suite.applies("gradcam", cnn) is None
-    assert "4-D" in suite.applies("gradcam", mlp)
-    assert "flat" in suite.applies("lime_tabular", cnn)
-    assert suite.applies("lime_tabular", mlp) is None
-    assert "self-attention" in suite.applies("attention_rollout", cnn)
+    assert settings.applies("gradcam", cnn) is None
+    assert "4-D" in settings.applies("gradcam", mlp)
+    assert "flat" in settings.applies("lime_tabular", cnn)
+    assert settings.applies("lime_tabular", mlp) is None
+    assert "self-attention" in settings.applies("attention_rollout", cnn)
 
 
-def test_settings_resolve_defaults_and_quick_overrides(suite):
+def test_settings_resolve_defaults_and_quick_overrides():
     X = np.zeros((50, 784), np.float32)
-    given, resolved, work = suite.resolve_params("integrated_gradients", "full", X)
+    given, resolved, work = settings.resolve_params("integrated_gradients", "full", X)
     assert given == {} and resolved["steps"] == tlxp.method_parameters("integrated_gradients")["steps"]
-    given, resolved, work = suite.resolve_params("integrated_gradients", "quick", X)
+    given, resolved, work = settings.resolve_params("integrated_gradients", "quick", X)
     assert given["steps"] == resolved["steps"] < tlxp.method_parameters("integrated_gradients")["steps"]
     assert work == "steps=%d" % given["steps"]
-    given, _, _ = suite.resolve_params("lime_tabular", "full", X)
+    given, _, _ = settings.resolve_params("lime_tabular", "full", X)
     assert given["training_data"].shape == (50, 784)  # Train(1000) capped at the rows there are
     with pytest.raises(ValueError, match="mode"):
-        suite.resolve_params("gradient", "fast", X)
+        settings.resolve_params("gradient", "fast", X)
 
 
-def test_a_failing_method_becomes_a_note(suite):
+def test_a_failing_method_becomes_a_note():
     @tlxp.register_method("_suite_test_broken")
     def broken(adapter, inputs, targets):
         raise ValueError("broken on purpose")
@@ -105,9 +96,27 @@ def test_a_failing_method_becomes_a_note(suite):
     try:
         rng = np.random.default_rng(1)
         X = rng.random((6, 12, 12, 1)).astype(np.float32)
-        table, notes = suite.build_table({"tiny": (tiny_static_cnn(seed=2), X, X)}, "quick",
+        table, notes = run.build_table({"tiny": (tiny_static_cnn(seed=2), X, X)}, "quick",
                                          methods=["_suite_test_broken"], run=TINY_RUN, log=None)
     finally:
         tlxp.unregister_method("_suite_test_broken")
     assert list(table["method"]) == ["random"]
     assert any("_suite_test_broken failed (ValueError: broken on purpose)" in note for note in notes)
+
+
+def test_benchmarks_edit_no_sys_path_and_import_no_private_module():
+    import ast
+
+    folder = os.path.dirname(run.__file__)
+    scripts = sorted(f for f in os.listdir(folder) if f.endswith(".py"))
+    assert {"run.py", "settings.py", "timing.py", "memory.py", "machine.py", "report.py"} <= set(scripts)
+    for script in scripts:
+        tree = ast.parse(open(os.path.join(folder, script), encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", None) == "sys":
+                raise AssertionError("%s uses sys.path" % script)
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                private = [part for part in name.split(".")[1:] if part.startswith("_")]
+                assert not (name.startswith("tensorlayer_xplain") and private), "%s imports %s" % (script, name)

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import tensorlayer_xplain as tlxp
+
 from conftest import tiny_mlp
 
 
@@ -129,6 +130,7 @@ def test_expected_gradients_equal_shap_gradient_explainer_on_the_trained_cnn(cnn
 
 
 # ----------------------------------------------------------------------------- attention on an MLP
+@pytest.mark.slow
 def test_mlp_attention_depends_on_the_model(mnist):
     X, y, x, _ = mnist
     flat = x.reshape(len(x), 784)

@@ -14,7 +14,7 @@ from tensorlayer_xplain.methods._engine.blocks import BLOCK_BYTES, PARALLEL
 
 from conftest import tiny_static_cnn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/
 
 
 class CountingModel:
@@ -86,6 +86,7 @@ def test_max_batch_bytes_must_be_a_positive_int(bad):
         tlxp.ModelAdapter(CountingModel(), max_batch_bytes=bad)
 
 
+@pytest.mark.slow
 def test_lime_and_rise_on_224x224_stay_within_the_byte_budget():
     """200 LIME samples and 200 RISE masks at batch_size=256: without the byte bound LIME peaks at ~600 MB."""
     budget = 64 << 20

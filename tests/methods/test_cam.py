@@ -4,8 +4,9 @@ import pytest
 import tensorflow as tf
 
 import tensorlayer_xplain as tlxp
-from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_keras_cnn, tiny_static_cnn
 from tensorlayer_xplain.methods.cam import gradcam_plus_plus_weights
+
+from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_keras_cnn, tiny_static_cnn
 
 CAM_METHODS = ["gradcam", "gradcam_plus_plus", "scorecam"]
 

@@ -51,7 +51,8 @@ def test_config_is_validated_at_construction(static_cnn, custom_method):
         tlxp.ModelExplainer(static_cnn, methods=["gradient"], config={"lim": {}})
     with pytest.raises(TypeError, match="parameter: unknown 'scal'; did you mean 'scale'"):
         tlxp.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"scal": 1.0}})
-    with pytest.raises(TypeError, match=r"config\['scaled_input_test'\]\['steps'\]: expected an int \(default 3\), got str"):
+    with pytest.raises(TypeError,
+                       match=r"config\['scaled_input_test'\]\['steps'\]: expected an int \(default 3\), got str"):
         tlxp.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"steps": "many"}})
     with pytest.raises(TypeError, match="expected a bool"):
         tlxp.ModelExplainer(static_cnn, methods=[custom_method], config={custom_method: {"use_abs": 1}})
@@ -63,6 +64,7 @@ def test_config_is_validated_at_construction(static_cnn, custom_method):
         tlxp.ModelExplainer(static_cnn, methods=["gradient"], cache=0)
 
 
+@pytest.mark.slow
 def test_dispatches_to_every_registered_method(rng):
     model = tiny_static_cnn(size=8)
     x = rng.random((2, 8, 8, 1), dtype=np.float32)
@@ -83,7 +85,7 @@ def test_dispatches_to_every_registered_method(rng):
         if name in ("lime_tabular", "shap_kernel"):
             continue  # flat-feature methods: covered on an MLP below
         if name == "attention_rollout":
-            continue  # needs self-attention layers: covered in test_attention.py
+            continue  # needs self-attention layers: covered in methods/test_attention.py
         exp = explainer.explain(x, method=name, **overrides)
         assert isinstance(exp, tlxp.Explanation) and exp.method == name
         assert exp.attributions.shape == x.shape and np.isfinite(exp.attributions).all()
@@ -92,7 +94,8 @@ def test_dispatches_to_every_registered_method(rng):
 
 
 def test_custom_method_end_to_end_with_config_and_overrides(static_cnn, images, custom_method):
-    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient", custom_method], config={custom_method: {"scale": 3.0}})
+    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient", custom_method],
+                                    config={custom_method: {"scale": 3.0}})
     exp = explainer.explain(images, method=custom_method)
     np.testing.assert_allclose(exp.attributions, 3.0 * images, rtol=1e-6)
     assert exp.params == {"scale": 3.0}
@@ -180,6 +183,7 @@ def test_report_has_one_section_per_input_and_method(tmp_path, static_cnn, image
     assert os.listdir(tmp_path / "r") == ["report.html"]
 
 
+@pytest.mark.slow
 def test_cli_explain_writes_outputs_and_errors_are_one_line(tmp_path):
     model = tiny_mlp(seed=3, n_in=784, n_classes=10)
     weights = str(tmp_path / "w.npz")
@@ -188,7 +192,8 @@ def test_cli_explain_writes_outputs_and_errors_are_one_line(tmp_path):
     np.save(data, np.random.default_rng(0).random((6, 784), dtype=np.float32))
     module = tmp_path / "cli_model_module.py"
     module.write_text("import tensorflow as tf\nfrom tensorlayer.layers import Dense, Input\nimport tensorlayer as tl\n"
-                      "def build():\n    ni = Input([None, 784])\n    nn = Dense(16, act=tf.nn.relu, in_channels=784)(ni)\n"
+                      "def build():\n    ni = Input([None, 784])\n"
+                      "    nn = Dense(16, act=tf.nn.relu, in_channels=784)(ni)\n"
                       "    return tl.models.Model(ni, Dense(10, in_channels=16)(nn))\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     out = tmp_path / "out"
@@ -197,7 +202,8 @@ def test_cli_explain_writes_outputs_and_errors_are_one_line(tmp_path):
                          capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "gradient.png").stat().st_size > 1000 and (out / "report.html").exists()
-    for bad in (["explain", "--model", "nomodule_xyz:build"], ["explain", "--model", "cli_model_module:build", "--methods", "gradiant"],
+    for bad in (["explain", "--model", "nomodule_xyz:build"],
+                ["explain", "--model", "cli_model_module:build", "--methods", "gradiant"],
                 ["explain"], ["frobnicate"]):
         run = subprocess.run([sys.executable, "-m", "tensorlayer_xplain"] + bad, capture_output=True, text=True,
                              timeout=300, env=env, cwd=str(tmp_path))
