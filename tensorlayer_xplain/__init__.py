@@ -32,6 +32,7 @@ from . import (
 )
 from ._install import install, uninstall
 from .adapter import ModelAdapter, TokenAdapter, as_adapter
+from .adapter._seq2seq import Seq2seqAdapter
 from .adapter.multi_input import MultiInputAdapter
 from .diagnosis import Diagnosis
 from .explainer import ModelExplainer
@@ -47,6 +48,7 @@ from .methods.registry import (
     register_method,
     unregister_method,
 )
+from .methods.seq2seq import Seq2seqExplanation, explain_seq2seq
 from .metrics import (
     available_metrics,
     deletion,
@@ -80,6 +82,9 @@ __all__ = [
     "as_adapter",
     "MultiInputAdapter",
     "MultiInputExplanation",
+    "Seq2seqAdapter",
+    "Seq2seqExplanation",
+    "explain_seq2seq",
     "ModelExplainer",
     "Explanation",
     "explain",
