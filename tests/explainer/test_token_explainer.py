@@ -87,3 +87,22 @@ def test_float_sequences_every_applicable_method(tmp_path):
         assert exp.attributions.shape == (2, 7, 4), name
     assert exps["integrated_gradients"].meta["max_completeness_gap"] < 0.01
     assert "4-D output" in exps.skipped["gradcam"]
+
+
+def test_tensorlayer_rnn_float_sequences(tmp_path):
+    """A TL ``RNN`` over an LSTM cell reading (N, T, F): per step and feature, IG complete, a time-step map."""
+    import tensorlayer as tl
+
+    ni = tl.layers.Input([None, 7, 4])
+    rnn = tl.layers.RNN(cell=tf.keras.layers.LSTMCell(units=6), return_last_output=True, return_last_state=False,
+                        in_channels=4)(ni)
+    model = tl.models.Model(ni, tl.layers.Dense(3, in_channels=6)(rnn))
+    x = np.random.default_rng(1).random((2, 7, 4)).astype(np.float32)
+    exp = tlxp.timestep_visualization(model, x, name=str(tmp_path / "steps.png"), steps=64)
+    assert exp.attributions.shape == (2, 7, 4) and exp.meta["max_completeness_gap"] < 0.01
+    assert os.path.getsize(tmp_path / "steps.png") > 1000
+    occ = tlxp.explain(model, x, "occlusion", window=2, stride=1)
+    assert occ.attributions.shape == (2, 7, 4)
+    from tensorlayer_xplain.methods.applicability import skip_reason
+
+    assert "4-D output" in skip_reason(tlxp.as_adapter(model), "gradcam")
