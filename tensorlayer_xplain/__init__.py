@@ -36,7 +36,7 @@ from . import (
     visualize,
 )
 from ._install import install, uninstall
-from .adapter import ModelAdapter, as_adapter
+from .adapter import ModelAdapter, TokenAdapter, as_adapter
 from .adapter._seq2seq import Seq2seqAdapter
 from .adapter.multi_input import MultiInputAdapter
 from .diagnosis import Diagnosis
@@ -83,6 +83,7 @@ __all__ = [
     "register_metric",
     "available_metrics",
     "ModelAdapter",
+    "TokenAdapter",
     "as_adapter",
     "MultiInputAdapter",
     "MultiInputExplanation",

@@ -113,6 +113,9 @@ def _add_serve_parser(sub):
                     "(default: gradient,gradcam)")
     sv.add_argument("--config", help="JSON file {method: {param: value}} of method parameters")
     sv.add_argument("--input-shape", help="one sample's shape, e.g. 28,28,1 (needed for dynamic TL models)")
+    sv.add_argument("--vocab", metavar="PATH",
+                    help="token models: vocabulary file (one token per line, or 'word id' lines); requests may then "
+                         "send text ({\"text\": \"...\"}) and responses carry the words")
     sv.add_argument("--max-upload-bytes", type=int, default=2 * 1024 * 1024,
                     help="largest request body; larger ones get 413 (default: 2 MiB)")
     sv.add_argument("--max-batch", type=int, default=64, help="most samples per request (default: 64)")
@@ -270,6 +273,51 @@ def _explain_to_store(args, explainer, inputs):
     print("wrote %d samples x %d methods to %s and %s" % (len(store), len(store.methods), args.store, report))
 
 
+def serve_explainer(model, methods, config=None, input_shape=None, output="logits", seed=0, vocab=None):
+    """The ModelExplainer ``serve`` runs: the model's adapter (a TokenAdapter for a token model), checked on zeros.
+
+    Raises
+    ------
+    CLIError
+        ``--input-shape`` missing or contradicting the model, ``--model`` failing on a zero batch,
+        ``--vocab`` unreadable or given for a model that does not take token ids.
+    """
+    import numpy as np
+
+    from .adapter import ModelAdapter, TokenAdapter
+    from .adapter._tokens import is_token_model
+    from .explainer.model_explainer import ModelExplainer
+
+    tokens = is_token_model(model)
+    if vocab is not None and not tokens:
+        raise CLIError("--vocab: the model does not take token ids (no embedding layer); a vocabulary is for token "
+                       "models")
+    try:
+        declared = (TokenAdapter(model) if tokens else ModelAdapter(model)).input_shape
+    except (TypeError, ValueError) as err:
+        raise CLIError("--model: %s" % err) from None
+    if input_shape is not None and declared is not None and input_shape != declared:
+        raise CLIError("--input-shape: the model declares input shape %s, got %s" % (declared, input_shape))
+    shape = input_shape or declared
+    adapter = (TokenAdapter(model, input_shape=shape, output=output) if tokens
+               else ModelAdapter(model, input_shape=shape, output=output))
+    if adapter.input_shape is None:
+        raise CLIError("--input-shape: the model does not declare its input shape (a dynamic TL model?); "
+                       "pass it, e.g. --input-shape %s" % ("100 (the sequence length)" if tokens else "28,28,1"))
+    try:  # fail now, not on the first request
+        adapter.predict(np.zeros((1,) + adapter.input_shape, np.int32 if tokens else np.float32))
+    except Exception as err:
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        raise CLIError("--model: the model fails on a zero batch of shape %s: %s"
+                       % ((1,) + adapter.input_shape, lines[-1].strip())) from None
+    try:
+        return ModelExplainer(adapter, methods=methods, config=config, seed=seed, vocab=vocab)
+    except ValueError as err:
+        if str(err).startswith("vocab"):
+            raise CLIError("--%s" % err) from None
+        raise
+
+
 def _serve(args):
     import importlib.util
 
@@ -304,28 +352,12 @@ def _serve(args):
             raise CLIError("--input-shape: expected comma-separated ints such as 28,28,1, got %r"
                            % args.input_shape) from None
     config = _read_config(args.config)
-    import numpy as np
     import uvicorn
 
-    from .adapter import ModelAdapter
-    from .explainer.model_explainer import ModelExplainer
     from .serve.api import create_app
 
-    model = load_model(args.model, args.weights)
-    declared = ModelAdapter(model).input_shape
-    if input_shape is not None and declared is not None and input_shape != declared:
-        raise CLIError("--input-shape: the model declares input shape %s, got %s" % (declared, input_shape))
-    adapter = ModelAdapter(model, input_shape=input_shape or declared, output=args.output)
-    if adapter.input_shape is None:
-        raise CLIError("--input-shape: the model does not declare its input shape (a dynamic TL model?); "
-                       "pass it, e.g. --input-shape 28,28,1")
-    try:  # fail now, not on the first request
-        adapter.predict(np.zeros((1,) + adapter.input_shape, np.float32))
-    except Exception as err:
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        raise CLIError("--model: the model fails on a zero batch of shape %s: %s"
-                       % ((1,) + adapter.input_shape, lines[-1].strip())) from None
-    explainer = ModelExplainer(adapter, methods=methods, config=config, seed=args.seed)
+    explainer = serve_explainer(load_model(args.model, args.weights), methods, config, input_shape, args.output,
+                                args.seed, getattr(args, "vocab", None))
     app = create_app(explainer, max_upload_bytes=args.max_upload_bytes, max_batch=args.max_batch,
                      max_cost=args.max_cost or None, timeout=args.timeout, workers=args.workers,
                      queue_size=args.queue_size,

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from ._utils.drawing import MAGNITUDE_CMAP, SIGNED_CMAP, as_probabilities, class_label, normalize_map
 from ._utils.io import atomic_path
 from ._utils.map_checks import map_note
+from ._utils.token_text import is_token_explanation, token_spans
 from .methods.registry import method_parameters
 
 __all__ = ["write_report", "render_report", "figure_uri"]
@@ -267,8 +268,24 @@ def _check_sections(sections):
     return sections
 
 
+def _token_inputs(explanations, labels, class_names, vocab):
+    """The inputs of a token model: one line of coloured tokens per method under each sequence."""
+    first = next(iter(explanations.values()))
+    parts = ["<h2>Inputs</h2>"]
+    for i in range(len(first)):
+        pred = int(np.argmax(first.predictions[i]))
+        parts.append("<section class='input' id='input-%d'><p>%s</p><table>" % (
+            i, _input_caption(i, pred, labels, class_names)))
+        for name, exp in explanations.items():
+            parts.append("<tr><td>%s</td><td style='line-height: 1.8'>%s</td></tr>"
+                         % (html.escape(name), token_spans(exp, i, vocab)))
+        parts.append("</table><p class='top'>top classes: %s</p></section>"
+                     % _top_classes(first.predictions[i], class_names))
+    return "\n".join(parts)
+
+
 def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", labels=None,
-                  model_name=None, curves=None, sections=None, skipped=None):
+                  model_name=None, curves=None, sections=None, skipped=None, vocab=None):
     """The report as an HTML string.
 
     Parameters
@@ -290,6 +307,8 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
         Extra ``(title, html)`` sections, appended before the inputs (see the module docs).
     skipped : dict of str -> str, optional
         Methods left out and why, listed under the methods table.
+    vocab : list or dict, optional
+        Token models: words shown instead of ids (the inputs are drawn as coloured text).
 
     Returns
     -------
@@ -318,6 +337,10 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
         parts.append(_curves_section(curves))
     for section_title, body in sections:
         parts.append("<section class='extra'><h2>%s</h2>%s</section>" % (html.escape(section_title), body))
+    if is_token_explanation(first):
+        parts.append(_token_inputs(explanations, labels, class_names, vocab))
+        parts.append("</body></html>")
+        return "\n".join(parts)
     heatmaps = {name: explanations[name].heatmap() for name in names}
     images = first.images()
     parts.append("<h2>Inputs</h2>")
@@ -351,7 +374,7 @@ def write_report(path, explanations, class_names=None, metrics=None, title="tens
     explanations, class_names, metrics, title
         As for :func:`render_report`.
     **options
-        ``labels``, ``model_name``, ``curves``, ``sections``, ``skipped`` of :func:`render_report`.
+        ``labels``, ``model_name``, ``curves``, ``sections``, ``skipped``, ``vocab`` of :func:`render_report`.
 
     Examples
     --------

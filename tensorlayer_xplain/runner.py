@@ -3,6 +3,7 @@
 This is the single path from inputs to an explanation shared by
 :class:`~tensorlayer_xplain.ModelExplainer` and the figure functions.
 """
+import inspect
 import time
 
 import numpy as np
@@ -14,6 +15,9 @@ from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
 
 __all__ = ["explain"]
+
+#: Adapter options given to :func:`explain` with the method's parameters: token models (see TokenAdapter).
+_TOKEN_OPTIONS = ("embedding_layer", "pad_id")
 
 
 def _to_input_shape(attributions, x, adapter):
@@ -80,9 +84,17 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         return explain_seq2seq(model, inputs, method, targets=targets, output=output or "logits",
                                batch_size=batch_size, **params)
     spec = method_info(method)
-    check_params(spec.name, params)
+    token_options = {k: params.pop(k) for k in _TOKEN_OPTIONS if k in params}
+    adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape, **token_options)
+    fn = spec.fn
+    if getattr(adapter, "token_inputs", False):
+        from .methods.tokens import token_method
+
+        fn = token_method(spec.name)  # the same method on token ids (one score per token)
+        check_params(spec.name, params, fn)
+    else:
+        check_params(spec.name, params)
     check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
-    adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
     if getattr(adapter, "n_inputs", 1) > 1:
         from .methods.multi_input import explain_multi
 
@@ -99,10 +111,10 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         predictions = adapter.predict(x)
         resolved = adapter.resolve_targets(targets, len(x), predictions)
     call_params = dict(params)
-    if batch_size is not None and "batch_size" in spec.parameters:
+    if batch_size is not None and "batch_size" in inspect.signature(fn).parameters:
         # also honoured when `model` is already an adapter (whose batch size is fixed)
         call_params.setdefault("batch_size", batch_size)
-    result = spec.fn(adapter, x, resolved, **call_params)
+    result = fn(adapter, x, resolved, **call_params)
     attributions, meta = result if isinstance(result, tuple) else (result, {})
     meta = dict(meta)
     scores = meta.pop("scores", None)
@@ -121,6 +133,8 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     meta.update(flag_maps(spec.name, predictions, attributions))  # warns about all-equal outputs, flat maps
     meta.setdefault("signed", spec.signed)
     meta.setdefault("family", spec.family)
+    if getattr(adapter, "token_inputs", False):
+        meta.setdefault("pad_id", adapter.pad_id)  # figures leave the padding out
     stored_targets = np.full(len(x), -1, np.int32) if callable(resolved) else resolved
     timings = {"total": total, "per_sample": total / len(x)}
     traced = adapter.trace_count - traces

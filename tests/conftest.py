@@ -134,3 +134,63 @@ def assert_same_state(before, after):
 def mnist_dir():
     """Folder holding mnist/ (the CI sets TENSORLAYER_XPLAIN_DATA to ../shared/data)."""
     return tlxp.datasets.find_mnist_dir()
+
+
+# ----------------------------------------------------------------------------- token models
+class TinyTokenCNN(tl.models.Model):
+    """Embedding -> flatten -> tanh Dense -> Dense: a dynamic TL token model (order matters, unlike fastText)."""
+
+    def __init__(self, vocab=30, dim=4, length=10, n_classes=3):
+        super().__init__()
+        self.emb = tl.layers.Embedding(vocab, dim, E_init=tl.initializers.random_uniform(-1.0, 1.0))
+        self.flat = tl.layers.Reshape([-1, dim * length])  # (TL's Flatten cannot be traced with an open batch)
+        self.hidden = Dense(8, act=tf.nn.tanh, in_channels=dim * length)
+        self.out = Dense(n_classes, in_channels=8)
+
+    def forward(self, ids):
+        return self.out(self.hidden(self.flat(self.emb(ids))))
+
+
+def tiny_token_model(kind="fasttext", seed=0, vocab=30, dim=4, length=10, n_classes=3):
+    """Tiny token models on ids (N, length): 'fasttext' (static, AverageEmbedding), 'dynamic' (Embedding),
+    'keras' (Keras Embedding + Dense)."""
+    tf.random.set_seed(seed)
+    if kind == "fasttext":
+        ni = Input([None, length], dtype=tf.int32)
+        nn = tl.layers.AverageEmbedding(vocab, dim, E_init=tl.initializers.random_uniform(-1.0, 1.0))(ni)
+        nn = Dense(8, act=tf.nn.tanh, in_channels=dim)(nn)
+        return tl.models.Model(inputs=ni, outputs=Dense(n_classes, in_channels=8)(nn))
+    if kind == "dynamic":
+        model = TinyTokenCNN(vocab, dim, length, n_classes)
+        model.eval()
+        return model
+    if kind == "keras":
+        inp = tf.keras.Input((length,), dtype="int32")
+        nn = tf.keras.layers.Embedding(vocab, dim, embeddings_initializer=tf.keras.initializers.RandomUniform(-1, 1,
+                                                                                                               seed))(inp)
+        nn = tf.keras.layers.Flatten()(nn)
+        nn = tf.keras.layers.Dense(8, activation="tanh")(nn)
+        return tf.keras.Model(inp, tf.keras.layers.Dense(n_classes)(nn))
+    raise ValueError(kind)
+
+
+def planted_token_model(planted=(5, 7), vocab=30, dim=4, seed=0, length=12):
+    """A fastText model (AverageEmbedding -> Dense(2)) whose class 1 logit rises with the planted ids only.
+
+    The planted ids' vectors are 3 along dimension 0, every other id's is 0 there (small noise elsewhere),
+    and the classifier reads dimension 0: the planted tokens are the only evidence for class 1.
+    """
+    rng = np.random.default_rng(seed)
+    ni = Input([None, length], dtype=tf.int32)
+    emb = tl.layers.AverageEmbedding(vocab, dim)
+    dense = Dense(2, in_channels=dim)
+    model = tl.models.Model(inputs=ni, outputs=dense(emb(ni)))
+    table = rng.uniform(-0.1, 0.1, (vocab, dim)).astype(np.float32)
+    table[:, 0] = 0.0
+    table[list(planted), 0] = 3.0
+    emb.embeddings.assign(table)
+    kernel = np.zeros((dim, 2), np.float32)
+    kernel[0, 1] = 2.0
+    kernel[1:, 0] = 0.1
+    dense.W.assign(kernel)
+    return model

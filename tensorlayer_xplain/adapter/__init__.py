@@ -35,6 +35,7 @@ from ._memory import BACKWARD_FACTOR, CALLABLE_ACTIVATION_FACTOR, DEFAULT_MAX_BA
 from ._model import ModelAdapter
 from ._reuse import ADAPTERS_ATTRIBUTE, as_adapter  # noqa: F401
 from ._targets import PREDICTED
+from ._tokens import TokenAdapter
 
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED", "DEFAULT_MAX_BATCH_BYTES",
-           "spatial_layers"]
+           "spatial_layers", "TokenAdapter"]

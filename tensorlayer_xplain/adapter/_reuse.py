@@ -59,6 +59,7 @@ def as_adapter(model, **options):
     options = {k: v for k, v in options.items() if v is not None}
     if isinstance(model, ModelAdapter):
         return model
+    from ._tokens import TokenAdapter, is_token_model
     from .multi_input import MultiInputAdapter, input_count
 
     if input_count(model) > 1:
@@ -66,6 +67,11 @@ def as_adapter(model, **options):
         if "image_shape" in options:
             raise ValueError("image_shape: a model with several inputs takes image_shapes (one per input); "
                              "build tlxp.MultiInputAdapter(model, image_shapes=[...])")
+    elif "embedding_layer" in options or "pad_id" in options or is_token_model(model):
+        cls = TokenAdapter
+        if "image_shape" in options:
+            raise ValueError("image_shape: a token model takes (N, T) ids and draws them as text; got image_shape=%r"
+                             % (options["image_shape"],))
     else:
         cls = ModelAdapter
     key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from ..methods.registry import check_params, method_info
+from ..methods.registry import _parameters_of, check_params, method_info
 from .cache import ExplanationCache
 
 __all__ = ["validate_params", "check_methods", "check_config", "check_seed", "make_cache"]
@@ -32,7 +32,7 @@ def _check_type(method, key, value, default):
                         % (method, key, expected, default, type(value).__name__, value))
 
 
-def validate_params(method, params):
+def validate_params(method, params, adapter=None):
     """Check names (with a did-you-mean) and basic types of a method's parameters; return its canonical name.
 
     Parameters
@@ -41,6 +41,9 @@ def validate_params(method, params):
         A registered method name or alias.
     params : dict
         Its parameters.
+    adapter : ModelAdapter, optional
+        Checks against the version of the method that runs on this adapter (a
+        token model's methods take ``mask_token``, ``baseline_token``...).
 
     Returns
     -------
@@ -55,9 +58,16 @@ def validate_params(method, params):
     spec = method_info(method)
     if not isinstance(params, dict):
         raise TypeError("config[%r]: expected a dict of parameters, got %s" % (method, type(params).__name__))
-    check_params(spec.name, params)
+    fn = None
+    if adapter is not None:
+        from ..methods.tokens import implementation
+
+        fn = implementation(adapter, spec.name)
+        fn = None if fn is spec.fn else fn
+    known = spec.parameters if fn is None else _parameters_of(fn)
+    check_params(spec.name, params, fn)
     for key, value in params.items():
-        _check_type(spec.name, key, value, spec.parameters[key])
+        _check_type(spec.name, key, value, known[key])
     return spec.name
 
 
@@ -71,11 +81,11 @@ def check_methods(methods, default):
     return names
 
 
-def check_config(config):
-    """``{canonical method: dict(params)}`` of a validated ``config`` (None: empty)."""
+def check_config(config, adapter=None):
+    """``{canonical method: dict(params)}`` of a validated ``config`` (None: empty); see :func:`validate_params`."""
     if config is not None and not isinstance(config, dict):
         raise TypeError("config: expected a dict {method: {param: value}}, got %s" % type(config).__name__)
-    return {validate_params(name, params): dict(params) for name, params in (config or {}).items()}
+    return {validate_params(name, params, adapter): dict(params) for name, params in (config or {}).items()}
 
 
 def check_seed(seed):

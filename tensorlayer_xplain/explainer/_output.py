@@ -70,6 +70,8 @@ def visualize_all(explainer, inputs, save_path, targets, methods, format, compar
     kept, skipped = applicable(explainer, inputs, methods)
     explanations = Explanations(explainer.explain_all(inputs, targets, kept), skipped)
     _warm_timings(explainer, explanations, targets)  # figures show warm times, not the first call's tracing
+    if getattr(explainer.adapter, "token_inputs", False):
+        return _visualize_tokens(explainer, explanations, save_path, format, compare)
     for name, exp in explanations.items():
         fn = figure_function(name)
         kwargs = {"saveable": True, "name": os.path.join(save_path, "%s.%s" % (name, format))}
@@ -81,6 +83,19 @@ def visualize_all(explainer, inputs, save_path, targets, methods, format, compar
 
         compare_methods(explainer.adapter, explanations, name=os.path.join(save_path, "compare_methods.%s" % format),
                         class_names=explainer.class_names)
+    return explanations
+
+
+def _visualize_tokens(explainer, explanations, save_path, format, compare):
+    """visualize_all for a token model: coloured tokens per method (and their comparison)."""
+    from ..visualize import token_comparison, token_visualization
+
+    for name, exp in explanations.items():
+        token_visualization(explainer.adapter, exp, name=os.path.join(save_path, "%s.%s" % (name, format)),
+                            vocab=explainer.vocab, class_names=explainer.class_names)
+    if compare and explanations:
+        token_comparison(explanations, name=os.path.join(save_path, "compare_methods.%s" % format),
+                         vocab=explainer.vocab, class_names=explainer.class_names)
     return explanations
 
 
@@ -103,4 +118,4 @@ def report(explainer, inputs, path, targets, methods, metrics, title, labels, se
     return write_report(path, explanations, class_names=explainer.class_names, metrics=table,
                         title=title or "tensorlayer-xplain report: %s" % model_name,
                         labels=labels, model_name=model_name, curves=curves, sections=sections,
-                        skipped=skipped)
+                        skipped=skipped, vocab=getattr(explainer, "vocab", None))

@@ -5,6 +5,9 @@ It validates its configuration up front, dispatches to any registered method
 caches results, streams large inputs in batches, draws every method, compares
 them, evaluates them and writes a self-contained HTML report.
 """
+import inspect
+import os
+
 import numpy as np
 
 from ..adapter import ModelAdapter, as_adapter
@@ -62,6 +65,10 @@ class ModelExplainer:
         :func:`~tensorlayer_xplain.estimate_cost`). A call over it raises
         ``ValueError`` before any model call; for a stream, each chunk is checked.
         None: no budget.
+    vocab : list, dict or str, optional
+        Token models: shows words instead of ids in figures and the report, and
+        lets the HTTP service take text (a list id -> word, a dict id -> word or
+        word -> id, or a vocabulary file: see :func:`~tensorlayer_xplain.vocab.load_vocabulary`).
 
     Examples
     --------
@@ -83,13 +90,21 @@ class ModelExplainer:
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
                  output="logits", batch_size=256, cache=True, seed=0, cache_bytes=DEFAULT_CACHE_BYTES,
-                 strategy=None, max_cost=None):
+                 strategy=None, max_cost=None, vocab=None):
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
             model, image_shape=image_shape, output=output, batch_size=batch_size, strategy=strategy)
         self.model = self.adapter.model
         self.methods = check_methods(methods, DEFAULT_METHODS)
-        self.config = check_config(config)
+        self.config = check_config(config, self.adapter)
         self.class_names = list(class_names) if class_names is not None else None
+        if isinstance(vocab, (str, os.PathLike)):
+            from ..vocab import load_vocabulary
+
+            vocab = load_vocabulary(vocab)
+        if vocab is not None and not isinstance(vocab, (list, tuple, dict)):
+            raise TypeError("vocab: expected a list (id -> word), a dict (id -> word or word -> id) or a vocabulary "
+                            "file path, got %s" % type(vocab).__name__)
+        self.vocab = vocab
         self.seed = check_seed(seed)
         self.max_cost = check_max_cost(max_cost)
         self._cache = make_cache(cache, cache_bytes)
@@ -119,10 +134,13 @@ class ModelExplainer:
         """
         spec = method_info(method)
         params = dict(self.config.get(spec.name, {}))
-        if "seed" in spec.parameters and self.seed is not None:
+        from ..methods.tokens import implementation
+
+        fn = implementation(self.adapter, spec.name) or spec.fn
+        if "seed" in inspect.signature(fn).parameters and self.seed is not None:
             params.setdefault("seed", self.seed)
         params.update(overrides)
-        validate_params(spec.name, params)
+        validate_params(spec.name, params, self.adapter)
         return spec.name, params
 
     # ------------------------------------------------------------------ cache

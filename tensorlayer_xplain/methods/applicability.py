@@ -53,6 +53,10 @@ def skip_reason(adapter, method, params=None):
     """
     spec = method_info(method)
     params = params or {}
+    if getattr(adapter, "token_inputs", False):
+        from .tokens import token_skip_reason
+
+        return token_skip_reason(spec.name)
     layered = adapter.kind != "callable"
     if spec.family == "cam":
         if not layered:

@@ -371,6 +371,17 @@ def estimate_cost(model, method, n_inputs, **params):
     spec = method_info(method)
     if not _is_int(n_inputs) or n_inputs < 1:
         raise ValueError("n_inputs: expected a positive int, got %r" % (n_inputs,))
+    adapter = as_adapter(model)
+    if getattr(adapter, "token_inputs", False):  # the token version of the method, with its own defaults
+        from .registry import _parameters_of
+        from .tokens import token_cost, token_method
+
+        implementation = token_method(spec.name)
+        check_params(spec.name, params, implementation)
+        check_ranges(spec.name, params)
+        full = dict(_parameters_of(implementation), **params)
+        forward, backward = token_cost(spec.name, adapter, int(n_inputs), **full)
+        return Cost(spec.name, int(n_inputs), int(forward), int(backward), int(forward) + int(backward))
     check_params(spec.name, params)
     adapter = as_adapter(model)
     check_ranges(spec.name, params, adapter.image_shape)

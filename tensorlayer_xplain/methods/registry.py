@@ -299,9 +299,13 @@ def method_parameters(name):
     return dict(method_info(name).parameters)
 
 
-def check_params(name, params):
-    """Raise ``TypeError`` for parameters the method does not take, with a did-you-mean."""
-    known = method_parameters(name)
+def check_params(name, params, fn=None):
+    """Raise ``TypeError`` for parameters the method does not take, with a did-you-mean.
+
+    ``fn``: check against this implementation's parameters instead of the registered
+    function's (the token-model version of a method, see :mod:`.tokens`).
+    """
+    known = method_parameters(name) if fn is None else _parameters_of(fn)
     for key in params:
         if key not in known:
             raise TypeError(_unknown("method %r parameter" % method_info(name).name, key, list(known)))

@@ -7,7 +7,7 @@ Layout of a store (a Zarr v3 group, local folder or any fsspec URL)::
         <method>/targets         (N,) int32, the class explained (-1 for callable targets)
         predictions              (N, K) float32, the model's scores
         labels                   (N,) int64, when the data had labels
-        inputs                   (N, *input_shape) float32, when ``store_inputs``
+        inputs                   (N, *input_shape) float32 (int32 token ids), when ``store_inputs``
         checksums                (n_chunks, n_arrays) uint64, per chunk a digest of each array's rows
                                  (columns named by attrs["checksummed"]), written just before the flag
         done                     (n_chunks,) bool, one flag per chunk, set last
@@ -167,7 +167,7 @@ def validate(group, attrs, path):
     if attrs.get("labels") or _array(group, "labels") is not None:
         expected["labels"] = ((), "int64")
     if attrs.get("store_inputs") or _array(group, "inputs") is not None:
-        expected["inputs"] = (sample, "float32")
+        expected["inputs"] = (sample, "int32" if attrs.get("tokens") is not None else "float32")  # token ids
     # a stream that was interrupted (n not recorded yet) grows its arrays one after the other, so
     # they may differ by up to one chunk's rows; no such row is flagged done
     slack = chunk if attrs.get("n") is None else 0
@@ -405,7 +405,12 @@ class ExplanationStore:
         info = self.attrs["methods"][name]
         return Explanation(name, attributions, inputs, got[names[1]], got["predictions"], self.image_shape,
                            params=info["params"], meta={"signed": info["signed"], "family": info["family"],
-                                                        "inputs_stored": "inputs" in self.group, "rows": rows})
+                                                        "inputs_stored": "inputs" in self.group, "rows": rows,
+                                                        **self._token_meta()})
+
+    def _token_meta(self):
+        tokens = self.attrs.get("tokens")
+        return {} if tokens is None else {"pad_id": tokens.get("pad_id")}
 
     def bad_chunks(self, chunks=None):
         """Done chunks whose data does not match their checksums.
@@ -619,7 +624,8 @@ class ExplanationStore:
             fig.suptitle("%s: mean heatmap per %s" % (self[method].name, by))
         return means, counts
 
-    def report(self, indices, path="xplain_report.html", methods=None, inputs=None, class_names=None, title=None):
+    def report(self, indices, path="xplain_report.html", methods=None, inputs=None, class_names=None, title=None,
+               vocab=None):
         """Write the HTML report (:mod:`tensorlayer_xplain.report`) for some samples of the store.
 
         Parameters
@@ -634,6 +640,8 @@ class ExplanationStore:
             whole dataset (indexed here) or just the selected rows.
         class_names : sequence of str, optional
         title : str, optional
+        vocab : list or dict, optional
+            Token models: words shown instead of ids.
 
         Returns
         -------
@@ -660,9 +668,11 @@ class ExplanationStore:
                 raise ValueError("inputs: expected %d (whole store) or %d (selected) samples, got %d"
                                  % (len(self), len(rows), len(inputs)))
             for exp in explanations.values():
-                exp.inputs = picked.reshape(exp.attributions.shape).astype(np.float32)
+                exp.inputs = picked.reshape(exp.attributions.shape).astype(
+                    np.int32 if self.attrs.get("tokens") is not None else np.float32)
         return write_report(path, explanations, class_names=class_names,
-                            title=title or "tensorlayer-xplain report: %d samples of %s" % (len(rows), self.path))
+                            title=title or "tensorlayer-xplain report: %d samples of %s" % (len(rows), self.path),
+                            vocab=vocab)
 
     def __repr__(self):
         return "ExplanationStore(%r, n=%d, methods=%s, complete=%s)" % (self.path, len(self), self.methods,

@@ -60,7 +60,7 @@ def describe_run(explainer, methods, targets, chunk_size, store_inputs):
         spec = method_info(name)
         described[name] = {"params": _jsonable_params(params), "fingerprint": fingerprint(params),
                            "signed": bool(spec.signed), "family": spec.family}
-    return {
+    run = {
         "format": FORMAT,
         "version": __version__,
         "weights": adapter.weights_fingerprint(),
@@ -72,6 +72,9 @@ def describe_run(explainer, methods, targets, chunk_size, store_inputs):
         "methods": described,
         "store_inputs": bool(store_inputs),
     }
+    if getattr(adapter, "token_inputs", False):  # token ids (N, T): inputs stored as int32, padding known
+        run["tokens"] = {"pad_id": adapter.pad_id, "embedding_layer": adapter.embedding.name}
+    return run
 
 
 def _differences(old, new):
@@ -105,8 +108,10 @@ def _create_arrays(group, run, n, n_classes, has_labels, store_inputs):
     if has_labels:
         group.create_array("labels", shape=rows, chunks=(chunk,), dtype="int64", fill_value=-1, overwrite=True)
     if store_inputs:
-        group.create_array("inputs", shape=rows + shape, chunks=(chunk,) + shape, dtype="float32",
-                           fill_value=0.0, compressors=_fast_codec(), overwrite=True)
+        tokens = run.get("tokens") is not None
+        group.create_array("inputs", shape=rows + shape, chunks=(chunk,) + shape,
+                           dtype="int32" if tokens else "float32", fill_value=0 if tokens else 0.0,
+                           compressors=_fast_codec(), overwrite=True)
     columns = checksummed_arrays(run["methods"], has_labels, store_inputs)
     group.create_array("checksums", shape=(-(-n // chunk), len(columns)), chunks=(1, len(columns)), dtype="uint64",
                        fill_value=0, overwrite=True)

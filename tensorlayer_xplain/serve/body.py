@@ -57,7 +57,7 @@ class NumericText:
         return self.shape[0]
 
     def array(self):
-        """The values, float32, in ``shape`` (converted slice by slice).
+        """The values in ``shape`` (converted slice by slice): int64 when every number is an integer, else float32.
 
         Raises
         ------
@@ -65,14 +65,17 @@ class NumericText:
             422 when a number is unreadable or the count disagrees with the brackets.
         """
         flat = self.text.translate(None, b"[] \t\r\n")
+        # integers stay integers (token ids go to an embedding as ints); any '.', 'e' makes them floats
+        integral = not any(mark in flat for mark in (b".", b"e", b"E"))
         parts, start, n = [], 0, len(flat)
         while start < n:
             stop = flat.find(b",", min(n, start + SLICE_BYTES))
             stop = n if stop < 0 else stop
             chunk = flat[start:stop]
             try:
-                parts.append(np.array(chunk.split(b","), dtype=bytes).astype(np.float64).astype(np.float32))
-            except (ValueError, TypeError):
+                text = np.array(chunk.split(b","), dtype=bytes)
+                parts.append(text.astype(np.int64) if integral else text.astype(np.float64).astype(np.float32))
+            except (ValueError, TypeError, OverflowError):
                 raise RequestError(422, "inputs: expected a nested list of finite numbers, got an unreadable "
                                         "number near %.40r" % chunk[:40]) from None
             start = stop + 1

@@ -149,6 +149,15 @@ def _check_targets(targets):
         raise RequestError(422, "targets: expected a rectangular list of ints (%s)" % err) from None
 
 
+class TextInput(str):
+    """The ``text`` field of a JSON request (a string or a list of strings), encoded by the service's vocabulary."""
+
+    def __new__(cls, text):
+        obj = super().__new__(cls, text if isinstance(text, str) else "\n".join(text))
+        obj.texts = [text] if isinstance(text, str) else list(text)
+        return obj
+
+
 async def _read_request(request, run=None):
     """``(inputs, method, targets, params, overlay)`` from a multipart or JSON request, undecoded.
 
@@ -175,13 +184,20 @@ async def _read_request(request, run=None):
         raw = await request.body()
         # a large body is read in a worker thread, in slices short enough for the event loop to run between them
         body = parse_json_body(raw) if len(raw) <= _INLINE_BODY or run is None else await run(parse_json_body, raw)
-        if not isinstance(body, dict) or "inputs" not in body:
-            raise RequestError(422, "body: expected a JSON object with 'inputs' (and optional method, targets, "
-                                    "params, overlay), got %.80r" % (body,))
-        unknown = sorted(set(body) - {"inputs", "method", "targets", "params", "overlay"})
+        if not isinstance(body, dict) or ("inputs" not in body and "text" not in body):
+            raise RequestError(422, "body: expected a JSON object with 'inputs' (or 'text' for a token model with a "
+                                    "vocabulary; and optional method, targets, params, overlay), got %.80r" % (body,))
+        unknown = sorted(set(body) - {"inputs", "text", "method", "targets", "params", "overlay"})
         if unknown:
-            raise RequestError(422, "body: unknown field(s) %s; expected inputs, method, targets, params, overlay"
-                               % ", ".join(unknown))
+            raise RequestError(422, "body: unknown field(s) %s; expected inputs (or text), method, targets, params, "
+                                    "overlay" % ", ".join(unknown))
+        if "text" in body and "inputs" not in body:
+            text = body["text"]
+            if not (isinstance(text, str) or (isinstance(text, list) and text and
+                                              all(isinstance(t, str) for t in text))):
+                raise RequestError(422, "text: expected a string or a non-empty list of strings, got %.60r" % (text,))
+            return (TextInput(text), body.get("method"), body.get("targets"), body.get("params"),
+                    _parse_bool(body.get("overlay", False), "overlay"))
         inputs = body["inputs"]
         if not isinstance(inputs, (list, NumericText)):
             raise RequestError(422, "inputs: expected a (nested) list of numbers, got %.60r" % (inputs,))

@@ -21,7 +21,7 @@ from .batching import MicroBatcher, QueueFull
 from .body import NumericText
 from .encode import _jsonable, _softmax, overlay_rgb
 from .errors import RequestError, client_errors
-from .request import _check_targets, decode_upload
+from .request import TextInput, _check_targets, decode_upload
 
 #: Default largest number of samples in one request; more get 413.
 MAX_BATCH = 64
@@ -112,6 +112,7 @@ class ExplainService:
             raise ValueError("max_batch: expected a positive int, got %r" % (max_batch,))
         self.explainer = explainer
         self.adapter = explainer.adapter
+        self.tokens = getattr(self.adapter, "token_inputs", False)
         self.methods = [method_info(m).name for m in (explainer.methods if methods is None else methods)]
         if not self.methods:
             raise ValueError("methods: expected at least one method name, got an empty list")
@@ -191,13 +192,16 @@ class ExplainService:
         ``inputs`` may be array-like or the bytes of an uploaded PNG, JPEG or
         ``.npy`` file (see :func:`~tensorlayer_xplain.serve.decode_upload`).
         """
-        if isinstance(inputs, bytes):
+        if isinstance(inputs, TextInput):
+            inputs = self.encode_text(inputs.texts)
+        elif isinstance(inputs, bytes):
             inputs = decode_upload(inputs, self.adapter.image_shape)
         self._check_rows(self.declared_rows(inputs))  # before any conversion
         if isinstance(inputs, NumericText):
             inputs = inputs.array()
         try:
-            check_scaled(inputs)  # integer-typed values above 1: 422 (the rule in tensorlayer_xplain.pixels)
+            if not self.tokens:
+                check_scaled(inputs)  # integer-typed values above 1: 422 (the rule in tensorlayer_xplain.pixels)
             x, batch_shape = self.adapter.prepare(inputs)
         except (TypeError, ValueError) as err:
             raise RequestError(422, str(err)) from None
@@ -205,6 +209,21 @@ class ExplainService:
             raise RequestError(413, "inputs: expected at most %d samples per request, got %d"
                                % (self.max_batch, batch_shape[0]))
         return x.reshape(batch_shape)
+
+    def encode_text(self, texts):
+        """Token ids ``(N, T)`` of texts, through the explainer's vocabulary (RequestError 422 otherwise)."""
+        from ..vocab import encode_text, word_to_id
+
+        if not self.tokens or self.explainer.vocab is None:
+            raise RequestError(422, "text: this server takes 'inputs' (arrays); 'text' needs a token model served "
+                                    "with a vocabulary (ModelExplainer(..., vocab=...))")
+        vocab = self.explainer.vocab
+        words = word_to_id(vocab)
+        unknown = next((w for w in ("<unk>", "<UNK>", "UNK", "unk") if w in words), None)
+        try:
+            return encode_text(texts, vocab, self.adapter.input_shape[0], self.adapter.pad_id or 0, unknown)
+        except (TypeError, ValueError) as err:
+            raise RequestError(422, str(err)) from None
 
     # -- operations ------------------------------------------------------------
     def _prediction_fields(self, scores):
@@ -232,7 +251,8 @@ class ExplainService:
             step = self.adapter.compiled("predict", self.adapter._predict_step)
             with self.adapter.inference_mode():
                 fn = concrete(step)
-                scores = np.asarray(fn(tf.zeros((1,) + tuple(self.adapter.input_shape), tf.float32)))
+                scores = np.asarray(fn(tf.zeros((1,) + tuple(self.adapter.input_shape),
+                                                 self.adapter._input_specs()[0].dtype)))
             self.adapter.n_classes = self.adapter.n_classes or scores.shape[1]
             self._predict = lambda x: np.asarray(fn(tf.constant(x)), np.float32)
         return self._predict
@@ -375,6 +395,13 @@ class ExplainService:
                "attributions": np.ascontiguousarray(exp.attributions, np.float32),
                "heatmap": np.ascontiguousarray(heat, np.float32), "timings": exp.timings}
         out.update(self._prediction_fields(exp.predictions))
+        if self.tokens:  # token ids: the sequences explained (and their words), no image overlay
+            out["tokens"] = np.asarray(exp.inputs).tolist()
+            if self.explainer.vocab is not None:
+                from ..visualize.text import token_labels
+
+                out["words"] = [token_labels(row, self.explainer.vocab) for row in np.asarray(exp.inputs)]
+            return out
         if overlay:
             images = exp.images()
             out["overlay"] = [_png(overlay_rgb(images[i], heat[i], self.overlay_alpha)) for i in range(len(heat))]

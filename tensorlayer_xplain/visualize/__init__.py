@@ -37,3 +37,8 @@ from .classes import *  # noqa: F403, E402
 from .classes import __all__ as _classes_all  # noqa: E402
 
 __all__ += _classes_all
+
+from .text import *  # noqa: F403, E402
+from .text import __all__ as _text_all  # noqa: E402
+
+__all__ += _text_all

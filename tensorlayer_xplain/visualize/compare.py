@@ -113,7 +113,14 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
             return obtain_explanation(model, inputs, m, targets, **by_name[m])
 
         exps = Explanations(steady_timings({m: run(m) for m in kept}, run), skipped)
-    n, n_cols = len(next(iter(exps.values()))), 1 + len(exps)
+    first = next(iter(exps.values()))
+    from .._utils.token_text import is_token_explanation
+    from .text import token_comparison
+
+    if is_token_explanation(first):  # token ids: coloured text, one line per (sequence, method)
+        token_comparison(exps, saveable, name, fig_idx, second, class_names=class_names)
+        return exps
+    n, n_cols = len(first), 1 + len(exps)
     with tl_figure(saveable, name, fig_idx, second, figsize=(2.4 * n_cols, 2.3 * n)) as fig:
         draw_method_grid(fig, exps, class_names)
     return exps
