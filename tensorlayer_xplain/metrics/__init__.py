@@ -51,6 +51,7 @@ grad        0.25       0.55         0.12
 """
 from ._common import SCORES
 from .agreement import method_agreement
+from .axiomatic import completeness
 from .complexity import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
 from .localisation import (
@@ -78,6 +79,7 @@ from .results import (
     MetricResult,
     SanityCheckResult,
 )
+from .robustness import avg_sensitivity, max_sensitivity
 from .sanity import SANITY_MODES, randomization_sanity_check
 
 __all__ = [
@@ -110,4 +112,7 @@ __all__ = [
     "relevance_rank_accuracy",
     "relevance_mass_accuracy",
     "auc",
+    "completeness",
+    "max_sensitivity",
+    "avg_sensitivity",
 ]
