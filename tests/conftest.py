@@ -91,6 +91,11 @@ def mlp_model():
     return tiny_mlp()
 
 
+@pytest.fixture(scope="module")
+def keras_cnn():
+    return tiny_keras_cnn()
+
+
 @pytest.fixture
 def images(rng):
     return rng.random((5, 12, 12, 1), dtype=np.float32)

@@ -35,15 +35,16 @@ def _sensitivities(metric, attributions, model, inputs, targets, method, method_
     n, d = len(x), x[0].size
     rows = prepare_rows(attr, abs, normalise)
     denominator = np.linalg.norm(rows, axis=1)
-    rng = np.random.default_rng(seed)
+    # numpy's legacy stream: the draws of np.random.seed(seed) then Quantus's one (N, D) draw per sample
+    rng = np.random.RandomState(seed)
     low, high = (-lower_bound, lower_bound) if upper_bound is None else (lower_bound, upper_bound)
     chunk = max(1, min(nr_samples, _MAX_VALUES_PER_CALL // max(1, n * d)))
     out = np.empty((n, nr_samples), np.float64)
     original = None
     for start in range(0, nr_samples, chunk):
         k = min(chunk, nr_samples - start)
-        noise = rng.uniform(low, high, size=(k, n) + x.shape[1:]).astype(np.float32)
-        stacked = (x[None] + noise).reshape((k * n,) + x.shape[1:])  # sample-major: all inputs, then next sample
+        noise = rng.uniform(low, high, size=(k, n) + x.shape[1:])
+        stacked = (x[None] + noise).astype(np.float32).reshape((k * n,) + x.shape[1:])  # sample-major
         exp = explain(adapter, stacked, method, targets=np.tile(targets, k), batch_size=batch_size, **params)
         perturbed = prepare_rows(np.asarray(exp.attributions, np.float64).reshape(k * n, -1), abs, normalise)
         diff = np.linalg.norm(perturbed.reshape(k, n, -1) - rows[None], axis=2)
@@ -80,8 +81,10 @@ _PARAMS_DOC = """
     abs, normalise : bool
         Quantus's preprocessing (both off by default, as in Quantus).
     seed : int or None
-        Seed of the noise (numpy ``default_rng``; Quantus draws from the global
-        ``np.random`` state, so the same seed does not give Quantus's draws).
+        Seed of the noise, drawn from ``np.random.RandomState(seed)`` in the
+        order Quantus draws from the global state: ``np.random.seed(seed)``
+        before a Quantus call (with at most its ``batch_size`` inputs) gives
+        Quantus the same noise. The global state is not touched here.
     batch_size : int, optional
         Inputs per model call of the re-explanation.
     return_nan_when_prediction_changes : bool

@@ -124,3 +124,35 @@ def test_empty_mask_scores_nan_where_quantus_does():
         np.testing.assert_allclose(np.delete(mine, 2), np.delete(theirs_scores, 2), rtol=1e-9)
     # Quantus's pointing game returns a bool array, so its NaN for an empty mask becomes True; ours stays NaN
     assert np.isnan(M.pointing_game(a, masks=masks).scores[2])
+
+
+# ---------------------------------------------------------------------------- model-calling metrics
+def _gradient_explain_func(model, inputs, targets, **kwargs):
+    """Quantus's explain_func through tensorlayer_xplain (Quantus hands inputs over channel-first)."""
+    import tensorlayer_xplain as tlxp
+
+    inputs = np.asarray(inputs)
+    images = inputs.reshape(len(inputs), 12, 12, 1)  # one channel: (N, 1, H, W) and (N, H, W, 1) share the order
+    return tlxp.explain(model, images, "gradient", targets=np.asarray(targets)).attributions.reshape(inputs.shape)
+
+
+@pytest.mark.parametrize("ours,theirs", [(M.max_sensitivity, "MaxSensitivity"), (M.avg_sensitivity, "AvgSensitivity")])
+def test_sensitivity_equals_quantus_with_the_same_seed(keras_cnn, ours, theirs):
+    """Same noise (our RandomState(seed) stream = Quantus's draws after np.random.seed(seed)), same scores."""
+    import tensorlayer_xplain as tlxp
+
+    x = np.random.default_rng(5).uniform(size=(4, 12, 12, 1)).astype(np.float32)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    mine = ours(exp, model=keras_cnn, nr_samples=6, seed=11).scores
+    state = np.random.get_state()
+    try:
+        np.random.seed(11)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metric = getattr(quantus, theirs)(nr_samples=6, disable_warnings=True)
+            q = metric(model=keras_cnn, x_batch=np.moveaxis(x, -1, 1), y_batch=exp.targets,
+                       a_batch=np.moveaxis(exp.heatmap()[..., None], -1, 1), channel_first=True,
+                       explain_func=_gradient_explain_func)
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_allclose(mine, np.asarray(q, np.float64), rtol=1e-4)
