@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorlayer_xplain as tlxp  # noqa: E402
 from benchmarks._models import trained_cnn  # noqa: E402
-from tensorlayer_xplain.methods._segmentation import segment_image  # noqa: E402
+from tensorlayer_xplain.methods._engine.segmentation import segment_image  # noqa: E402
 from tensorlayer_xplain.methods.shap import keras_model  # noqa: E402
 
 LIME_IMAGES, LIME_SAMPLES = 4, 1000

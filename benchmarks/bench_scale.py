@@ -74,7 +74,7 @@ def one(path_kind, method, n, workdir):
     if path_kind == "ray":
         import ray
 
-        from tensorlayer_xplain.distributed import explain_with_ray
+        from tensorlayer_xplain.scale.ray import explain_with_ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}})

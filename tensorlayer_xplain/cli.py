@@ -184,7 +184,7 @@ def _load_inputs(args, needs_background):
 
 
 def _explain(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
     from .methods.registry import method_info
 
     if args.n < 1:
@@ -229,7 +229,7 @@ def _labelled_inputs(args):
 
 
 def _diagnose(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
 
     if args.n < 1:
         raise CLIError("--n: expected a positive number of inputs, got %d" % args.n)
@@ -297,8 +297,8 @@ def _serve(args):
     import uvicorn
 
     from .adapter import ModelAdapter
-    from .explainer import ModelExplainer
-    from .serve import create_app
+    from .explainer.model_explainer import ModelExplainer
+    from .serve.api import create_app
 
     model = load_model(args.model, args.weights)
     declared = ModelAdapter(model).input_shape

@@ -88,7 +88,7 @@ def cifar10_batchnorm(seed=None, size=24, filters=64, dense_units=(384, 192), n_
     then Flatten -> Dense 384 relu -> Dense 192 relu -> Dense 10 (logits), with the
     tutorial's initializers. The tutorial feeds 24x24x3 crops; ``size``, ``filters``
     and ``dense_units`` shrink it for fast tests. It needs the ``BatchNorm`` patch of
-    :mod:`tensorlayer_xplain._compat_layers` (applied on import) to run compiled.
+    :mod:`tensorlayer_xplain._compat.layers` (applied on import) to run compiled.
 
     Parameters
     ----------

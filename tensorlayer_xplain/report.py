@@ -28,8 +28,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 import numpy as np
 
-from ._io import atomic_path
-from .map_checks import map_note
+from ._utils.io import atomic_path
+from ._utils.map_checks import map_note
 from .methods.registry import method_parameters
 from .visualize._draw import SIGNED_CMAP, MAGNITUDE_CMAP, as_probabilities, class_label, normalize_map
 

@@ -1,4 +1,4 @@
-"""The Gradio demo (tensorlayer_xplain.app): the interface builds (never launched) and its handlers work."""
+"""The Gradio demo (tensorlayer_xplain.serve.demo, also importable as tensorlayer_xplain.app): the interface builds (never launched) and its handlers work."""
 import sys
 
 import gradio as gr
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.app import build_demo, default_examples, explain_image, maps_figure, sketch_to_image
+from tensorlayer_xplain.serve.demo import build_demo, default_examples, explain_image, maps_figure, sketch_to_image
 from tensorlayer_xplain.serve import ExplainService
 from tensorlayer_xplain.visualize._draw import normalize_map
 

@@ -12,7 +12,7 @@ import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.layers import (AttentionSoftmax, ClassToken, LayerNormalization, MultiHeadSelfAttention,
                                        PatchEmbedding, PositionEmbedding, TokenPooling, TransformerBlock)
 from tensorlayer_xplain.methods import attention as att
-from tensorlayer_xplain.methods._utils import upsample
+from tensorlayer_xplain.methods._engine.utils import upsample
 
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_mlp, tiny_static_cnn
 

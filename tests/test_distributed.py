@@ -28,7 +28,7 @@ def ray_local():
 
 
 def test_ray_store_equals_single_process_store(ray_local, tmp_path):
-    from tensorlayer_xplain.distributed import explain_with_ray
+    from tensorlayer_xplain.scale.ray import explain_with_ray
 
     model = MODEL_FN()
     weights = [w.numpy() for w in model.all_weights]

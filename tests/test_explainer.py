@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.cache import ExplanationCache, fingerprint
+from tensorlayer_xplain.explainer.cache import ExplanationCache, fingerprint
 
 from conftest import assert_same_state, model_state, tiny_mlp, tiny_static_cnn
 

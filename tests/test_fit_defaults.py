@@ -10,8 +10,8 @@ from tensorlayer.layers import Dense, Dropout, Input
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.adapter import PREDICTED
-from tensorlayer_xplain.applicability import applicable_methods, skip_reason
-from tensorlayer_xplain.map_checks import constant_rows, map_note
+from tensorlayer_xplain.methods.applicability import applicable_methods, skip_reason
+from tensorlayer_xplain._utils.map_checks import constant_rows, map_note
 
 from conftest import tiny_static_cnn
 

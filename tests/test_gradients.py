@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorlayer_xplain as tlxp
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_mlp, tiny_static_cnn
 from tensorlayer_xplain.methods import gradients as G
-from tensorlayer_xplain.methods._sampling import block_normal, row_normal
+from tensorlayer_xplain.methods._engine.sampling import block_normal, row_normal
 
 GRADIENT_METHODS = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "vargrad",
                     "guided_backprop"]

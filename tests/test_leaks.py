@@ -11,7 +11,7 @@ import pytest
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.adapter import ADAPTERS_ATTRIBUTE
-from tensorlayer_xplain.cache import ExplanationCache, nbytes
+from tensorlayer_xplain.explainer.cache import ExplanationCache, nbytes
 
 from conftest import tiny_dynamic_cnn, tiny_keras_cnn, tiny_mlp, tiny_static_cnn
 

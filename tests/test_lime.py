@@ -5,7 +5,7 @@ import tensorflow as tf
 from lime import lime_image
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.methods._segmentation import grid_segments, segment_image
+from tensorlayer_xplain.methods._engine.segmentation import grid_segments, segment_image
 
 from conftest import assert_same_state, model_state, tiny_mlp, tiny_static_cnn
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.adapter import CALLABLE_ACTIVATION_FACTOR
-from tensorlayer_xplain.methods._graph import BLOCK_BYTES, PARALLEL
+from tensorlayer_xplain.methods._engine.blocks import BLOCK_BYTES, PARALLEL
 
 from conftest import tiny_static_cnn
 

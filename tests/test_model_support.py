@@ -10,7 +10,7 @@ from tensorlayer.layers import BatchNorm2d, Conv2d, Dense, Flatten, GlobalMeanPo
 
 import tensorlayer_xplain as tlxp
 from conftest import assert_same_state, model_state, tiny_mlp
-from tensorlayer_xplain._compile import CompiledStep, CompileWarning
+from tensorlayer_xplain.adapter._compile import CompiledStep, CompileWarning
 
 
 class NumpyGate(Layer):

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain import pixels
+from tensorlayer_xplain.adapter import pixels
 from tensorlayer_xplain.serve import create_app, decode_upload
 
 from conftest import tiny_static_cnn

@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain import _deadline, cli
-from tensorlayer_xplain._batching import MicroBatcher, QueueFull
-from tensorlayer_xplain.methods import _graph
+from tensorlayer_xplain._utils import deadline as _deadline
+from tensorlayer_xplain import cli
+from tensorlayer_xplain.serve.batching import MicroBatcher, QueueFull
+from tensorlayer_xplain.methods._engine import blocks as _graph
 from tensorlayer_xplain.methods.perturbation import occlusion_windows
 from tensorlayer_xplain.serve import create_app
 

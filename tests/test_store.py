@@ -210,7 +210,7 @@ def test_bad_arguments(explainer, data, tmp_path):
 def test_progress_bar_logs_lines_without_a_tty():
     import io
 
-    from tensorlayer_xplain.streaming import progress_bar
+    from tensorlayer_xplain.scale.chunking import progress_bar
 
     log = io.StringIO()
     bar = progress_bar(100, "demo", progress=True, stream=log)

@@ -23,7 +23,7 @@ plain functions taking the adapter: ``_inputs`` (preparation and shapes), ``_inf
 ``_capture`` (layer outputs and their gradients), ``_fingerprint`` (weights hash), ``_cache``
 (``as_adapter``), ``_common`` (``temporarily_set``, error-message helpers).
 """
-from ._cache import ADAPTERS_ATTRIBUTE, as_adapter  # noqa: F401
+from ._reuse import ADAPTERS_ATTRIBUTE, as_adapter  # noqa: F401
 from ._capture import CaptureResult
 from ._common import _describe, temporarily_set  # noqa: F401
 from ._inference import OUTPUT_KINDS

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ..pixels import warn_unscaled
+from .pixels import warn_unscaled
 from ._common import _describe
 
 

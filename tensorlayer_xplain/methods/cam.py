@@ -17,12 +17,12 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ..layers import is_attention_weights_layer
-from ._checks import needs_layers
-from ._graph import BLOCK_BYTES
-from ._masking import masked_scores
-from ._utils import upsample
+from ._engine.checks import needs_layers
+from ._engine.blocks import BLOCK_BYTES
+from ._engine.masking import masked_scores
+from ._engine.utils import upsample
 from .registry import register_method
 
 __all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "default_cam_layer", "resolve_cam_layer", "SCORECAM_COMBINES"]

@@ -45,9 +45,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import window_pair
-from ._segmentation import check_compactness
-from .registry import method_info
+from ._engine.checks import window_pair
+from ._engine.segmentation import check_compactness
+from .registry import _BATCHABLE, _COSTS, method_info, set_method_traits  # noqa: F401  (set_method_traits kept importable here)
 
 __all__ = ["Cost", "estimate_cost", "check_budget", "check_ranges", "set_method_traits", "batchable",
            "MAX_BATCH_SIZE", "MAX_COUNT", "COUNT_PARAMETERS"]
@@ -89,39 +89,6 @@ class Cost:
     total: int
 
 
-_COSTS = {}
-_BATCHABLE = {}
-
-
-def set_method_traits(name, cost=None, batchable=False):
-    """Record a method's cost function and whether its rows may be merged (``register_method`` calls this).
-
-    Parameters
-    ----------
-    name : str
-        The canonical method name.
-    cost : callable, optional
-        ``cost(adapter, n_inputs, **params) -> (forward, backward)``, totals for
-        ``n_inputs`` inputs; None means one forward and one backward pass per input.
-    batchable : bool or callable
-        True when each input's result depends only on that input (not on the
-        other rows of the batch or their position): the service may then merge
-        concurrent requests into one batch. A callable ``batchable(params) ->
-        bool`` decides per call.
-
-    Examples
-    --------
-    >>> set_method_traits('my_method', cost=lambda adapter, n, reps=4: (n * reps, 0))   # doctest: +SKIP
-    """
-    if cost is not None and not callable(cost):
-        raise TypeError("cost: expected a callable cost(adapter, n_inputs, **params) -> (forward, backward), "
-                        "got %r" % (cost,))
-    _COSTS.pop(name, None)
-    _BATCHABLE.pop(name, None)
-    if cost is not None:
-        _COSTS[name] = cost
-    if batchable:
-        _BATCHABLE[name] = batchable
 
 
 def batchable(method, params=None):

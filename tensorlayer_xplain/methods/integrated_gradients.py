@@ -7,12 +7,12 @@ memory is bounded by ``batch_size`` whatever ``steps``.
 import numpy as np
 import tensorflow as tf
 
-from .._docstrings import shared_docstring
-from ._baselines import make_baseline
-from ._checks import positive_int, seed_value
-from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
-from ._input_gradients import _differentiate
-from ._utils import rng_for
+from .._utils.docstrings import shared_docstring
+from ._engine.baselines import make_baseline
+from ._engine.checks import positive_int, seed_value
+from ._engine.blocks import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
+from ._engine.input_gradients import _differentiate
+from ._engine.utils import rng_for
 from .registry import register_method
 
 __all__ = ["integrated_gradients", "trapezoid_alphas"]

@@ -66,6 +66,9 @@ class MethodSpec:
 
 _REGISTRY = {}
 _ALIASES = {}
+#: Per canonical name: the cost function and the batchable rule given to ``register_method``.
+_COSTS = {}
+_BATCHABLE = {}
 
 
 def _parameters_of(fn):
@@ -128,8 +131,6 @@ def register_method(name, *, aliases=(), signed=False, family="custom", overwrit
             for n in taken:
                 unregister_method(n)
         spec = MethodSpec(name, fn, bool(signed), tuple(aliases), family, _parameters_of(fn), bool(predicts))
-        from .costs import set_method_traits
-
         set_method_traits(name, cost, batchable)
         _REGISTRY[name] = spec
         for alias in aliases:
@@ -137,6 +138,37 @@ def register_method(name, *, aliases=(), signed=False, family="custom", overwrit
         return fn
 
     return decorator
+
+
+def set_method_traits(name, cost=None, batchable=False):
+    """Record a method's cost function and whether its rows may be merged (``register_method`` calls this).
+
+    Parameters
+    ----------
+    name : str
+        The canonical method name.
+    cost : callable, optional
+        ``cost(adapter, n_inputs, **params) -> (forward, backward)``, totals for
+        ``n_inputs`` inputs; None means one forward and one backward pass per input.
+    batchable : bool or callable
+        True when each input's result depends only on that input (not on the
+        other rows of the batch or their position): the service may then merge
+        concurrent requests into one batch. A callable ``batchable(params) ->
+        bool`` decides per call.
+
+    Examples
+    --------
+    >>> set_method_traits('my_method', cost=lambda adapter, n, reps=4: (n * reps, 0))   # doctest: +SKIP
+    """
+    if cost is not None and not callable(cost):
+        raise TypeError("cost: expected a callable cost(adapter, n_inputs, **params) -> (forward, backward), "
+                        "got %r" % (cost,))
+    _COSTS.pop(name, None)
+    _BATCHABLE.pop(name, None)
+    if cost is not None:
+        _COSTS[name] = cost
+    if batchable:
+        _BATCHABLE[name] = batchable
 
 
 def unregister_method(name):
