@@ -253,20 +253,28 @@ def _route_params(specs, metric_params):
     return per_metric
 
 
-def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False, **metric_params):
+def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False, tidy=False, **metric_params):
     """Table of metrics for several explanations of the same model: rows = methods, columns = metrics.
 
     Parameters
     ----------
     model : tl.models.Model, keras.Model, callable or ModelAdapter
     explanations : dict of str -> Explanation, list of Explanation, or Explanation
-    metrics : sequence of str
-        Registered metric names (:func:`available_metrics`); default
+    metrics : str or sequence of str
+        Registered metric names (:func:`available_metrics`), a family, or
+        ``'all'`` (see :func:`metrics_of`); default
         ``('deletion', 'insertion', 'mu_fidelity')``. ``'randomization'`` runs the
         sanity check again for each explanation's method and reports its deciding
-        correlation (lower is better).
+        correlation (lower is better). When ``'all'`` or a family is selected
+        without ``masks=``, the localisation metrics (which need masks) are left
+        out and listed in ``df.attrs['skipped']``.
     return_results : bool
         Also return ``{method: {metric: result}}`` with the full result objects.
+    tidy : bool
+        Return the long table instead: one row per (method, metric) with columns
+        ``method, metric, family, direction, mean, spread, n`` (``spread``: the
+        standard deviation over the inputs of the per-input scores, NaN where a
+        metric has no per-input score).
     **metric_params
         Parameters for the metrics: a key a metric takes goes to every metric that
         takes it (``batch_size=128``, ``seed=1``); a metric's name with a dict
@@ -296,9 +304,15 @@ def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False,
     """
     import pandas as pd
 
+    skipped = {}
     if isinstance(metrics, str):
-        metrics = [metrics]
+        metrics = metrics_of(metrics)
+        if "masks" not in metric_params:
+            skipped = {name: "needs masks=" for name in metrics if "masks" in METRICS[name].parameters}
+            metrics = [name for name in metrics if name not in skipped]
     specs = [_metric_spec(name) for name in metrics]
+    if not specs and skipped:
+        raise ValueError("masks: every selected metric (%s) needs masks=, got none" % ", ".join(skipped))
     if not specs:
         raise ValueError("metrics: expected at least one metric name, got none")
     named = _named_explanations(explanations)
@@ -312,4 +326,36 @@ def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False,
             results[key][spec.name] = result
             table.loc[key, spec.name] = float(spec.summary(result))
     table.attrs["higher_is_better"] = {spec.name: spec.higher_is_better for spec in specs}
+    table.attrs["skipped"] = skipped
+    if tidy:
+        table = _tidy(table, results, specs, skipped)
     return (table, results) if return_results else table
+
+
+def _per_input(result):
+    """A result's per-input scores, or None when it has none."""
+    for attribute in ("scores", "auc", "correlations"):
+        values = getattr(result, attribute, None)
+        if values is not None:
+            return np.asarray(values, np.float64).reshape(-1)
+    per_input = getattr(result, "per_input", None)
+    if per_input is not None and len(per_input):
+        return np.asarray(per_input, np.float64)[-1]
+    return None
+
+
+def _tidy(table, results, specs, skipped):
+    import pandas as pd
+
+    rows = []
+    for method, by_metric in results.items():
+        for spec in specs:
+            scores = _per_input(by_metric[spec.name])
+            defined = scores[~np.isnan(scores)] if scores is not None else np.empty(0)
+            rows.append({"method": method, "metric": spec.name, "family": spec.family, "direction": spec.direction,
+                         "mean": float(table.loc[method, spec.name]),
+                         "spread": float(defined.std()) if defined.size else float("nan"),
+                         "n": int(defined.size)})
+    tidy = pd.DataFrame(rows, columns=["method", "metric", "family", "direction", "mean", "spread", "n"])
+    tidy.attrs["skipped"] = skipped
+    return tidy
