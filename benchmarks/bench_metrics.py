@@ -61,14 +61,16 @@ def _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
     sq = masks[:, None].astype(np.float64)
     y = np.asarray(exp.targets)
     k = min(1000, h * w // 4)
+    n_classes = int(np.asarray(exp.predictions).shape[-1])
     per_input = {"normalise_func_kwargs": {"normalise_axes": (1, 2, 3)}}
 
     def explain_func(model, inputs, targets, **kwargs):
+        # Quantus hands a TF model's inputs over channel-last here while its a_batch must be channel-first:
+        # with C > 1 the two flatten in different orders, so Quantus is given channel-summed maps (N, H, W)
         images = np.asarray(inputs)
-        if images.shape[1:] != (h, w, c):  # Quantus hands inputs over channel-first
+        if images.shape[1:] != (h, w, c):
             images = np.moveaxis(images, 1, -1)
-        return np.moveaxis(tlxp.explain(tl_model, images, "gradient", targets=np.asarray(targets))
-                           .attributions.reshape(images.shape), -1, 1)
+        return tlxp.explain(tl_model, images, "gradient", targets=np.asarray(targets)).heatmap()
 
     tl_model = model
 
@@ -87,7 +89,7 @@ def _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
                 return np.asarray(scores, np.float64)
         return run
 
-    aq_full = np.moveaxis(exp.attributions.reshape(n, h, w, c), -1, 1).astype(np.float64)
+    aq_full = aq  # see explain_func: Quantus compares channel-summed maps (ours: all channels; equal when C == 1)
     return [
         ("sparseness", lambda: M.sparseness(exp).scores, q(quantus.Sparseness, **per_input)),
         ("complexity", lambda: M.complexity(exp).scores, q(quantus.Complexity, **per_input)),
@@ -111,6 +113,8 @@ def _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
          q(quantus.MaxSensitivity, a=aq_full, mdl=keras_model, seed=3, nr_samples=nr_samples)),
         ("avg_sensitivity", lambda: M.avg_sensitivity(exp, model=model, nr_samples=nr_samples, seed=3).scores,
          q(quantus.AvgSensitivity, a=aq_full, mdl=keras_model, seed=3, nr_samples=nr_samples)),
+        ("random_logit", lambda: M.random_logit(exp, model=model, num_classes=n_classes).scores,
+         q(quantus.RandomLogit, a=aq_full, mdl=keras_model, num_classes=n_classes, seed=42, **per_input)),
     ]
 
 
@@ -123,7 +127,7 @@ def run_model(label, model, x, masks, nr_samples, repeats, quantus):
     for name, ours, theirs in _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
         t_ours, s_ours = _best(ours, repeats)
         t_q, s_q = _best(theirs, repeats)
-        if name.endswith("*"):
+        if name.endswith("*") or (exp.image_shape[-1] > 1 and name in ("max_sensitivity", "avg_sensitivity", "random_logit")):
             diff = float("nan")
         else:
             both = ~(np.isnan(s_ours) | np.isnan(s_q))
@@ -138,15 +142,18 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--nr-samples", type=int, default=10)
     parser.add_argument("--skip-vgg", action="store_true")
+    parser.add_argument("--skip-mnist", action="store_true")
     args = parser.parse_args(argv)
     import quantus
 
     from benchmarks._models import trained_cnn
 
-    model, _, _, X_test, _ = trained_cnn()
-    x = X_test[:64]
-    masks = x.reshape(64, 28, 28) > 0.5
-    rows = run_model("MNIST CNN", model, x, masks, args.nr_samples, args.repeats, quantus)
+    rows = []
+    if not args.skip_mnist:
+        model, _, _, X_test, _ = trained_cnn()
+        x = X_test[:64]
+        masks = x.reshape(64, 28, 28) > 0.5
+        rows += run_model("MNIST CNN", model, x, masks, args.nr_samples, args.repeats, quantus)
     if not args.skip_vgg:
         import tensorlayer as tl
 

@@ -52,7 +52,7 @@ grad        0.25       0.55         0.12
 from ._common import SCORES
 from .agreement import method_agreement
 from .axiomatic import completeness
-from .complexity import complexity, effective_complexity, sparseness
+from .complexity_metrics import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
 from .localisation import (
     attribution_localisation,
@@ -62,6 +62,7 @@ from .localisation import (
     relevance_rank_accuracy,
     top_k_intersection,
 )
+from .randomisation import random_logit
 from .registry import (
     DEFAULT_METRICS,
     METRICS,
@@ -115,4 +116,5 @@ __all__ = [
     "completeness",
     "max_sensitivity",
     "avg_sensitivity",
+    "random_logit",
 ]

@@ -100,3 +100,28 @@ def test_evaluate_passes_the_model_to_model_metrics(linear_model, xs):
     exps = {m: tlxp.explain(linear_model, xs, m) for m in ("gradient", "gradient_x_input")}
     table = M.evaluate(linear_model, exps, metrics=["completeness", "sparseness"], baseline="zeros")
     assert table.loc["gradient_x_input", "completeness"] < 1e-5 < table.loc["gradient", "completeness"]
+
+
+def test_random_logit_is_one_for_a_class_blind_model_and_lower_otherwise(static_cnn, images):
+    exp = tlxp.explain(static_cnn, images[:4], "gradient")
+    res = M.random_logit(exp, model=static_cnn)
+    assert res.family == "randomisation" and res.direction == "lower"
+    assert (res.scores < 0.99).all()
+    others = np.asarray(res.params["other_classes"])
+    assert (others != exp.targets).all() and (others < 4).all()
+    with pytest.raises(ValueError, match="num_classes: expected more than the largest target"):
+        M.random_logit(exp, model=static_cnn, num_classes=int(exp.targets.max()))
+
+
+@pytest.mark.filterwarnings("ignore:gradient. the model's outputs are all equal:RuntimeWarning")
+def test_random_logit_of_identical_classes_is_one():
+    """Every class has the same weights: all outputs tie (the method warns so), every class's map is the same."""
+    tf.random.set_seed(4)
+    ni = Input([None, 16])
+    model = tl.models.Model(inputs=ni, outputs=Dense(3, in_channels=16, b_init=None)(ni))
+    kernel = model.all_weights[0]
+    column = np.random.default_rng(1).normal(size=(16, 1)).astype(np.float32)
+    kernel.assign(np.repeat(column, 3, axis=1))  # every class has the same gradient
+    x = np.random.default_rng(2).uniform(size=(3, 16)).astype(np.float32)
+    res = M.random_logit(tlxp.explain(model, x, "gradient", targets=[0, 1, 2]), model=model)
+    np.testing.assert_allclose(res.scores, 1.0, atol=1e-6)

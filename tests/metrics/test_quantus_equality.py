@@ -156,3 +156,26 @@ def test_sensitivity_equals_quantus_with_the_same_seed(keras_cnn, ours, theirs):
     finally:
         np.random.set_state(state)
     np.testing.assert_allclose(mine, np.asarray(q, np.float64), rtol=1e-4)
+
+
+@pytest.mark.parametrize("normalise", [True, "batch"])
+def test_random_logit_equals_quantus_with_the_same_seed(keras_cnn, normalise):
+    """Same off classes (np.random.seed(seed) then randint), same SSIM; per-input normalisation emulated in Quantus."""
+    import tensorlayer_xplain as tlxp
+
+    x = np.random.default_rng(6).uniform(size=(5, 12, 12, 1)).astype(np.float32)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    mine = M.random_logit(exp, model=keras_cnn, seed=42, normalise=normalise)
+    assert (np.asarray(mine.params["other_classes"]) != exp.targets).all()
+    kwargs = {} if normalise == "batch" else PER_INPUT
+    state = np.random.get_state()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metric = quantus.RandomLogit(num_classes=4, seed=42, disable_warnings=True, **kwargs)
+            q = metric(model=keras_cnn, x_batch=np.moveaxis(x, -1, 1), y_batch=exp.targets,
+                       a_batch=np.moveaxis(exp.heatmap()[..., None], -1, 1), channel_first=True,
+                       explain_func=_gradient_explain_func)
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4, atol=1e-6)

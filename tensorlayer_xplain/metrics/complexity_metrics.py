@@ -5,6 +5,9 @@ entropy) and effective complexity (Nguyen & Martinez, 2020), computed as Quantus
 0.6.0 computes them (``quantus.Sparseness``, ``quantus.Complexity``,
 ``quantus.EffectiveComplexity``) with its defaults (``abs=True``, normalised by
 the maximum absolute value), all inputs at once.
+
+(The module is not called ``complexity.py``: ``tlxp.metrics.complexity`` is the
+function.)
 """
 import numbers
 
