@@ -19,25 +19,22 @@ not change training numerics).
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_tensorboard.py [--pairs 4] [--train-size 50000]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_tensorboard [--pairs 4] [--train-size 50000]
 """
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorlayer as tl  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorlayer as tl
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._rss import peak_mb, reset_peak  # noqa: E402
+import tensorlayer_xplain as tlxp
+from benchmarks.memory import peak_mb, reset_peak
 
 
 class Run:

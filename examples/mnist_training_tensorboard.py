@@ -27,11 +27,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorlayer as tl  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorlayer as tl
 
-import tensorlayer_xplain as tlxp  # noqa: E402
+import tensorlayer_xplain as tlxp
 
 
 def parse_args(argv=None):

@@ -14,21 +14,32 @@ Examples
 >>> exp = explainer.explain(X_test[:4])                           # doctest: +SKIP
 >>> tlxp.gradient_visualization(model, X_test[:4], name='grad')    # doctest: +SKIP
 """
-from ._version import __version__
-from ._utils import aliases as _aliases
 from . import _compat
+from ._utils import aliases as _aliases
+from ._version import __version__
 
 __getattr__ = _aliases.install(__name__)
 _compat.apply_patches()
 
-from . import datasets, methods, models, visualize  # noqa: E402
-from . import layers  # noqa: E402
-from .layers import MultiHeadSelfAttention  # noqa: E402
-from .adapter import ModelAdapter, as_adapter  # noqa: E402
-from .adapter.multi_input import MultiInputAdapter  # noqa: E402
-from .explainer import ModelExplainer  # noqa: E402
-from .explanation import Explanation, MultiInputExplanation  # noqa: E402
-from .methods.registry import (  # noqa: E402
+from . import (
+    datasets,
+    layers,
+    methods,
+    metrics,
+    models,
+    tensorboard,
+    visualize,
+)
+from ._install import install, uninstall
+from .adapter import ModelAdapter, as_adapter
+from .adapter.multi_input import MultiInputAdapter
+from .diagnosis import Diagnosis
+from .explainer import ModelExplainer
+from .explainer.diagnose import diagnose
+from .explanation import Explanation, MultiInputExplanation
+from .layers import MultiHeadSelfAttention
+from .methods.costs import Cost, estimate_cost
+from .methods.registry import (
     available_methods,
     get_method,
     method_info,
@@ -36,14 +47,7 @@ from .methods.registry import (  # noqa: E402
     register_method,
     unregister_method,
 )
-from .methods.costs import Cost, estimate_cost  # noqa: E402
-from ._install import install, uninstall  # noqa: E402
-from .runner import explain  # noqa: E402
-from .weights import load_weights, save_weights  # noqa: E402
-from .scale.store import ExplanationStore, open_store  # noqa: E402
-from . import metrics  # noqa: E402
-from . import tensorboard  # noqa: E402  (imports the tensorboard package only when used)
-from .metrics import (  # noqa: E402
+from .metrics import (
     available_metrics,
     deletion,
     evaluate,
@@ -53,10 +57,11 @@ from .metrics import (  # noqa: E402
     randomization_sanity_check,
     register_metric,
 )
-from .diagnosis import Diagnosis  # noqa: E402
-from .explainer.diagnose import diagnose  # noqa: E402
-from .visualize import *  # noqa: E402,F401,F403
-from .visualize import __all__ as _visualize_all  # noqa: E402
+from .runner import explain
+from .scale.store import ExplanationStore, open_store
+from .visualize import *  # noqa: F403
+from .visualize import __all__ as _visualize_all
+from .weights import load_weights, save_weights
 
 __all__ = [
     "__version__",

@@ -145,7 +145,8 @@ class Explanation:
             self.inputs.shape[1:],
             self.image_shape,
             np.array2string(self.targets, threshold=8),
-            ", params=%s" % {k: v for k, v in self.params.items() if np.isscalar(v) or v is None} if self.params else "",
+            (", params=%s" % {k: v for k, v in self.params.items() if np.isscalar(v) or v is None}
+             if self.params else ""),
             ", time=%.3fs" % timing if timing is not None else "",
         )
 

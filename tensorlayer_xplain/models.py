@@ -165,7 +165,14 @@ def attention_mnist(seed=None, embed_dim=64, num_heads=4, depth=2, mlp_dim=128, 
     >>> model.eval(); model(np.zeros((2, 28, 28, 1), np.float32)).shape
     TensorShape([2, 10])
     """
-    from .layers import ClassToken, LayerNormalization, PatchEmbedding, PositionEmbedding, TokenPooling, TransformerBlock
+    from .layers import (
+        ClassToken,
+        LayerNormalization,
+        PatchEmbedding,
+        PositionEmbedding,
+        TokenPooling,
+        TransformerBlock,
+    )
 
     if embed_dim % num_heads:
         raise ValueError("embed_dim: expected a multiple of num_heads (%d), got %d" % (num_heads, embed_dim))

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
+from ._utils.map_checks import flag_maps
 from .adapter import PREDICTED, as_adapter
 from .explanation import Explanation
-from ._utils.map_checks import flag_maps
 from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
 

@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from ._utils.io import atomic_path
-from ._utils.weight_files import (  # noqa: F401  (PickledWeightsError and check_weights are public here)
+from ._utils.weight_files import (
     PickledWeightsError,
     _name,
     _Stored,

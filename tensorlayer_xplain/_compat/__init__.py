@@ -33,7 +33,7 @@ import os
 # print; users who want it set TF_CPP_MIN_LOG_LEVEL themselves before importing.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 __all__ = ["apply_patches", "APPLIED"]
 

@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from ._common import temporarily_set
 
-
 CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores", "combined"], defaults=(None,))
 CaptureResult.__doc__ = """What :meth:`ModelAdapter.capture` returns.
 

@@ -3,7 +3,6 @@ import contextlib
 
 import numpy as np
 
-
 _MISSING = object()
 
 

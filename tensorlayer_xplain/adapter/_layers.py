@@ -2,8 +2,8 @@
 import tensorflow as tf
 import tensorlayer as tl
 
-from ._compile import SHAPE_ERROR, TRACE_ERRORS
 from ._common import _describe
+from ._compile import SHAPE_ERROR, TRACE_ERRORS
 
 
 def _walk_tl(obj, seen):

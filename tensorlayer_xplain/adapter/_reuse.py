@@ -3,7 +3,6 @@ import threading
 
 from ._model import ModelAdapter
 
-
 #: Attribute under which :func:`as_adapter` keeps a model's adapters on the model itself.
 ADAPTERS_ATTRIBUTE = "_tensorlayer_xplain_adapters"
 _ADAPTERS_GUARD = threading.Lock()

@@ -111,7 +111,8 @@ def diagnose_with(explainer, x, y, methods=DEFAULT_METHODS, regions=None, top_k=
     error_explanations, error_index = _explain_errors(explainer, xs, errors, methods, top_k)
     return Diagnosis(
         explainer=explainer, methods=list(methods), inputs=images, labels=labels, scores=scores, masks=masks,
-        region_source=region_source, suspected=suspected, errors=errors, confusions=confusion_table(labels, predicted, class_names),
+        region_source=region_source, suspected=suspected, errors=errors,
+        confusions=confusion_table(labels, predicted, class_names),
         error_explanations=error_explanations, error_index=error_index,
         profiles={m: class_profiles(maps[m], labels, predicted, n_classes) for m in methods},
         reliance=reliance, outside_maps=outside_maps, counterfactual_inputs=replaced, flipped=flipped, fill=fill,

@@ -6,8 +6,8 @@ import numbers
 
 import numpy as np
 
-from .cache import ExplanationCache
 from ..methods.registry import check_params, method_info
+from .cache import ExplanationCache
 
 __all__ = ["validate_params", "check_methods", "check_config", "check_seed", "make_cache"]
 

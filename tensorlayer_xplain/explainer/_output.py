@@ -71,8 +71,8 @@ def visualize_all(explainer, inputs, save_path, targets, methods, format, compar
 
 def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections):
     """:meth:`ModelExplainer.report <tensorlayer_xplain.ModelExplainer.report>` (see there)."""
-    from ..report import write_report
     from .._utils.timing import steady_timings
+    from ..report import write_report
 
     names, skipped = applicable(explainer, inputs, methods)
     explanations = explainer.explain_all(inputs, targets, names)

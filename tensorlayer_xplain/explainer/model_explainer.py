@@ -7,16 +7,16 @@ them, evaluates them and writes a self-contained HTML report.
 """
 import numpy as np
 
-from . import _output as output
-from ._config import check_config, check_methods, check_seed, make_cache, validate_params  # noqa: F401
-from ._output import FAMILY_FIGURES  # noqa: F401  (kept importable from here)
-from ._chunks import chunks, explain_chunks, is_stream, n_inputs
 from ..adapter import ModelAdapter, as_adapter
-from .cache import DEFAULT_CACHE_BYTES, fingerprint
 from ..methods.costs import check_budget, check_max_cost, estimate_cost
 from ..methods.registry import method_info
 from ..runner import explain as run_method
 from ..visualize._common import pick_targets
+from . import _output as output
+from ._chunks import chunks, explain_chunks, is_stream, n_inputs
+from ._config import check_config, check_methods, check_seed, make_cache, validate_params
+from ._output import FAMILY_FIGURES  # noqa: F401  (kept importable from here)
+from .cache import DEFAULT_CACHE_BYTES, fingerprint
 
 __all__ = ["ModelExplainer", "DEFAULT_METHODS"]
 
@@ -184,7 +184,8 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> ModelExplainer(model, max_cost=1000).check_cost('integrated_gradients', {'steps': 10000}, 1)  # doctest: +SKIP
+        >>> explainer = ModelExplainer(model, max_cost=1000)                            # doctest: +SKIP
+        >>> explainer.check_cost('integrated_gradients', {'steps': 10000}, 1)           # doctest: +SKIP
         Traceback (most recent call last):
         ValueError: max_cost: integrated_gradients on 1 input(s) with steps=10000 costs 20002 model passes ...
         """

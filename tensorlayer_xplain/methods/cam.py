@@ -19,8 +19,8 @@ import tensorlayer as tl
 
 from .._utils.docstrings import shared_docstring
 from ..layers import is_attention_weights_layer
-from ._engine.checks import needs_layers
 from ._engine.blocks import BLOCK_BYTES
+from ._engine.checks import needs_layers
 from ._engine.masking import masked_scores
 from ._engine.utils import upsample
 from .registry import register_method

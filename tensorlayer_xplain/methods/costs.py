@@ -47,7 +47,7 @@ import numpy as np
 
 from ._engine.checks import window_pair
 from ._engine.segmentation import check_compactness
-from .registry import _BATCHABLE, _COSTS, method_info, set_method_traits  # noqa: F401  (set_method_traits kept importable here)
+from .registry import _BATCHABLE, _COSTS, method_info, set_method_traits
 
 __all__ = ["Cost", "estimate_cost", "check_budget", "check_ranges", "set_method_traits", "batchable",
            "MAX_BATCH_SIZE", "MAX_COUNT", "COUNT_PARAMETERS"]

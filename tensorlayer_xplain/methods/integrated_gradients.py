@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from .._utils.docstrings import shared_docstring
 from ._engine.baselines import make_baseline
-from ._engine.checks import positive_int, seed_value
 from ._engine.blocks import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
+from ._engine.checks import positive_int, seed_value
 from ._engine.input_gradients import _differentiate
 from ._engine.utils import rng_for
 from .registry import register_method

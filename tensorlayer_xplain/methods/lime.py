@@ -24,17 +24,18 @@ The raw ``lime`` explanation objects are kept in ``Explanation.meta['lime_explan
 import warnings
 
 import numpy as np
-from lime import lime_image, lime_tabular as _lime_tabular
+from lime import lime_image
+from lime import lime_tabular as _lime_tabular
 
 from .._utils.docstrings import shared_docstring
 from ._engine.blackbox import score_function, small_blas
-from ._engine.checks import positive_int, seed_value
 from ._engine.blocks import host_rows
+from ._engine.checks import positive_int, seed_value
 from ._engine.segmentation import compose, segment_image, segments_to_pixels
 from ._engine.utils import chunks
 from .registry import register_method
 
-__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream"]
+__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream", "segment_image"]
 
 
 class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from ..adapter.multi_input import MultiInputAdapter, input_count  # noqa: F401  (importable from here, as before)
+from ..adapter.multi_input import MultiInputAdapter, input_count  # importable from here, as before the split
 from ..explanation import MultiInputExplanation
 from ._engine.baselines import make_baseline
 from ._engine.checks import non_negative, positive_int, seed_value, window_pair

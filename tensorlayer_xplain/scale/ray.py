@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
+from .chunking import progress_bar
 from .store import open_store
 from .writer import compute_chunk, describe_run, finish_store, prepare_store, write_chunk
-from .chunking import progress_bar
 
 __all__ = ["explain_with_ray", "ChunkWorker"]
 
@@ -31,7 +31,7 @@ __all__ = ["explain_with_ray", "ChunkWorker"]
 def _ray():
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise ImportError("explain_with_ray needs Ray Data: pip install 'tensorlayer-xplain[distributed]' "
                           "(that is, 'ray[data]')") from None
@@ -92,9 +92,8 @@ class ChunkWorker:
     def __init__(self, model_fn, weights, methods, config, output, batch_size, seed, path, data, targets, labels,
                  chunk_size, store_inputs):
         import ray
-        import zarr
-
         import tensorflow as tf
+        import zarr
 
         import tensorlayer_xplain  # noqa: F401  (registers methods, applies _compat in the actor)
 

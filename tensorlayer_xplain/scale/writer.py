@@ -15,8 +15,8 @@ import numpy as np
 from ..explainer.cache import fingerprint
 from ..methods.registry import method_info
 from ..runner import explain as run_method
-from .store import ATTR, FORMAT, _IDENTITY, ExplanationStore, _zarr
 from .chunking import batch_count, iter_chunks, known_length, progress_bar
+from .store import _IDENTITY, ATTR, FORMAT, ExplanationStore, _zarr
 
 __all__ = ["explain_to_store", "describe_run", "prepare_store", "compute_chunk", "write_chunk", "finish_store"]
 

@@ -6,5 +6,5 @@ and response schemas; ``encode`` turns maps into JSON and PNG; ``errors`` maps f
 codes; ``batching`` merges concurrent requests into one model call; ``demo`` is the Gradio demo
 (:mod:`tensorlayer_xplain.serve.demo`). Nothing here imports FastAPI or Gradio before it is used.
 """
-from .api import *  # noqa: F401,F403
+from .api import *  # noqa: F403
 from .api import __all__  # noqa: F401

@@ -141,7 +141,8 @@ class MicroBatcher:
         job = Job(key, payload, rows, time.monotonic() + float(timeout), mergeable)
         with self._cond:
             if len(self._pending) >= self.queue_size:
-                raise QueueFull("queue: %d explanations are already waiting (the limit); retry later" % len(self._pending))
+                raise QueueFull("queue: %d explanations are already waiting (the limit); retry later"
+                                % len(self._pending))
             self._pending.append(job)
             self._start_workers()
             self._cond.notify()

@@ -20,10 +20,10 @@ Examples
 """
 import numpy as np
 
+from ..visualize._draw import class_label, draw_heatmap, draw_image, prediction_title
+from .api import ExplainService
 from .encode import _softmax
 from .errors import RequestError, _import_or_hint
-from .api import ExplainService
-from ..visualize._draw import class_label, draw_heatmap, draw_image, prediction_title
 
 __all__ = ["build_demo", "sketch_to_image", "explain_image", "maps_figure", "default_examples"]
 
@@ -257,7 +257,8 @@ def build_demo(explainer, examples=None, methods=None, title="tensorlayer-xplain
     examples = [] if examples is None else [np.asarray(service.inputs(e)[0], np.float32).reshape(image_shape)
                                             for e in examples]
     class_names = explainer.class_names
-    n_classes = service.adapter.n_classes or service.adapter.predict(np.zeros((1,) + service.adapter.input_shape)).shape[1]
+    adapter = service.adapter
+    n_classes = adapter.n_classes or adapter.predict(np.zeros((1,) + adapter.input_shape)).shape[1]
     target_choices = ["predicted class"] + [class_label(i, class_names) for i in range(n_classes)]
 
     def run(image, chosen, target):

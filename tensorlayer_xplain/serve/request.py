@@ -5,8 +5,8 @@ import numbers
 
 import numpy as np
 
-from .errors import _SERVE_HINT, RequestError, _import_or_hint
 from ..adapter.pixels import image_pixels, scale_pixels
+from .errors import _SERVE_HINT, RequestError, _import_or_hint
 
 #: Largest class index accepted in ``targets`` before the model's own range check.
 _MAX_INDEX = 2 ** 31 - 1
@@ -101,7 +101,8 @@ def _parse_json(text, name):
     except (ValueError, TypeError) as err:
         raise RequestError(400, "%s: expected JSON, got %.60r (%s)" % (name, text, err)) from None
     except RecursionError:
-        raise RequestError(400, "%s: expected JSON nested at most a few hundred levels deep, got deeper" % name) from None
+        raise RequestError(400, "%s: expected JSON nested at most a few hundred levels deep, got deeper"
+                           % name) from None
 
 
 def _parse_bool(value, name):

@@ -11,16 +11,16 @@ import weakref
 import numpy as np
 
 from .._utils import deadline as _deadline
-from .batching import MicroBatcher, QueueFull
-from .encode import _jsonable, _softmax, overlay_rgb
-from .errors import RequestError, client_errors
-from .request import _check_targets, decode_upload
+from ..adapter.pixels import check_scaled
 from ..explainer.cache import fingerprint
 from ..explanation import Explanation
 from ..methods.costs import batchable, check_max_cost
 from ..methods.registry import method_info
-from ..adapter.pixels import check_scaled
 from ..report import _png
+from .batching import MicroBatcher, QueueFull
+from .encode import _jsonable, _softmax, overlay_rgb
+from .errors import RequestError, client_errors
+from .request import _check_targets, decode_upload
 
 #: Default largest number of samples in one request; more get 413.
 MAX_BATCH = 64
@@ -250,7 +250,7 @@ class ExplainService:
             results = self._run_merged(requests)
         except _deadline.DeadlineExceeded:
             raise
-        except Exception:  # noqa: BLE001  one bad member must not fail the others: run each alone
+        except Exception:
             if len(requests) == 1:
                 raise
             results = []
@@ -259,7 +259,7 @@ class ExplainService:
                     results.append(self._run_merged([request])[0])
                 except _deadline.DeadlineExceeded:
                     raise
-                except Exception as err:  # noqa: BLE001  (delivered to that request's caller)
+                except Exception as err:  # delivered to that request's caller
                     results.append(err)
         return [self.respond(result, request["overlay"]) if request.get("respond") and isinstance(result, Explanation)
                 else result for request, result in zip(requests, results)]
@@ -283,7 +283,8 @@ class ExplainService:
                 from ..runner import explain as run_method
 
                 xs = np.concatenate([requests[i]["x"] for i, _ in todo])
-                ts = None if requests[0]["targets"] is None else np.concatenate([requests[i]["targets"] for i, _ in todo])
+                ts = (None if requests[0]["targets"] is None
+                      else np.concatenate([requests[i]["targets"] for i, _ in todo]))
                 merged = run_method(self.adapter, xs, name, ts, **params)
                 start = 0
                 for i, key in todo:

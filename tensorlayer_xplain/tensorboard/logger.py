@@ -46,8 +46,15 @@ from ..explainer.model_explainer import ModelExplainer
 from ..metrics._common import _check_int, _spearman_rows
 from ..metrics.agreement import method_agreement
 from ..metrics.registry import _metric_spec
-from .summaries import (MAX_IMAGES, _check_bounded, _check_logdir, _check_step, _params_markdown,
-                        _require_tensorboard, _write_explanations)
+from .summaries import (
+    MAX_IMAGES,
+    _check_bounded,
+    _check_logdir,
+    _check_step,
+    _params_markdown,
+    _require_tensorboard,
+    _write_explanations,
+)
 
 __all__ = ["ExplanationLogger"]
 
@@ -299,7 +306,8 @@ class ExplanationLogger:
         return scalars
 
     def _logger_params(self):
-        return {"methods": self.methods, "metrics": self.metrics, "every": self.every, "watched inputs": len(self.inputs),
+        return {"methods": self.methods, "metrics": self.metrics, "every": self.every,
+                "watched inputs": len(self.inputs),
                 "targets": ("labels" if self.labels is not None else "predicted class") if self.targets is None
                 else self.targets, "seed": self.seed, "metric_params": self.metric_params}
 
@@ -312,7 +320,8 @@ class ExplanationLogger:
             spec = _metric_spec(metric)
             params = self.metric_params.get(metric, {})
             for name, exp in explanations.items():
-                scalars["metrics/%s/%s" % (metric, name)] = float(spec.summary(spec.fn(explainer.adapter, exp, **params)))
+                result = spec.fn(explainer.adapter, exp, **params)
+                scalars["metrics/%s/%s" % (metric, name)] = float(spec.summary(result))
         for name, exp in explanations.items():
             gap = exp.meta.get("completeness_gap")
             if gap is not None:

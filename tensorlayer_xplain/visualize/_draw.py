@@ -1,7 +1,8 @@
 """Drawing helpers shared by every figure function: images, heatmaps, overlays, titles."""
 import numpy as np
 
-__all__ = ["as_probabilities", "normalize_map", "draw_image", "draw_heatmap", "draw_overlay", "overlay_rgb", "heatmap_rgb", "class_label", "prediction_title"]
+__all__ = ["as_probabilities", "normalize_map", "draw_image", "draw_heatmap", "draw_overlay", "overlay_rgb",
+           "heatmap_rgb", "class_label", "prediction_title"]
 
 SIGNED_CMAP = "bwr"
 MAGNITUDE_CMAP = "hot"

@@ -1,4 +1,5 @@
-"""Figures of a :class:`~tensorlayer_xplain.diagnosis.Diagnosis`: errors, confusions, profiles, reliance, sensitivity."""
+"""Figures of a :class:`~tensorlayer_xplain.diagnosis.Diagnosis`: errors, confusions, profiles, reliance,
+sensitivity."""
 import numpy as np
 
 from .._utils.docstrings import shared_docstring

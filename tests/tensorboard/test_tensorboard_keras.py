@@ -1,4 +1,4 @@
-"""ExplanationLogger.keras_callback in keras.Model.fit: logs at the chosen frequency and changes no weight (issue 28)."""
+"""ExplanationLogger.keras_callback in keras.Model.fit: logs at the chosen frequency, changes no weight (issue 28)."""
 import numpy as np
 import pytest
 

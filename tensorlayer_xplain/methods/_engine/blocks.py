@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..._utils import deadline as _deadline
-from ...adapter._compile import concrete  # noqa: F401  (the adapter captures with it too)
+from ...adapter._compile import concrete  # lives with the adapter, which captures with it too
 
 __all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "host_rows", "concrete", "PARALLEL",
            "BLOCK_BYTES", "PIECE_SPEC"]

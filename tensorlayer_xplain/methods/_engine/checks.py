@@ -2,7 +2,8 @@
 import numbers
 
 import numpy as np
-from ...adapter._common import needs_layers  # noqa: F401  (the adapter raises it too)
+
+from ...adapter._common import needs_layers  # lives with the adapter, which raises it too
 
 __all__ = ["positive_int", "fraction", "non_negative", "seed_value", "window_pair", "needs_layers"]
 

@@ -140,6 +140,13 @@ def segment_image(image, segmentation="slic", n_segments=40, compactness=0.1, se
     ------
     ValueError
         Unknown segmentation name, a label array of the wrong shape or ``compactness`` out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = segment_image(np.random.default_rng(0).random((28, 28, 1)), n_segments=16)
+    >>> labels.shape, labels.dtype.name
+    ((28, 28), 'int32')
     """
     compactness = check_compactness(compactness)
     image = np.asarray(image)

@@ -36,12 +36,12 @@ module registers the two methods and re-exports those names.
 import numpy as np
 
 from ..._utils.docstrings import shared_docstring
+from ..registry import register_method
 from ._activation import activation_attention, activation_attention_map, check_p
+from ._dense import dense_unit_attention_map
 from ._layers import attention_layer_names, capture_attention, resolve_attention_layer
 from ._matrices import HEAD_FUSIONS, QUERIES, check_choice, fuse_heads, query_map, resolve_query, rollout  # noqa: F401
 from ._tokens import TokenLayout, token_layout, tokens_to_image
-from ._dense import dense_unit_attention_map
-from ..registry import register_method
 
 __all__ = [
     "attention",

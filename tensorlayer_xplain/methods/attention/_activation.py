@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 
-from ._dense import dense_attention
 from .._engine.utils import upsample
 from ..cam import default_cam_layer, resolve_cam_layer
+from ._dense import dense_attention
 
 __all__ = ["activation_attention_map", "check_p", "activation_attention"]
 

@@ -50,14 +50,24 @@ import numpy as np
 from ..._utils.docstrings import shared_docstring
 from .._engine.background import check_background, parse_masker, replacement_images
 from .._engine.blackbox import global_numpy_seed, score_function, target_groups
-from .._engine.checks import positive_int, seed_value
 from .._engine.blocks import host_rows
+from .._engine.checks import positive_int, seed_value
 from .._engine.segmentation import compose, segment_centroids, segments_to_pixels
-from ._common import (GRANULARITIES, _additivity, _expected_values, _granularity, _model_outputs,
-                           _pool_to_superpixels, _segmentations, _spatial_to_input, import_shap, keras_model)
 from ..registry import register_method
-from .deep import deep_unsupported_ops, shap_deep  # noqa: F401 (re-exported)
-from .kernel import shap_kernel  # noqa: F401 (re-exported)
+from ._common import (
+    GRANULARITIES,
+    _additivity,
+    _expected_values,
+    _granularity,
+    _model_outputs,
+    _pool_to_superpixels,
+    _segmentations,
+    _spatial_to_input,
+    import_shap,
+    keras_model,
+)
+from .deep import deep_unsupported_ops, shap_deep
+from .kernel import shap_kernel
 
 __all__ = ["shap_expected_gradients", "shap_partition", "shap_kernel", "shap_deep", "keras_model",
            "deep_unsupported_ops", "GRANULARITIES"]

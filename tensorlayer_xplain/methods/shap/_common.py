@@ -1,4 +1,5 @@
-"""Pieces the SHAP methods share: granularity, expected values and outputs, additivity, superpixel pooling, Keras wrapper.
+"""Pieces the SHAP methods share: granularity, expected values and outputs, additivity, superpixel pooling,
+Keras wrapper.
 
 Used by :mod:`~tensorlayer_xplain.methods.shap`, :mod:`~tensorlayer_xplain.methods.shap.kernel`
 and :mod:`~tensorlayer_xplain.methods.shap.deep`.

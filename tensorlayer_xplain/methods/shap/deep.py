@@ -15,8 +15,8 @@ from ..._utils.docstrings import shared_docstring
 from .._engine.background import check_background, subsample
 from .._engine.blackbox import target_groups
 from .._engine.checks import positive_int, seed_value
-from ._common import _additivity, _expected_values, _model_outputs, import_shap, keras_model
 from ..registry import register_method
+from ._common import _additivity, _expected_values, _model_outputs, import_shap, keras_model
 
 __all__ = ["shap_deep", "deep_unsupported_ops"]
 

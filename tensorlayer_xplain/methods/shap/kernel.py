@@ -8,12 +8,11 @@ import numpy as np
 from ..._utils.docstrings import shared_docstring
 from .._engine.background import check_background, subsample
 from .._engine.blackbox import global_numpy_seed, score_function, target_groups
-from .._engine.checks import positive_int, seed_value
 from .._engine.blocks import host_rows
+from .._engine.checks import positive_int, seed_value
 from .._engine.segmentation import segments_to_pixels
-from ._common import (_additivity, _granularity, _model_outputs, _segmentations, _spatial_to_input,
-                           import_shap)
 from ..registry import register_method
+from ._common import _additivity, _granularity, _model_outputs, _segmentations, _spatial_to_input, import_shap
 
 __all__ = ["shap_kernel"]
 
