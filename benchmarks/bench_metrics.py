@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from tensorlayer_xplain import metrics as M  # noqa: E402
+import tensorlayer_xplain as tlxp
+from tensorlayer_xplain import metrics as M
 
 
 def _best(fn, repeats):
@@ -127,7 +127,8 @@ def run_model(label, model, x, masks, nr_samples, repeats, quantus):
     for name, ours, theirs in _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
         t_ours, s_ours = _best(ours, repeats)
         t_q, s_q = _best(theirs, repeats)
-        if name.endswith("*") or (exp.image_shape[-1] > 1 and name in ("max_sensitivity", "avg_sensitivity", "random_logit")):
+        summed = exp.image_shape[-1] > 1 and name in ("max_sensitivity", "avg_sensitivity", "random_logit")
+        if name.endswith("*") or summed:
             diff = float("nan")
         else:
             both = ~(np.isnan(s_ours) | np.isnan(s_q))

@@ -149,4 +149,4 @@ def avg_sensitivity(attributions, model=None, inputs=None, targets=None, method=
 
 
 for _fn in (max_sensitivity, avg_sensitivity):
-    _fn.__doc__ = _fn.__doc__.replace("    %(params)s\n", _PARAMS_DOC.lstrip("\n"))
+    _fn.__doc__ = _fn.__doc__.replace("    %(params)s\n", _PARAMS_DOC + "\n")
