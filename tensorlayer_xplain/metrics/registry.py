@@ -333,14 +333,17 @@ def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False,
 
 
 def _per_input(result):
-    """A result's per-input scores, or None when it has none."""
+    """A result's per-input scores (the sanity check's: of its deciding stage), or None when it has none."""
+    per_input = getattr(result, "per_input", None)
+    if per_input is not None:  # SanityCheckResult: (n_layers, N); its `correlations` are per layer
+        per_input = np.asarray(per_input, np.float64)
+        if per_input.ndim != 2 or not len(per_input):
+            return None
+        return per_input[-1] if result.mode == "cascading" else per_input.mean(axis=0)
     for attribute in ("scores", "auc", "correlations"):
         values = getattr(result, attribute, None)
         if values is not None:
             return np.asarray(values, np.float64).reshape(-1)
-    per_input = getattr(result, "per_input", None)
-    if per_input is not None and len(per_input):
-        return np.asarray(per_input, np.float64)[-1]
     return None
 
 

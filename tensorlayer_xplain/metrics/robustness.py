@@ -1,5 +1,6 @@
 """Robustness metrics: max- and avg-sensitivity (Yeh et al., 2019), re-explaining noisy inputs in batches."""
 import numbers
+import warnings
 
 import numpy as np
 
@@ -118,7 +119,10 @@ def max_sensitivity(attributions, model=None, inputs=None, targets=None, method=
     sens, method, seed = _sensitivities("max_sensitivity", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,
                                         batch_size, return_nan_when_prediction_changes)
-    return scored("max_sensitivity", np.nanmax(sens, axis=1) if np.isfinite(sens).any() else sens[:, 0], method,
+    with warnings.catch_warnings():  # an input whose every copy is NaN (all-zero map, changed class) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = np.nanmax(sens, axis=1)
+    return scored("max_sensitivity", scores, method,
                   nr_samples=nr_samples, lower_bound=lower_bound, upper_bound=upper_bound, seed=seed)
 
 
@@ -144,7 +148,10 @@ def avg_sensitivity(attributions, model=None, inputs=None, targets=None, method=
     sens, method, seed = _sensitivities("avg_sensitivity", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,
                                         batch_size, return_nan_when_prediction_changes)
-    return scored("avg_sensitivity", np.nanmean(sens, axis=1) if np.isfinite(sens).any() else sens[:, 0], method,
+    with warnings.catch_warnings():  # an input whose every copy is NaN (all-zero map, changed class) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = np.nanmean(sens, axis=1)
+    return scored("avg_sensitivity", scores, method,
                   nr_samples=nr_samples, lower_bound=lower_bound, upper_bound=upper_bound, seed=seed)
 
 

@@ -29,6 +29,7 @@ def test_evaluate_all_gives_one_row_per_method_and_metric(static_cnn, images, tm
         assert spars.loc[method, "spread"] == pytest.approx(scores.std())
         assert spars.loc[method, "n"] == 3
     assert (table.loc[table.metric == "complexity", "direction"] == "lower").all()
+    assert (table.loc[table.metric == "randomization", "n"] == 3).all()  # per input, not per layer
 
     ranked = tlxp.visualize.metric_ranking_visualization(table, name=str(tmp_path / "ranking.png"))
     assert os.path.getsize(tmp_path / "ranking.png") > 1000 and not plt.get_fignums()
