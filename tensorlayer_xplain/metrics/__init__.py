@@ -54,6 +54,7 @@ from .agreement import method_agreement
 from .axiomatic import completeness
 from .complexity_metrics import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
+from .faithfulness_correlation import faithfulness_correlation
 from .localisation import (
     attribution_localisation,
     auc,
@@ -117,4 +118,5 @@ __all__ = [
     "max_sensitivity",
     "avg_sensitivity",
     "random_logit",
+    "faithfulness_correlation",
 ]

@@ -8,7 +8,7 @@ import pytest
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import metrics as M
 
-FAST = {"steps": 3, "n_subsets": 4, "nr_samples": 3}
+FAST = {"steps": 3, "n_subsets": 4, "nr_samples": 3, "nr_runs": 4, "subset_size": 20}
 
 
 def test_evaluate_all_gives_one_row_per_method_and_metric(static_cnn, images, tmp_path):

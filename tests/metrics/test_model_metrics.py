@@ -125,3 +125,18 @@ def test_random_logit_of_identical_classes_is_one():
     x = np.random.default_rng(2).uniform(size=(3, 16)).astype(np.float32)
     res = M.random_logit(tlxp.explain(model, x, "gradient", targets=[0, 1, 2]), model=model)
     np.testing.assert_allclose(res.scores, 1.0, atol=1e-6)
+
+
+def test_faithfulness_correlation_of_an_exact_linear_attribution_is_one(linear_model, xs):
+    exp = tlxp.explain(linear_model, xs, "gradient_x_input")  # w * x: a subset's sum is exactly the logit drop
+    res = M.faithfulness_correlation(exp, model=linear_model, nr_runs=20, subset_size=4, baseline="zeros")
+    assert res.family == "faithfulness" and res.direction == "higher"
+    np.testing.assert_allclose(res.scores, 1.0, atol=1e-4)
+    noise = np.random.default_rng(3).normal(size=exp.attributions.shape)
+    random = M.faithfulness_correlation(noise, model=linear_model, inputs=xs, targets=exp.targets, nr_runs=20,
+                                        subset_size=4, baseline="zeros")
+    assert (random.scores < 0.9).all()
+    with pytest.raises(ValueError, match="subset_size: expected at most the 16 input values, got 224"):
+        M.faithfulness_correlation(exp, model=linear_model)
+    with pytest.raises(TypeError, match="model: faithfulness_correlation calls the model"):
+        M.faithfulness_correlation(exp, subset_size=4)

@@ -179,3 +179,25 @@ def test_random_logit_equals_quantus_with_the_same_seed(keras_cnn, normalise):
     finally:
         np.random.set_state(state)
     np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4, atol=1e-6)
+
+
+def test_faithfulness_correlation_equals_quantus_with_the_same_seed(keras_cnn):
+    """Same subsets (np.random.choice after np.random.seed(seed)), same correlations (Quantus: return_aggregate=False)."""
+    import tensorlayer_xplain as tlxp
+
+    x = np.random.default_rng(7).uniform(size=(4, 12, 12, 1)).astype(np.float32)
+    exp = tlxp.explain(keras_cnn, x, "gradient_x_input")
+    mine = M.faithfulness_correlation(exp, model=keras_cnn, nr_runs=12, subset_size=20, seed=5)
+    state = np.random.get_state()
+    try:
+        np.random.seed(5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metric = quantus.FaithfulnessCorrelation(nr_runs=12, subset_size=20, return_aggregate=False,
+                                                     disable_warnings=True, **PER_INPUT)
+            q = metric(model=keras_cnn, x_batch=x, y_batch=exp.targets, a_batch=exp.heatmap()[:, None],
+                       channel_first=False)
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4, atol=1e-6)
+    assert mine.family == "faithfulness" and mine.direction == "higher"
