@@ -88,6 +88,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
 
         return explain_multi(adapter, inputs, method, targets, **params)
     x, batch_shape = adapter.prepare(inputs)
+    check_ranges(spec.name, params, adapter.image_shape)  # sizes bounded by the image, now that it is known
     traces = adapter.trace_count
     start = time.perf_counter()
     predictions = None
