@@ -182,7 +182,7 @@ def test_random_logit_equals_quantus_with_the_same_seed(keras_cnn, normalise):
 
 
 def test_faithfulness_correlation_equals_quantus_with_the_same_seed(keras_cnn):
-    """Same subsets (np.random.choice after np.random.seed(seed)), same correlations (Quantus: return_aggregate=False)."""
+    """Same subsets (np.random.choice after np.random.seed(seed)), same correlations (return_aggregate=False)."""
     import tensorlayer_xplain as tlxp
 
     x = np.random.default_rng(7).uniform(size=(4, 12, 12, 1)).astype(np.float32)
