@@ -54,7 +54,7 @@ from .agreement import method_agreement
 from .axiomatic import completeness
 from .complexity_metrics import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
-from .faithfulness_correlation import faithfulness_correlation
+from .faithfulness_subsets import faithfulness_correlation
 from .localisation import (
     attribution_localisation,
     auc,

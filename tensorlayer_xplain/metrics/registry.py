@@ -116,7 +116,7 @@ def register_metric(name, higher_is_better=None, summary=_score_of, overwrite=Fa
         elif names[:1] == ["attributions"]:
             params = {p.name: p.default for p in plain[1:] if p.name != "model"}
             needs_model = "model" in names
-            call = functools.partial(_call_per_input, fn, needs_model)
+            call = _per_input_caller(fn, needs_model)
         else:
             raise TypeError("fn: a metric must take (model, explanation, **params) or (attributions, **params), "
                             "got (%s)" % ", ".join(names))
@@ -126,11 +126,16 @@ def register_metric(name, higher_is_better=None, summary=_score_of, overwrite=Fa
     return decorator
 
 
-def _call_per_input(fn, needs_model, model, explanation, **params):
+def _per_input_caller(fn, needs_model):
     """Adapter from evaluate's ``(model, explanation)`` calling convention to ``fn(attributions, ...)``."""
-    if needs_model:
-        params["model"] = model
-    return fn(explanation, **params)
+
+    @functools.wraps(fn)
+    def call(model, explanation, **params):
+        if needs_model:
+            params["model"] = model
+        return fn(explanation, **params)
+
+    return call
 
 
 def scored(name, scores, method, **params):
