@@ -137,3 +137,12 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         timings=timings,
         meta=meta,
     )
+
+
+def pick_targets(targets, target_class):
+    """Accept the tutorial's ``target_class`` as another name for ``targets``."""
+    if target_class is not None:
+        if targets is not None:
+            raise TypeError("targets: pass either targets or target_class, not both")
+        return target_class
+    return targets

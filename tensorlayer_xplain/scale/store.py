@@ -600,8 +600,8 @@ class ExplanationStore:
         """
         import math
 
-        from ..visualize._draw import class_label, draw_heatmap
-        from ..visualize._figure import tl_figure
+        from .._utils.drawing import class_label, draw_heatmap
+        from .._utils.figure import tl_figure
 
         if not isinstance(columns, (int, np.integer)) or isinstance(columns, bool) or columns < 1:
             raise ValueError("columns: expected a positive int, got %r" % (columns,))

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..explainer.cache import fingerprint
+from .._utils.hashing import fingerprint
 from ..methods.registry import method_info
 from ..runner import explain as run_method
 from .chunking import batch_count, iter_chunks, known_length, progress_bar
@@ -330,7 +330,7 @@ def finish_store(group, n):
 def explain_to_store(explainer, data, path, methods=None, targets=None, labels=None, chunk_size=None,
                      resume=True, progress=None, store_inputs=False):
     """The work of :meth:`ModelExplainer.explain_dataset` (see there)."""
-    from ..visualize._common import pick_targets
+    from ..runner import pick_targets
 
     names = explainer.methods if methods is None else [method_info(m).name for m in methods]
     if isinstance(methods, str):

@@ -20,8 +20,8 @@ Examples
 """
 import numpy as np
 
+from .._utils.drawing import class_label, draw_heatmap, draw_image, prediction_title
 from ..adapter.pixels import MAX_IMAGE_PIXELS, open_image_bounded
-from ..visualize._draw import class_label, draw_heatmap, draw_image, prediction_title
 from .api import MAX_UPLOAD_BYTES, ExplainService
 from .encode import _softmax
 from .errors import RequestError, _import_or_hint

@@ -11,8 +11,8 @@ import weakref
 import numpy as np
 
 from .._utils import deadline as _deadline
+from .._utils.hashing import fingerprint
 from ..adapter.pixels import check_scaled
-from ..explainer.cache import fingerprint
 from ..explanation import Explanation
 from ..methods.costs import batchable, check_max_cost
 from ..methods.registry import method_info
