@@ -51,9 +51,10 @@ setup(
     extras_require={
         # httpx: FastAPI's TestClient; playwright: the report test drives Debian's chromium (apt-get install chromium);
         # schemathesis: the service is fuzzed from its OpenAPI schema
-        # ruff: the linter .ci/run runs before the tests; tensorboard: tests/tensorboard
+        # ruff: the linter .ci/run runs before the tests; tensorboard: tests/tensorboard;
+        # quantus: the reference of the metric equality tests (tests/metrics/test_quantus_equality.py)
         "test": ["pytest>=7", "hypothesis>=6", "httpx", "playwright>=1.40", "pytest-playwright>=0.4", "schemathesis>=4",
-                 "ruff>=0.6", "tensorboard>=2.12"],
+                 "ruff>=0.6", "tensorboard>=2.12", "quantus==0.6.0"],
         "serve": ["fastapi>=0.100", "uvicorn[standard]>=0.20", "python-multipart>=0.0.13", "pillow", "orjson>=3.9"],
         "app": ["gradio>=5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],

@@ -65,7 +65,7 @@ CASES = [
      "tlxp.explain(mlp, x_flat[:1], 'lime_tabular', training_data=x_flat, feature_names=['a', 'b'])"),
     ("Wrong ``feature_names`` length (feature importance)",
      "tlxp.feature_importance(mlp, x_flat, feature_names=['a', 'b'], method='gradient', name=tmp + '/fi.png')"),
-    ("Unknown metric", "tlxp.evaluate(cnn, tlxp.explain(cnn, x), metrics=['auc'])"),
+    ("Unknown metric", "tlxp.evaluate(cnn, tlxp.explain(cnn, x), metrics=['accuracy'])"),
     ("Explanation where the sanity check wants inputs",
      "tlxp.randomization_sanity_check(cnn, tlxp.explain(cnn, x), 'gradient')"),
 ]

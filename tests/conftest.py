@@ -91,6 +91,11 @@ def mlp_model():
     return tiny_mlp()
 
 
+@pytest.fixture(scope="module")
+def keras_cnn():
+    return tiny_keras_cnn()
+
+
 @pytest.fixture
 def tiny_model_builders():
     """Builders of fresh tiny models on 12x12x1 images, each taking ``seed``: static TL, dynamic TL, Keras."""

@@ -378,36 +378,47 @@ class ModelExplainer:
         return output.visualize_all(self, inputs, save_path, targets, methods, format, compare)
 
     # ------------------------------------------------------------------ metrics / report
-    def evaluate(self, inputs, metrics=("deletion", "insertion"), methods=None, targets=None, **metric_params):
-        """Score each method's explanations with faithfulness metrics.
+    def evaluate(self, inputs, metrics=("deletion", "insertion"), methods=None, targets=None, tidy=True,
+                 **metric_params):
+        """Score each method's explanations with the registered metrics: one tidy table to choose a method.
 
         Parameters
         ----------
         inputs : array-like (N, ...)
-        metrics : sequence of str
-            Registered metrics (:func:`~tensorlayer_xplain.metrics.available_metrics`).
+        metrics : str or sequence of str
+            ``'all'``, a family (``'faithfulness'``, ``'robustness'``,
+            ``'localisation'``, ``'complexity'``, ``'randomisation'``,
+            ``'axiomatic'``) or registered metric names
+            (:func:`~tensorlayer_xplain.metrics.available_metrics`). Localisation
+            metrics need ``masks=`` (left out of ``'all'`` / a family without it).
         methods : list of str, optional
             Default: the explainer's ``methods``.
         targets : None, int, sequence of int or callable
+        tidy : bool
+            Long table (default) or the wide methods x metrics table of means.
         **metric_params
-            Routed to the metrics as in :func:`tensorlayer_xplain.metrics.evaluate`.
+            Routed to the metrics as in :func:`tensorlayer_xplain.metrics.evaluate`
+            (``masks=...``, ``nr_samples=20``, ``top_k_intersection={'k': 100}``).
 
         Returns
         -------
         pandas.DataFrame
-            Rows = methods, columns = metrics.
+            One row per (method, metric): ``method, metric, family, direction,
+            mean, spread, n`` (``spread``: standard deviation over the inputs);
+            with ``tidy=False``, rows = methods and columns = metrics (means).
+            Draw it with :func:`~tensorlayer_xplain.visualize.metric_ranking_visualization`.
 
         Examples
         --------
-        >>> explainer.evaluate(X_test[:16], metrics=['deletion', 'insertion'], steps=20)   # doctest: +SKIP
-        metric    deletion  insertion
-        method
-        gradient      0.31       0.52
+        >>> explainer.evaluate(X_test[:8], metrics='complexity')                 # doctest: +SKIP
+             method                metric      family direction   mean  spread  n
+        0  gradient            sparseness  complexity    higher  0.61   0.05   8
         """
         from .. import metrics as metrics_module
 
         explanations = self.explain_all(inputs, targets, methods)
-        return metrics_module.evaluate(self.adapter, explanations, metrics=list(metrics), **metric_params)
+        metrics = metrics if isinstance(metrics, str) else list(metrics)
+        return metrics_module.evaluate(self.adapter, explanations, metrics=metrics, tidy=tidy, **metric_params)
 
     def model_name(self):
         """The model's own name (TL ``model.name``, Keras ``model.name``), else its class name.

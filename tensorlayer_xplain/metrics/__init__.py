@@ -17,6 +17,13 @@ by chunk, so memory stays bounded whatever the number of inputs and steps).
   model.
 * :func:`method_agreement`: pairwise Spearman rank correlation and top-k IoU
   between methods.
+* per-input metrics in Quantus's families, each named as Quantus names it and
+  returning a :class:`MetricResult` (one score per input and the direction):
+  complexity (:func:`sparseness`, :func:`complexity`,
+  :func:`effective_complexity`) and localisation against ``masks=``
+  (:func:`pointing_game`, :func:`attribution_localisation`,
+  :func:`top_k_intersection`, :func:`relevance_rank_accuracy`,
+  :func:`relevance_mass_accuracy`, :func:`auc`).
 * :func:`evaluate`: a table (``pandas.DataFrame``) of methods x metrics, driven by
   a small registry (:func:`register_metric`), so a new metric needs no change
   elsewhere.
@@ -44,9 +51,37 @@ grad        0.25       0.55         0.12
 """
 from ._common import SCORES
 from .agreement import method_agreement
+from .axiomatic import completeness
+from .complexity_metrics import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
-from .registry import DEFAULT_METRICS, METRICS, MetricSpec, available_metrics, evaluate, register_metric
-from .results import Agreement, CurveResult, FidelityResult, SanityCheckResult
+from .faithfulness_subsets import faithfulness_correlation
+from .localisation import (
+    attribution_localisation,
+    auc,
+    pointing_game,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+    top_k_intersection,
+)
+from .randomisation import random_logit
+from .registry import (
+    DEFAULT_METRICS,
+    METRICS,
+    MetricSpec,
+    available_metrics,
+    evaluate,
+    metrics_of,
+    register_metric,
+)
+from .results import (
+    FAMILIES,
+    Agreement,
+    CurveResult,
+    FidelityResult,
+    MetricResult,
+    SanityCheckResult,
+)
+from .robustness import avg_sensitivity, max_sensitivity
 from .sanity import SANITY_MODES, randomization_sanity_check
 
 __all__ = [
@@ -54,6 +89,8 @@ __all__ = [
     "FidelityResult",
     "SanityCheckResult",
     "Agreement",
+    "MetricResult",
+    "FAMILIES",
     "MetricSpec",
     "METRICS",
     "SCORES",
@@ -66,5 +103,20 @@ __all__ = [
     "method_agreement",
     "register_metric",
     "available_metrics",
+    "metrics_of",
     "evaluate",
+    "sparseness",
+    "complexity",
+    "effective_complexity",
+    "pointing_game",
+    "attribution_localisation",
+    "top_k_intersection",
+    "relevance_rank_accuracy",
+    "relevance_mass_accuracy",
+    "auc",
+    "completeness",
+    "max_sensitivity",
+    "avg_sensitivity",
+    "random_logit",
+    "faithfulness_correlation",
 ]

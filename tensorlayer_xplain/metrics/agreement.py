@@ -3,7 +3,14 @@
 import numpy as np
 
 from ..explanation import Explanation
-from ._common import _check_explanation, _check_seed, _flat_heat, _importance_order, _n_pixels, _spearman_rows
+from ._common import (
+    _check_explanation,
+    _check_seed,
+    _flat_heat,
+    _importance_order,
+    _n_pixels,
+    _spearman_rows,
+)
 from .results import Agreement
 
 __all__ = ["method_agreement"]

@@ -1,4 +1,5 @@
 """The metric registry and :func:`evaluate`, the methods x metrics table."""
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -7,9 +8,11 @@ import numpy as np
 from ..methods.registry import method_info
 from .agreement import _named_explanations
 from .faithfulness import deletion, insertion, mu_fidelity
+from .results import FAMILIES, MetricResult
 from .sanity import randomization_sanity_check
 
-__all__ = ["MetricSpec", "METRICS", "DEFAULT_METRICS", "register_metric", "available_metrics", "evaluate"]
+__all__ = ["MetricSpec", "METRICS", "DEFAULT_METRICS", "register_metric", "available_metrics", "metrics_of",
+           "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class MetricSpec:
         ``summary(result) -> float``, the number shown by :func:`evaluate`.
     parameters : dict
         ``{parameter: default}`` beyond (model, explanation).
+    family : str
+        One of :data:`~tensorlayer_xplain.metrics.FAMILIES`.
+    needs_model : bool
+        Whether the metric calls the model.
     """
 
     name: str
@@ -33,6 +40,13 @@ class MetricSpec:
     higher_is_better: bool
     summary: object
     parameters: dict
+    family: str = "faithfulness"
+    needs_model: bool = True
+
+    @property
+    def direction(self):
+        """``'higher'`` or ``'lower'`` (is better)."""
+        return "higher" if self.higher_is_better else "lower"
 
 
 #: name -> :class:`MetricSpec`; :func:`evaluate` looks metrics up here.
@@ -43,18 +57,31 @@ def _score_of(result):
     return float(result.score)
 
 
-def register_metric(name, higher_is_better, summary=_score_of, overwrite=False):
-    """Decorator registering ``fn(model, explanation, **params)`` as a metric for :func:`evaluate`.
+def register_metric(name, higher_is_better=None, summary=_score_of, overwrite=False, family="faithfulness",
+                    direction=None):
+    """Decorator registering a metric for :func:`evaluate` (and ``ModelExplainer.evaluate``).
+
+    Two signatures are accepted: ``fn(model, explanation, **params)`` (the
+    faithfulness curves and the sanity check), or ``fn(attributions, **params)``
+    whose first argument is an ``Explanation`` or an attributions array
+    ``(N, ...)`` (the per-input metrics); the latter receives the model as
+    ``model=`` only if it has a ``model`` parameter.
 
     Parameters
     ----------
     name : str
         Column name in :func:`evaluate`'s table.
-    higher_is_better : bool
+    higher_is_better : bool, optional
+        The direction (or give ``direction``).
     summary : callable
         Maps the metric's result to one float (default ``result.score``).
     overwrite : bool
         Allow replacing a registered metric.
+    family : str
+        One of :data:`~tensorlayer_xplain.metrics.FAMILIES` (default
+        ``'faithfulness'``).
+    direction : {'higher', 'lower'}, optional
+        Which scores are better, instead of ``higher_is_better``.
 
     Examples
     --------
@@ -65,20 +92,95 @@ def register_metric(name, higher_is_better, summary=_score_of, overwrite=False):
     """
     if not isinstance(name, str) or not name:
         raise TypeError("name: expected a non-empty str, got %r" % (name,))
+    if direction is not None:
+        if direction not in ("higher", "lower"):
+            raise ValueError("direction: expected 'higher' or 'lower', got %r" % (direction,))
+        if higher_is_better is not None and bool(higher_is_better) != (direction == "higher"):
+            raise ValueError("direction: %r contradicts higher_is_better=%r" % (direction, higher_is_better))
+        higher_is_better = direction == "higher"
+    if higher_is_better is None:
+        raise TypeError("higher_is_better: give the metric's direction (higher_is_better=True/False or "
+                        "direction='higher'/'lower')")
+    if family not in FAMILIES:
+        raise ValueError("family: expected one of %s, got %r" % (FAMILIES, family))
 
     def decorator(fn):
         if name in METRICS and not overwrite:
             raise ValueError("name: metric %r already registered; pass overwrite=True to replace" % name)
         sig = inspect.signature(fn)
         names = list(sig.parameters)
-        if names[:2] != ["model", "explanation"]:
-            raise TypeError("fn: a metric must take (model, explanation, **params), got (%s)" % ", ".join(names))
-        params = {p.name: p.default for p in list(sig.parameters.values())[2:]
-                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-        METRICS[name] = MetricSpec(name, fn, bool(higher_is_better), summary, params)
+        plain = [p for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if names[:2] == ["model", "explanation"]:
+            call, needs_model = fn, True
+            params = {p.name: p.default for p in plain[2:]}
+        elif names[:1] == ["attributions"]:
+            params = {p.name: p.default for p in plain[1:] if p.name != "model"}
+            needs_model = "model" in names
+            call = _per_input_caller(fn, needs_model)
+        else:
+            raise TypeError("fn: a metric must take (model, explanation, **params) or (attributions, **params), "
+                            "got (%s)" % ", ".join(names))
+        METRICS[name] = MetricSpec(name, call, bool(higher_is_better), summary, params, family, needs_model)
         return fn
 
     return decorator
+
+
+def _per_input_caller(fn, needs_model):
+    """Adapter from evaluate's ``(model, explanation)`` calling convention to ``fn(attributions, ...)``."""
+
+    @functools.wraps(fn)
+    def call(model, explanation, **params):
+        if needs_model:
+            params["model"] = model
+        return fn(explanation, **params)
+
+    return call
+
+
+def scored(name, scores, method, **params):
+    """The :class:`MetricResult` of the registered metric ``name`` (its family and direction from the registry)."""
+    spec = METRICS[name]
+    return MetricResult(name, spec.family, np.asarray(scores, np.float64), spec.higher_is_better, method,
+                        dict(params))
+
+
+def metrics_of(selection):
+    """Metric names for ``'all'``, a family name, one metric name or a list of metric names.
+
+    Parameters
+    ----------
+    selection : str or sequence of str
+        ``'all'`` (every registered metric), a family (``'complexity'``, see
+        :data:`~tensorlayer_xplain.metrics.FAMILIES`), a metric name, or a list of
+        metric and family names. A single string that names a family selects the
+        family (``'complexity'`` is also a metric: select it alone with
+        ``['complexity']``); in a list, metric names come first.
+
+    Returns
+    -------
+    list of str
+        Registered metric names, in registration order, without duplicates.
+
+    Examples
+    --------
+    >>> metrics_of('complexity')
+    ['sparseness', 'complexity', 'effective_complexity']
+    """
+    single = isinstance(selection, str)
+    items = [selection] if single else list(selection)
+    names = []
+    for item in items:
+        if item == "all":
+            found = list(METRICS)
+        elif item in FAMILIES and (single or item not in METRICS):
+            found = [name for name, spec in METRICS.items() if spec.family == item]
+        else:
+            found = [_metric_spec(item).name]
+        names.extend(name for name in found if name not in names)
+    if not names:
+        raise ValueError("metrics: %r selects no registered metric" % (selection,))
+    return names
 
 
 def available_metrics():
@@ -123,7 +225,7 @@ def _randomization_metric(model, explanation, mode="cascading", threshold=0.5, s
 register_metric("deletion", higher_is_better=False)(deletion)
 register_metric("insertion", higher_is_better=True)(insertion)
 register_metric("mu_fidelity", higher_is_better=True)(mu_fidelity)
-register_metric("randomization", higher_is_better=False)(_randomization_metric)
+register_metric("randomization", higher_is_better=False, family="randomisation")(_randomization_metric)
 
 #: Metrics :func:`evaluate` computes when none are named.
 DEFAULT_METRICS = ("deletion", "insertion", "mu_fidelity")
@@ -156,20 +258,28 @@ def _route_params(specs, metric_params):
     return per_metric
 
 
-def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False, **metric_params):
+def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False, tidy=False, **metric_params):
     """Table of metrics for several explanations of the same model: rows = methods, columns = metrics.
 
     Parameters
     ----------
     model : tl.models.Model, keras.Model, callable or ModelAdapter
     explanations : dict of str -> Explanation, list of Explanation, or Explanation
-    metrics : sequence of str
-        Registered metric names (:func:`available_metrics`); default
+    metrics : str or sequence of str
+        Registered metric names (:func:`available_metrics`), a family, or
+        ``'all'`` (see :func:`metrics_of`); default
         ``('deletion', 'insertion', 'mu_fidelity')``. ``'randomization'`` runs the
         sanity check again for each explanation's method and reports its deciding
-        correlation (lower is better).
+        correlation (lower is better). When ``'all'`` or a family is selected
+        without ``masks=``, the localisation metrics (which need masks) are left
+        out and listed in ``df.attrs['skipped']``.
     return_results : bool
         Also return ``{method: {metric: result}}`` with the full result objects.
+    tidy : bool
+        Return the long table instead: one row per (method, metric) with columns
+        ``method, metric, family, direction, mean, spread, n`` (``spread``: the
+        standard deviation over the inputs of the per-input scores, NaN where a
+        metric has no per-input score).
     **metric_params
         Parameters for the metrics: a key a metric takes goes to every metric that
         takes it (``batch_size=128``, ``seed=1``); a metric's name with a dict
@@ -199,9 +309,15 @@ def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False,
     """
     import pandas as pd
 
+    skipped = {}
     if isinstance(metrics, str):
-        metrics = [metrics]
+        metrics = metrics_of(metrics)
+        if "masks" not in metric_params:
+            skipped = {name: "needs masks=" for name in metrics if "masks" in METRICS[name].parameters}
+            metrics = [name for name in metrics if name not in skipped]
     specs = [_metric_spec(name) for name in metrics]
+    if not specs and skipped:
+        raise ValueError("masks: every selected metric (%s) needs masks=, got none" % ", ".join(skipped))
     if not specs:
         raise ValueError("metrics: expected at least one metric name, got none")
     named = _named_explanations(explanations)
@@ -215,4 +331,39 @@ def evaluate(model, explanations, metrics=DEFAULT_METRICS, return_results=False,
             results[key][spec.name] = result
             table.loc[key, spec.name] = float(spec.summary(result))
     table.attrs["higher_is_better"] = {spec.name: spec.higher_is_better for spec in specs}
+    table.attrs["skipped"] = skipped
+    if tidy:
+        table = _tidy(table, results, specs, skipped)
     return (table, results) if return_results else table
+
+
+def _per_input(result):
+    """A result's per-input scores (the sanity check's: of its deciding stage), or None when it has none."""
+    per_input = getattr(result, "per_input", None)
+    if per_input is not None:  # SanityCheckResult: (n_layers, N); its `correlations` are per layer
+        per_input = np.asarray(per_input, np.float64)
+        if per_input.ndim != 2 or not len(per_input):
+            return None
+        return per_input[-1] if result.mode == "cascading" else per_input.mean(axis=0)
+    for attribute in ("scores", "auc", "correlations"):
+        values = getattr(result, attribute, None)
+        if values is not None:
+            return np.asarray(values, np.float64).reshape(-1)
+    return None
+
+
+def _tidy(table, results, specs, skipped):
+    import pandas as pd
+
+    rows = []
+    for method, by_metric in results.items():
+        for spec in specs:
+            scores = _per_input(by_metric[spec.name])
+            defined = scores[~np.isnan(scores)] if scores is not None else np.empty(0)
+            rows.append({"method": method, "metric": spec.name, "family": spec.family, "direction": spec.direction,
+                         "mean": float(table.loc[method, spec.name]),
+                         "spread": float(defined.std()) if defined.size else float("nan"),
+                         "n": int(defined.size)})
+    tidy = pd.DataFrame(rows, columns=["method", "metric", "family", "direction", "mean", "spread", "n"])
+    tidy.attrs["skipped"] = skipped
+    return tidy

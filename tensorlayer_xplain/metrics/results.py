@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CurveResult", "FidelityResult", "SanityCheckResult", "Agreement"]
+__all__ = ["CurveResult", "FidelityResult", "SanityCheckResult", "Agreement", "MetricResult", "FAMILIES"]
 
 
 @dataclass
@@ -131,3 +131,68 @@ spearman : pandas.DataFrame
 iou : pandas.DataFrame
     Method x method mean intersection over union of the top-k pixels.
 """
+
+
+#: Metric families (Quantus's grouping) a registered metric belongs to.
+FAMILIES = ("faithfulness", "robustness", "localisation", "complexity", "randomisation", "axiomatic", "agreement")
+
+
+@dataclass
+class MetricResult:
+    """What the per-input metrics (complexity, localisation, robustness, ...) return.
+
+    Behaves like the array of its scores (``np.asarray(result)``, ``len(result)``).
+
+    Attributes
+    ----------
+    metric : str
+        The metric's name (Quantus's, in snake case).
+    family : str
+        One of :data:`FAMILIES`.
+    scores : ndarray, shape (N,)
+        One score per input (NaN where the metric is undefined for that input,
+        e.g. an empty mask).
+    higher_is_better : bool
+        The direction: True when a higher score means a better explanation.
+    method : str or None
+        The explanation's method (None for a bare attributions array).
+    params : dict
+        The settings the metric ran with.
+    """
+
+    metric: str
+    family: str
+    scores: np.ndarray
+    higher_is_better: bool
+    method: object = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def direction(self):
+        """``'higher'`` or ``'lower'`` (is better)."""
+        return "higher" if self.higher_is_better else "lower"
+
+    @property
+    def score(self):
+        """Mean of the defined (non-NaN) scores; NaN when none is defined."""
+        scores = np.asarray(self.scores, np.float64)
+        finite = scores[~np.isnan(scores)]
+        return float(finite.mean()) if finite.size else float("nan")
+
+    @property
+    def spread(self):
+        """Standard deviation of the defined scores (NaN when none is defined)."""
+        scores = np.asarray(self.scores, np.float64)
+        finite = scores[~np.isnan(scores)]
+        return float(finite.std()) if finite.size else float("nan")
+
+    def __array__(self, dtype=None, copy=None):
+        scores = np.asarray(self.scores)
+        return scores if dtype is None else scores.astype(dtype)
+
+    def __len__(self):
+        return len(self.scores)
+
+    def __repr__(self):
+        return "MetricResult(%s, %s, n=%d, mean=%.4g, %s is better)" % (
+            self.metric, self.family, len(self.scores), self.score, self.direction)

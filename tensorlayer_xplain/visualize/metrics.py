@@ -5,7 +5,7 @@ from .._utils.docstrings import shared_docstring
 from .._utils.figure import tl_figure
 from ..metrics import method_agreement
 
-__all__ = ["method_agreement_visualization", "draw_agreement_matrix"]
+__all__ = ["method_agreement_visualization", "draw_agreement_matrix", "method_ranks", "metric_ranking_visualization"]
 
 
 def draw_agreement_matrix(ax, frame, title=None, vmin=-1.0, vmax=1.0, cmap="RdBu_r", fmt="%.2f"):
@@ -105,3 +105,97 @@ def method_agreement_visualization(explanations, saveable=True, name="method_agr
                               cmap="viridis")
         fig.suptitle("Method agreement over %d inputs" % info["n_inputs"], fontsize=10)
     return agreement
+
+
+def method_ranks(tidy):
+    """Rank of each method per metric (1 = best, by the metric's direction; ties share the best rank).
+
+    Parameters
+    ----------
+    tidy : pandas.DataFrame
+        The long table of :meth:`ModelExplainer.evaluate` (columns ``method,
+        metric, family, direction, mean``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows with a ``rank`` column (NaN where the mean is NaN).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({'method': ['a', 'b'], 'metric': ['m', 'm'], 'family': ['complexity'] * 2,
+    ...                   'direction': ['lower'] * 2, 'mean': [2.0, 1.0]})
+    >>> method_ranks(t)['rank'].tolist()
+    [2.0, 1.0]
+    """
+    needed = {"method", "metric", "family", "direction", "mean"}
+    missing = needed - set(getattr(tidy, "columns", ()))
+    if missing:
+        raise ValueError("tidy: expected the long table of ModelExplainer.evaluate (columns %s), missing %s"
+                         % (sorted(needed), sorted(missing)))
+    out = tidy.copy()
+    signed = np.where(out["direction"] == "higher", -1.0, 1.0) * out["mean"].astype(float)
+    out["rank"] = signed.groupby(out["metric"]).rank(method="min")
+    return out
+
+
+@shared_docstring
+def metric_ranking_visualization(tidy, saveable=True, name="metric_ranking", fig_idx=2396381, second=10):
+    """Rank methods per metric, one panel per family: which method is best at what, at a glance.
+
+    Each panel is a methods x metrics grid coloured by rank (1 = best, in the
+    metric's own direction, so 'lower is better' metrics need no mental flip),
+    each cell annotated with the mean score; the last column is the method's
+    mean rank over the family. A readable stand-in for Quantus's spider plot.
+
+    Parameters
+    ----------
+    tidy : pandas.DataFrame
+        The long table of :meth:`ModelExplainer.evaluate` (``tidy=True``).
+    %(figure_conventions)s
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``tidy`` with a ``rank`` column (see :func:`method_ranks`).
+
+    Examples
+    --------
+    >>> table = explainer.evaluate(x[:8], metrics='all', nr_samples=10)            # doctest: +SKIP
+    >>> tlxp.visualize.metric_ranking_visualization(table, name='out/ranking.png')  # doctest: +SKIP
+    """
+    ranked = method_ranks(tidy)
+    if ranked.empty:
+        raise ValueError("tidy: expected at least one (method, metric) row, got an empty table")
+    families = list(dict.fromkeys(ranked["family"]))
+    methods = list(dict.fromkeys(ranked["method"]))
+    widths = [len(set(ranked.loc[ranked["family"] == f, "metric"])) + 1 for f in families]
+    height = 1.4 + 0.45 * len(methods)
+    with tl_figure(saveable, name, fig_idx, second, figsize=(1.6 + 1.1 * sum(widths), height + 0.6)) as fig:
+        grid = fig.add_gridspec(1, len(families), width_ratios=widths)
+        for i, family in enumerate(families):
+            part = ranked[ranked["family"] == family]
+            ranks = part.pivot(index="method", columns="metric", values="rank").reindex(methods)
+            means = part.pivot(index="method", columns="metric", values="mean").reindex(methods)
+            metric_names = list(dict.fromkeys(part["metric"]))
+            ranks, means = ranks[metric_names], means[metric_names]
+            values = np.column_stack([ranks.values, np.nanmean(ranks.values, axis=1)
+                                      if np.isfinite(ranks.values).any() else np.full(len(methods), np.nan)])
+            ax = fig.add_subplot(grid[0, i])
+            ax.imshow(values, cmap="viridis_r", vmin=1, vmax=max(len(methods), 2), aspect="auto",
+                      interpolation="nearest")
+            for r in range(len(methods)):
+                for c in range(values.shape[1]):
+                    if c < len(metric_names):
+                        text = "%.3g" % means.values[r, c] if np.isfinite(means.values[r, c]) else "n/a"
+                    else:
+                        text = "%.1f" % values[r, c] if np.isfinite(values[r, c]) else "n/a"
+                    ax.text(c, r, text, ha="center", va="center", fontsize=7, color="white")
+            arrows = ["%s %s" % (m, "\u2191" if part.loc[part["metric"] == m, "direction"].iloc[0] == "higher"
+                                 else "\u2193") for m in metric_names]
+            ax.set_xticks(range(values.shape[1]), arrows + ["mean rank"], rotation=35, ha="right", fontsize=7)
+            ax.set_yticks(range(len(methods)), methods if i == 0 else [""] * len(methods), fontsize=8)
+            ax.set_title(family, fontsize=9)
+        fig.suptitle("Methods ranked per metric (colour: rank, 1 = best; text: mean score)", fontsize=10)
+    return ranked

@@ -365,7 +365,7 @@ def test_a_registered_metric_joins_the_table(mnist_cnn):
 def test_model_explainer_evaluate_uses_the_metrics(mnist_cnn):
     model, x = mnist_cnn
     explainer = tlxp.ModelExplainer(model, methods=["gradient", "gradcam"])
-    table = explainer.evaluate(x[:4], metrics=["deletion", "insertion"], steps=5)
+    table = explainer.evaluate(x[:4], metrics=["deletion", "insertion"], steps=5, tidy=False)
     assert list(table.index) == ["gradient", "gradcam"] and list(table.columns) == ["deletion", "insertion"]
     assert table.notna().all().all()
 

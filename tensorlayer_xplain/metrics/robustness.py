@@ -1,0 +1,159 @@
+"""Robustness metrics: max- and avg-sensitivity (Yeh et al., 2019), re-explaining noisy inputs in batches."""
+import numbers
+import warnings
+
+import numpy as np
+
+from ..runner import explain
+from ._common import _check_int, _check_seed
+from ._maps import prepare_rows
+from ._model_inputs import model_setup, rerun_params
+from .registry import register_metric, scored
+
+__all__ = ["max_sensitivity", "avg_sensitivity"]
+
+#: Perturbed copies re-explained per call are bounded by this many float32 values.
+_MAX_VALUES_PER_CALL = 2 ** 24
+
+
+def _sensitivities(metric, attributions, model, inputs, targets, method, method_params, nr_samples, lower_bound,
+                   upper_bound, abs, normalise, seed, batch_size, return_nan_when_prediction_changes):
+    nr_samples = _check_int("nr_samples", nr_samples, 1)
+    for name, value in (("lower_bound", lower_bound), ("upper_bound", upper_bound)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number))
+                                  or not np.isfinite(value) or value < 0):
+            raise ValueError("%s: expected a finite number >= 0, got %r" % (name, value))
+    if upper_bound is not None and upper_bound <= lower_bound:
+        raise ValueError("upper_bound: expected more than lower_bound=%r, got %r" % (lower_bound, upper_bound))
+    seed = _check_seed(seed)
+    adapter, x, targets, attr, exp_method = model_setup(metric, attributions, model, inputs, targets)
+    method = method or exp_method
+    if method is None:
+        raise TypeError("method: %s re-explains perturbed inputs; pass method= with an attributions array" % metric)
+    params = dict(method_params or {})
+    if not params and exp_method == method:
+        params = rerun_params(attributions)
+    n, d = len(x), x[0].size
+    rows = prepare_rows(attr, abs, normalise)
+    denominator = np.linalg.norm(rows, axis=1)
+    # numpy's legacy stream: the draws of np.random.seed(seed) then Quantus's one (N, D) draw per sample
+    rng = np.random.RandomState(seed)
+    low, high = (-lower_bound, lower_bound) if upper_bound is None else (lower_bound, upper_bound)
+    chunk = max(1, min(nr_samples, _MAX_VALUES_PER_CALL // max(1, n * d)))
+    out = np.empty((n, nr_samples), np.float64)
+    original = None
+    for start in range(0, nr_samples, chunk):
+        k = min(chunk, nr_samples - start)
+        noise = rng.uniform(low, high, size=(k, n) + x.shape[1:])
+        stacked = (x[None] + noise).astype(np.float32).reshape((k * n,) + x.shape[1:])  # sample-major
+        exp = explain(adapter, stacked, method, targets=np.tile(targets, k), batch_size=batch_size, **params)
+        perturbed = prepare_rows(np.asarray(exp.attributions, np.float64).reshape(k * n, -1), abs, normalise)
+        diff = np.linalg.norm(perturbed.reshape(k, n, -1) - rows[None], axis=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sens = (diff / denominator[None]).T
+        if return_nan_when_prediction_changes:
+            if original is None:
+                original = np.argmax(adapter.predict(x, batch_size=batch_size), axis=1)
+            changed = (exp.predicted.reshape(k, n) != original[None]).T
+            sens = np.where(changed, np.nan, sens)
+        out[:, start:start + k] = sens
+    return out, method, seed
+
+
+_PARAMS_DOC = """
+    Parameters
+    ----------
+    attributions : Explanation or ndarray, shape (N, ...)
+        An explanation (re-explained with its method and parameters) or
+        attributions with the inputs' shape (then pass ``inputs``, ``targets``
+        and ``method``).
+    model : tl.models.Model, keras.Model, callable or ModelAdapter
+    inputs : ndarray, shape (N, ...), optional
+    targets : int or ndarray (N,), optional
+    method : str, optional
+        Method to re-explain with (default: the explanation's).
+    method_params : dict, optional
+        Its parameters (default: the explanation's).
+    nr_samples : int
+        Noisy copies per input (Quantus's default 200).
+    lower_bound, upper_bound : float
+        Noise ``U(-lower_bound, lower_bound)`` per feature (Quantus's default
+        0.2), or ``U(lower_bound, upper_bound)`` when ``upper_bound`` is given.
+    abs, normalise : bool
+        Quantus's preprocessing (both off by default, as in Quantus).
+    seed : int or None
+        Seed of the noise, drawn from ``np.random.RandomState(seed)`` in the
+        order Quantus draws from the global state: ``np.random.seed(seed)``
+        before a Quantus call (with at most its ``batch_size`` inputs) gives
+        Quantus the same noise. The global state is not touched here.
+    batch_size : int, optional
+        Inputs per model call of the re-explanation.
+    return_nan_when_prediction_changes : bool
+        NaN for a noisy copy whose predicted class differs from the input's.
+"""
+
+
+@register_metric("max_sensitivity", direction="lower", family="robustness")
+def max_sensitivity(attributions, model=None, inputs=None, targets=None, method=None, method_params=None,
+                    nr_samples=200, lower_bound=0.2, upper_bound=None, abs=False, normalise=False, seed=0,
+                    batch_size=None, return_nan_when_prediction_changes=False):
+    """Max-sensitivity: the largest relative change of the explanation under small uniform input noise.
+
+    Yeh et al. (2019), "On the (In)fidelity and Sensitivity of Explanations",
+    NeurIPS. Per input, over ``nr_samples`` noisy copies ``x + u``:
+    ``max ||a(x + u) - a(x)|| / ||a(x)||`` (Frobenius norms, as
+    ``quantus.MaxSensitivity``). The noisy copies of all inputs are stacked and
+    re-explained together (``nr_samples * N`` explanations in as few calls as
+    memory allows), not one sample per call. Lower is better.
+    %(params)s
+    Returns
+    -------
+    MetricResult
+        ``scores`` (N,) >= 0, ``direction`` 'lower'.
+
+    Examples
+    --------
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')                         # doctest: +SKIP
+    >>> tlxp.metrics.max_sensitivity(exp, model=model, nr_samples=20).scores  # doctest: +SKIP
+    """
+    sens, method, seed = _sensitivities("max_sensitivity", attributions, model, inputs, targets, method,
+                                        method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,
+                                        batch_size, return_nan_when_prediction_changes)
+    with warnings.catch_warnings():  # an input whose every copy is NaN (all-zero map, changed class) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = np.nanmax(sens, axis=1)
+    return scored("max_sensitivity", scores, method,
+                  nr_samples=nr_samples, lower_bound=lower_bound, upper_bound=upper_bound, seed=seed)
+
+
+@register_metric("avg_sensitivity", direction="lower", family="robustness")
+def avg_sensitivity(attributions, model=None, inputs=None, targets=None, method=None, method_params=None,
+                    nr_samples=200, lower_bound=0.2, upper_bound=None, abs=False, normalise=False, seed=0,
+                    batch_size=None, return_nan_when_prediction_changes=False):
+    """Avg-sensitivity: the mean relative change of the explanation under small uniform input noise.
+
+    Yeh et al. (2019), NeurIPS. As :func:`max_sensitivity`, averaged over the
+    noisy copies (``quantus.AvgSensitivity``). Lower is better.
+    %(params)s
+    Returns
+    -------
+    MetricResult
+        ``scores`` (N,) >= 0, ``direction`` 'lower'.
+
+    Examples
+    --------
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')                         # doctest: +SKIP
+    >>> tlxp.metrics.avg_sensitivity(exp, model=model, nr_samples=20).scores  # doctest: +SKIP
+    """
+    sens, method, seed = _sensitivities("avg_sensitivity", attributions, model, inputs, targets, method,
+                                        method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,
+                                        batch_size, return_nan_when_prediction_changes)
+    with warnings.catch_warnings():  # an input whose every copy is NaN (all-zero map, changed class) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = np.nanmean(sens, axis=1)
+    return scored("avg_sensitivity", scores, method,
+                  nr_samples=nr_samples, lower_bound=lower_bound, upper_bound=upper_bound, seed=seed)
+
+
+for _fn in (max_sensitivity, avg_sensitivity):
+    _fn.__doc__ = _fn.__doc__.replace("    %(params)s\n", _PARAMS_DOC + "\n")
