@@ -85,6 +85,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
                                batch_size=batch_size, **params)
     spec = method_info(method)
     token_options = {k: params.pop(k) for k in _TOKEN_OPTIONS if k in params}
+    check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape, **token_options)
     fn = spec.fn
     if getattr(adapter, "token_inputs", False):
@@ -94,7 +95,6 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         check_params(spec.name, params, fn)
     else:
         check_params(spec.name, params)
-    check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     if getattr(adapter, "n_inputs", 1) > 1:
         from .methods.multi_input import explain_multi
 
