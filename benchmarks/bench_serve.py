@@ -20,10 +20,15 @@ server, the same 16 clients with and without one abusive client that sends a
 request over the cost budget (``integrated_gradients`` with 100,000 steps)
 every 100 ms: the normal clients' p95 latency in both runs and every 5xx.
 
+Abusive mix (``--abuse-only``): ``GET /health`` every 50 ms, idle and while abusive clients
+send over-budget and oversized JSON bodies, garbage, deep nesting and queue-filling requests
+(:func:`abusive_mix`); p50/p95/max of ``/health`` and every status.
+
 Only 127.0.0.1 is contacted. Run::
 
     TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve [--requests 200] [--max-seconds 20]
     TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve --batching-only
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve --abuse-only [--abuse-seconds 30]
 """
 import argparse
 import asyncio
@@ -289,6 +294,134 @@ def paired_overhead(port, payloads, images, method, n):
     return http_times, direct_times
 
 
+def abusive_mix(port, seconds, images, normal_clients=2, probe_period=0.05):
+    """``/health`` latency while abusive clients hammer the server (issue 29 row 12); every status counted.
+
+    Abusers, each a thread with its own keep-alive connection sending as fast as answered:
+    a ~1 MB JSON body of 64 digits over the cost budget (422), a ~1.9 MB JSON body of 120 digits
+    (more than ``max_batch``: 413), a body over ``max_upload_bytes`` (413 before reading), multipart
+    garbage and invalid UTF-8 (400), JSON nested 100,000 deep (400), and requests that fill the
+    explanation queue (``integrated_gradients`` with 3,000 steps on 8 digits: 200/503/504); beside
+    them ``normal_clients`` clients ask ``gradient`` for one digit. A prober sends ``GET /health``
+    every ``probe_period`` seconds. Returns the probe latencies (s) and the statuses per kind.
+    """
+    digits = np.round(images[:64].reshape(64, 28, 28, 1) * 255) / 255
+    json_headers = {"Content-Type": "application/json"}
+
+    def body(inputs, method="integrated_gradients", params=None):
+        return orjson.dumps({"inputs": inputs, "method": method, "params": params or {}})
+
+    # full-precision values (~20 characters each): 64 digits ~1 MB, 120 digits ~1.9 MB of JSON
+    noisy = np.clip(digits + np.random.default_rng(0).normal(0, 1e-3, digits.shape), 0, 1)
+    many = np.concatenate([noisy, noisy])[:120].tolist()
+    kinds = {
+        "over_budget_json": (body(noisy.tolist(), params={"steps": 100_000}), json_headers),
+        "over_max_batch_json": (body(many), json_headers),
+        "over_upload_limit": (b"[" + b"0," * 1_600_000 + b"0]", json_headers),
+        "multipart_garbage": (b"--x\r\ngarbage" * 1000, {"Content-Type": "multipart/form-data; boundary=x"}),
+        "invalid_utf8": (b'{"inputs": [\xff\xfe' + b"\xff" * 10000 + b"]}", json_headers),
+        "deep_json": (b"[" * 100_000 + b"]" * 100_000, json_headers),
+        "queue_filler": (body(digits[:8].round(4).tolist(), params={"steps": 3000}), json_headers),
+    }
+    normal = multipart(png_bytes(images[0]), "gradient")
+    statuses = {k: [] for k in list(kinds) + ["normal"]}
+    stop = threading.Event()
+
+    def abuser(kind, payload, headers):
+        while not stop.is_set():
+            client = Client(port)
+            try:
+                while not stop.is_set():
+                    status, _ = client.post("/predict" if kind.startswith("over_upload") else "/explain", payload,
+                                            headers)
+                    statuses[kind].append(status)
+            except (OSError, http.client.HTTPException):
+                statuses[kind].append("reset")  # a 413 before the body was read may close the connection
+            finally:
+                client.close()
+
+    probes = []
+
+    def prober():
+        connection = http.client.HTTPConnection(HOST, port, timeout=30)
+        while not stop.is_set():
+            start = time.perf_counter()
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            response.read()
+            probes.append(time.perf_counter() - start)
+            assert response.status == 200
+            stop.wait(probe_period)
+        connection.close()
+
+    threads = [threading.Thread(target=abuser, args=(kind,) + kinds[kind]) for kind in kinds]
+    threads += [threading.Thread(target=abuser, args=("normal",) + normal) for _ in range(normal_clients)]
+    threads.append(threading.Thread(target=prober))
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    return probes, statuses
+
+
+def abuse_rows(weights, images, seconds, rounds=2):
+    """``/health`` p50/p95/max idle (prober only) and under :func:`abusive_mix`, interleaved in ``rounds``."""
+    port = free_port()
+    server = start_server(weights, port, ("gradient", "integrated_gradients"))
+    rows = []
+    try:
+        warm = Client(port)  # trace the compiled steps first (tracing is Python work that holds the GIL)
+        for method, params in (("gradient", None), ("integrated_gradients", {"steps": 8})):
+            warm.post("/explain", *multipart(png_bytes(images[0]), method, params))
+        warm.close()
+        for _ in range(rounds):
+            for condition in ("idle", "abusive mix"):
+                if condition == "idle":
+                    probes, statuses = abusive_mix_idle(port, seconds / 3)
+                else:
+                    probes, statuses = abusive_mix(port, seconds, images)
+                counts = {k: {str(s): v.count(s) for s in sorted(set(v), key=str)} for k, v in statuses.items()}
+                rows.append(dict(condition=condition, probes=len(probes), p50=percentile(probes, 50) * 1e3,
+                                 p95=percentile(probes, 95) * 1e3, max=max(probes) * 1e3,
+                                 server_errors=sum(c for v in counts.values() for s, c in v.items()
+                                                   if s.isdigit() and int(s) >= 500 and s not in ("503", "504")),
+                                 statuses=counts))
+    finally:
+        stop_server(server)
+        if server.returncode not in (0, -15):
+            raise RuntimeError("the server died under the abusive mix (exit %s)" % server.returncode)
+    return rows
+
+
+def abusive_mix_idle(port, seconds):
+    """The prober alone (the baseline of :func:`abusive_mix`)."""
+    probes, connection = [], http.client.HTTPConnection(HOST, port, timeout=30)
+    stop_at = time.perf_counter() + seconds
+    while time.perf_counter() < stop_at:
+        start = time.perf_counter()
+        connection.request("GET", "/health")
+        connection.getresponse().read()
+        probes.append(time.perf_counter() - start)
+        time.sleep(0.05)
+    connection.close()
+    return probes, {}
+
+
+def abuse_table(rows):
+    lines = ["GET /health every 50 ms, MNIST CNN server (default limits), idle vs under the abusive mix "
+             "(see abusive_mix), %d cores" % os.cpu_count(), "",
+             "| condition | probes | p50 ms | p95 ms | max ms | 5xx (not 503/504) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| %s | %d | %.1f | %.1f | %.1f | %d |" % (r["condition"], r["probes"], r["p50"], r["p95"],
+                                                              r["max"], r["server_errors"]))
+    lines += ["", "Statuses per abusive kind (last abusive round):", ""]
+    last = [r for r in rows if r["condition"] == "abusive mix"][-1]
+    lines += ["* %s: %s" % (k, ", ".join("%s x%d" % kv for kv in v.items())) for k, v in last["statuses"].items()]
+    return "\n".join(lines)
+
+
 def percentile(values, q):
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
@@ -311,6 +444,9 @@ def main(argv=None):
     parser.add_argument("--pairs", type=int, default=40, help="HTTP/direct pairs for the overhead column (default 40)")
     parser.add_argument("--batching-only", action="store_true",
                         help="only the micro-batching / abusive-client rows")
+    parser.add_argument("--abuse-only", action="store_true",
+                        help="only the /health-under-an-abusive-mix rows (issue 29 row 12)")
+    parser.add_argument("--abuse-seconds", type=float, default=30.0, help="seconds of abusive mix per round")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"),
                         help="folder for bench_serve.md / .json (default: benchmarks/results/)")
     args = parser.parse_args(argv)
@@ -322,6 +458,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "cnn.npz")
         MODEL.save_weights(weights, format="npz")
+        if args.abuse_only:
+            abuse = abuse_rows(weights, images, args.abuse_seconds)
+            write_results(args.out, "bench_serve_abuse", abuse_table(abuse), abuse)
+            return abuse
         payloads = [multipart(png_bytes(img), "gradient") for img in images]
         batching = batching_rows(weights, payloads, expected, args.requests * 2, args.max_seconds)
         write_results(args.out, "bench_serve_batching", batching_table(batching), batching)

@@ -14,6 +14,11 @@ Examples
 >>> exp = explainer.explain(X_test[:4])                           # doctest: +SKIP
 >>> tlxp.gradient_visualization(model, X_test[:4], name='grad')    # doctest: +SKIP
 """
+from ._utils import quiet as _quiet
+
+if _quiet.is_cli():  # before TensorFlow is imported: its native start-up lines would bury a one-line error
+    _quiet.filter_native_logs()
+
 from . import _compat
 from ._utils import aliases as _aliases
 from ._version import __version__

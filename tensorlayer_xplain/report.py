@@ -28,10 +28,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._utils.drawing import MAGNITUDE_CMAP, SIGNED_CMAP, as_probabilities, class_label, normalize_map
 from ._utils.io import atomic_path
 from ._utils.map_checks import map_note
 from .methods.registry import method_parameters
-from .visualize._draw import MAGNITUDE_CMAP, SIGNED_CMAP, as_probabilities, class_label, normalize_map
 
 __all__ = ["write_report", "render_report", "figure_uri"]
 

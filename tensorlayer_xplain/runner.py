@@ -88,6 +88,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
 
         return explain_multi(adapter, inputs, method, targets, **params)
     x, batch_shape = adapter.prepare(inputs)
+    check_ranges(spec.name, params, adapter.image_shape)  # sizes bounded by the image, now that it is known
     traces = adapter.trace_count
     start = time.perf_counter()
     predictions = None
@@ -136,3 +137,12 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         timings=timings,
         meta=meta,
     )
+
+
+def pick_targets(targets, target_class):
+    """Accept the tutorial's ``target_class`` as another name for ``targets``."""
+    if target_class is not None:
+        if targets is not None:
+            raise TypeError("targets: pass either targets or target_class, not both")
+        return target_class
+    return targets

@@ -40,6 +40,7 @@ def _crafted_npz(path, sentinel, key="params"):
 
 @pytest.mark.parametrize("kind", sorted(BUILDERS))
 @pytest.mark.parametrize("ext", ["npz", "h5", "safetensors"])
+@pytest.mark.slow
 def test_round_trip_gives_identical_outputs(tmp_path, kind, ext, images):
     model, fresh = BUILDERS[kind](seed=1), BUILDERS[kind](seed=2)
     expected = _scores(model, images)

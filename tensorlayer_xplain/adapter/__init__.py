@@ -20,17 +20,21 @@ plain functions taking the adapter: ``_inputs`` (preparation and shapes), ``_inf
 (inference mode, scores, predictions), ``_steps`` (compiled-step cache, batching),
 ``_memory`` (byte budgets, ``batch_rows``), ``_targets`` (``resolve_targets``, ``select``,
 ``PREDICTED``), ``_gradients`` (differentiation), ``_layers`` (layer discovery, call order),
-``_capture`` (layer outputs and their gradients), ``_fingerprint`` (weights hash), ``_cache``
-(``as_adapter``), ``_common`` (``temporarily_set``, error-message helpers).
+``_capture`` (layer outputs and their gradients), ``_fingerprint`` (weights hash), ``_reuse``
+(``as_adapter``: one adapter per model and options), ``_common`` (``temporarily_set``, error-message helpers),
+``_compile`` (``CompiledStep``: ``tf.function`` with an eager fallback), ``_distribute`` (``tf.distribute``
+replicas). Beside them: ``multi_input`` (:class:`MultiInputAdapter`, models with several inputs) and
+``pixels`` (one rule for integer pixel values).
 """
 from ._capture import CaptureResult
 from ._common import _describe, temporarily_set  # noqa: F401
 from ._inference import OUTPUT_KINDS
 from ._inputs import image_shape_for  # noqa: F401
-from ._layers import _is_container, _walk_keras, _walk_tl  # noqa: F401
+from ._layers import _is_container, _walk_keras, _walk_tl, spatial_layers  # noqa: F401
 from ._memory import BACKWARD_FACTOR, CALLABLE_ACTIVATION_FACTOR, DEFAULT_MAX_BATCH_BYTES  # noqa: F401
 from ._model import ModelAdapter
 from ._reuse import ADAPTERS_ATTRIBUTE, as_adapter  # noqa: F401
 from ._targets import PREDICTED
 
-__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED", "DEFAULT_MAX_BATCH_BYTES"]
+__all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED", "DEFAULT_MAX_BATCH_BYTES",
+           "spatial_layers"]

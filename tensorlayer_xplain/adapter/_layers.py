@@ -2,6 +2,7 @@
 import tensorflow as tf
 import tensorlayer as tl
 
+from ..layers import is_attention_weights_layer
 from ._common import _describe
 from ._compile import SHAPE_ERROR, TRACE_ERRORS
 
@@ -120,3 +121,42 @@ def layer_call_order(adapter):
             if hasattr(records[name], "shape")
         ]
     return list(adapter._call_order)
+
+
+def _groups_or_feeds(layer):
+    """Layers whose output is not a feature map of their own: groups of layers and input placeholders."""
+    if isinstance(layer, (tl.layers.LayerList, tl.layers.ModelLayer, tl.models.Model, tf.keras.Model)):
+        return True
+    return type(layer).__name__ in ("_InputLayer", "InputLayer")
+
+
+def spatial_layers(adapter, min_pixels=1):
+    """The leaf layers whose output is a feature map ``(N, h, w, C)`` with ``h * w >= min_pixels``, in call order.
+
+    Groups of layers, input placeholders and attention matrices (``(N, heads, T, T)``: 4-D, but not maps
+    over the image) are left out. This is where CAM methods look for their layer.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    min_pixels : int
+        Smallest ``h * w`` kept (2 leaves out 1x1 maps such as a global pool).
+
+    Returns
+    -------
+    list of (str, tuple)
+        ``(layer name, (h, w, C))``.
+
+    Examples
+    --------
+    >>> spatial_layers(tlxp.as_adapter(model), min_pixels=2)[-1]        # doctest: +SKIP
+    ('conv2', (7, 7, 32))
+    """
+    by_name = {layer.name: layer for layer in adapter.iter_layers()}
+    return [
+        (name, shape)
+        for name, shape in adapter.layer_call_order()
+        if len(shape) == 3 and shape[0] * shape[1] >= min_pixels
+        and not _groups_or_feeds(by_name[name]) and not is_attention_weights_layer(by_name[name])
+    ]
+

@@ -43,7 +43,10 @@ def resolve_targets(adapter, targets, n, predictions=None, name="targets"):
             raise ValueError("%s: None (the predicted class) needs the model's predictions" % name)
         return np.argmax(predictions, axis=1).astype(np.int32)
     t = np.asarray(targets)
-    if t.dtype == object or not (np.issubdtype(t.dtype, np.integer) or t.dtype == bool):
+    if t.dtype == bool:
+        raise TypeError("%s: expected None, an int, a sequence of ints or a callable, got a bool (%s); a class "
+                        "index is an int" % (name, _describe(targets)))
+    if t.dtype == object or not np.issubdtype(t.dtype, np.integer):
         if np.issubdtype(t.dtype, np.floating) and np.all(np.mod(t, 1) == 0):
             t = t.astype(np.int64)
         else:

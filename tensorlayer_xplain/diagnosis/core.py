@@ -25,7 +25,8 @@ def _check_labels(y, n, n_classes):
     if labels.ndim == 2 and labels.shape == (n, n_classes):  # one-hot
         labels = labels.argmax(axis=1)
     if labels.shape != (n,) or not (np.issubdtype(labels.dtype, np.integer) or
-                                    (np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))):
+                                    (np.issubdtype(labels.dtype, np.floating) and np.all(np.isfinite(labels))
+                                     and np.all(labels == np.round(labels)))):
         raise ValueError("y: expected %d integer class labels (one per input), got %s of shape %s"
                          % (n, labels.dtype, labels.shape))
     labels = labels.astype(np.int64)

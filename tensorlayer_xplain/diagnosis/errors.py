@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from ..visualize._draw import as_probabilities
+from .._utils.drawing import as_probabilities
 
 __all__ = ["error_table", "confusion_table", "class_profiles"]
 

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from .._utils.drawing import as_probabilities
 from ..methods._engine.baselines import blur_images
-from ..visualize._draw import as_probabilities
 
 __all__ = ["default_probes", "check_probes", "sensitivity_table"]
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pandas as pd
 
+from .._utils.drawing import as_probabilities
 from ..methods._engine.baselines import blur_images
-from ..visualize._draw import as_probabilities
 
 __all__ = ["normalized_maps", "outside_share", "suspected_regions", "replace_region", "counterfactual",
            "reliance_table", "FILLS"]

@@ -122,7 +122,7 @@ class Diagnosis:
         """Write the five figures to ``folder`` (``diagnosis_<part>.<format>``); return ``{part: path}``."""
         import os
 
-        from ..visualize._figure import figure_path
+        from .._utils.figure import figure_path
 
         paths = {}
         for part in ("errors", "confusions", "profiles", "reliance", "sensitivity"):

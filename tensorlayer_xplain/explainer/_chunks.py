@@ -26,6 +26,15 @@ def n_inputs(adapter, inputs):
     return 1 if shape in samples else max(1, shape[0])
 
 
+def _check_finite(x, start):
+    """NaN/inf in a streamed batch, reported at its index in the whole stream (``start`` samples came before)."""
+    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))
+        index = (start + int(bad[0][0]),) + tuple(int(i) for i in bad[0][1:]) if x.ndim else (start,)
+        raise ValueError("inputs: expected finite values, got %d NaN/inf entries in the streamed batch starting at "
+                         "sample %d (first at index %s of the stream)" % (len(bad), start, index))
+
+
 def chunks(adapter, inputs, targets):
     """Yield ``(x, targets)`` pieces of at most ``adapter.batch_size`` samples from arrays or datasets."""
     size = adapter.batch_size
@@ -34,10 +43,14 @@ def chunks(adapter, inputs, targets):
         for element in inputs:
             x = element[0] if isinstance(element, (tuple, list)) else element
             x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-            n = len(x)
-            t = targets[start:start + n] if isinstance(targets, (np.ndarray, list)) else targets
+            _check_finite(x, start)
+            n = len(x) if x.ndim else 1
+            for begin in range(0, n, size) if x.ndim and n > size else (0,):  # chunks of batch_size samples
+                stop = begin + size if x.ndim and n > size else n
+                t = (targets[start + begin:start + min(stop, n)] if isinstance(targets, (np.ndarray, list))
+                     else targets)
+                yield (x[begin:stop] if x.ndim and n > size else x), t
             start += n
-            yield x, t
         return
     x = inputs.numpy() if hasattr(inputs, "numpy") else np.asarray(inputs)
     if x.ndim and len(x) > size and x.ndim > len(adapter.input_shape or ()):
@@ -50,7 +63,9 @@ def chunks(adapter, inputs, targets):
 
 def explain_chunks(pieces, explain_one, name, progress=None):
     """``explain_one(x, t)`` of one piece as is, of several concatenated (with a tqdm bar named ``name``)."""
-    first = next(pieces)
+    first = next(pieces, None)
+    if first is None:
+        raise ValueError("inputs: expected at least one batch, got an empty dataset or iterator")
     second = next(pieces, None)
     if second is None:
         return explain_one(*first)

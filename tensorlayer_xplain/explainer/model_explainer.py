@@ -11,7 +11,7 @@ from ..adapter import ModelAdapter, as_adapter
 from ..methods.costs import check_budget, check_max_cost, estimate_cost
 from ..methods.registry import method_info
 from ..runner import explain as run_method
-from ..visualize._common import pick_targets
+from ..runner import pick_targets
 from . import _output as output
 from ._chunks import chunks, explain_chunks, is_stream, n_inputs
 from ._config import check_config, check_methods, check_seed, make_cache, validate_params

@@ -15,10 +15,9 @@ import functools
 
 import numpy as np
 import tensorflow as tf
-import tensorlayer as tl
 
 from .._utils.docstrings import shared_docstring
-from ..layers import is_attention_weights_layer
+from ..adapter import spatial_layers
 from ._engine.blocks import BLOCK_BYTES
 from ._engine.checks import needs_layers
 from ._engine.masking import masked_scores
@@ -28,24 +27,9 @@ from .registry import register_method
 __all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "default_cam_layer", "resolve_cam_layer", "SCORECAM_COMBINES"]
 
 
-def _is_container(layer):
-    """Layers that only group others (their output repeats an inner layer's)."""
-    if isinstance(layer, (tl.layers.LayerList, tl.layers.ModelLayer, tl.models.Model, tf.keras.Model)):
-        return True
-    name = type(layer).__name__
-    return name in ("_InputLayer", "InputLayer")
-
-
 def _spatial_layers(adapter, min_pixels=1):
-    """``[(name, shape)]`` of the leaf layers with a 4-D output (N, h, w, C), h * w >= ``min_pixels``, in call order."""
-    by_name = {layer.name: layer for layer in adapter.iter_layers()}
-    return [
-        (name, shape)
-        for name, shape in adapter.layer_call_order()
-        # attention matrices (N, heads, T, T) are 4-D but are not feature maps over the image
-        if len(shape) == 3 and shape[0] * shape[1] >= min_pixels
-        and not _is_container(by_name[name]) and not is_attention_weights_layer(by_name[name])
-    ]
+    """``[(name, shape)]`` of the feature-map layers (see :func:`tensorlayer_xplain.adapter.spatial_layers`)."""
+    return spatial_layers(adapter, min_pixels)
 
 
 def default_cam_layer(adapter):

@@ -15,7 +15,7 @@ from ._engine.input_gradients import _differentiate
 from ._engine.utils import rng_for
 from .registry import register_method
 
-__all__ = ["integrated_gradients", "trapezoid_alphas"]
+__all__ = ["integrated_gradients", "trapezoid_alphas", "pair_rectangles"]
 
 
 def trapezoid_alphas(steps):
@@ -37,6 +37,35 @@ def trapezoid_alphas(steps):
     return alphas.astype(np.float32), weights.astype(np.float32)
 
 
+def pair_rectangles(start, stop, steps):
+    """Pairs ``[start, stop)`` of an (inputs x ``steps``) grid numbered input-major, as rectangles.
+
+    Returns
+    -------
+    list of (i0, i1, k0, k1)
+        Inputs ``i0:i1`` times points ``k0:k1``; at most three (a partial first
+        input, whole inputs, a partial last input).
+
+    Examples
+    --------
+    >>> pair_rectangles(3, 11, 4)
+    [(0, 1, 3, 4), (1, 2, 0, 4), (2, 3, 0, 3)]
+    """
+    i_start, k_start = divmod(int(start), steps)
+    i_stop, k_stop = divmod(int(stop), steps)
+    if i_start == i_stop:
+        return [(i_start, i_start + 1, k_start, k_stop)] if k_stop > k_start else []
+    rects = []
+    if k_start:
+        rects.append((i_start, i_start + 1, k_start, steps))
+        i_start += 1
+    if i_stop > i_start:
+        rects.append((i_start, i_stop, 0, steps))
+    if k_stop:
+        rects.append((i_stop, i_stop + 1, 0, k_stop))
+    return rects
+
+
 def _path_integral_step(adapter, targets):
     """Compiled step: the trapezoid sum of path gradients for a block of inputs, and the end scores.
 
@@ -52,7 +81,7 @@ def _path_integral_step(adapter, targets):
     fn_targets = callable(targets)
     ones = (1,) * len(adapter.input_shape)
 
-    def step(xb, bb, alphas, weights, tb, piece):
+    def step(xb, bb, alphas, weights, tb, piece):  # alphas/weights: all the rule's points, or a slice of them
         g, s = tf.shape(xb)[0], tf.shape(alphas)[0]
         pair_i = tf.repeat(tf.range(g), s)
         pair_k = tf.tile(tf.range(s), [g])
@@ -66,7 +95,9 @@ def _path_integral_step(adapter, targets):
 
         def reduce(acc, outs, rows):
             weighted, selected, i, k = outs
-            at_end = tf.stack([tf.cast(k == 0, tf.float32), tf.cast(k == s - 1, tf.float32)], axis=1)
+            a_k = tf.gather(alphas, k)  # the ends are a = 0 (the baseline) and a = 1 (the input), in any slice
+            at_end = tf.stack([tf.cast(tf.equal(a_k, 0.0), tf.float32), tf.cast(tf.equal(a_k, 1.0), tf.float32)],
+                              axis=1)
             return (acc[0] + tf.math.unsorted_segment_sum(weighted, i, g),
                     acc[1] + tf.math.unsorted_segment_sum(selected[:, None] * at_end, i, g))
 
@@ -143,16 +174,22 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
     t = np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32)
     a_t, w_t = tf.constant(alphas), tf.constant(weights)
 
-    def call(start, stop, piece):
-        block = slice(start, stop)
-        out = step(tf.constant(x[block]), tf.constant(base[block]), a_t, w_t, tf.constant(t[block]),
-                   tf.constant(piece))
-        integral[block], ends[block] = out[0].numpy(), out[1].numpy()
+    s = steps + 1
 
-    inputs_per_call = max(1, block_rows(batch_size, row_bytes(x)) // (steps + 1))
+    def call(start, stop, piece):
+        # a block of (input, step) pairs, numbered input-major: at most three rectangles of inputs x steps
+        outs = [(i0, i1, step(tf.constant(x[i0:i1]), tf.constant(base[i0:i1]), a_t[k0:k1], w_t[k0:k1],
+                              tf.constant(t[i0:i1]), tf.constant(piece)))
+                for i0, i1, k0, k1 in pair_rectangles(start, stop, s)]
+        for i0, i1, out in outs:  # committed once every call of the block returned (it may be retried)
+            integral[i0:i1] += out[0].numpy()
+            ends[i0:i1] += out[1].numpy()
+
     with adapter.inference_mode():
         step = concrete(compiled)
-        run_blocks(len(x), inputs_per_call, piece_rows(batch_size), call, what="integration steps")
+        # blocks of pairs, not of inputs: a deadline is checked between blocks however large ``steps`` is
+        run_blocks(len(x) * s, block_rows(batch_size, row_bytes(x)), piece_rows(batch_size), call,
+                   what="integration steps")
     attributions = ((x - base) * integral).astype(np.float32)
     gap, sums, delta = _completeness(attributions, ends[:, 1], ends[:, 0])
     meta = {

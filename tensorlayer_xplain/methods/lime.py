@@ -58,6 +58,9 @@ class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         return data, np.concatenate(labels, axis=0)
 
 
+#: lime's ``feature_selection`` choices.
+FEATURE_SELECTIONS = ("auto", "none", "forward_selection", "highest_weights", "lasso_path")
+
 def restart_stream(explainer, seed):
     """Reseed a ``lime`` explainer's random stream so that each input starts from ``seed``.
 
@@ -194,6 +197,9 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     seed = seed_value("seed", seed)
     hide = _hide_value(hide_color, channels)
     images = adapter.to_image(inputs)
+    if not isinstance(feature_selection, str) or feature_selection not in FEATURE_SELECTIONS:
+        raise ValueError("feature_selection: expected one of %s, got %.80r"
+                         % (", ".join(FEATURE_SELECTIONS), feature_selection))
     if num_features is None and feature_selection == "auto":
         feature_selection = "none"  # every superpixel is kept: selecting them first would only cost a second fit
     explainer = BatchedLimeImageExplainer(kernel_width=kernel_width, feature_selection=feature_selection,
@@ -224,9 +230,23 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     return np.stack(maps).astype(np.float32), meta
 
 
+def _feature_indices(indices, n_features, what="categorical_features"):
+    """None or a list of distinct feature indices in ``[0, n_features)``."""
+    if indices is None:
+        return None
+    ok = isinstance(indices, (list, tuple, np.ndarray)) and all(
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool) and 0 <= i < n_features for i in indices)
+    if not ok:
+        raise TypeError("%s: expected None or a list of feature indices in [0, %d), got %.80r"
+                        % (what, n_features, indices))
+    return sorted(set(int(i) for i in indices))
+
+
 def _tabular_names(names, expected, what, default):
     if names is None:
         return default
+    if isinstance(names, (str, bytes, dict)) or not isinstance(names, (list, tuple, np.ndarray)):
+        raise TypeError("%s: expected a sequence of %d names, got %.80r" % (what, expected, names))
     names = [str(n) for n in names]
     if len(names) != expected:
         raise ValueError("%s: expected %d names (one per %s), got %d"
@@ -301,6 +321,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
     num_samples = positive_int("num_samples", num_samples)
     batch_size = positive_int("batch_size", batch_size or adapter.batch_size)
     seed = seed_value("seed", seed)
+    categorical_features = _feature_indices(categorical_features, n_features)
     explainer = _lime_tabular.LimeTabularExplainer(
         train, mode="classification", feature_names=feature_names, class_names=class_names,
         categorical_features=categorical_features, discretize_continuous=discretize_continuous,

@@ -200,9 +200,10 @@ def unregister_method(name):
 
 
 def _unknown(kind, name, known):
-    close = difflib.get_close_matches(str(name), known, n=1)
+    text = str(name)
+    close = difflib.get_close_matches(text, known, n=1) if len(text) <= 100 else []
     hint = "; did you mean %r?" % close[0] if close else ""
-    return "%s: unknown %r%s Known: %s" % (kind, name, hint, ", ".join(sorted(known)))
+    return "%s: unknown %.80r%s Known: %s" % (kind, name, hint, ", ".join(sorted(known)))
 
 
 def method_info(name):

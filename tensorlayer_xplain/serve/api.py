@@ -57,6 +57,8 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 # Uploads up to this size are decoded and validated on the event loop (a 28x28 PNG takes ~0.1 ms,
 # less than handing it to a thread); larger uploads and JSON bodies go to the thread pool.
 _INLINE_BYTES = 16 * 1024
+# Seconds a 504 waits for the worker to reach its next deadline check before saying whether the work stopped.
+_STOP_GRACE = 2.0
 
 
 def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_batch=MAX_BATCH,
@@ -179,23 +181,34 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
                 break
             if left <= 0 or await request.is_disconnected():
                 job.cancel()
+                started = job.future.running() or job.future.done()
+                if started:  # the worker stops at its next deadline check (blocks take about a second)
+                    await asyncio.wait({waiter}, timeout=_STOP_GRACE)
+                stopped = waiter.done()
                 waiter.cancel()
-                raise RequestError(504, "explain: no result within the service's timeout of %g s; the work was "
-                                        "stopped (ask for less, or raise --timeout)" % service.timeout)
+                if not started:
+                    what = "it was dropped before it started"
+                elif stopped:
+                    what = "the work was stopped"
+                else:
+                    what = ("the work is still running and stops at its next check (the worker stays busy "
+                            "until then)")
+                raise RequestError(504, "explain: no result within the service's timeout of %g s; %s (ask for "
+                                        "less, or raise --timeout)" % (service.timeout, what))
         with client_errors(service.timeout):
             return waiter.result()
 
     @app.post("/predict", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/predict"),
               summary="Scores, predicted class and probabilities (method fields are ignored)")
     async def predict(request: fastapi.Request):
-        inputs, _, _, _, _ = await _read_request(request)
+        inputs, _, _, _, _ = await _read_request(request, run_in_threadpool)
         return ArrayJSONResponse(await run_in_threadpool(service.predict, inputs))
 
     @app.post("/explain", openapi_extra={"requestBody": _REQUEST_BODY}, responses=_responses("/explain"),
               summary="Attributions (nested lists), heatmaps, predictions and optional overlay PNGs")
     async def explain(request: fastapi.Request):
         with service.batcher.expecting():  # a worker gathering a batch waits for this request
-            inputs, method, targets, params, overlay = await _read_request(request)
+            inputs, method, targets, params, overlay = await _read_request(request, run_in_threadpool)
             if isinstance(inputs, bytes) and len(inputs) <= _INLINE_BYTES:  # decoding costs less than a thread hop
                 prepared = service.prepare(inputs, method, targets, params)
             else:

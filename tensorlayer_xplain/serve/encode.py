@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from ..visualize._draw import overlay_rgb  # noqa: F401  (kept importable from here)
+from .._utils.drawing import overlay_rgb  # noqa: F401  (kept importable from here)
 
 
 def _softmax(scores):

@@ -6,12 +6,15 @@ import numbers
 import numpy as np
 
 from ..adapter.pixels import image_pixels, scale_pixels
+from .body import NumericText, parse_json_body
 from .errors import _SERVE_HINT, RequestError, _import_or_hint
 
 #: Largest class index accepted in ``targets`` before the model's own range check.
 _MAX_INDEX = 2 ** 31 - 1
 
 _NPY_MAGIC = b"\x93NUMPY"
+#: JSON bodies up to this size are parsed on the event loop (less than a thread hop).
+_INLINE_BODY = 16 * 1024
 
 
 def decode_upload(data, image_shape, name="file"):
@@ -88,6 +91,8 @@ def _load_npy(data):
     shape, _, dtype = readers[version](stream)
     if dtype.hasobject:
         raise ValueError("object arrays are not accepted")
+    if dtype.kind not in "iuf":  # readable, but not pixel values: complex, bool, strings
+        raise RequestError(422, "file: expected a numeric .npy array (ints or floats), got dtype %s" % dtype)
     needed = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
     if needed > len(data) - stream.tell():
         raise ValueError("the header declares shape %s of %s (%d bytes) but the file holds %d bytes of data"
@@ -144,11 +149,14 @@ def _check_targets(targets):
         raise RequestError(422, "targets: expected a rectangular list of ints (%s)" % err) from None
 
 
-async def _read_request(request):
+async def _read_request(request, run=None):
     """``(inputs, method, targets, params, overlay)`` from a multipart or JSON request, undecoded.
 
     ``inputs`` is the uploaded file's bytes (multipart; decoded by
-    :meth:`ExplainService.inputs`) or the nested lists of the JSON body.
+    :meth:`ExplainService.inputs`) or the JSON body's numbers as a
+    :class:`~tensorlayer_xplain._serve_body.NumericText` (declared shape now,
+    values when converted). ``run(fn, *args)``, awaitable, runs large bodies'
+    parsing off the event loop.
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -164,7 +172,9 @@ async def _read_request(request):
                 _parse_json(params, "params") if params not in (None, "") else None,
                 _parse_bool(form.get("overlay"), "overlay"))
     if content_type in ("application/json", ""):
-        body = _parse_json((await request.body()).decode("utf-8", "replace"), "body")
+        raw = await request.body()
+        # a large body is read in a worker thread, in slices short enough for the event loop to run between them
+        body = parse_json_body(raw) if len(raw) <= _INLINE_BODY or run is None else await run(parse_json_body, raw)
         if not isinstance(body, dict) or "inputs" not in body:
             raise RequestError(422, "body: expected a JSON object with 'inputs' (and optional method, targets, "
                                     "params, overlay), got %.80r" % (body,))
@@ -173,7 +183,7 @@ async def _read_request(request):
             raise RequestError(422, "body: unknown field(s) %s; expected inputs, method, targets, params, overlay"
                                % ", ".join(unknown))
         inputs = body["inputs"]
-        if not isinstance(inputs, list):
+        if not isinstance(inputs, (list, NumericText)):
             raise RequestError(422, "inputs: expected a (nested) list of numbers, got %.60r" % (inputs,))
         return (inputs, body.get("method"), body.get("targets"), body.get("params"),
                 _parse_bool(body.get("overlay", False), "overlay"))

@@ -11,13 +11,14 @@ import weakref
 import numpy as np
 
 from .._utils import deadline as _deadline
+from .._utils.hashing import fingerprint
 from ..adapter.pixels import check_scaled
-from ..explainer.cache import fingerprint
 from ..explanation import Explanation
 from ..methods.costs import batchable, check_max_cost
 from ..methods.registry import method_info
 from ..report import _png
 from .batching import MicroBatcher, QueueFull
+from .body import NumericText
 from .encode import _jsonable, _softmax, overlay_rgb
 from .errors import RequestError, client_errors
 from .request import _check_targets, decode_upload
@@ -32,6 +33,9 @@ TIMEOUT = 30.0
 QUEUE_SIZE = 32
 #: Default seconds a request waits for others with the same method and parameters to share its batch.
 BATCH_WINDOW = 0.005
+
+#: Longest method name a request may carry (longer ones get 422 without being echoed back).
+_MAX_NAME = 100
 
 _LOCKS = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
@@ -131,7 +135,10 @@ class ExplainService:
         if method is None:
             return self.methods[0]
         if not isinstance(method, str):
-            raise RequestError(422, "method: expected a method name, got %r" % (method,))
+            raise RequestError(422, "method: expected a method name, got %.80r" % (method,))
+        if len(method) > _MAX_NAME:  # never echoed back (nor compared) in full
+            raise RequestError(422, "method: expected a method name of at most %d characters, got %d characters "
+                                    "starting %.40r" % (_MAX_NAME, len(method), method[:40]))
         try:
             name = method_info(method).name
         except KeyError as err:
@@ -141,6 +148,43 @@ class ExplainService:
                                % (method, ", ".join(self.methods)))
         return name
 
+    def declared_rows(self, inputs):
+        """Samples ``inputs`` declares, read from its shape without converting it (None when unclear)."""
+        if isinstance(inputs, NumericText):
+            shape = inputs.shape
+        elif isinstance(inputs, list):
+            shape, level = [], inputs
+            while isinstance(level, list) and len(shape) < 8:
+                shape.append(len(level))
+                level = level[0] if level else None
+        else:
+            return None
+        ranks = {len(self.adapter.input_shape), len(self.adapter.image_shape)}
+        if len(shape) - 1 in ranks:
+            return shape[0]
+        return 1 if len(shape) in ranks else None
+
+    def _check_rows(self, rows):
+        if rows is not None and rows > self.max_batch:
+            raise RequestError(413, "inputs: expected at most %d samples per request, got %d"
+                               % (self.max_batch, rows))
+
+    def _check_nested(self, name, params):
+        """A method that runs another (``base_method`` of smoothgrad/vargrad) may only run an enabled one (422)."""
+        spec = method_info(name)
+        if "base_method" not in spec.parameters:
+            return
+        base = params.get("base_method", spec.parameters["base_method"])
+        if not isinstance(base, str):
+            raise RequestError(422, "params.base_method: expected a method name, got %.80r" % (base,))
+        try:
+            base_name = method_info(base).name
+        except KeyError as err:
+            raise RequestError(422, "params.base_method: %s" % err.args[0][:300]) from None
+        if base_name not in self.methods:
+            raise RequestError(422, "params.base_method: %.80r is not enabled on this server (%s runs it); enabled: "
+                                    "%s" % (base, name, ", ".join(self.methods)))
+
     def inputs(self, inputs):
         """Validate one sample or a batch; return it with a batch dimension (RequestError 400/422/413).
 
@@ -149,6 +193,9 @@ class ExplainService:
         """
         if isinstance(inputs, bytes):
             inputs = decode_upload(inputs, self.adapter.image_shape)
+        self._check_rows(self.declared_rows(inputs))  # before any conversion
+        if isinstance(inputs, NumericText):
+            inputs = inputs.array()
         try:
             check_scaled(inputs)  # integer-typed values above 1: 422 (the rule in tensorlayer_xplain.pixels)
             x, batch_shape = self.adapter.prepare(inputs)
@@ -220,9 +267,15 @@ class ExplainService:
             params = {}
         if not isinstance(params, dict):
             raise RequestError(422, "params: expected a JSON object of method parameters, got %.80r" % (params,))
-        x = self.inputs(inputs)
         with client_errors():
             name, full = self.explainer.method_params(name, **params)  # names (did-you-mean) and types
+            self._check_nested(name, full)
+            declared = self.declared_rows(inputs)
+            if declared is not None:  # the budget from the declared shape, before converting the inputs
+                self._check_rows(declared)
+                self.explainer.check_cost(name, full, declared, self.max_cost)
+        x = self.inputs(inputs)
+        with client_errors():
             if targets is not None:
                 targets = self.adapter.resolve_targets(targets, len(x)).astype(np.int64)  # shape and class range
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets

@@ -10,10 +10,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from .._utils.drawing import heatmap_rgb, overlay_rgb
 from ..methods.registry import method_parameters
 from ..metrics._common import _check_int
 from ..metrics.agreement import _named_explanations
-from ..visualize._draw import heatmap_rgb, overlay_rgb
 
 __all__ = ["log_explanations", "log_class_means", "image_grid", "INSTALL_HINT", "MAX_IMAGES"]
 

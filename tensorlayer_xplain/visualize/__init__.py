@@ -3,7 +3,7 @@
 Each function computes (or takes) an :class:`~tensorlayer_xplain.Explanation`,
 draws it, saves or shows it, closes the figure and returns what it computed.
 """
-from ._figure import figure_path, tl_figure
+from .._utils.figure import figure_path, tl_figure
 from .attributions import *  # noqa: F403
 from .attributions import __all__ as _attributions_all
 from .cam import *  # noqa: F403

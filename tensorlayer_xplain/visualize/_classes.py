@@ -1,7 +1,7 @@
 """Class labels and their colours: labels from ints or one-hot, one colour per class, scatter with a legend."""
 import numpy as np
 
-from ._draw import class_label
+from .._utils.drawing import class_label
 
 __all__ = ["as_labels", "class_colors", "scatter_classes"]
 

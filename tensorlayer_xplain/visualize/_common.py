@@ -1,17 +1,8 @@
 """What every figure function does before drawing: get an Explanation through the one path."""
 from ..explanation import Explanation
-from ..runner import explain
+from ..runner import explain, pick_targets
 
 __all__ = ["obtain_explanation", "pick_targets"]
-
-
-def pick_targets(targets, target_class):
-    """Accept the tutorial's ``target_class`` as another name for ``targets``."""
-    if target_class is not None:
-        if targets is not None:
-            raise TypeError("targets: pass either targets or target_class, not both")
-        return target_class
-    return targets
 
 
 def obtain_explanation(model, inputs, method, targets=None, **params):

@@ -4,9 +4,9 @@ from collections import namedtuple
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
+from .._utils.figure import tl_figure
 from ..adapter import as_adapter
 from ._classes import as_labels, class_colors, scatter_classes
-from ._figure import tl_figure
 from ._reduction import check_int
 
 __all__ = ["decision_boundary", "DecisionBoundary"]

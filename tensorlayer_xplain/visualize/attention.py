@@ -1,9 +1,9 @@
 """Attention figures: the input, per-head (or fused) attention, attention rollout and an overlay."""
 from .._utils.docstrings import shared_docstring
+from .._utils.drawing import draw_heatmap, draw_image, draw_overlay, prediction_title
+from .._utils.figure import tl_figure
 from ..explanation import Explanation
 from ._common import obtain_explanation, pick_targets
-from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title
-from ._figure import tl_figure
 
 __all__ = ["attention_visualization"]
 

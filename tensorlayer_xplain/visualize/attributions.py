@@ -2,10 +2,10 @@
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
+from .._utils.drawing import draw_heatmap, draw_image, draw_overlay, prediction_title
+from .._utils.figure import tl_figure
 from .._utils.map_checks import map_note
 from ._common import obtain_explanation, pick_targets
-from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title
-from ._figure import tl_figure
 
 __all__ = ["gradient_visualization", "saliency_visualization", "draw_attribution_rows"]
 

@@ -2,9 +2,17 @@
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
+from .._utils.drawing import (
+    OVERLAY_CMAP,
+    as_probabilities,
+    class_label,
+    draw_heatmap,
+    draw_image,
+    draw_overlay,
+    prediction_title,
+)
+from .._utils.figure import tl_figure
 from ._common import obtain_explanation, pick_targets
-from ._draw import OVERLAY_CMAP, as_probabilities, class_label, draw_heatmap, draw_image, draw_overlay, prediction_title
-from ._figure import tl_figure
 
 __all__ = ["gradcam_visualization"]
 

@@ -1,12 +1,12 @@
 """One grid comparing several methods on the same inputs: rows = inputs, columns = methods."""
 from .._utils.docstrings import shared_docstring
+from .._utils.drawing import draw_heatmap, draw_image, prediction_title
+from .._utils.figure import tl_figure
 from .._utils.timing import steady_timings
 from ..adapter import as_adapter
 from ..methods.applicability import Explanations, applicable_methods
 from ..methods.registry import method_info
 from ._common import obtain_explanation, pick_targets
-from ._draw import draw_heatmap, draw_image, prediction_title
-from ._figure import tl_figure
 from .attributions import method_title
 
 __all__ = ["compare_methods"]

@@ -3,8 +3,8 @@ sensitivity."""
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
-from ._draw import draw_heatmap, draw_image, draw_overlay
-from ._figure import tl_figure
+from .._utils.drawing import draw_heatmap, draw_image, draw_overlay
+from .._utils.figure import tl_figure
 from .cam import gradcam_visualization
 from .metrics import draw_agreement_matrix
 

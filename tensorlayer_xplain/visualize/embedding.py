@@ -15,10 +15,10 @@ The parts live in their own modules: the activations (``_activations``), the red
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
+from .._utils.figure import tl_figure
 from ._activations import default_embedding_layer, layer_activations  # noqa: F401
 from ._classes import as_labels, class_colors, scatter_classes  # noqa: F401
 from ._decision import DecisionBoundary, decision_boundary
-from ._figure import tl_figure
 from ._reduction import EMBEDDING_METHODS, TSNE_SINGLE_THREAD_BELOW, check_int, reduce_dimensions  # noqa: F401
 
 __all__ = ["embedding_visualization", "decision_boundary", "tsne_embedding", "DecisionBoundary"]

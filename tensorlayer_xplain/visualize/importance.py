@@ -10,10 +10,10 @@ import math
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
+from .._utils.drawing import SIGNED_CMAP, as_probabilities
+from .._utils.figure import tl_figure
 from ..adapter import as_adapter
 from ..methods._engine.utils import rng_for
-from ._draw import SIGNED_CMAP, as_probabilities
-from ._figure import tl_figure
 from .embedding import as_labels
 
 __all__ = ["permutation_importance"]

@@ -12,12 +12,12 @@
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
+from .._utils.drawing import class_label, draw_heatmap, draw_image, prediction_title
+from .._utils.figure import tl_figure
 from ..adapter import as_adapter
 from ..explanation import Explanation
 from ..methods.registry import method_info
 from ._common import obtain_explanation, pick_targets
-from ._draw import class_label, draw_heatmap, draw_image, prediction_title
-from ._figure import tl_figure
 
 __all__ = ["lime_visualization", "shap_visualization", "feature_importance", "feature_importance_analysis"]
 

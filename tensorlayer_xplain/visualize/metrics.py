@@ -2,8 +2,8 @@
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
+from .._utils.figure import tl_figure
 from ..metrics import method_agreement
-from ._figure import tl_figure
 
 __all__ = ["method_agreement_visualization", "draw_agreement_matrix"]
 

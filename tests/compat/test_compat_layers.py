@@ -257,6 +257,7 @@ def test_layer_table_rows_for_patched_layers_hold():
         assert row[1].strip() == "- ok", (name, row[:3])
 
 
+@pytest.mark.slow
 def test_calibrate_batchnorm_sets_batch_statistics():
     model = static_bn_cnn(seed=8)
     model.eval()

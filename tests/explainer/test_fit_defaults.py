@@ -128,6 +128,7 @@ def test_predicted_marker_selects_the_argmax_in_graph():
         adapter.resolve_targets([-1, 0], 2)
 
 
+@pytest.mark.slow
 def test_first_call_timings_exclude_tracing(tmp_path):
     model = tiny_static_cnn(seed=5)
     x = np.random.default_rng(3).random((3, 12, 12, 1), dtype=np.float32)

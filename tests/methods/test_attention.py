@@ -120,6 +120,7 @@ def recompute_attention(layer, tokens):
 
 # --------------------------------------------------------------------------- layers
 @pytest.mark.parametrize("builder", [tiny_static_vit, tiny_dynamic_vit])
+@pytest.mark.slow
 def test_vit_runs_and_trains_all_weights(builder, small_images):
     model = builder()
     names = [w.name for w in model.trainable_weights]
@@ -181,6 +182,7 @@ def test_captured_weights_equal_recomputed_softmax(rng):
 
 
 @pytest.mark.parametrize("model_fixture", ["static_vit", "dynamic_vit"])
+@pytest.mark.slow
 def test_captured_block_weights_match_recomputation(model_fixture, request, small_images):
     model = request.getfixturevalue(model_fixture)
     adapter = tlxp.ModelAdapter(model)
@@ -209,6 +211,7 @@ def test_output_identical_with_and_without_capture(model_fixture, request, small
     np.testing.assert_allclose(adapter.predict(small_images), res.scores, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_forward_restored_after_exception(monkeypatch, small_images):
     model = tiny_static_vit(seed=1)
     adapter = tlxp.ModelAdapter(model)
@@ -311,6 +314,7 @@ def test_heads_queries_and_layer_choice(static_vit, small_images):
         assert exp.meta["layer_name"] == first_block.attention.attention_layer_name
 
 
+@pytest.mark.slow
 def test_mean_pooled_vit_has_no_class_token(small_images):
     model = tiny_static_vit(pooling="mean", depth=1)
     exp = tlxp.explain(model, small_images, "attention")
@@ -392,6 +396,7 @@ def test_attention_on_plain_callable_is_the_input_with_a_warning(rng):
     np.testing.assert_allclose(exp.attributions, x, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_reference_mlp_and_cnn_default_explainer_attention(rng):
     x = rng.random((2, 28, 28, 1), dtype=np.float32)
     for model, kind in ((tlxp.models.mlp(seed=0), "dense_units"), (tlxp.models.cnn(seed=0), "activation")):

@@ -156,6 +156,7 @@ def test_cam_errors(mlp_model, static_cnn, images, rng):
 
 
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
+@pytest.mark.slow
 def test_model_state_unchanged_even_after_errors(builder, images):
     model = builder(seed=4)
     before = model_state(model)

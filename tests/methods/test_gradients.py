@@ -267,6 +267,7 @@ def test_randomized_weights_change_explanations(images, method):
 
 
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
+@pytest.mark.slow
 def test_model_state_unchanged_even_after_errors(builder, images):
     model = builder(seed=1)
     model.train()  # the caller's mode must come back

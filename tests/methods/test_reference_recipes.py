@@ -55,6 +55,7 @@ def _independent_rise(model, x, target, n_masks, seed, cells=7, p_keep=0.5):
     return np.tensordot(probs, masks, axes=1) / masks.sum(axis=0)
 
 
+@pytest.mark.slow
 def test_rise_is_stable_from_seed_to_seed_and_matches_an_independent_rise(cnn, mnist):
     _, _, x, _ = mnist
     x = x[:4]
@@ -121,6 +122,7 @@ def test_lime_of_a_digit_alone_equals_the_same_digit_in_a_batch(cnn, mnist):
 
 # ----------------------------------------------------------------------------- expected gradients
 @pytest.mark.parametrize("local_smoothing", [0.0, 0.1])
+@pytest.mark.slow
 def test_expected_gradients_equal_shap_gradient_explainer_on_the_trained_cnn(cnn, mnist, local_smoothing):
     X, _, x, _ = mnist
     kw = dict(background=X[-50:], n_samples=50, seed=2, local_smoothing=local_smoothing)

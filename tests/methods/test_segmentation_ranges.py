@@ -68,6 +68,7 @@ def test_cost_check_refuses_before_any_work():
         tlxp.estimate_cost(model, "lime", 1, compactness=1e-300)
 
 
+@pytest.mark.slow
 def test_no_abort_in_process_or_over_http():
     pytest.importorskip("fastapi")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")

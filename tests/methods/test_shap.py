@@ -61,6 +61,7 @@ def test_kernel_is_additive_over_features_and_superpixels(mlp, cnn, data):
             assert abs(phi.sum() + exp.meta["expected_value"][i] - exp.meta["model_output"][i]) < 1e-6
 
 
+@pytest.mark.slow
 def test_partition_is_additive_pixels_superpixels_and_inpaint(cnn, data):
     x = data["x"][:2]
     for params in ({"max_evals": 200}, {"max_evals": 100, "masker": "inpaint_telea"},

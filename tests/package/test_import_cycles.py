@@ -155,3 +155,34 @@ def test_no_import_cycles():
         for c in cycles
     )
     assert not cycles, message
+
+
+def unit_of(module):
+    """The part of the package a module belongs to: its subpackage (or top-level module). Two subpackages
+    hold a part below the explainer and one above it: ``scale.ray`` (the Ray job, whose workers build
+    explainers) sits above the store, writer and chunking; ``tensorboard`` (the logger, which builds
+    explainers, and the package face) above ``tensorboard.summaries`` (which the store draws with)."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return PACKAGE
+    if parts[0] == "scale" and parts[-1] == "ray":
+        return "scale.ray"
+    if parts[0] == "tensorboard" and parts[-1] == "summaries":
+        return "tensorboard.summaries"
+    return "cli" if parts[0] == "__main__" else parts[0]
+
+
+def test_subpackages_import_only_downward():
+    graph = import_graph()
+    units = {}
+    for a, targets in graph.items():
+        for b in targets:
+            if unit_of(a) != unit_of(b):
+                units.setdefault(unit_of(a), {}).setdefault(unit_of(b), "%s -> %s" % (a, b))
+    cycles = find_cycles(units)
+    assert not cycles, "\n".join("parts importing each other: %s\n  %s" % (
+        ", ".join(c), "\n  ".join(units[a][b] for a in c for b in c if b in units.get(a, {}))) for c in cycles)
+    # the rules architecture.rst states
+    assert not {"methods", "explainer", "visualize", "scale", "serve"} & set(units.get("adapter", {}))
+    assert not {"explainer", "visualize", "scale", "serve", "diagnosis", "metrics"} & set(units.get("methods", {}))
+    assert not set(units.get("_utils", {})) - {"_utils"}

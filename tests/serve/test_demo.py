@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import tensorlayer_xplain as tlxp
+from tensorlayer_xplain._utils.drawing import normalize_map
 from tensorlayer_xplain.serve import ExplainService
 from tensorlayer_xplain.serve.demo import build_demo, default_examples, explain_image, maps_figure, sketch_to_image
-from tensorlayer_xplain.visualize._draw import normalize_map
 
 from conftest import tiny_static_cnn
 

@@ -9,10 +9,24 @@ Feature Attribution Baselines", Distill.
 """
 import numpy as np
 
-__all__ = ["BASELINES", "make_baseline", "blur_images"]
+__all__ = ["BASELINES", "make_baseline", "blur_images", "blur_radius"]
 
 #: Baseline names accepted by :func:`make_baseline` (an array is accepted too).
 BASELINES = ("zeros", "blurred", "uniform")
+
+
+def blur_radius(sigma, image_hw):
+    """Half-width of the Gaussian kernel :func:`blur_images` uses: SciPy's ``4 sigma``, at most the image's side.
+
+    Beyond the image's longer side the kernel only repeats edge pixels (``mode='nearest'``), so
+    clipping it bounds the work (``2 * radius + 1`` taps per axis) whatever ``sigma``.
+
+    Examples
+    --------
+    >>> blur_radius(3.0, (28, 28)), blur_radius(100.0, (28, 28))
+    (12, 28)
+    """
+    return max(1, min(int(4.0 * float(sigma) + 0.5), max(int(image_hw[0]), int(image_hw[1]))))
 
 
 def blur_images(images, sigma):
@@ -22,7 +36,8 @@ def blur_images(images, sigma):
     ----------
     images : ndarray, shape (N, H, W, C)
     sigma : float
-        Standard deviation of the Gaussian, in pixels.
+        Standard deviation of the Gaussian, in pixels. The kernel is cut at
+        :func:`blur_radius` (4 sigma, at most the image's longer side).
 
     Returns
     -------
@@ -36,7 +51,9 @@ def blur_images(images, sigma):
     from scipy.ndimage import gaussian_filter
 
     images = np.asarray(images, np.float32)
-    return gaussian_filter(images, sigma=(0, float(sigma), float(sigma), 0), mode="nearest").astype(np.float32)
+    r = blur_radius(sigma, images.shape[1:3])
+    return gaussian_filter(images, sigma=(0, float(sigma), float(sigma), 0), mode="nearest",
+                           radius=(0, r, r, 0)).astype(np.float32)
 
 
 def _array_baseline(baseline, x, adapter, name):

@@ -14,6 +14,7 @@ rows, ``PARALLEL`` pieces in flight at once. So
 Blocks are capped at :data:`BLOCK_BYTES` of input rows. On out-of-memory the
 piece size is halved (no retracing: it is an argument of the compiled step).
 """
+import time
 import warnings
 
 import numpy as np
@@ -23,12 +24,14 @@ from ..._utils import deadline as _deadline
 from ...adapter._compile import concrete  # lives with the adapter, which captures with it too
 
 __all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "host_rows", "concrete", "PARALLEL",
-           "BLOCK_BYTES", "PIECE_SPEC"]
+           "BLOCK_BYTES", "BLOCK_SECONDS", "PIECE_SPEC"]
 
 #: Pieces of one block in flight at once.
 PARALLEL = 4
 #: Largest block of input rows handed to one compiled call, in bytes.
 BLOCK_BYTES = 64 << 20
+#: Seconds one block should take under a deadline (blocks are then sized by time, see :func:`run_blocks`).
+BLOCK_SECONDS = 0.5
 #: Signature of the ``piece`` argument of the compiled steps (rows per piece).
 PIECE_SPEC = tf.TensorSpec((), tf.int32)
 
@@ -124,6 +127,13 @@ def run_blocks(n, rows, piece, call, what="rows"):
     block retried, with a warning; ``call`` must only commit its results after
     the compiled call returned.
 
+    Under a deadline (:mod:`tensorlayer_xplain._deadline`, e.g. in the HTTP
+    service) the deadline is checked between blocks, and blocks are sized by
+    time: the first holds one batch (``PARALLEL`` pieces), the next ones as many
+    rows as ran in about :data:`BLOCK_SECONDS` (never more than ``rows``), so a
+    request past its deadline frees its worker within about a second whatever
+    the method's counts. Without a deadline blocks hold ``rows`` rows.
+
     Parameters
     ----------
     n : int
@@ -137,9 +147,12 @@ def run_blocks(n, rows, piece, call, what="rows"):
         What the rows are, for the warning.
     """
     start = 0
+    timed = _deadline.remaining() is not None
+    size = min(rows, max(1, piece) * PARALLEL) if timed else rows
     while start < n:
         _deadline.check()  # stop between compiled calls past a deadline
-        stop = min(n, start + rows)
+        stop = min(n, start + size)
+        began = time.perf_counter()
         try:
             call(start, stop, piece)
         except tf.errors.ResourceExhaustedError:
@@ -149,6 +162,9 @@ def run_blocks(n, rows, piece, call, what="rows"):
             warnings.warn("out of memory; retrying with %d %s per piece" % (piece, what), RuntimeWarning,
                           stacklevel=3)
             continue
+        if timed:  # the next block: what runs in about BLOCK_SECONDS at this block's speed (at most 4x more)
+            per_row = max(time.perf_counter() - began, 1e-6) / (stop - start)
+            size = int(min(rows, 4 * size, max(1, BLOCK_SECONDS / per_row)))
         start = stop
 
 
