@@ -182,11 +182,19 @@ class MaskedDecoderAttention(Decoder_Attention):
     source_mask = None  # (B, T_src) float, 1 on the date's characters
 
     def score(self, encoding_hidden, hidden, method):
-        weights = super().score(encoding_hidden, hidden, method)
         if self.source_mask is None:
-            return weights
-        weights = weights * self.source_mask
-        return tf.math.divide_no_nan(weights, tf.reduce_sum(weights, -1, keepdims=True))
+            return super().score(encoding_hidden, hidden, method)
+        # TensorLayer's three score functions before its softmax (the same formulas), (B, T_src);
+        # the padding gets -1e9 (renormalising TensorLayer's probabilities instead underflows
+        # to all-zero rows once the padding's share nears 1)
+        if method == "concat":
+            tiled = tf.tile(tf.expand_dims(hidden, 1), [1, tf.shape(encoding_hidden)[1], 1])
+            combined = tf.nn.tanh(tf.tensordot(tf.concat([tiled, encoding_hidden], 2), self.W, axes=[[2], [0]]))
+            logits = tf.squeeze(tf.tensordot(combined, self.V, axes=[[2], [0]]), 2)
+        else:
+            query = tf.matmul(hidden, self.W) if method == "general" else hidden
+            logits = tf.einsum("bth,bh->bt", encoding_hidden, query)
+        return tf.nn.softmax(logits + (1.0 - self.source_mask) * -1e9, axis=-1)
 
 
 class AttentionOnlyLuong(tl.models.Seq2seqLuongAttention):

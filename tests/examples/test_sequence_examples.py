@@ -103,6 +103,32 @@ def test_date_model_decoder_starts_from_a_learned_constant(dates):
         dates.build_model(hidden=8, decoder_start="zero")
 
 
+@pytest.mark.parametrize("method", ["dot", "general", "concat"])
+def test_date_model_masked_alignment(dates, method):
+    """TensorLayer's softmax restricted to the date: 0 on the padding, rows sum to 1 when the padding dominates."""
+    import tensorflow as tf
+
+    model = dates.build_model(hidden=8, embedding=4, method=method, seed=0)
+    dec = model.dec_layer
+    rng = np.random.RandomState(0)
+    enc = tf.constant(rng.randn(3, 6, 8), tf.float32)
+    hidden = tf.constant(rng.randn(3, 8), tf.float32)
+    mask = np.ones((3, 6), np.float32)
+    mask[:, :2] = 0
+    mask[2, :4] = 0
+    full = dates.Decoder_Attention.score(dec, enc, hidden, method).numpy()  # TensorLayer's own
+    dec.source_mask = tf.constant(mask)
+    try:
+        masked = dec.score(enc, hidden, method).numpy()
+        expected = full * mask / (full * mask).sum(-1, keepdims=True)
+        assert np.allclose(masked, expected, atol=1e-5)
+        far = tf.concat([enc[:, :2] * 1e4, enc[:, 2:]], 1)  # the padding's scores swamp the date's
+        rows = dec.score(far, hidden, method).numpy()
+        assert np.allclose(rows.sum(-1), 1, atol=1e-5) and (rows[:, :2] == 0).all()
+    finally:
+        dec.source_mask = None
+
+
 @pytest.mark.slow
 def test_date_translation_runs_on_tiny_settings(dates, tmp_path, capsys):
     exact, shares = dates.main(["--train-size", "256", "--test-size", "32", "--epochs", "1", "--hidden", "8",
