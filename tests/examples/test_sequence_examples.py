@@ -71,6 +71,64 @@ def test_date_dataset(dates):
     assert shares["year"] == pytest.approx(masks["year"].sum(1).mean() / dates.SOURCE_LENGTH)
 
 
+def test_date_model_decoder_starts_from_a_learned_constant(dates):
+    """The example's model: the decoder's start state is one learned vector, whatever the source."""
+    import tensorflow as tf
+
+    import tensorlayer_xplain as tlxp
+
+    model = dates.build_model(hidden=8, embedding=4, seed=0)
+    assert isinstance(model, dates.AttentionOnlyLuong)
+    start = model.enc_layer.start_state
+    assert any(w is start for w in model.trainable_weights)
+    rng = np.random.RandomState(0)
+    train, _ = dates.split_dates(6, 0, seed=0)
+    src, tgt, _, _ = dates.make_dataset(train, rng)
+    start.assign(tf.fill(start.shape, 0.25))
+    emb = model.embedding_layer.forward(src)
+    output, hiddens, last = model.enc_layer.forward(emb)
+    assert np.allclose(last.numpy(), 0.25) and last.shape == (6, 8)
+    _, ref_hiddens, ref_last = dates.Encoder.forward(model.enc_layer, emb)  # TensorLayer's, same weights
+    assert np.allclose(np.stack(hiddens, 1), np.stack(ref_hiddens, 1), atol=1e-6)  # the same encoder states
+    assert not np.allclose(ref_last.numpy(), 0.25)
+    assert type(dates.build_model(hidden=8, decoder_start="encoder")) is dates.tl.models.Seq2seqLuongAttention
+    model.train()
+    logits = model([src, dates.teacher_inputs(tgt)])
+    model.eval()
+    assert logits.shape == (6, dates.OUTPUT_LENGTH, len(dates.VOCAB))
+    exp = tlxp.explain(model, src, "attention", sos=dates.SOS, seq_length=dates.OUTPUT_LENGTH)
+    assert exp.shape == (6, dates.OUTPUT_LENGTH, dates.SOURCE_LENGTH)
+    assert np.allclose(exp.attributions.sum(-1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="decoder_start"):
+        dates.build_model(hidden=8, decoder_start="zero")
+
+
+@pytest.mark.parametrize("method", ["dot", "general", "concat"])
+def test_date_model_masked_alignment(dates, method):
+    """TensorLayer's softmax restricted to the date: 0 on the padding, rows sum to 1 when the padding dominates."""
+    import tensorflow as tf
+
+    model = dates.build_model(hidden=8, embedding=4, method=method, seed=0)
+    dec = model.dec_layer
+    rng = np.random.RandomState(0)
+    enc = tf.constant(rng.randn(3, 6, 8), tf.float32)
+    hidden = tf.constant(rng.randn(3, 8), tf.float32)
+    mask = np.ones((3, 6), np.float32)
+    mask[:, :2] = 0
+    mask[2, :4] = 0
+    full = dates.Decoder_Attention.score(dec, enc, hidden, method).numpy()  # TensorLayer's own
+    dec.source_mask = tf.constant(mask)
+    try:
+        masked = dec.score(enc, hidden, method).numpy()
+        expected = full * mask / (full * mask).sum(-1, keepdims=True)
+        assert np.allclose(masked, expected, atol=1e-5)
+        far = tf.concat([enc[:, :2] * 1e4, enc[:, 2:]], 1)  # the padding's scores swamp the date's
+        rows = dec.score(far, hidden, method).numpy()
+        assert np.allclose(rows.sum(-1), 1, atol=1e-5) and (rows[:, :2] == 0).all()
+    finally:
+        dec.source_mask = None
+
+
 @pytest.mark.slow
 def test_date_translation_runs_on_tiny_settings(dates, tmp_path, capsys):
     exact, shares = dates.main(["--train-size", "256", "--test-size", "32", "--epochs", "1", "--hidden", "8",
