@@ -14,12 +14,10 @@ rows, ``PARALLEL`` pieces in flight at once. So
 Blocks are capped at :data:`BLOCK_BYTES` of input rows. On out-of-memory the
 piece size is halved (no retracing: it is an argument of the compiled step).
 """
-import warnings
-
 import numpy as np
 import tensorflow as tf
 
-from .. import _deadline
+from ..adapter._steps import run_blocks  # the one block loop (out-of-memory halving, deadlines)
 
 __all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "host_rows", "concrete", "PARALLEL",
            "BLOCK_BYTES", "PIECE_SPEC"]
@@ -114,41 +112,6 @@ def in_pieces(fn, piece, *tensors, dtypes=(tf.float32,), reduce=None):
     _, acc = tf.while_loop(lambda k, _: k < count, body, (tf.constant(0), tuple(reduce.initial)),
                            parallel_iterations=PARALLEL)
     return acc
-
-
-def run_blocks(n, rows, piece, call, what="rows"):
-    """Call ``call(start, stop, piece)`` over blocks ``[start, stop)`` of ``range(n)``.
-
-    On ``tf.errors.ResourceExhaustedError`` the piece size is halved and the same
-    block retried, with a warning; ``call`` must only commit its results after
-    the compiled call returned.
-
-    Parameters
-    ----------
-    n : int
-        Total rows (inputs, pairs...).
-    rows : int
-        Rows per block.
-    piece : int
-        Rows per piece inside the compiled call.
-    call : callable
-    what : str
-        What the rows are, for the warning.
-    """
-    start = 0
-    while start < n:
-        _deadline.check()  # stop between compiled calls past a deadline
-        stop = min(n, start + rows)
-        try:
-            call(start, stop, piece)
-        except tf.errors.ResourceExhaustedError:
-            if piece == 1:
-                raise
-            piece = max(1, piece // 2)
-            warnings.warn("out of memory; retrying with %d %s per piece" % (piece, what), RuntimeWarning,
-                          stacklevel=3)
-            continue
-        start = stop
 
 
 def row_bytes(x):

@@ -1,17 +1,15 @@
 """Integrated gradients: the trapezoid sum of path gradients, compiled and summed in the graph.
 
 Sundararajan, Taly & Yan (2017). The ``steps + 1`` gradients per input are
-(input, step) pairs enumerated inside one compiled step (:mod:`._graph`), so
+(input, step) pairs enumerated inside one compiled step (:mod:`.engine`), so
 memory is bounded by ``batch_size`` whatever ``steps``.
 """
 import numpy as np
-import tensorflow as tf
 
 from .._docstrings import shared_docstring
 from ._baselines import make_baseline
 from ._checks import positive_int, seed_value
-from ._graph import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
-from ._input_gradients import _differentiate
+from .engine import expand, sum_over_samples
 from ._utils import rng_for
 from .registry import register_method
 
@@ -37,47 +35,18 @@ def trapezoid_alphas(steps):
     return alphas.astype(np.float32), weights.astype(np.float32)
 
 
-def _path_integral_step(adapter, targets):
-    """Compiled step: the trapezoid sum of path gradients for a block of inputs, and the end scores.
+def _path_point(adapter):
+    """``one_pair(x, x0, alpha, weight, at_end, t)``: one (input, step) pair's weighted gradient and end scores.
 
-    Takes inputs ``x`` (G, ...), baselines (G, ...), the rule's ``alphas`` and
-    ``weights`` (S,), targets (G,) and the piece size. The G * S (input, step)
-    pairs are enumerated in the graph and their gradients accumulated per input
-    as pieces complete (:func:`~._graph.in_pieces` with a reduction), so neither
-    the path points nor their gradients ever leave the graph.
-
-    Returns ``integral`` (G, ...) = sum_k w_k grad f(x0 + a_k (x - x0)) and
-    ``ends`` (G, 2) = the selected score at the baseline and at the input.
+    Summed per input by :func:`~.engine.sum_over_samples`, it gives ``integral``
+    = sum_k w_k grad f(x0 + a_k (x - x0)) and ``ends`` (2,) = the selected score
+    at the baseline and at the input.
     """
-    fn_targets = callable(targets)
-    ones = (1,) * len(adapter.input_shape)
+    def one_pair(xb, bb, alpha, weight, at_end, t):
+        grads, selected = adapter.differentiate(bb + expand(alpha, xb) * (xb - bb), t)
+        return grads * expand(weight, grads), selected[:, None] * at_end
 
-    def step(xb, bb, alphas, weights, tb, piece):
-        g, s = tf.shape(xb)[0], tf.shape(alphas)[0]
-        pair_i = tf.repeat(tf.range(g), s)
-        pair_k = tf.tile(tf.range(s), [g])
-
-        def one_piece(i, k):
-            a = tf.reshape(tf.gather(alphas, k), (-1,) + ones)
-            x0 = tf.gather(bb, i)
-            grads, selected = _differentiate(adapter, targets, fn_targets, x0 + a * (tf.gather(xb, i) - x0),
-                                             tf.gather(tb, i))
-            return grads * tf.reshape(tf.gather(weights, k), (-1,) + ones), selected, i, k
-
-        def reduce(acc, outs, rows):
-            weighted, selected, i, k = outs
-            at_end = tf.stack([tf.cast(k == 0, tf.float32), tf.cast(k == s - 1, tf.float32)], axis=1)
-            return (acc[0] + tf.math.unsorted_segment_sum(weighted, i, g),
-                    acc[1] + tf.math.unsorted_segment_sum(selected[:, None] * at_end, i, g))
-
-        reduce.initial = (tf.zeros_like(xb), tf.zeros((g, 2)))
-        return in_pieces(one_piece, piece, pair_i, pair_k, reduce=reduce)
-
-    rows = tf.TensorSpec((None,) + tuple(adapter.input_shape), tf.float32)
-    vector = tf.TensorSpec((None,), tf.float32)
-    extras = [rows, vector, vector, tf.TensorSpec((None,), tf.int32), PIECE_SPEC]
-    return adapter.compiled(("integrated_gradients", adapter._target_key(targets)), step, extra_dtypes=extras,
-                            rows=(0, 1, 4))
+    return one_pair
 
 
 def _completeness(attributions, f_x, f_base):
@@ -136,23 +105,11 @@ def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", b
     x = np.asarray(inputs, np.float32)
     base = make_baseline(baseline, x, adapter, rng_for(seed), blur_sigma)
     alphas, weights = trapezoid_alphas(steps)
-    batch_size = adapter.batch_rows(batch_size, backward=True)
-    integral = np.zeros(x.shape, np.float32)
-    ends = np.zeros((len(x), 2), np.float32)  # selected score at the baseline (a=0) and at the input (a=1)
-    compiled = _path_integral_step(adapter, targets)
-    t = np.zeros(len(x), np.int32) if callable(targets) else np.asarray(targets, np.int32)
-    a_t, w_t = tf.constant(alphas), tf.constant(weights)
-
-    def call(start, stop, piece):
-        block = slice(start, stop)
-        out = step(tf.constant(x[block]), tf.constant(base[block]), a_t, w_t, tf.constant(t[block]),
-                   tf.constant(piece))
-        integral[block], ends[block] = out[0].numpy(), out[1].numpy()
-
-    inputs_per_call = max(1, block_rows(batch_size, row_bytes(x)) // (steps + 1))
-    with adapter.inference_mode():
-        step = concrete(compiled)
-        run_blocks(len(x), inputs_per_call, piece_rows(batch_size), call, what="integration steps")
+    at_end = np.zeros((steps + 1, 2), np.float32)
+    at_end[0, 0] = at_end[-1, 1] = 1.0  # the selected score at the baseline (a=0) and at the input (a=1)
+    integral, ends = sum_over_samples(adapter, "integrated_gradients", _path_point(adapter), (x, base),
+                                      (alphas, weights, at_end), targets, outputs=(x.shape[1:], (2,)),
+                                      batch_size=batch_size, what="integration steps")
     attributions = ((x - base) * integral).astype(np.float32)
     gap, sums, delta = _completeness(attributions, ends[:, 1], ends[:, 0])
     meta = {
