@@ -5,11 +5,12 @@ at all (no CAM layer, no ReLU to guide, no attention layer). Functions that run 
 list of methods (:func:`~tensorlayer_xplain.compare_methods`,
 :meth:`~tensorlayer_xplain.ModelExplainer.visualize_all`) keep the methods that
 apply, warn about the others and return the reasons in
-:attr:`Explanations.skipped`.
+:attr:`Explanations.skipped`. Each method declares when it applies
+(``register_method(..., applies=...)``); :func:`skip_reason` asks it.
 """
 import warnings
 
-from .methods.registry import method_info
+from .methods.registry import method_info, skip_reason
 
 __all__ = ["Explanations", "skip_reason", "applicable_methods"]
 
@@ -27,54 +28,6 @@ class Explanations(dict):
     def __init__(self, explanations=(), skipped=None):
         super().__init__(explanations)
         self.skipped = dict(skipped or {})
-
-
-def skip_reason(adapter, method, params=None):
-    """Why ``method`` cannot explain the model behind ``adapter``, or None when it can.
-
-    Parameters
-    ----------
-    adapter : ModelAdapter
-        Its input shape must be known (an adapter that has prepared a batch).
-    method : str
-        A registered method name or alias.
-    params : dict, optional
-        The parameters it would run with (an explicit ``layer_name`` is checked
-        when the method runs, not here).
-
-    Returns
-    -------
-    str or None
-
-    Examples
-    --------
-    >>> skip_reason(tlxp.as_adapter(mlp), 'gradcam')       # doctest: +SKIP
-    'no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)'
-    """
-    spec = method_info(method)
-    params = params or {}
-    layered = adapter.kind != "callable"
-    if spec.family == "cam":
-        if not layered:
-            return "a plain callable has no layers to take a class activation map from"
-        if params.get("layer_name") is None:
-            from .methods.cam import _spatial_layers
-
-            if not _spatial_layers(adapter):
-                return "no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)"
-    elif spec.name == "guided_backprop":
-        if not layered:
-            return "a plain callable has no layers whose ReLUs could be guided"
-        from .methods.gradients import relu_sites
-
-        if not relu_sites(adapter):
-            return "no layer with a ReLU activation (guided backprop would be the plain gradient)"
-    elif spec.name == "attention_rollout":
-        from .methods.attention import attention_layer_names
-
-        if not layered or not attention_layer_names(adapter):
-            return "no self-attention layer to roll out"
-    return None
 
 
 def applicable_methods(adapter, inputs, methods, config=None, warn=True):

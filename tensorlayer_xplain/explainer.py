@@ -9,7 +9,6 @@ import numpy as np
 
 from . import _explainer_output as output
 from ._explainer_config import check_config, check_methods, check_seed, make_cache, validate_params  # noqa: F401
-from ._explainer_output import FAMILY_FIGURES  # noqa: F401  (kept importable from here)
 from ._explainer_stream import chunks, explain_chunks, is_stream, n_inputs
 from .adapter import ModelAdapter, as_adapter
 from .cache import DEFAULT_CACHE_BYTES, fingerprint

@@ -3,9 +3,7 @@ from . import gradients  # noqa: F401
 from . import cam, perturbation  # noqa: F401
 from . import attention  # noqa: F401
 from . import lime, shap  # noqa: F401
-from . import costs  # noqa: E402
-
-costs.install_builtin_costs()
+from . import costs, engine  # noqa: F401
 from .registry import *  # noqa: F401,F403
 from .registry import __all__ as _registry_all
 

@@ -41,6 +41,7 @@ from ._attention_layers import attention_layer_names, capture_attention, resolve
 from ._attention_matrices import HEAD_FUSIONS, QUERIES, check_choice, fuse_heads, query_map, resolve_query, rollout  # noqa: F401
 from ._attention_tokens import TokenLayout, token_layout, tokens_to_image
 from ._dense_attention import dense_unit_attention_map
+from .costs import one_forward
 from .registry import register_method
 
 __all__ = [
@@ -70,7 +71,7 @@ def _attention_meta(layout, query, names):
     }
 
 
-@register_method("attention", family="attention")
+@register_method("attention", family="attention", cost=one_forward, batchable=True, figure="attention_visualization")
 @shared_docstring
 def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion="mean", query="auto", p=2.0,
               interpolation="bilinear", batch_size=None):
@@ -156,7 +157,15 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
     return heat, meta
 
 
-@register_method("attention_rollout", aliases=("rollout",), family="attention")
+def _rollout_applies(adapter, params):
+    """Why rollout does not apply (no self-attention layer), or None."""
+    if adapter.kind == "callable" or not attention_layer_names(adapter):
+        return "no self-attention layer to roll out"
+    return None
+
+
+@register_method("attention_rollout", aliases=("rollout",), family="attention", cost=one_forward, batchable=True,
+                 applies=_rollout_applies, figure="attention_visualization")
 @shared_docstring
 def attention_rollout(adapter, inputs, targets, head_fusion="mean", residual=True, query="auto",
                       interpolation="bilinear", batch_size=None):

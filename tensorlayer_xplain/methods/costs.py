@@ -1,64 +1,36 @@
-"""What a method costs, in model passes, before it runs: the cost model, parameter ranges and budgets.
+"""What a method costs, in model passes, before it runs: the cost model and budgets.
 
-Every registered method states its cost as a function of its parameters and
-the input: ``cost(adapter, n_inputs, **params) -> (forward, backward)``, the
+Every registered method declares its cost with it
+(``register_method(..., cost=...)``) as a function of its parameters and the
+input: ``cost(adapter, n_inputs, **params) -> (forward, backward)``, the
 number of rows sent forward through the model and the number of those that
 are also back-propagated. One *pass* is one input row through the model; a
 backward pass counts as one more, so ``total = forward + backward`` (a
 gradient costs about two forward passes). The extra forward pass every
-explanation makes to predict its inputs is not counted.
+explanation makes to predict its inputs is not counted. A method that
+declares no cost counts one forward and one backward pass per input.
 
-=======================  ===============================================  ================
-method                   forward passes per input                         backward
-=======================  ===============================================  ================
-gradient, gradient_x_    1                                                1
-input, guided_backprop,
-gradcam, gradcam_plus_
-plus
-integrated_gradients     ``steps + 1``                                    ``steps + 1``
-smoothgrad, vargrad      ``n_samples`` x the base method's                idem
-scorecam                 channels of the CAM layer + 1                    0
-occlusion                windows + 1                                      0
-rise                     ``n_masks``                                      0
-lime, lime_tabular       ``num_samples``                                  0
-shap                     ``n_samples`` (+ the background once)            ``n_samples``
-shap_kernel              ``nsamples`` x background rows (``max_background``)   0
-shap_partition           ``max_evals``                                    0
-shap_deep                background rows (``max_background``)             idem
-attention, rollout       1                                                0
-user methods             1 (unless ``register_method(..., cost=...)``)    1
-=======================  ===============================================  ================
-
-:func:`check_ranges` rejects out-of-range counts before anything runs: every
-count parameter (``steps``, ``n_samples``, ``n_masks``, ``num_samples``,
-``max_evals``, ...) must be an int in ``[1, MAX_COUNT]`` and ``batch_size`` an
-int in ``[1, MAX_BATCH_SIZE]``; float parameters must be finite.
+Parameter ranges are declared with the method too and checked by
+:func:`~tensorlayer_xplain.methods.registry.check_ranges` (re-exported here)
+before anything runs: count parameters (``steps``, ``n_samples``, ``n_masks``,
+``num_samples``, ``max_evals``, ...) are ints in ``[1, MAX_COUNT]``,
+``batch_size`` an int in ``[1, MAX_BATCH_SIZE]``, float parameters finite.
 
 Examples
 --------
->>> import tensorlayer_xplain as tlxp                                   # doctest: +SKIP
->>> tlxp.estimate_cost(model, 'integrated_gradients', 8, steps=32)      # doctest: +SKIP
+>>> import tensorlayer_xplain as tlxp
+>>> tlxp.estimate_cost(model, 'integrated_gradients', 8, steps=32)
 Cost(method='integrated_gradients', n_inputs=8, forward=264, backward=264, total=528)
 """
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import window_pair
-from ._segmentation import check_compactness
-from .registry import method_info
+from ._ranges import MAX_BATCH_SIZE, MAX_COUNT, is_int as _is_int
+from .registry import check_params, check_ranges, count_parameters, method_info
 
-__all__ = ["Cost", "estimate_cost", "check_budget", "check_ranges", "set_method_traits", "batchable",
-           "MAX_BATCH_SIZE", "MAX_COUNT", "COUNT_PARAMETERS"]
-
-#: Largest ``batch_size`` accepted anywhere (rows in flight at once).
-MAX_BATCH_SIZE = 8192
-#: Largest value of a count parameter (steps, samples, masks, evaluations per input).
-MAX_COUNT = 1_000_000
-#: Parameters that count model evaluations (or features): positive ints up to MAX_COUNT.
-COUNT_PARAMETERS = ("steps", "n_samples", "n_masks", "num_samples", "max_evals", "nsamples", "max_background",
-                    "n_segments", "num_features", "mask_size", "window", "stride")
+__all__ = ["Cost", "estimate_cost", "check_budget", "check_ranges", "batchable", "check_max_cost",
+           "MAX_BATCH_SIZE", "MAX_COUNT", "one_gradient", "one_forward", "per_input", "background_rows"]
 
 
 @dataclass(frozen=True)
@@ -89,41 +61,6 @@ class Cost:
     total: int
 
 
-_COSTS = {}
-_BATCHABLE = {}
-
-
-def set_method_traits(name, cost=None, batchable=False):
-    """Record a method's cost function and whether its rows may be merged (``register_method`` calls this).
-
-    Parameters
-    ----------
-    name : str
-        The canonical method name.
-    cost : callable, optional
-        ``cost(adapter, n_inputs, **params) -> (forward, backward)``, totals for
-        ``n_inputs`` inputs; None means one forward and one backward pass per input.
-    batchable : bool or callable
-        True when each input's result depends only on that input (not on the
-        other rows of the batch or their position): the service may then merge
-        concurrent requests into one batch. A callable ``batchable(params) ->
-        bool`` decides per call.
-
-    Examples
-    --------
-    >>> set_method_traits('my_method', cost=lambda adapter, n, reps=4: (n * reps, 0))   # doctest: +SKIP
-    """
-    if cost is not None and not callable(cost):
-        raise TypeError("cost: expected a callable cost(adapter, n_inputs, **params) -> (forward, backward), "
-                        "got %r" % (cost,))
-    _COSTS.pop(name, None)
-    _BATCHABLE.pop(name, None)
-    if cost is not None:
-        _COSTS[name] = cost
-    if batchable:
-        _BATCHABLE[name] = batchable
-
-
 def batchable(method, params=None):
     """True when concurrent requests of ``method`` with ``params`` may be merged into one batch.
 
@@ -139,11 +76,11 @@ def batchable(method, params=None):
 
     Examples
     --------
-    >>> batchable('gradient')      # doctest: +SKIP
-    True
+    >>> batchable('gradient'), batchable('lime')
+    (True, False)
     """
     spec = method_info(method)
-    rule = _BATCHABLE.get(spec.name, False)
+    rule = spec.batchable
     if callable(rule):
         full = dict(spec.parameters)
         full.update(params or {})
@@ -151,55 +88,8 @@ def batchable(method, params=None):
     return bool(rule)
 
 
-def _is_int(value):
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
-
-
-def _check_count(method, key, value, limit):
-    values = value if isinstance(value, (tuple, list)) and key in ("window", "stride", "n_segments") else (value,)
-    for v in values:
-        if not _is_int(v) or not 1 <= v <= limit:
-            raise ValueError("%s: expected an int between 1 and %d for %s, got %r"
-                             % (key, limit, method, value))
-
-
-def check_ranges(method, params):
-    """Reject count parameters outside ``[1, MAX_COUNT]``, a bad ``batch_size`` and non-finite floats.
-
-    Parameters
-    ----------
-    method : str
-        A method name or alias.
-    params : dict
-        The parameters of one call (None and strings such as ``'auto'`` are
-        left to the method).
-
-    Raises
-    ------
-    ValueError
-        Naming the parameter, the accepted range and the value.
-
-    Examples
-    --------
-    >>> check_ranges('integrated_gradients', {'steps': -5})                   # doctest: +SKIP
-    Traceback (most recent call last):
-    ValueError: steps: expected an int between 1 and 1000000 for integrated_gradients, got -5
-    """
-    spec = method_info(method)
-    for key, value in params.items():
-        if value is None or isinstance(value, str):
-            continue
-        if key == "batch_size":
-            _check_count(spec.name, key, value, MAX_BATCH_SIZE)
-        elif key in COUNT_PARAMETERS:
-            _check_count(spec.name, key, value, MAX_COUNT)
-        elif key == "compactness":
-            check_compactness(value)
-        elif isinstance(value, (float, np.floating)) and not np.isfinite(value):
-            raise ValueError("%s: expected a finite number for %s, got %r" % (key, spec.name, value))
-
-
-def _background_rows(background, max_background=None):
+def background_rows(background, max_background=None):
+    """Rows of a ``background`` array (0 for None or a string), at most ``max_background``."""
     rows = 0 if background is None or isinstance(background, str) else len(np.asarray(background))
     return min(rows, max_background) if _is_int(max_background) else rows
 
@@ -233,11 +123,10 @@ def estimate_cost(model, method, n_inputs, **params):
 
     Examples
     --------
-    >>> estimate_cost(model, 'smoothgrad', 4, n_samples=16)                 # doctest: +SKIP
+    >>> estimate_cost(model, 'smoothgrad', 4, n_samples=16)
     Cost(method='smoothgrad', n_inputs=4, forward=64, backward=64, total=128)
     """
     from ..adapter import as_adapter
-    from .registry import check_params
 
     spec = method_info(method)
     if not _is_int(n_inputs) or n_inputs < 1:
@@ -247,7 +136,7 @@ def estimate_cost(model, method, n_inputs, **params):
     full = dict(spec.parameters)
     full.update(params)
     adapter = as_adapter(model)
-    fn = _COSTS.get(spec.name)
+    fn = spec.cost
     forward, backward = (int(n_inputs), int(n_inputs)) if fn is None else fn(adapter, int(n_inputs), **full)
     forward, backward = int(forward), int(backward)
     return Cost(spec.name, int(n_inputs), forward, backward, forward + backward)
@@ -267,13 +156,15 @@ def check_budget(cost, max_cost, params=None):
 
     Examples
     --------
-    >>> check_budget(Cost('rise', 1, 2000, 0, 2000), 1000)                  # doctest: +SKIP
+    >>> check_budget(Cost('rise', 1, 2000, 0, 2000), 1000, {'n_masks': 2000})
     Traceback (most recent call last):
-    ValueError: max_cost: rise on 1 input(s) (n_masks=2000) costs 2000 model passes ...
+    ...
+    ValueError: max_cost: rise on 1 input(s) with n_masks=2000 costs 2000 model passes (2000 forward + 0 backward), over the limit of 1000; lower those parameters or the number of inputs, or raise max_cost
     """
     if max_cost is None or cost.total <= max_cost:
         return
-    counts = ", ".join("%s=%r" % (k, v) for k, v in sorted((params or {}).items()) if k in COUNT_PARAMETERS)
+    names = count_parameters(cost.method)
+    counts = ", ".join("%s=%r" % (k, v) for k, v in sorted((params or {}).items()) if k in names)
     raise ValueError("max_cost: %s on %d input(s)%s costs %d model passes (%d forward + %d backward), over the "
                      "limit of %d; lower %sthe number of inputs, or raise max_cost"
                      % (cost.method, cost.n_inputs, " with %s" % counts if counts else "", cost.total, cost.forward,
@@ -287,84 +178,27 @@ def check_max_cost(max_cost, name="max_cost"):
     return None if max_cost is None else int(max_cost)
 
 
-# ----------------------------------------------------------------------------- the built-in methods' costs
-def _one_gradient(adapter, n, **_):
+# ----------------------------------------------------------------------------- helpers for cost declarations
+def one_gradient(adapter, n, **_):
+    """One forward and one backward pass per input (gradients, Grad-CAM)."""
     return n, n
 
 
-def _one_forward(adapter, n, **_):
+def one_forward(adapter, n, **_):
+    """One forward pass per input (attention maps)."""
     return n, 0
 
 
-def _integrated_gradients(adapter, n, steps=64, **_):
-    return n * (steps + 1), n * (steps + 1)
+def per_input(key):
+    """``cost`` of a method making ``params[key]`` forward passes per input (masks, samples, evaluations).
 
-
-def _noise_tunnel(adapter, n, base_method="gradient", n_samples=32, base_params=None, **_):
-    if not isinstance(base_method, str) or method_info(base_method).name in ("smoothgrad", "vargrad"):
-        return n * n_samples, n * n_samples  # the method itself rejects these
-    base = estimate_cost(adapter, base_method, n * n_samples, **dict(base_params or {}))
-    return base.forward, base.backward
-
-
-def _scorecam(adapter, n, layer_name=None, **_):
-    from .cam import resolve_cam_layer
-
-    channels = resolve_cam_layer(adapter, layer_name)[1][-1]
-    return n * (channels + 1), 0
-
-
-def _occlusion(adapter, n, window=4, stride=2, **_):
-    from .perturbation import occlusion_windows
-
-    h, w, _ = adapter.image_shape
-    rows, _ = occlusion_windows((h, w), window_pair("window", window, (h, w)), window_pair("stride", stride, (h, w)))
-    return n * (len(rows) + 1), 0
-
-
-def _shap_gradient(adapter, n, n_samples=200, background=None, **_):
-    return n * n_samples + _background_rows(background), n * n_samples
-
-
-def _shap_kernel(adapter, n, nsamples="auto", background=None, max_background=20, granularity="auto",
-                 n_segments=40, **_):
-    h, w, _ = adapter.image_shape
-    if granularity == "feature" or (granularity == "auto" and min(h, w) == 1):
-        scales = (int(np.prod(adapter.input_shape)),)  # one game over the input values
-    else:
-        scales = tuple(n_segments) if isinstance(n_segments, (tuple, list)) else (n_segments,)  # one per scale
-    coalitions = sum(2 * m + 2048 if nsamples == "auto" else int(nsamples) for m in scales)
-    return n * coalitions * max(1, _background_rows(background, max_background)), 0
-
-
-def _shap_deep(adapter, n, background=None, max_background=100, **_):
-    rows = max(1, _background_rows(background, max_background))
-    return n * rows, n * rows
-
-
-def _per_input(key, default):
+    Examples
+    --------
+    >>> per_input('n_masks')(None, 3, n_masks=100)
+    (300, 0)
+    """
     def cost(adapter, n, **params):
-        return n * int(params.get(key, default)), 0
+        return n * int(params[key]), 0
 
+    cost.__name__ = "per_input_%s" % key
     return cost
-
-
-_BUILTIN = {
-    "gradient": (_one_gradient, True), "gradient_x_input": (_one_gradient, True),
-    "guided_backprop": (_one_gradient, True), "gradcam": (_one_gradient, True),
-    "gradcam_plus_plus": (_one_gradient, True),
-    "integrated_gradients": (_integrated_gradients, lambda p: not (isinstance(p["baseline"], str)
-                                                                   and p["baseline"] == "uniform")),
-    "smoothgrad": (_noise_tunnel, False), "vargrad": (_noise_tunnel, False),
-    "scorecam": (_scorecam, True), "occlusion": (_occlusion, True),
-    "rise": (_per_input("n_masks", 2000), False), "lime": (_per_input("num_samples", 1000), False),
-    "lime_tabular": (_per_input("num_samples", 5000), False), "shap": (_shap_gradient, False),
-    "shap_kernel": (_shap_kernel, False), "shap_partition": (_per_input("max_evals", 500), False),
-    "shap_deep": (_shap_deep, False), "attention": (_one_forward, True), "attention_rollout": (_one_forward, True),
-}
-
-
-def install_builtin_costs():
-    """Attach the table above to the built-in methods (called once the methods are registered)."""
-    for name, (cost, merge) in _BUILTIN.items():
-        set_method_traits(name, cost, batchable=merge)

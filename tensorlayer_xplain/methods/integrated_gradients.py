@@ -11,7 +11,7 @@ from ._baselines import make_baseline
 from ._checks import positive_int, seed_value
 from .engine import expand, sum_over_samples
 from ._utils import rng_for
-from .registry import register_method
+from .registry import COUNT, Range, register_method
 
 __all__ = ["integrated_gradients", "trapezoid_alphas"]
 
@@ -57,7 +57,18 @@ def _completeness(attributions, f_x, f_base):
     return gap, sums, delta
 
 
-@register_method("integrated_gradients", aliases=("ig",), signed=True, family="gradient")
+def _cost(adapter, n, steps, **_):
+    return n * (steps + 1), n * (steps + 1)
+
+
+def _rows_independent(params):
+    """A ``'uniform'`` baseline draws one stream for the whole batch: rows depend on their position."""
+    return not (isinstance(params["baseline"], str) and params["baseline"] == "uniform")
+
+
+@register_method("integrated_gradients", aliases=("ig",), signed=True, family="gradient", cost=_cost,
+                 batchable=_rows_independent, ranges={"steps": COUNT, "blur_sigma": Range(0.0, float("inf"))},
+                 benchmark={"quick": {"steps": 16}, "work": ("steps",)})
 @shared_docstring
 def integrated_gradients(adapter, inputs, targets, steps=64, baseline="zeros", blur_sigma=3.0, seed=0,
                          batch_size=None):

@@ -32,7 +32,9 @@ from ._checks import positive_int, seed_value
 from ._graph import host_rows
 from ._segmentation import compose, segment_image, segments_to_pixels
 from ._utils import chunks
-from .registry import register_method
+from ._segmentation import SEGMENTATION_RANGES
+from .costs import per_input
+from .registry import COUNT, TrainingRows, register_method
 
 __all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream"]
 
@@ -128,7 +130,11 @@ def _explain_one_image(explainer, image, target, adapter, segmentation, n_segmen
     return exp, segments, weights, label
 
 
-@register_method("lime", aliases=("lime_image",), signed=True, family="lime")
+@register_method("lime", aliases=("lime_image",), signed=True, family="lime", cost=per_input("num_samples"),
+                 figure="lime_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, num_samples=COUNT, num_features=COUNT),
+                 benchmark={"quick": {"num_samples": 200}, "images": {"full": 8, "quick": 2},
+                            "work": ("num_samples",)})
 @shared_docstring
 def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive_only=False, hide_color=0.0,
          segmentation="slic", n_segments=40, compactness=0.1, kernel_width=0.25, feature_selection="auto",
@@ -234,7 +240,11 @@ def _tabular_names(names, expected, what, default):
     return names
 
 
-@register_method("lime_tabular", signed=True, family="lime")
+@register_method("lime_tabular", signed=True, family="lime", cost=per_input("num_samples"),
+                 figure="lime_visualization", ranges={"num_samples": COUNT, "num_features": COUNT},
+                 benchmark={"full": {"training_data": TrainingRows(1000)},
+                            "quick": {"training_data": TrainingRows(1000), "num_samples": 500},
+                            "images": {"full": 8, "quick": 2}, "inputs": "flat", "work": ("num_samples",)})
 @shared_docstring
 def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=None, class_names=None,
                  num_features=10, num_samples=5000, discretize_continuous=True, kernel_width=None,

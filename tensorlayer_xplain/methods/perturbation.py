@@ -15,7 +15,8 @@ from .._docstrings import shared_docstring
 from ._checks import fraction, positive_int, seed_value, window_pair
 from ._masking import masked_scores
 from ._sampling import pair_index, row_generators
-from .registry import register_method
+from .costs import per_input
+from .registry import COUNT, Range, count, register_method
 
 __all__ = ["occlusion", "rise", "occlusion_windows", "rise_masks", "RISE_NORMALIZATIONS"]
 
@@ -58,7 +59,16 @@ def occlusion_windows(image_hw, window, stride):
     return rows, cols
 
 
-@register_method("occlusion", family="perturbation", signed=True)
+def _occlusion_cost(adapter, n, window, stride, **_):
+    """One forward pass per window, plus the unoccluded input."""
+    h, w, _ = adapter.image_shape
+    rows, _ = occlusion_windows((h, w), window_pair("window", window, (h, w)), window_pair("stride", stride, (h, w)))
+    return n * (len(rows) + 1), 0
+
+
+@register_method("occlusion", family="perturbation", signed=True, cost=_occlusion_cost, batchable=True,
+                 ranges={"window": count(pairs=True), "stride": count(pairs=True)},
+                 benchmark={"quick": {"stride": 4}, "work": ("window", "stride")})
 @shared_docstring
 def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, batch_size=None):
     """Occlusion: how much the target score drops when a window of the input is replaced.
@@ -179,7 +189,9 @@ def _rise_normalized(saliency, coverage, normalization, n_masks, p_keep):
     return np.divide(saliency, coverage, out=np.zeros_like(saliency), where=coverage > 0)
 
 
-@register_method("rise", family="perturbation")
+@register_method("rise", family="perturbation", cost=per_input("n_masks"), batchable=False,
+                 ranges={"n_masks": COUNT, "mask_size": COUNT, "p_keep": Range(0.0, 1.0)},
+                 benchmark={"quick": {"n_masks": 250}, "work": ("n_masks",)})
 @shared_docstring
 def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0, use_probabilities=True,
          normalization="coverage", batch_size=None):

@@ -55,7 +55,9 @@ from ._graph import host_rows
 from ._segmentation import compose, segment_centroids, segments_to_pixels
 from ._shap_common import (GRANULARITIES, _additivity, _expected_values, _granularity, _model_outputs,
                            _pool_to_superpixels, _segmentations, _spatial_to_input, import_shap, keras_model)
-from .registry import register_method
+from ._segmentation import SEGMENTATION_RANGES
+from .costs import background_rows, per_input
+from .registry import COUNT, TrainingRows, register_method
 from .shap_deep import deep_unsupported_ops, shap_deep  # noqa: F401 (re-exported)
 from .shap_kernel import shap_kernel  # noqa: F401 (re-exported)
 
@@ -147,7 +149,17 @@ def _eg_with_shap(adapter, x, targets, background, n_samples, seed, local_smooth
     return np.asarray(values)[..., 0]
 
 
-@register_method("shap", aliases=("expected_gradients", "shap_gradient"), signed=True, family="shap")
+def _expected_gradients_cost(adapter, n, n_samples, background, **_):
+    """``n_samples`` gradients per input, plus the background's forward pass once."""
+    return n * n_samples + background_rows(background), n * n_samples
+
+
+@register_method("shap", aliases=("expected_gradients", "shap_gradient"), signed=True, family="shap",
+                 cost=_expected_gradients_cost, figure="shap_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, n_samples=COUNT),
+                 benchmark={"full": {"background": TrainingRows(100)},
+                            "quick": {"background": TrainingRows(20), "n_samples": 50},
+                            "work": ("n_samples", "background")})
 @shared_docstring
 def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples=200, seed=0, local_smoothing=0.0,
                             granularity="pixel", segmentation="slic", n_segments=40, compactness=0.1,
@@ -283,7 +295,9 @@ def _partition_superpixels(adapter, image, target, segs, replacement, max_evals,
     return np.mean(maps, axis=0), float(np.mean(bases)), raw
 
 
-@register_method("shap_partition", signed=True, family="shap")
+@register_method("shap_partition", signed=True, family="shap", cost=per_input("max_evals"), figure="shap_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, max_evals=COUNT),
+                 benchmark={"quick": {"max_evals": 100}, "images": {"full": 16, "quick": 4}, "work": ("max_evals",)})
 @shared_docstring
 def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch_size=None, granularity="pixel",
                    segmentation="slic", n_segments=40, compactness=0.1, seed=0):

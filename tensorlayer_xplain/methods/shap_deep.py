@@ -16,7 +16,8 @@ from ._background import check_background, subsample
 from ._blackbox import target_groups
 from ._checks import positive_int, seed_value
 from ._shap_common import _additivity, _expected_values, _model_outputs, import_shap, keras_model
-from .registry import register_method
+from .costs import background_rows
+from .registry import COUNT, TrainingRows, register_method
 
 __all__ = ["shap_deep", "deep_unsupported_ops"]
 
@@ -75,7 +76,16 @@ def _tf_gradient_recording_restored():
         execute.record_gradient = saved
 
 
-@register_method("shap_deep", signed=True, family="shap")
+def _cost(adapter, n, background, max_background, **_):
+    """One gradient per (input, background row)."""
+    rows = max(1, background_rows(background, max_background))
+    return n * rows, n * rows
+
+
+@register_method("shap_deep", signed=True, family="shap", cost=_cost, figure="shap_visualization",
+                 ranges={"max_background": COUNT},
+                 benchmark={"full": {"background": TrainingRows(100)}, "quick": {"background": TrainingRows(20)},
+                            "images": {"full": 16, "quick": 4}, "work": ("background",)})
 @shared_docstring
 def shap_deep(adapter, inputs, targets, background=None, max_background=100, seed=0, batch_size=None):
     """DeepSHAP (``shap.DeepExplainer``, DeepLIFT rescale rule) on the TL model wrapped as Keras.

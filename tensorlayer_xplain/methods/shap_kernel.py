@@ -13,7 +13,9 @@ from ._graph import host_rows
 from ._segmentation import segments_to_pixels
 from ._shap_common import (_additivity, _granularity, _model_outputs, _segmentations, _spatial_to_input,
                            import_shap)
-from .registry import register_method
+from ._segmentation import SEGMENTATION_RANGES
+from .costs import background_rows
+from .registry import COUNT, TrainingRows, register_method
 
 __all__ = ["shap_kernel"]
 
@@ -80,7 +82,22 @@ def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1
     return maps, expected, segment_values
 
 
-@register_method("shap_kernel", signed=True, family="shap")
+def _cost(adapter, n, nsamples, background, max_background, granularity, n_segments, **_):
+    """Coalitions per input (one game per scale) times the background rows each is scored with."""
+    h, w, _ = adapter.image_shape
+    if granularity == "feature" or (granularity == "auto" and min(h, w) == 1):
+        scales = (int(np.prod(adapter.input_shape)),)  # one game over the input values
+    else:
+        scales = tuple(n_segments) if isinstance(n_segments, (tuple, list)) else (n_segments,)  # one per scale
+    coalitions = sum(2 * m + 2048 if nsamples == "auto" else int(nsamples) for m in scales)
+    return n * coalitions * max(1, background_rows(background, max_background)), 0
+
+
+@register_method("shap_kernel", signed=True, family="shap", cost=_cost, figure="shap_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, nsamples=COUNT, max_background=COUNT),
+                 benchmark={"full": {"background": TrainingRows(100)},
+                            "quick": {"background": TrainingRows(20), "nsamples": 300, "max_background": 5},
+                            "images": {"full": 8, "quick": 2}, "inputs": "flat", "work": ("nsamples", "max_background")})
 @shared_docstring
 def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", granularity="auto", max_background=20,
                 l1_reg=False, segmentation="slic", n_segments=40, compactness=0.1, batch_size=None, seed=0):
