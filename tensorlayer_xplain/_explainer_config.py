@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .cache import ExplanationCache
+from .methods._ranges import check_seed as _check_seed
 from .methods.registry import check_params, method_info
 
 __all__ = ["validate_params", "check_methods", "check_config", "check_seed", "make_cache"]
@@ -79,10 +80,8 @@ def check_config(config):
 
 
 def check_seed(seed):
-    """``seed`` when it is an int or None; ``TypeError`` otherwise."""
-    if seed is not None and not isinstance(seed, numbers.Integral):
-        raise TypeError("seed: expected an int or None, got %r" % (seed,))
-    return seed
+    """``seed`` checked by the one seed rule (None or an int >= 0, see :func:`~.methods._ranges.check_seed`)."""
+    return _check_seed(seed)
 
 
 def make_cache(cache, cache_bytes):

@@ -31,7 +31,6 @@ from ._blackbox import score_function, small_blas
 from ._checks import positive_int, seed_value
 from ._graph import host_rows
 from ._segmentation import compose, segment_image, segments_to_pixels
-from ._utils import chunks
 from ._segmentation import SEGMENTATION_RANGES
 from .costs import per_input
 from .registry import COUNT, TrainingRows, register_method
@@ -54,8 +53,9 @@ class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         n_features = np.unique(segments).shape[0]
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
         data[0, :] = 1
-        labels = [np.asarray(classifier_fn(compose(data[start:stop], segments, image, fudged_image)))
-                  for start, stop in chunks(num_samples, batch_size)]
+        size = max(1, int(batch_size))
+        labels = [np.asarray(classifier_fn(compose(data[start:start + size], segments, image, fudged_image)))
+                  for start in range(0, num_samples, size)]
         return data, np.concatenate(labels, axis=0)
 
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 from ..adapter import ModelAdapter, as_adapter
 from ..explanation import Explanation
 from ..methods._baselines import make_baseline
+from ..methods._ranges import check_seed
 from ..methods._sampling import row_uniform
 from ..methods._utils import rng_for
 
@@ -44,7 +45,7 @@ def _check_seed(seed, name="seed"):
     """A non-negative int, or None replaced by fresh entropy (so all draws of one call share it)."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
-    return _check_int(name, seed, 0)
+    return check_seed(seed, name)
 
 
 def _n_pixels(name, value, total):
