@@ -27,8 +27,9 @@ output, ``attention_rollout`` needs self-attention layers, ``lime_tabular`` and
   deletion AUC (lower is better), insertion AUC and μ-fidelity (higher is
   better). A ``random`` row (uniform random attributions) gives the chance level.
 
-Method settings come from :data:`METHODS` (the methods' defaults in the full
-run, smaller work in ``--quick``); run settings from :data:`RUNS`.
+Method settings come from each method's declaration (``register_method(...,
+benchmark={...})``: the methods' defaults in the full run, smaller work in
+``--quick``); run settings from :data:`RUNS`.
 
 Outputs in ``--out`` (default ``benchmarks/results/``, not committed):
 ``suite[_quick].md`` (the table with the machine and settings), ``suite[_quick].csv``
@@ -63,8 +64,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import tensorlayer_xplain as tlxp  # noqa: E402
 from tensorlayer_xplain import metrics  # noqa: E402
-from tensorlayer_xplain.methods.attention import attention_layer_names  # noqa: E402
-from tensorlayer_xplain.methods.registry import method_info, method_parameters  # noqa: E402
+from tensorlayer_xplain.methods.registry import TrainingRows, method_info, method_parameters, skip_reason  # noqa: E402
 
 # ============================================================================ settings (the one place)
 #: Run settings per mode. ``batch``: test digits per timed call; ``min/max_repeats`` and
@@ -78,50 +78,6 @@ RUNS = {
               "metric_images": 8, "steps": 10, "n_subsets": 32},
 }
 
-
-class Train:
-    """Placeholder for ``n`` training rows of the model being benchmarked (a seeded sample)."""
-
-    def __init__(self, n):
-        self.n = int(n)
-
-    def __repr__(self):
-        return "%d train rows" % self.n
-
-
-#: Method settings. Per method: ``full`` / ``quick`` parameters (``{}`` = the method's
-#: defaults; ``Train(n)`` = n rows of the model's training set), ``images`` (timed
-#: images per mode when fewer than the batch: methods that explain one image at a
-#: time), ``inputs='flat'`` (only for models with flat inputs), and ``work``: the
-#: parameters shown in the table. A registered method missing here runs with its
-#: defaults.
-METHODS = {
-    "gradient": {},
-    "gradient_x_input": {},
-    "integrated_gradients": {"quick": {"steps": 16}, "work": ("steps",)},
-    "smoothgrad": {"quick": {"n_samples": 8}, "work": ("n_samples",)},
-    "vargrad": {"quick": {"n_samples": 8}, "work": ("n_samples",)},
-    "guided_backprop": {},
-    "gradcam": {},
-    "gradcam_plus_plus": {},
-    "scorecam": {},
-    "occlusion": {"quick": {"stride": 4}, "work": ("window", "stride")},
-    "rise": {"quick": {"n_masks": 250}, "work": ("n_masks",)},
-    "attention": {},
-    "attention_rollout": {},
-    "lime": {"quick": {"num_samples": 200}, "images": {"full": 8, "quick": 2}, "work": ("num_samples",)},
-    "shap": {"full": {"background": Train(100)}, "quick": {"background": Train(20), "n_samples": 50},
-             "work": ("n_samples", "background")},
-    "shap_deep": {"full": {"background": Train(100)}, "quick": {"background": Train(20)},
-                  "images": {"full": 16, "quick": 4}, "work": ("background",)},
-    "shap_partition": {"quick": {"max_evals": 100}, "images": {"full": 16, "quick": 4}, "work": ("max_evals",)},
-    "shap_kernel": {"full": {"background": Train(100)}, "quick": {"background": Train(20), "nsamples": 300,
-                                                                   "max_background": 5},
-                    "images": {"full": 8, "quick": 2}, "inputs": "flat", "work": ("nsamples", "max_background")},
-    "lime_tabular": {"full": {"training_data": Train(1000)},
-                     "quick": {"training_data": Train(1000), "num_samples": 500},
-                     "images": {"full": 8, "quick": 2}, "inputs": "flat", "work": ("num_samples",)},
-}
 
 #: Why a method has no baseline column (methods not listed: "no baseline in benchmarks/").
 NO_BASELINE = {
@@ -142,20 +98,26 @@ USER_PATH_TARGETS = {"gradient": 1.1, "gradcam": 1.3, "gradcam_plus_plus": 1.4}
 
 # ============================================================================ settings -> parameters
 def method_spec(name):
-    """The suite's settings entry for ``name`` (an empty one for methods it does not list)."""
-    return METHODS.get(name, {})
+    """The benchmark settings ``name`` declares (``register_method(..., benchmark=...)``; empty: its defaults).
+
+    ``quick`` / ``full``: parameters per mode (``TrainingRows(n)`` = n rows of the
+    model's training set); ``images``: timed images per mode when fewer than the
+    batch (methods that explain one image at a time); ``inputs='flat'``: only for
+    models with flat inputs; ``work``: the parameters shown in the table.
+    """
+    return method_info(name).benchmark
 
 
 def resolve_params(name, mode, X_train):
     """``(params, resolved, work)``: the parameters the suite passes, all of them with defaults, the table text.
 
-    ``Train(n)`` placeholders become ``n`` rows of ``X_train`` (seeded sample).
+    ``TrainingRows(n)`` placeholders become ``n`` rows of ``X_train`` (seeded sample).
     """
     if mode not in RUNS:
         raise ValueError("mode: expected one of %s, got %r" % (sorted(RUNS), mode))
     given = dict(method_spec(name).get(mode, {}))
     for key, value in given.items():
-        if isinstance(value, Train):
+        if isinstance(value, TrainingRows):
             rows = np.random.default_rng(SEED).choice(len(X_train), min(value.n, len(X_train)), replace=False)
             given[key] = X_train[np.sort(rows)]
     resolved = dict(method_parameters(name))
@@ -168,16 +130,10 @@ def resolve_params(name, mode, X_train):
 
 
 def applies(name, adapter):
-    """None when method ``name`` applies to the model behind ``adapter``, else the reason it does not."""
-    spec = method_info(name)
-    flat = len(adapter.input_shape) == 1
-    if method_spec(name).get("inputs") == "flat" and not flat:
+    """None when method ``name`` applies to the model behind ``adapter`` (its declaration), else the reason."""
+    if method_spec(name).get("inputs") == "flat" and len(adapter.input_shape) != 1:
         return "for flat inputs (run on the MLP)"
-    if spec.family == "cam" and not any(len(shape) == 3 for _, shape in adapter.layer_call_order()):
-        return "needs a layer with a 4-D output"
-    if name == "attention_rollout" and not attention_layer_names(adapter):
-        return "needs self-attention layers"
-    return None
+    return skip_reason(adapter, name)
 
 
 # ============================================================================ measuring
@@ -277,7 +233,7 @@ def _floor_kwargs(params):
     ig, sg, vg = params["integrated_gradients"], params["smoothgrad"], params["vargrad"]
     occ, rise = params["occlusion"], params["rise"]
     if (vg["n_samples"], vg["noise_level"]) != (sg["n_samples"], sg["noise_level"]):
-        raise ValueError("METHODS: smoothgrad and vargrad share one floor setting; give them the same "
+        raise ValueError("benchmark settings: smoothgrad and vargrad share one floor setting; give them the same "
                          "n_samples and noise_level, got %r and %r" % (sg, vg))
     return {"ig_steps": ig["steps"], "sg_samples": sg["n_samples"], "noise_level": sg["noise_level"],
             "occlusion_window": occ["window"], "occlusion_stride": occ["stride"], "rise_n_masks": rise["n_masks"],
@@ -368,7 +324,7 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
     models : dict of str -> (model, X_train, X_test)
         Models to benchmark under a short label (``'cnn'``, ``'mlp'``).
     mode : {'full', 'quick'}
-        Which settings of :data:`METHODS` to use.
+        Which settings of the methods' ``benchmark`` declarations to use.
     methods : sequence of str, optional
         Method names (default: ``tlxp.available_methods()``).
     run : dict, optional
