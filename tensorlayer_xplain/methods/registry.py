@@ -7,16 +7,14 @@ array ``(N,)`` (or a callable on the scores). It returns attributions of the
 inputs' shape (or ``(N, H, W)`` for spatial maps such as CAMs), optionally with a
 dict of extras: ``return attributions, {'completeness_gap': gap}``.
 
-Examples
---------
->>> import numpy as np
->>> from tensorlayer_xplain import register_method
 Everything about a method is declared with it: its cost, whether its rows are
 independent, when it applies to a model, its figure, its family and the valid
 ranges of its parameters. Every other part of the package (cost estimates,
 budgets, ``compare_methods``/``visualize_all``, the HTTP service, the benchmark
 suite) reads these declarations; no other table names methods.
 
+Examples
+--------
 >>> from tensorlayer_xplain import register_method
 >>> @register_method("input_times_two", signed=True, family="gradient",
 ...                  cost=lambda adapter, n, **params: (n, 0),

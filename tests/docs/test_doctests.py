@@ -1,0 +1,83 @@
+"""The docstring examples run: every ``>>>`` line of the package is a doctest on a tiny model.
+
+Examples use a shared namespace (:func:`doctest_namespace`): ``tlxp``, ``np``, ``tf``, ``tl``, a
+small MNIST-shaped CNN ``model`` (28x28x1, 10 classes, seeded random weights), ``mlp`` (flat 784),
+``x`` (4 images), ``X_test`` / ``y_test`` (16 images and labels), ``adapter``, ``explainer`` and an
+explanation ``exp``. Each module's examples run in a fresh temporary folder (figures land there)
+with the module's own globals. Examples that cannot run here (network, GPU, a server, minutes of
+work) carry ``# doctest: +SKIP`` and say why in the line before.
+"""
+import doctest
+import importlib
+import os
+import pkgutil
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorlayer_xplain as tlxp
+
+_OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def _modules():
+    names = [tlxp.__name__]
+    for info in pkgutil.walk_packages(tlxp.__path__, tlxp.__name__ + "."):
+        names.append(info.name)
+    return sorted(names)
+
+
+def _has_examples(name):
+    try:
+        module = importlib.import_module(name)
+    except ImportError:  # optional extras (ray, gradio...) not installed
+        return False
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    return any(t.examples for t in finder.find(module, module=module))
+
+
+MODULES = [name for name in _modules() if name.rsplit(".", 1)[-1] not in ("__main__",)]
+
+
+@pytest.fixture(scope="module")
+def namespace():
+    """The names docstring examples may use without defining them."""
+    import tensorflow as tf
+    import tensorlayer as tl
+
+    model = tlxp.models.cnn(seed=0)
+    mlp = tlxp.models.mlp(seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 28, 28, 1), dtype=np.float32)
+    X_test = rng.random((16, 28, 28, 1), dtype=np.float32)
+    y_test = rng.integers(0, 10, 16)
+    explainer = tlxp.ModelExplainer(model, methods=["gradient", "gradcam"], class_names=[str(i) for i in range(10)])
+    exp = tlxp.explain(model, x, "gradient")
+    return {"tlxp": tlxp, "np": np, "tf": tf, "tl": tl, "model": model, "mlp": mlp, "x": x, "X_test": X_test,
+            "y_test": y_test, "adapter": tlxp.as_adapter(model), "explainer": explainer, "exp": exp}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name, namespace, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    module = importlib.import_module(name) if _has_examples(name) else None
+    if module is None:
+        return
+    monkeypatch.chdir(tmp_path)
+    printing = np.get_printoptions()
+    np.set_printoptions(legacy="1.25")  # reprs as the docstrings write them: 16, not np.int64(16)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=_OPTIONS)
+    failures = []
+    try:
+        for test in finder.find(module, module=module, globs=dict(namespace, **vars(module))):
+            if test.examples:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    runner.run(test, out=failures.append, clear_globs=True)
+                plt.close("all")
+    finally:
+        np.set_printoptions(**printing)
+    assert runner.failures == 0, "".join(failures)
