@@ -40,8 +40,7 @@ def _has_examples(name):
 MODULES = [name for name in _modules() if name.rsplit(".", 1)[-1] not in ("__main__",)]
 
 
-@pytest.fixture(scope="module")
-def namespace():
+def make_namespace():
     """The names docstring examples may use without defining them."""
     import tensorflow as tf
     import tensorlayer as tl
@@ -56,6 +55,11 @@ def namespace():
     exp = tlxp.explain(model, x, "gradient")
     return {"tlxp": tlxp, "np": np, "tf": tf, "tl": tl, "model": model, "mlp": mlp, "x": x, "X_test": X_test,
             "y_test": y_test, "adapter": tlxp.as_adapter(model), "explainer": explainer, "exp": exp}
+
+
+@pytest.fixture(scope="module")
+def namespace():
+    return make_namespace()
 
 
 @pytest.mark.parametrize("name", MODULES)
