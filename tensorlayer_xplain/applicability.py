@@ -20,8 +20,8 @@ class Explanations(dict):
 
     Examples
     --------
-    >>> exps = tlxp.compare_methods(mlp, x, name='out/compare.png')   # doctest: +SKIP
-    >>> exps.skipped['gradcam']                                        # doctest: +SKIP
+    >>> exps = tlxp.compare_methods(mlp, x, name='out/compare.png')
+    >>> exps.skipped['gradcam']
     'no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)'
     """
 
@@ -57,8 +57,8 @@ def applicable_methods(adapter, inputs, methods, config=None, warn=True):
 
     Examples
     --------
-    >>> kept, skipped = applicable_methods(tlxp.as_adapter(mlp), x, ['gradient', 'gradcam'])  # doctest: +SKIP
-    >>> kept, list(skipped)                                                                     # doctest: +SKIP
+    >>> kept, skipped = applicable_methods(tlxp.as_adapter(mlp), x, ['gradient', 'gradcam'])
+    >>> kept, list(skipped)
     (['gradient'], ['gradcam'])
     """
     adapter.prepare(inputs)  # learns the input shape, rejects bad input early

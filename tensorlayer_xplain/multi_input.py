@@ -70,9 +70,9 @@ class MultiInputAdapter(ModelAdapter):
 
     Examples
     --------
-    >>> a, b = tl.layers.Input((None, 8, 8, 1)), tl.layers.Input((None, 8, 8, 1))   # doctest: +SKIP
-    >>> adapter = MultiInputAdapter(siamese)                                         # doctest: +SKIP
-    >>> adapter.predict([xa, xb]).shape                                             # doctest: +SKIP
+    >>> a, b = tl.layers.Input((None, 8, 8, 1)), tl.layers.Input((None, 8, 8, 1))
+    >>> adapter = MultiInputAdapter(siamese)
+    >>> adapter.predict([xa, xb]).shape
     (4, 2)
     """
 
@@ -348,10 +348,10 @@ class MultiInputExplanation(Explanation):
 
     Examples
     --------
-    >>> exp = tlxp.explain(siamese, [xa, xb], 'gradient')   # doctest: +SKIP
-    >>> [a.shape for a in exp.attributions]                 # doctest: +SKIP
+    >>> exp = tlxp.explain(siamese, [xa, xb], 'gradient')
+    >>> [a.shape for a in exp.attributions]
     [(4, 28, 28, 1), (4, 28, 28, 1)]
-    >>> exp.heatmap(input=1).shape                          # doctest: +SKIP
+    >>> exp.heatmap(input=1).shape
     (4, 28, 28)
     """
 
@@ -439,7 +439,7 @@ def explain_multi(adapter, inputs, method, targets=None, **params):
 
     Examples
     --------
-    >>> exp = explain_multi(as_adapter(siamese), [xa, xb], 'integrated_gradients', steps=32)   # doctest: +SKIP
+    >>> exp = explain_multi(as_adapter(siamese), [xa, xb], 'integrated_gradients', steps=32)
     """
     name = method_info(method).name
     fn = MULTI_INPUT_METHODS.get(name)

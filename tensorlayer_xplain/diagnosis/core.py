@@ -117,9 +117,9 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
 
     Examples
     --------
-    >>> d = tlxp.diagnose(model, X_test[:1000], y_test[:1000])      # doctest: +SKIP
-    >>> d.reliance[d.reliance.flagged]                              # doctest: +SKIP
-    >>> d.report('xplain_out/diagnosis.html')                       # doctest: +SKIP
+    >>> d = tlxp.diagnose(model, X_test[:1000], y_test[:1000])
+    >>> d.reliance[d.reliance.flagged]
+    >>> d.report('xplain_out/diagnosis.html')
     """
     if isinstance(methods, str) or not methods:
         raise ValueError("methods: expected a non-empty list of method names, got %r" % (methods,))

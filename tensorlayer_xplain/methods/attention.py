@@ -132,12 +132,12 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
 
     Examples
     --------
-    >>> exp = ModelExplainer(vit, methods=['attention']).explain(x, method='attention')  # doctest: +SKIP
-    >>> exp.meta['attention_kind'], exp.heatmap().shape                                  # doctest: +SKIP
+    >>> exp = ModelExplainer(vit, methods=['attention']).explain(x, method='attention')
+    >>> exp.meta['attention_kind'], exp.heatmap().shape
     ('self_attention', (4, 28, 28))
-    >>> explain(cnn, x, 'attention').meta['attention_kind']                              # doctest: +SKIP
+    >>> explain(cnn, x, 'attention').meta['attention_kind']
     'activation'
-    >>> tlxp.explain(tlxp.models.mlp(), x.reshape(-1, 784), 'attention').meta['attention_kind']  # doctest: +SKIP
+    >>> tlxp.explain(tlxp.models.mlp(), x.reshape(-1, 784), 'attention').meta['attention_kind']
     'dense_units'
     """
     name = resolve_attention_layer(adapter, layer_name) if adapter.kind != "callable" else None
@@ -201,8 +201,8 @@ def attention_rollout(adapter, inputs, targets, head_fusion="mean", residual=Tru
 
     Examples
     --------
-    >>> exp = explain(vit, x, 'attention_rollout', head_fusion='max')   # doctest: +SKIP
-    >>> exp.meta['rollout'].shape                                       # doctest: +SKIP
+    >>> exp = explain(vit, x, 'attention_rollout', head_fusion='max')
+    >>> exp.meta['rollout'].shape
     (4, 50, 50)
     """
     check_choice(head_fusion, HEAD_FUSIONS, "head_fusion")

@@ -198,8 +198,8 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradcam')                # doctest: +SKIP
-    >>> exp.meta['layer_name'], exp.heatmap().shape           # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam')
+    >>> exp.meta['layer_name'], exp.heatmap().shape
     ('maxpool2d_2', (4, 28, 28))
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_weights)
@@ -230,7 +230,7 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradcam_plus_plus')   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam_plus_plus')
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_plus_plus_weights)
 
@@ -310,8 +310,8 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)   # doctest: +SKIP
-    >>> exp.meta['weights'].shape                                  # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)
+    >>> exp.meta['weights'].shape
     (4, 32)
     """
     if combine not in SCORECAM_COMBINES:

@@ -52,7 +52,7 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
 
     Examples
     --------
-    >>> exp = ModelExplainer(model, methods=['gradient']).explain(x)   # doctest: +SKIP
+    >>> exp = ModelExplainer(model, methods=['gradient']).explain(x)
     """
     grads, scores = input_gradients(adapter, inputs, targets, batch_size, return_scores=True)
     if absolute:
@@ -82,7 +82,7 @@ def gradient_x_input(adapter, inputs, targets, batch_size=None):
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradient_x_input')     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradient_x_input')
     """
     grads, scores = input_gradients(adapter, inputs, targets, batch_size, return_scores=True)
     return inputs * grads, {"scores": scores}
@@ -133,6 +133,6 @@ def guided_backprop(adapter, inputs, targets, batch_size=None):
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'guided_backprop')   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'guided_backprop')
     """
     return _guided_gradients(adapter, np.asarray(inputs, np.float32), targets, batch_size)

@@ -187,8 +187,8 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:2], 'lime', num_samples=500, seed=0)   # doctest: +SKIP
-    >>> exp.meta['lime_explanations'][0].get_image_and_mask(exp.targets[0])  # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'lime', num_samples=500, seed=0)
+    >>> exp.meta['lime_explanations'][0].get_image_and_mask(exp.targets[0])
     """
     channels = _channels(adapter)
     num_samples = positive_int("num_samples", num_samples)
@@ -292,7 +292,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
 
     Examples
     --------
-    >>> exp = tlxp.explain(mlp, X_test[:1], 'lime_tabular', training_data=X_train[:1000])   # doctest: +SKIP
+    >>> exp = tlxp.explain(mlp, X_test[:1], 'lime_tabular', training_data=X_train[:1000])
     """
     n_features = int(np.prod(adapter.input_shape))
     if training_data is None:

@@ -142,9 +142,9 @@ def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, n
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'smoothgrad', n_samples=50)                     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'smoothgrad', n_samples=50)
     >>> exp = tlxp.explain(model, x, 'smoothgrad', base_method='integrated_gradients',
-    ...                   base_params={'steps': 16})                                # doctest: +SKIP
+    ...                   base_params={'steps': 16})
     """
     mean, _, spec, signed = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
                                           batch_size, base_params, "smoothgrad")
@@ -175,7 +175,7 @@ def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, nois
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'vargrad', n_samples=50, seed=1)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'vargrad', n_samples=50, seed=1)
     """
     _, var, spec, _ = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
                                     batch_size, base_params, "vargrad", variance=True)

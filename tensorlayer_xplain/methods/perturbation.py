@@ -100,7 +100,7 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'occlusion', window=6, stride=3)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'occlusion', window=6, stride=3)
     """
     h, w, _ = adapter.image_shape
     window = window_pair("window", window, (h, w))
@@ -239,10 +239,10 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'rise', n_masks=1000, seed=0)              # doctest: +SKIP
-    >>> exp.meta['normalization']                                              # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'rise', n_masks=1000, seed=0)
+    >>> exp.meta['normalization']
     'coverage'
-    >>> paper = tlxp.explain(model, x, 'rise', n_masks=1000, normalization='paper')   # doctest: +SKIP
+    >>> paper = tlxp.explain(model, x, 'rise', n_masks=1000, normalization='paper')
     """
     n_masks = positive_int("n_masks", n_masks)
     h, w, _ = adapter.image_shape

@@ -200,8 +200,8 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:4], 'shap', background=X_train[:100], seed=0)   # doctest: +SKIP
-    >>> exp.meta['expected_value'].shape                                                # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:4], 'shap', background=X_train[:100], seed=0)
+    >>> exp.meta['expected_value'].shape
     (4,)
     """
     background = check_background(adapter, background, "shap")
@@ -332,7 +332,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_partition', max_evals=1000)   # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_partition', max_evals=1000)
     """
     _granularity(granularity, GRANULARITIES)
     max_evals = positive_int("max_evals", max_evals, minimum=3)

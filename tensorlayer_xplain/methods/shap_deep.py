@@ -129,7 +129,7 @@ def shap_deep(adapter, inputs, targets, background=None, max_background=100, see
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_deep', background=X_train[:100])   # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_deep', background=X_train[:100])
     """
     shap = import_shap()
 

@@ -136,7 +136,10 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
 
     Examples
     --------
-    >>> exp = tlxp.explain(mlp, X[:2], 'shap_kernel', background=X_train[:20], granularity='feature')  # doctest: +SKIP
+    >>> exp = tlxp.explain(mlp, X_test[:2], 'shap_kernel', background=X_train[:20], granularity='feature',
+    ...                    nsamples=200, max_background=5)
+    >>> exp.attributions.shape
+    (2, 28, 28, 1)
     """
     background = check_background(adapter, background, "shap_kernel")
     seed = seed_value("seed", seed)
