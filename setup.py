@@ -8,7 +8,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _version():
-    with open(os.path.join(HERE, "tensorlayer_xplain", "__init__.py"), encoding="utf-8") as f:
+    with open(os.path.join(HERE, "tensorlayer_xplain", "_version.py"), encoding="utf-8") as f:
         return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
 
 
@@ -51,11 +51,15 @@ setup(
     extras_require={
         # httpx: FastAPI's TestClient; playwright: the report test drives Debian's chromium (apt-get install chromium);
         # schemathesis: the service is fuzzed from its OpenAPI schema
-        "test": ["pytest>=7", "hypothesis>=6", "httpx", "playwright>=1.40", "pytest-playwright>=0.4", "schemathesis>=4"],
+        # ruff: the linter .ci/run runs before the tests; tensorboard: tests/tensorboard
+        "test": ["pytest>=7", "hypothesis>=6", "httpx", "playwright>=1.40", "pytest-playwright>=0.4", "schemathesis>=4",
+                 "ruff>=0.6", "tensorboard>=2.12"],
         "serve": ["fastapi>=0.100", "uvicorn[standard]>=0.20", "python-multipart>=0.0.13", "pillow", "orjson>=3.9"],
         "app": ["gradio>=5"],
         "docs": ["sphinx>=7", "numpydoc>=1.6", "sphinx-rtd-theme>=2.0"],
         # explain_with_ray (Ray Data actors) and ExplanationStore.to_dask
+        # tlxp.tensorboard: ExplanationLogger, log_explanations, ExplanationStore.to_tensorboard
+        "tensorboard": ["tensorboard>=2.12"],
         "distributed": ["ray[data]>=2.9", "dask[array]", "psutil"],  # psutil: benchmarks/bench_scale.py
     },
     entry_points={"console_scripts": ["tensorlayer-xplain=tensorlayer_xplain.cli:main"]},

@@ -19,24 +19,23 @@ integrated gradients and SmoothGrad <= 1.2x of the floor.
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_gradients.py \
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_gradients \
         [--budget 4] [--only NAME ...] [--out DIR]
 """
 import argparse
+import functools
 import json
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tensorlayer_xplain as tlxp
+from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._models import trained_cnn  # noqa: E402
-from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks  # noqa: E402
+from ._models import trained_cnn
 
 BATCH = 64
 IG_STEPS = 32
@@ -60,7 +59,7 @@ def make_floors(model, x, t, ig_steps=IG_STEPS, sg_samples=SG_SAMPLES, noise_lev
 
     Returns ``{method name: callable}``; each callable runs its floor on ``x`` (targets ``t``) and
     returns a numpy array. The keyword arguments set the work of the floors (they default to this
-    script's settings) so other benchmarks (``benchmarks/run.py``) can match their methods' settings.
+    script's settings) so other benchmarks (``python -m benchmarks.run``) can match their methods' settings.
     """
     model.eval()  # a static TL model is called in eval mode (the adapter does this for the methods)
     layers = _layers(model)
@@ -289,7 +288,7 @@ def run(min_repeats=5, max_repeats=40, budget=4.0, only=None):
     t = np.argmax(adapter.predict(x), axis=1).astype(np.int32)
     floors = make_floors(model, x, t)
     methods = [m for m in METHODS if only is None or m[0] in only]
-    calls = {name: (lambda fn=tlxp.get_method(name), p=params: fn(adapter, x, t, **p)) for name, params, _ in methods}
+    calls = {name: functools.partial(tlxp.get_method(name), adapter, x, t, **params) for name, params, _ in methods}
     rows = []
     for name, _, note in methods:
         ours = calls[name]()  # warm-up: compile both sides, check they compute the same thing

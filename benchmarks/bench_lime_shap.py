@@ -20,7 +20,7 @@ than shap used directly.
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_lime_shap.py [--repeats 3] [--out DIR]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_lime_shap [--repeats 3] [--out DIR]
 """
 import argparse
 import contextlib
@@ -28,17 +28,15 @@ import io
 import json
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tensorlayer_xplain as tlxp
+from tensorlayer_xplain.methods.lime import segment_image
+from tensorlayer_xplain.methods.shap import keras_model
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._models import trained_cnn  # noqa: E402
-from tensorlayer_xplain.methods._segmentation import segment_image  # noqa: E402
-from tensorlayer_xplain.methods.shap import keras_model  # noqa: E402
+from ._models import trained_cnn
 
 LIME_IMAGES, LIME_SAMPLES = 4, 1000
 SHAP_IMAGES, SHAP_SAMPLES, SHAP_BACKGROUND = 16, 200, 100

@@ -18,7 +18,7 @@ throughput with flat memory; Ray within 1.3x of the single-process store.
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_scale.py [--n 10000]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_scale [--n 10000]
 """
 import argparse
 import json
@@ -31,7 +31,6 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 CONFIG = {"integrated_gradients": {"steps": 32}}
 PATHS = ("memory", "store", "ray")
@@ -40,7 +39,7 @@ METHODS = ("gradient", "integrated_gradients")
 
 def _cnn_weights():
     """Trained weights as arrays (so Ray actors can rebuild the same model)."""
-    from benchmarks._models import trained_cnn
+    from ._models import trained_cnn
 
     model, *_ = trained_cnn()
     return [w.numpy() for w in model.all_weights]
@@ -74,7 +73,7 @@ def one(path_kind, method, n, workdir):
     if path_kind == "ray":
         import ray
 
-        from tensorlayer_xplain.distributed import explain_with_ray
+        from tensorlayer_xplain.scale.ray import explain_with_ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}})
@@ -149,14 +148,14 @@ def main():
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
     for method in METHODS:
         for path_kind in PATHS:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", path_kind, method, "--n",
-                                  str(args.n), "--workdir", workdir], env=env, capture_output=True, text=True)
+            out = subprocess.run([sys.executable, "-m", "benchmarks.bench_scale", "--one", path_kind, method, "--n",
+                                  str(args.n), "--workdir", workdir], env=env, capture_output=True, text=True, cwd=ROOT)
             if out.returncode:
                 sys.exit("%s/%s failed:\n%s" % (path_kind, method, out.stderr[-3000:]))
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(rows[-1], file=sys.stderr, flush=True)
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--paired", "--n", str(args.n), "--pairs",
-                          str(args.pairs), "--workdir", workdir], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_scale", "--paired", "--n", str(args.n), "--pairs",
+                          str(args.pairs), "--workdir", workdir], env=env, capture_output=True, text=True, cwd=ROOT)
     if out.returncode:
         sys.exit("paired run failed:\n%s" % out.stderr[-3000:])
     ratio = json.loads(out.stdout.strip().splitlines()[-1])

@@ -22,8 +22,8 @@ every 100 ms: the normal clients' p95 latency in both runs and every 5xx.
 
 Only 127.0.0.1 is contacted. Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py [--requests 200] [--max-seconds 20]
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_serve.py --batching-only
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve [--requests 200] [--max-seconds 20]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_serve --batching-only
 """
 import argparse
 import asyncio
@@ -43,10 +43,10 @@ import numpy as np
 import orjson
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._models import trained_cnn  # noqa: E402
+
+from ._models import trained_cnn  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
 METHODS = ("gradient", "gradcam")
@@ -69,7 +69,8 @@ def png_bytes(image):
 
 def multipart(png, method, params=None):
     parts = [("method", method.encode())] + ([("params", json.dumps(params).encode())] if params else [])
-    body = b"".join(b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % (BOUNDARY.encode(), k.encode(), v)
+    field = b"--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
+    body = b"".join(field % (BOUNDARY.encode(), k.encode(), v)
                     for k, v in parts)
     body += (b"--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
              b"Content-Type: image/png\r\n\r\n" % BOUNDARY.encode()) + png + b"\r\n--%s--\r\n" % BOUNDARY.encode()

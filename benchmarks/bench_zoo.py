@@ -15,12 +15,12 @@ download host is unreachable), each applicable method explains one random
   and the ratio method / floor (median of three alternating pairs for
   one-pass methods, one pair otherwise);
 * **peak RSS increase** of the warm-up and timed calls over the RSS right
-  before them (the Linux peak mark is reset: ``benchmarks/_rss.py``), and the
+  before them (the Linux peak mark is reset: ``benchmarks/memory.py``), and the
   RSS left over after them.
 
 Each (model, method) runs in its own subprocess: memory the allocator keeps
 after one method does not hide the next one's peak. Run through
-``benchmarks/run.py --zoo``.
+``python -m benchmarks.run --zoo``.
 """
 import gc
 import json
@@ -112,8 +112,9 @@ def _setup(name):
 def run_method(name, method):
     """One method on one model in a fresh process: peak RSS over the RSS before its first call, then its time
     next to the floor's, measured back to back in this process."""
-    from benchmarks._rss import peak_mb, reset_peak, rss_mb
     from tensorlayer_xplain.methods.registry import method_info
+
+    from .memory import peak_mb, reset_peak, rss_mb
 
     model, adapter, x, target = _setup(name)
     params, warm, passes, kind = METHODS[method]
@@ -139,8 +140,8 @@ def run_method(name, method):
 
 def _child(args):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__)] + list(args), capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_zoo"] + list(args), capture_output=True, text=True,
+                          env=env, cwd=os.path.dirname(HERE))
     out = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not out:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -214,6 +215,8 @@ def markdown(results, header):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(HERE))
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m benchmarks.bench_zoo MODEL METHOD  (one measurement in a fresh process; the table: "
+                 "python -m benchmarks.run --zoo)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(json.dumps(run_method(sys.argv[1], sys.argv[2])), flush=True)

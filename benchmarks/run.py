@@ -27,9 +27,10 @@ output, ``attention_rollout`` needs self-attention layers, ``lime_tabular`` and
   deletion AUC (lower is better), insertion AUC and μ-fidelity (higher is
   better). A ``random`` row (uniform random attributions) gives the chance level.
 
-Method settings come from each method's declaration (``register_method(...,
-benchmark={...})``: the methods' defaults in the full run, smaller work in
-``--quick``); run settings from :data:`RUNS`.
+Method settings come from each method's ``benchmark`` declaration (the methods' defaults in the full
+run, smaller work in ``--quick``); run settings from :data:`benchmarks.settings.RUNS`. This module builds
+the table (baselines, quality, the user's path) and runs the command line; timing, memory, machine facts
+and the outputs are in ``benchmarks.timing``, ``memory``, ``machine`` and ``report``.
 
 Outputs in ``--out`` (default ``benchmarks/results/``, not committed):
 ``suite[_quick].md`` (the table with the machine and settings), ``suite[_quick].csv``
@@ -38,170 +39,42 @@ insertion minus deletion AUC, one panel per model).
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/run.py [--quick] [--out DIR]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.run [--quick] [--out DIR]
 """
 import argparse
-import contextlib
-import datetime
+import functools
 import json
 import os
-import platform
-import resource
 import statistics
-import subprocess
-import sys
 import time
-import tracemalloc
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+import tensorlayer_xplain as tlxp
+from tensorlayer_xplain import metrics
+from tensorlayer_xplain.methods.registry import method_info
+
+from .machine import _sharing, machine, usage_since, usage_start
+from .memory import peak_memory
+from .report import markdown, write_outputs
+from .settings import (
+    FLOOR_LABEL,
+    NO_BASELINE,
+    RUNS,
+    SEED,
+    USER_PATH_TARGETS,
+    _model_methods,
+    method_spec,
+    resolve_params,
+)
+from .timing import time_pairs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-import tensorlayer_xplain as tlxp  # noqa: E402
-from tensorlayer_xplain import metrics  # noqa: E402
-from tensorlayer_xplain.methods.registry import TrainingRows, method_info, method_parameters, skip_reason  # noqa: E402
-
-# ============================================================================ settings (the one place)
-#: Run settings per mode. ``batch``: test digits per timed call; ``min/max_repeats`` and
-#: ``budget`` (seconds of timing per row): how many timed repeats (pairs with the baseline);
-#: ``metric_images``: digits the quality metrics use; ``steps``: deletion/insertion steps;
-#: ``n_subsets``: μ-fidelity subsets.
-RUNS = {
-    "full": {"batch": 64, "min_repeats": 5, "max_repeats": 40, "budget": 8.0,
-             "metric_images": 16, "steps": 25, "n_subsets": 128},
-    "quick": {"batch": 32, "min_repeats": 3, "max_repeats": 15, "budget": 1.5,
-              "metric_images": 8, "steps": 10, "n_subsets": 32},
-}
-
-
-#: Why a method has no baseline column (methods not listed: "no baseline in benchmarks/").
-NO_BASELINE = {
-    "attention": "activation attention is one forward pass to a layer and a channel mean; nothing to compare with",
-    "attention_rollout": "no upstream rollout implementation to compare with",
-    "shap_deep": "wraps shap.DeepExplainer itself (ours adds guards and batching)",
-    "shap_partition": "wraps shap.PartitionExplainer itself",
-    "shap_kernel": "wraps shap.KernelExplainer itself",
-    "lime_tabular": "wraps lime.lime_tabular itself",
-}
-
-SEED = 0
-FLOOR_LABEL = "tf.function floor"
-#: The user's path, timed against the same floor as the method: ``ModelExplainer(model, cache=False)
-#: .explain(x, method)`` with targets=None (prediction and predicted class included), and its target ratio.
-USER_PATH_TARGETS = {"gradient": 1.1, "gradcam": 1.3, "gradcam_plus_plus": 1.4}
-
-
-# ============================================================================ settings -> parameters
-def method_spec(name):
-    """The benchmark settings ``name`` declares (``register_method(..., benchmark=...)``; empty: its defaults).
-
-    ``quick`` / ``full``: parameters per mode (``TrainingRows(n)`` = n rows of the
-    model's training set); ``images``: timed images per mode when fewer than the
-    batch (methods that explain one image at a time); ``inputs='flat'``: only for
-    models with flat inputs; ``work``: the parameters shown in the table.
-    """
-    return method_info(name).benchmark
-
-
-def resolve_params(name, mode, X_train):
-    """``(params, resolved, work)``: the parameters the suite passes, all of them with defaults, the table text.
-
-    ``TrainingRows(n)`` placeholders become ``n`` rows of ``X_train`` (seeded sample).
-    """
-    if mode not in RUNS:
-        raise ValueError("mode: expected one of %s, got %r" % (sorted(RUNS), mode))
-    given = dict(method_spec(name).get(mode, {}))
-    for key, value in given.items():
-        if isinstance(value, TrainingRows):
-            rows = np.random.default_rng(SEED).choice(len(X_train), min(value.n, len(X_train)), replace=False)
-            given[key] = X_train[np.sort(rows)]
-    resolved = dict(method_parameters(name))
-    resolved.update(given)
-    shown = []
-    for key in method_spec(name).get("work", ()):
-        value = method_spec(name).get(mode, {}).get(key, resolved.get(key))
-        shown.append("%s=%s" % (key, value))
-    return given, resolved, ", ".join(shown)
-
-
-def applies(name, adapter):
-    """None when method ``name`` applies to the model behind ``adapter`` (its declaration), else the reason."""
-    if method_spec(name).get("inputs") == "flat" and len(adapter.input_shape) != 1:
-        return "for flat inputs (run on the MLP)"
-    return skip_reason(adapter, name)
-
-
-# ============================================================================ measuring
-def _timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
-def _first(out):
-    return out[0] if isinstance(out, tuple) else out
-
-
-def time_pairs(ours, baseline, budget, min_repeats, max_repeats):
-    """Time ``ours`` (and ``baseline``) after one warm-up call each, interleaved, order alternating.
-
-    Returns
-    -------
-    dict
-        ``ours`` / ``baseline``: lists of seconds; ``ratio``: median of per-pair ratios
-        (None without a baseline); ``outputs``: the warm-up results (ours, baseline).
-    """
-    outputs = (_first(ours()), _first(baseline()) if baseline is not None else None)
-    first = _timed(ours)[0] + (_timed(baseline)[0] if baseline is not None else 0.0)
-    repeats = int(min(max_repeats, max(min_repeats, budget / max(first, 1e-6))))
-    times = {"ours": [], "baseline": []}
-    for r in range(repeats):
-        sides = [("ours", ours)] + ([("baseline", baseline)] if baseline is not None else [])
-        for side, fn in (sides if r % 2 == 0 else sides[::-1]):
-            times[side].append(_timed(fn)[0])
-    ratio = statistics.median(a / b for a, b in zip(times["ours"], times["baseline"])) if baseline else None
-    return {"ours": times["ours"], "baseline": times["baseline"], "ratio": ratio, "outputs": outputs}
-
-
-def _reset_peak_rss():
-    """Reset the kernel's peak-RSS mark of this process (Linux: ``/proc/self/clear_refs`` 5); True if it worked."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _maxrss_mb():
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
-
-
-#: How the RSS column is measured on this machine (stated in the table header).
-RSS_HOW = ("peak RSS growth during the call (Linux peak mark reset via /proc/self/clear_refs, "
-           "read with resource.getrusage maxrss)" if _reset_peak_rss() else
-           "growth of the process's resource.getrusage maxrss during the call (0 unless a new process peak)")
-
-
-def peak_memory(fn):
-    """``(python_peak_mb, rss_growth_mb)`` of one call of ``fn`` (two separate calls, one per measurement)."""
-    _reset_peak_rss()
-    before = _maxrss_mb()
-    fn()
-    rss = max(0.0, _maxrss_mb() - before)
-    tracemalloc.start()
-    try:
-        fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak / 2.0 ** 20, rss
 
 
 def _max_rel_diff(ours, ref):
@@ -227,7 +100,6 @@ def random_explanation(adapter, x, t, seed=SEED):
                            adapter.image_shape)
 
 
-# ============================================================================ baselines
 def _floor_kwargs(params):
     """``bench_gradients.make_floors`` keyword arguments matching the methods' resolved settings."""
     ig, sg, vg = params["integrated_gradients"], params["smoothgrad"], params["vargrad"]
@@ -263,7 +135,7 @@ def make_baselines(model, adapter, x, t, params, resolved, settings_images):
     ``comparable``: both sides compute the same numbers (not random draws of noise).
     Returns the reasons for missing baselines as a second dict.
     """
-    from benchmarks import bench_gradients, bench_lime_shap
+    from . import bench_gradients, bench_lime_shap
 
     pairs, why = {}, {}
     image_model = len(adapter.input_shape) == 3
@@ -298,24 +170,6 @@ def make_baselines(model, adapter, x, t, params, resolved, settings_images):
     return {name: pair + (name in comparable,) for name, pair in pairs.items()}, why
 
 
-# ============================================================================ the table
-#: Row order of the table (families not listed go last, then by name).
-FAMILY_ORDER = ("gradient", "cam", "perturbation", "attention", "lime", "shap")
-
-
-def _family_key(name):
-    family = method_info(name).family
-    return (FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER), family, name)
-
-
-def _model_methods(adapter, methods):
-    run, skipped = [], []
-    for name in sorted(methods, key=_family_key):
-        reason = applies(name, adapter)
-        (skipped if reason else run).append((name, reason))
-    return [name for name, _ in run], skipped
-
-
 def build_table(models, mode="full", methods=None, run=None, baselines=True, log=print):
     """Measure every (model, method) pair; returns ``(DataFrame, notes)``.
 
@@ -341,7 +195,6 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
     list of str
         Notes: skipped methods, missing baselines.
     """
-    import pandas as pd
 
     run = dict(RUNS[mode] if run is None else run)
     methods = list(tlxp.available_methods() if methods is None else methods)
@@ -365,7 +218,7 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
         for name in names:
             n = images[name]
             fn = tlxp.get_method(name)
-            direct = (lambda fn=fn, n=n, p=params[name]: fn(adapter, x[:n], t[:n], **p))
+            direct = functools.partial(fn, adapter, x[:n], t[:n], **params[name])
             base_label, ours, base, comparable = pairs.get(name, (None, None, None, False))
             ours = ours or direct
             start = time.perf_counter()
@@ -433,253 +286,9 @@ def user_path_row(label, name, model, x, params, floor, run):
             "ratio": ratio, "target": target, "met": bool(ratio <= target)}
 
 
-def user_path_markdown(user_rows):
-    """The user-path table (empty list of lines when there are no such rows)."""
-    if not user_rows:
-        return []
-    lines = ["", "User path: `ModelExplainer(model, cache=False).explain(x, method)` with targets=None (input "
-             "checks, predicted class and predictions included), against the same `%s` in back-to-back pairs:"
-             % FLOOR_LABEL, "",
-             "| model | method | images | user path (ms/img) | floor (ms/img) | ratio | target | met |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for r in user_rows:
-        lines.append("| %s | %s | %d | %.2f | %.2f | %.2fx | ≤ %.1fx | %s |" % (
-            r["model"], r["method"], r["images"], r["ours_ms_per_image"], r["baseline_ms_per_image"], r["ratio"],
-            r["target"], "yes" if r["met"] else "**no**"))
-    return lines
-
-
-# ============================================================================ machine, markdown, csv, plot
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _commit():
-    try:
-        return subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def machine():
-    """A dict describing the machine and the library versions."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    import tensorlayer
-
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "usable_cores": usable,
-            "python": platform.python_version(), "tensorflow": tf.__version__, "numpy": np.__version__,
-            "tensorlayer": tensorlayer.__version__, "tensorlayer_xplain": tlxp.__version__,
-            "os": platform.platform(), "commit": _commit(),
-            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
-
-
-def _fmt(value, spec, missing="—"):
-    return missing if value is None or (isinstance(value, float) and not np.isfinite(value)) else spec % value
-
-
-def _busy_seconds():
-    """CPU seconds all processes of the machine have spent busy (``/proc/stat``), or None off Linux."""
-    try:
-        with open("/proc/stat") as fh:
-            fields = [int(v) for v in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / float(os.sysconf("SC_CLK_TCK"))
-
-
-def usage_start():
-    """Snapshot for :func:`usage_since`: wall clock, this process's CPU time, the machine's busy time, load."""
-    times = os.times()
-    return {"wall": time.perf_counter(), "own": times.user + times.system, "busy": _busy_seconds(),
-            "load": os.getloadavg()[0]}
-
-
-def usage_since(start):
-    """How busy the machine was since ``start`` apart from this process.
-
-    Returns
-    -------
-    dict
-        ``wall`` (s), ``load_start`` / ``load_end`` (1-min load average), ``others_cores``: the
-        average number of cores other processes kept busy (None off Linux).
-    """
-    now = usage_start()
-    wall = now["wall"] - start["wall"]
-    others = None
-    if start["busy"] is not None and now["busy"] is not None and wall > 0:
-        others = max(0.0, (now["busy"] - start["busy"]) - (now["own"] - start["own"])) / wall
-    return {"wall": wall, "load_start": start["load"], "load_end": now["load"], "others_cores": others}
-
-
-def _sharing(use, cores):
-    if use["others_cores"] is None:
-        return "1-min load average %.2f at start, %.2f at end (this run included)" % (
-            use["load_start"], use["load_end"])
-    shared = use["others_cores"] > 0.1
-    return ("other processes kept %.2f of the %d cores busy on average during the run (from /proc/stat, this "
-            "process excluded)%s; 1-min load average %.2f at start, %.2f at end (this run included)" % (
-                use["others_cores"], cores, " — the machine was shared while measuring" if shared else
-                " — the machine was otherwise idle", use["load_start"], use["load_end"]))
-
-
-def markdown(table, notes, info, mode, run, use):
-    """The Markdown page: machine, settings, the table, notes (``use``: :func:`usage_since`)."""
-    lines = [
-        "Machine: %s, %d cores (%d usable); Python %s, TensorFlow %s, numpy %s, TensorLayer %s, "
-        "tensorlayer-xplain %s (commit %s); %s." % (
-            info["cpu"], info["cores"], info["usable_cores"], info["python"], info["tensorflow"], info["numpy"],
-            info["tensorlayer"], info["tensorlayer_xplain"], info["commit"], info["date"]),
-        "Load: %s. Suite wall time: %.0f s." % (_sharing(use, info["cores"]), use["wall"]),
-        "",
-        "Mode `%s`: batch of %d test digits per timed call (fewer where the `images` column says so), "
-        "median of %d–%d repeats after one warm-up call (tracing excluded), ours and the baseline interleaved in "
-        "back-to-back pairs with alternating order; `ratio` = median of the per-pair ratios ours / baseline "
-        "(< 1: ours is faster). Quality on the first %d digits (predicted class): deletion / insertion AUC "
-        "with %d steps (deletion to black, insertion from a blur; lower / higher is better), μ-fidelity with "
-        "%d subsets of 20%% of the pixels (higher is better). Memory of one extra call: `py peak` = tracemalloc "
-        "peak (Python and numpy allocations; TensorFlow's allocator is not seen), `RSS peak` = %s." % (
-            mode, run["batch"], run["min_repeats"], run["max_repeats"], run["metric_images"], run["steps"],
-            run["n_subsets"], RSS_HOW),
-        "",
-        "| model | method | work | images | ours (ms/img) | baseline | baseline (ms/img) | ratio "
-        "| py peak (MB) | RSS peak (MB) | deletion AUC ↓ | insertion AUC ↑ | μ-fidelity ↑ |",
-        "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in table.to_dict("records"):
-        lines.append("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %.3f | %.3f | %s |" % (
-            r["model"], r["method"], r["work"] or "defaults", r["images"], _fmt(r["ours_ms_per_image"], "%.2f"),
-            r["baseline"], _fmt(r["baseline_ms_per_image"], "%.2f"), _fmt(r["ratio"], "%.2fx"),
-            _fmt(r["python_peak_mb"], "%.1f"), _fmt(r["rss_peak_mb"], "%.1f"), r["deletion_auc"],
-            r["insertion_auc"], _fmt(r["mu_fidelity"], "%.3f", "n/a")))
-    lines += ["", "Baselines: `%s` = the hand-written tf.function / GradientTape of "
-              "benchmarks/bench_gradients.py doing the same work; `lime_image defaults` = "
-              "`lime_image.LimeImageExplainer().explain_instance` with its defaults (batch_size=10, top_labels=5) "
-              "at the same num_samples, and `shap.GradientExplainer` = shap used directly on the TL model wrapped "
-              "as Keras, same background and samples (benchmarks/bench_lime_shap.py; our side of those pairs goes "
-              "through `tlxp.explain`, which adds one prediction pass for methods that do not compute the "
-              "predictions themselves). The CSV has `baseline_max_rel_diff`, the "
-              "largest difference of the two results (random methods draw different noise)." % FLOOR_LABEL]
-    lines += user_path_markdown(table.attrs.get("user_path", []))
-    without = {}
-    for r in table.to_dict("records"):
-        if r["baseline"] == "—" and r["method"] != "random":
-            without.setdefault(r["note"], []).append("%s/%s" % (r["model"], r["method"]))
-    if without:
-        lines += ["", "No baseline ('—'):"]
-        lines += ["- %s: %s" % (", ".join(names), note) for note, names in without.items()]
-    if notes:
-        lines += ["", "Not run or failed:"] + ["- %s" % note for note in notes]
-    return "\n".join(lines) + "\n"
-
-
-#: Label positions tried around a point (offset in points, horizontal alignment), first free one wins.
-_LABEL_SPOTS = tuple((dx, dy, "left" if dx > 0 else "right")
-                     for dy in (3, -9, 10, -16, 17, -23, 24, -30, 31, -37, 38, -44)
-                     for dx in (4, -4, 24, -24))
-
-
-def _label_points(fig, ax, part):
-    """Name every point at the first spot where the label overlaps no other label or point and stays inside."""
-    from matplotlib.text import Text
-    from matplotlib.transforms import Bbox
-
-    renderer = fig.canvas.get_renderer()
-    records = sorted(part.to_dict("records"), key=lambda r: (r["ours_ms_per_image"], r["ins_minus_del"]))
-    xy = [(r["ours_ms_per_image"], r["ins_minus_del"]) for r in records]
-    points = [Bbox.from_extents(px - 4, py - 4, px + 4, py + 4) for px, py in ax.transData.transform(xy)]
-    inside = ax.get_window_extent(renderer)
-    placed = []
-    for k, r in enumerate(records):
-        others = points[:k] + points[k + 1:]
-        best = None
-        for dx, dy, ha in _LABEL_SPOTS:
-            far = abs(dy) > 10 or abs(dx) > 10  # a thin leader line says which point a displaced label names
-            text = ax.annotate(r["method"], xy[k], fontsize=7, xytext=(dx, dy), textcoords="offset points", ha=ha,
-                               arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if far else None)
-            text.update_positions(renderer)
-            box = Text.get_window_extent(text, renderer).padded(3)  # the text alone (no leader line), kept apart
-            outside = not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))
-            # a label over another label is worse than over a point; outside the axes worst
-            clashes = (3 * sum(box.overlaps(other) for other in placed) + sum(box.overlaps(p) for p in others)
-                       + 10 * outside)
-            if best is None or clashes < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (clashes, text, box)
-            else:
-                text.remove()
-            if clashes == 0:
-                break
-        placed.append(best[2])
-
-
-def plot(table, path):
-    """Time per image (log x) vs insertion minus deletion AUC, one panel per model, TL figure conventions."""
-    from tensorlayer_xplain.visualize._figure import tl_figure
-
-    labels = list(dict.fromkeys(table["model"]))
-    families = sorted(set(table["family"]) - {"reference"})
-    colors = dict(zip(families, ["C%d" % i for i in range(10)]))
-    with tl_figure(saveable=True, name=path, fig_idx=8801, figsize=(6.2 * len(labels), 5.5)) as fig:
-        for k, label in enumerate(labels):
-            ax = fig.add_subplot(1, len(labels), k + 1)
-            part = table[table["model"] == label]
-            for r in part.to_dict("records"):
-                if r["method"] == "random":
-                    ax.axhline(r["ins_minus_del"], color="0.5", ls="--", lw=1)
-                    ax.text(0.01, r["ins_minus_del"], " random", color="0.4", fontsize=8, va="bottom",
-                            transform=ax.get_yaxis_transform())
-                    continue
-                ax.scatter(r["ours_ms_per_image"], r["ins_minus_del"], color=colors[r["family"]], s=36,
-                           label=r["family"], zorder=3)
-            ax.set_xscale("log")
-            ax.margins(x=0.1, y=0.1)
-            ax.autoscale_view()  # final limits now, so the label placement sees the final layout
-            low, high = ax.get_xlim()
-            ax.set_xlim(low, high * 4)  # room for the labels of the slowest methods
-            low, high = ax.get_ylim()
-            ax.set_ylim(low, high + 0.08 * (high - low))  # and of the best ones
-            _label_points(fig, ax, part[part["method"] != "random"])
-            ax.set_xlabel("time per image (ms, log scale)")
-            ax.set_ylabel("insertion AUC − deletion AUC (higher is better)")
-            ax.set_title("MNIST %s" % label.upper())
-            ax.grid(True, which="both", alpha=0.3)
-            handles, names = ax.get_legend_handles_labels()
-            unique = dict(zip(names, handles))
-            ax.legend(unique.values(), unique.keys(), fontsize=8, loc="best")
-    return path
-
-
-def write_outputs(table, page, out, tag):
-    """Write ``<tag>.md``, ``<tag>.csv`` and ``<tag>.png`` into ``out``; returns their paths."""
-    os.makedirs(out, exist_ok=True)
-    md, csv, png = (os.path.join(out, tag + ext) for ext in (".md", ".csv", ".png"))
-    with open(md, "w") as fh:
-        fh.write(page)
-    table.to_csv(csv, index=False)
-    if table.attrs.get("user_path"):
-        import pandas as pd
-
-        pd.DataFrame(table.attrs["user_path"]).to_csv(os.path.join(out, tag + "_user_path.csv"), index=False)
-    plot(table, png)
-    return md, csv, png
-
-
 def zoo(args):
     """The ``--zoo`` section: writes ``zoo.md`` under ``--out``; returns the per-model results."""
-    from benchmarks import bench_zoo
+    from . import bench_zoo
 
     started = usage_start()
     info = machine()
@@ -687,7 +296,7 @@ def zoo(args):
     header = ("## Model zoo at 224x224 (CPU)\n\nMachine: %(cpu)s, %(cores)d cores, TensorFlow %(tensorflow)s, "
               "TensorLayer %(tensorlayer)s, commit %(commit)s, %(date)s. " % info
               + "Load: " + _sharing(usage_since(started), info["cores"]) + ". Command: "
-              "`TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/run.py --zoo`. One random 224x224x3 "
+              "`TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.run --zoo`. One random 224x224x3 "
               "image, random weights, default adapter (batch_size=256, max_batch_bytes=1 GiB).")
     page = bench_zoo.markdown(results, header)
     print(page)
@@ -716,7 +325,7 @@ def main(argv=None):
     info = machine()
     print("Machine: %(cpu)s, %(cores)d cores (%(usable_cores)d usable), Python %(python)s, TensorFlow "
           "%(tensorflow)s, numpy %(numpy)s, TensorLayer %(tensorlayer)s, commit %(commit)s" % info, flush=True)
-    from benchmarks._models import trained_cnn, trained_mlp
+    from ._models import trained_cnn, trained_mlp
 
     cnn, cnn_train, _, cnn_test, _ = trained_cnn()
     mlp, mlp_train, _, mlp_test, _ = trained_mlp()

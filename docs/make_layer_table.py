@@ -59,7 +59,8 @@ CASES = [
     ("DownSampling2d", (8, 8, 3), "float32", "L.DownSampling2d(scale=(2, 2))(ni)"),
     ("DropconnectDense", (6,), "float32", "L.DropconnectDense(n_units=4, in_channels=6)(ni)"),
     ("Dropout", (6,), "float32", "L.Dropout(keep=0.8)(ni)"),
-    ("Elementwise", (6,), "float32", "L.Elementwise(combine_fn=tf.minimum)([ni, L.Dense(n_units=6, in_channels=6)(ni)])"),
+    ("Elementwise", (6,), "float32",
+     "L.Elementwise(combine_fn=tf.minimum)([ni, L.Dense(n_units=6, in_channels=6)(ni)])"),
     ("ElementwiseLambda", (6,), "float32",
      "L.ElementwiseLambda(fn=lambda a, b: a * b)([ni, L.Dense(n_units=6, in_channels=6)(ni)])"),
     ("Embedding", (5,), "int32", "L.Embedding(vocabulary_size=10, embedding_size=4)(ni)"),
@@ -72,7 +73,8 @@ CASES = [
     ("GlobalMeanPool1d", (8, 3), "float32", "L.GlobalMeanPool1d()(ni)"),
     ("GlobalMeanPool2d", (8, 8, 3), "float32", "L.GlobalMeanPool2d()(ni)"),
     ("GlobalMeanPool3d", (4, 6, 6, 3), "float32", "L.GlobalMeanPool3d()(ni)"),
-    ("GroupConv2d", (8, 8, 4), "float32", "L.GroupConv2d(n_filter=4, filter_size=(3, 3), n_group=2, in_channels=4)(ni)"),
+    ("GroupConv2d", (8, 8, 4), "float32",
+     "L.GroupConv2d(n_filter=4, filter_size=(3, 3), n_group=2, in_channels=4)(ni)"),
     ("GroupNorm", (4, 4, 4), "float32", "L.GroupNorm(groups=2)(ni)"),
     ("InstanceNorm", (4, 4, 3), "float32", "L.InstanceNorm()(ni)"),
     ("InstanceNorm1d", (6, 3), "float32", "L.InstanceNorm1d()(ni)"),
@@ -123,7 +125,8 @@ CASES = [
     ("Transpose", (4, 5, 3), "float32", "L.Transpose(perm=[0, 2, 1, 3])(ni)"),
     ("UnStack", (2, 6), "float32", "L.UnStack(axis=1)(ni)[0]"),
     ("UpSampling2d", (4, 4, 3), "float32", "L.UpSampling2d(scale=(2, 2))(ni)"),
-    ("Word2vecEmbedding", (5,), "int32", "L.Word2vecEmbedding(vocabulary_size=10, embedding_size=4, activate_nce_loss=False)(ni)"),
+    ("Word2vecEmbedding", (5,), "int32",
+     "L.Word2vecEmbedding(vocabulary_size=10, embedding_size=4, activate_nce_loss=False)(ni)"),
     ("ZeroPad1d", (8, 3), "float32", "L.ZeroPad1d(padding=1)(ni)"),
     ("ZeroPad2d", (4, 4, 3), "float32", "L.ZeroPad2d(padding=1)(ni)"),
     ("ZeroPad3d", (2, 4, 4, 3), "float32", "L.ZeroPad3d(padding=1)(ni)"),
@@ -161,7 +164,8 @@ NOTES["LayerNorm"] = "Patched (``layernorm_batch``): TensorLayer fails on batche
 
 #: Layer classes not audited, and why (shown under the table).
 NOT_AUDITED = {
-    "RNN, SimpleRNN, GRURNN, LSTMRNN, BiRNN": "need ``tf-keras`` and ``TF_USE_LEGACY_KERAS=1`` (out of scope, see below)",
+    "RNN, SimpleRNN, GRURNN, LSTMRNN, BiRNN":
+        "need ``tf-keras`` and ``TF_USE_LEGACY_KERAS=1`` (out of scope, see below)",
     "Layer, _InputLayer": "the base class and the input placeholder (every row uses them)",
 }
 
@@ -196,7 +200,7 @@ def run_case(code, shape, dtype):
         exec(body, namespace)
         model = tl.models.Model(inputs=namespace["ni"], outputs=namespace["out"])
         model.eval()
-    except Exception as err:  # noqa: BLE001 - recording what TensorLayer raises is the point
+    except Exception as err:  # recording what TensorLayer raises is the point
         return "build fails", _first_line(err)
     if dtype.startswith("int"):
         x = rng.integers(0, 4, size=(2,) + tuple(shape)).astype(dtype)
@@ -204,13 +208,13 @@ def run_case(code, shape, dtype):
         x = rng.standard_normal((2,) + tuple(shape)).astype(dtype)
     try:
         eager = np.asarray(model(tf.constant(x)))
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return "eager fails", _first_line(err)
     random = not np.array_equal(eager, np.asarray(model(tf.constant(x))))
     step = tf.function(lambda b: model(b), input_signature=[tf.TensorSpec((None,) + tuple(shape), getattr(tf, dtype))])
     try:
         compiled = np.asarray(step(tf.constant(x)))
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return "compile fails", _first_line(err) + ("; not deterministic in eval mode" if random else "")
     if random:
         return "not deterministic", "two eager calls in eval mode differ; compiles"
@@ -282,7 +286,8 @@ def main(argv=None):
     with open(OUTPUT, "w", encoding="utf-8") as f:
         f.write(render(raw, patched))
     failing = sorted(name for name, (status, _) in patched.items() if status != "ok")
-    print("wrote %s (%d layers; still failing after the patches: %s)" % (OUTPUT, len(CASES), ", ".join(failing) or "none"))
+    print("wrote %s (%d layers; still failing after the patches: %s)"
+          % (OUTPUT, len(CASES), ", ".join(failing) or "none"))
     return 0
 
 

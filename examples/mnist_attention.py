@@ -34,14 +34,16 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Train a tiny TensorLayer vision transformer on MNIST, print its test accuracy, and save "
         "attention, attention-rollout and gradient figures of a few test digits.")
-    parser.add_argument("--data", default=None, help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
+    parser.add_argument("--data", default=None,
+                        help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
     parser.add_argument("--out", default="xplain_out", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=4, help="training epochs (default: %(default)s)")
     parser.add_argument("--n", type=int, default=4, help="number of test digits to explain (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="peak learning rate (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=128, help="training batch size (default: %(default)s)")
-    parser.add_argument("--format", default="png", choices=["png", "pdf", "svg"], help="figure format (default: %(default)s)")
+    parser.add_argument("--format", default="png", choices=["png", "pdf", "svg"],
+                        help="figure format (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -117,7 +119,8 @@ def report_stroke_shares(explainer, images, layers):
           % (len(images), 100 * masks[0].mean(), 100 * masks[1].mean()))
     for k, layer_name in enumerate(layers):
         exp = explainer.explain(images, method="attention", layer_name=layer_name, interpolation="nearest")
-        print("  layer %d attention (heads mean): %.0f%% | %.0f%%" % ((k + 1,) + tuple(100 * s for s in _shares(exp, masks))))
+        shares = tuple(100 * s for s in _shares(exp, masks))
+        print("  layer %d attention (heads mean): %.0f%% | %.0f%%" % ((k + 1,) + shares))
     exp = explainer.explain(images, method="attention_rollout", interpolation="nearest")
     print("  attention rollout:               %.0f%% | %.0f%%" % tuple(100 * s for s in _shares(exp, masks)))
 

@@ -35,8 +35,10 @@ CONFIG = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a reference MNIST model and explain 8 test digits with every "
                                      "applicable method: figures, comparison grid, metrics and report.html.")
-    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp", "attention"], help="model (default: %(default)s)")
-    parser.add_argument("--data", default=None, help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
+    parser.add_argument("--model", default="cnn", choices=["cnn", "mlp", "attention"],
+                        help="model (default: %(default)s)")
+    parser.add_argument("--data", default=None,
+                        help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
     parser.add_argument("--out", default="xplain_out/explainer", help="output folder (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=2, help="training epochs (default: %(default)s)")
     parser.add_argument("--n", type=int, default=8, help="test digits to explain (default: %(default)s)")

@@ -8,8 +8,6 @@ import argparse
 import os
 import time
 
-import numpy as np
-
 import tensorlayer_xplain as tlxp
 
 
@@ -17,12 +15,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Train the TensorLayer tutorial MLP (784-256-128-10) on MNIST, print its test accuracy, "
         "and save gradient (saliency) figures of a few test digits.")
-    parser.add_argument("--data", default=None, help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
+    parser.add_argument("--data", default=None,
+                        help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
     parser.add_argument("--out", default="xplain_out", help="folder for the figures (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (default: %(default)s)")
     parser.add_argument("--n", type=int, default=4, help="number of test digits to explain (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--format", default="png", choices=["png", "pdf", "svg"], help="figure format (default: %(default)s)")
+    parser.add_argument("--format", default="png", choices=["png", "pdf", "svg"],
+                        help="figure format (default: %(default)s)")
     return parser.parse_args(argv)
 
 

@@ -31,10 +31,12 @@ CONFIG = {"integrated_gradients": {"steps": 32}}
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Plant a corner-square shortcut in one MNIST class, train the CNN "
                                      "and check that diagnose finds it; write figures and report.html.")
-    parser.add_argument("--data", default=None, help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
+    parser.add_argument("--data", default=None,
+                        help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
     parser.add_argument("--out", default="xplain_out/shortcut", help="output folder (default: %(default)s)")
     parser.add_argument("--planted", type=int, default=7, help="class that carries the square (default: %(default)s)")
-    parser.add_argument("--share", type=float, default=0.95, help="share of that class's digits patched (default: %(default)s)")
+    parser.add_argument("--share", type=float, default=0.95,
+                        help="share of that class's digits patched (default: %(default)s)")
     parser.add_argument("--square", type=int, default=4, help="side of the square in pixels (default: %(default)s)")
     parser.add_argument("--train", type=int, default=12000, help="training digits used (default: %(default)s)")
     parser.add_argument("--test", type=int, default=1000, help="test digits diagnosed (default: %(default)s)")

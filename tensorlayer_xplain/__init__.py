@@ -1,5 +1,12 @@
 """tensorlayer_xplain: explainability for TensorLayer models, in the style of ``tl.visualize``.
 
+The public API is re-exported here. The code is laid out by job: ``adapter`` (the only code that
+touches a model), ``methods`` (one module per method or family, with the registry), ``explainer``
+(:class:`ModelExplainer`), ``metrics``, ``visualize`` (TL-style figures), ``diagnosis``, ``scale``
+(Zarr store, Ray), ``serve`` (FastAPI, Gradio), ``_compat`` (TensorLayer on today's stack) and
+``_utils``. Old module paths (``tensorlayer_xplain.store``, ``.distributed``, ``.app``, ...) stay
+importable as aliases of the moved modules (see ``_utils/aliases.py``).
+
 Examples
 --------
 >>> import tensorlayer_xplain as tlxp
@@ -7,20 +14,32 @@ Examples
 >>> exp = explainer.explain(X_test[:4])
 >>> tlxp.gradient_visualization(model, X_test[:4], name='grad')
 """
-__version__ = "0.1.0"
-
 from . import _compat
+from ._utils import aliases as _aliases
+from ._version import __version__
 
+__getattr__ = _aliases.install(__name__)
 _compat.apply_patches()
 
-from . import datasets, methods, models, visualize  # noqa: E402
-from . import layers  # noqa: E402
-from .layers import MultiHeadSelfAttention  # noqa: E402
-from .adapter import ModelAdapter, as_adapter  # noqa: E402
-from .explainer import ModelExplainer  # noqa: E402
-from .explanation import Explanation  # noqa: E402
-from .multi_input import MultiInputAdapter, MultiInputExplanation  # noqa: E402
-from .methods.registry import (  # noqa: E402
+from . import (
+    datasets,
+    layers,
+    methods,
+    metrics,
+    models,
+    tensorboard,
+    visualize,
+)
+from ._install import install, uninstall
+from .adapter import ModelAdapter, as_adapter
+from .adapter.multi_input import MultiInputAdapter
+from .diagnosis import Diagnosis
+from .explainer import ModelExplainer
+from .explainer.diagnose import diagnose
+from .explanation import Explanation, MultiInputExplanation
+from .layers import MultiHeadSelfAttention
+from .methods.costs import Cost, estimate_cost
+from .methods.registry import (
     available_methods,
     get_method,
     method_info,
@@ -28,13 +47,7 @@ from .methods.registry import (  # noqa: E402
     register_method,
     unregister_method,
 )
-from .methods.costs import Cost, estimate_cost  # noqa: E402
-from ._install import install, uninstall  # noqa: E402
-from .runner import explain  # noqa: E402
-from .weights import load_weights, save_weights  # noqa: E402
-from .store import ExplanationStore, open_store  # noqa: E402
-from . import metrics  # noqa: E402
-from .metrics import (  # noqa: E402
+from .metrics import (
     available_metrics,
     deletion,
     evaluate,
@@ -44,13 +57,16 @@ from .metrics import (  # noqa: E402
     randomization_sanity_check,
     register_metric,
 )
-from .diagnosis import Diagnosis, diagnose  # noqa: E402
-from .visualize import *  # noqa: E402,F401,F403
-from .visualize import __all__ as _visualize_all  # noqa: E402
+from .runner import explain
+from .scale.store import ExplanationStore, open_store
+from .visualize import *  # noqa: F403
+from .visualize import __all__ as _visualize_all
+from .weights import load_weights, save_weights
 
 __all__ = [
     "__version__",
     "metrics",
+    "tensorboard",
     "deletion",
     "insertion",
     "mu_fidelity",

@@ -48,11 +48,15 @@ def build_parser():
                                         "one figure per method, a comparison grid and a self-contained report.html.")
     ex.add_argument("--model", required=True, metavar="MODULE:BUILDER",
                     help="a TL model object or a function building one, e.g. tensorlayer_xplain.models:cnn")
-    ex.add_argument("--weights", help="weights file: .npz, .h5 or .safetensors (read without pickle; see tensorlayer_xplain.load_weights)")
-    ex.add_argument("--data", default="mnist", help="'mnist' (test split) or a .npy/.npz file of inputs (default: mnist)")
+    ex.add_argument("--weights",
+                    help="weights file: .npz, .h5 or .safetensors (read without pickle; see "
+                    "tensorlayer_xplain.load_weights)")
+    ex.add_argument("--data", default="mnist",
+                    help="'mnist' (test split) or a .npy/.npz file of inputs (default: mnist)")
     ex.add_argument("--data-dir", help="folder containing mnist/ (default: $TENSORLAYER_XPLAIN_DATA, then data/)")
     ex.add_argument("--n", type=int, default=16, help="number of inputs to explain (default: 16)")
-    ex.add_argument("--methods", default="gradient,gradcam", help="comma-separated method names (default: gradient,gradcam)")
+    ex.add_argument("--methods", default="gradient,gradcam",
+                    help="comma-separated method names (default: gradient,gradcam)")
     ex.add_argument("--config", help="JSON file {method: {param: value}} of method parameters")
     ex.add_argument("--background", type=int, default=50,
                     help="training inputs used as background by methods that need one, e.g. shap (default: 50)")
@@ -63,7 +67,8 @@ def build_parser():
     ex.add_argument("--store", metavar="PATH",
                     help="explain all --n inputs chunk by chunk into a resumable Zarr store at PATH (re-run the "
                          "same command to resume after an interruption) and write a report of the first 16 to --out")
-    ex.add_argument("--overwrite", action="store_true", help="with --store: overwrite an existing store instead of resuming")
+    ex.add_argument("--overwrite", action="store_true",
+                    help="with --store: overwrite an existing store instead of resuming")
     _add_serve_parser(sub)
     _add_diagnose_parser(sub)
     return parser
@@ -97,11 +102,15 @@ def _add_serve_parser(sub):
                                     "model with FastAPI and uvicorn (pip install 'tensorlayer-xplain[serve]').")
     sv.add_argument("--model", required=True, metavar="MODULE:BUILDER",
                     help="a TL model object or a function building one, e.g. tensorlayer_xplain.models:cnn")
-    sv.add_argument("--weights", help="weights file: .npz, .h5 or .safetensors (read without pickle; see tensorlayer_xplain.load_weights)")
-    sv.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--weights",
+                    help="weights file: .npz, .h5 or .safetensors (read without pickle; see "
+                    "tensorlayer_xplain.load_weights)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="interface to listen on (default: 127.0.0.1, this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     sv.add_argument("--methods", default="gradient,gradcam",
-                    help="comma-separated methods clients may request; the first is the default (default: gradient,gradcam)")
+                    help="comma-separated methods clients may request; the first is the default "
+                    "(default: gradient,gradcam)")
     sv.add_argument("--config", help="JSON file {method: {param: value}} of method parameters")
     sv.add_argument("--input-shape", help="one sample's shape, e.g. 28,28,1 (needed for dynamic TL models)")
     sv.add_argument("--max-upload-bytes", type=int, default=2 * 1024 * 1024,
@@ -184,7 +193,7 @@ def _load_inputs(args, needs_background):
 
 
 def _explain(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
     from .methods.registry import method_info
 
     if args.n < 1:
@@ -195,7 +204,8 @@ def _explain(args):
     except KeyError as err:
         raise CLIError("--methods: %s" % err.args[0]) from None
     config = _read_config(args.config)
-    needs_background = [s.name for s in specs if "background" in s.parameters and "background" not in config.get(s.name, {})]
+    needs_background = [s.name for s in specs
+                        if "background" in s.parameters and "background" not in config.get(s.name, {})]
     model = load_model(args.model, args.weights)
     inputs, background = _load_inputs(args, bool(needs_background))
     for name in needs_background:
@@ -229,7 +239,7 @@ def _labelled_inputs(args):
 
 
 def _diagnose(args):
-    from .explainer import ModelExplainer
+    from .explainer.model_explainer import ModelExplainer
 
     if args.n < 1:
         raise CLIError("--n: expected a positive number of inputs, got %d" % args.n)
@@ -291,14 +301,15 @@ def _serve(args):
         try:
             input_shape = tuple(int(s) for s in args.input_shape.split(","))
         except ValueError:
-            raise CLIError("--input-shape: expected comma-separated ints such as 28,28,1, got %r" % args.input_shape) from None
+            raise CLIError("--input-shape: expected comma-separated ints such as 28,28,1, got %r"
+                           % args.input_shape) from None
     config = _read_config(args.config)
     import numpy as np
     import uvicorn
 
     from .adapter import ModelAdapter
-    from .explainer import ModelExplainer
-    from .serve import create_app
+    from .explainer.model_explainer import ModelExplainer
+    from .serve.api import create_app
 
     model = load_model(args.model, args.weights)
     declared = ModelAdapter(model).input_shape

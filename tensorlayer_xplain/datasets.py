@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from ._io import atomic_path
+from ._utils.io import atomic_path
 
 __all__ = ["load_mnist", "find_mnist_dir", "MNIST_FILES", "DATA_ENV_VAR"]
 

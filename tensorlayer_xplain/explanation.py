@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 
-from ._io import atomic_path
+from ._utils.io import atomic_path
 
-__all__ = ["Explanation"]
+__all__ = ["Explanation", "MultiInputExplanation"]
 
 _ARRAY_FIELDS = ("attributions", "inputs", "targets", "predictions")
 _REDUCTIONS = ("sum", "mean", "abs_sum", "max_abs")
@@ -145,7 +145,8 @@ class Explanation:
             self.inputs.shape[1:],
             self.image_shape,
             np.array2string(self.targets, threshold=8),
-            ", params=%s" % {k: v for k, v in self.params.items() if np.isscalar(v) or v is None} if self.params else "",
+            (", params=%s" % {k: v for k, v in self.params.items() if np.isscalar(v) or v is None}
+             if self.params else ""),
             ", time=%.3fs" % timing if timing is not None else "",
         )
 
@@ -224,3 +225,97 @@ class Explanation:
         return cls(header["method"], fields["attributions"], fields["inputs"], fields["targets"],
                    fields["predictions"], header["image_shape"], params=groups["params"],
                    timings=header["timings"], meta=groups["meta"])
+
+
+class MultiInputExplanation(Explanation):
+    """An :class:`Explanation` with one attribution array per model input.
+
+    ``attributions`` and ``inputs`` are lists (input ``i`` in the shape the
+    caller gave it); ``image_shapes`` lists each input's ``(H, W, C)``;
+    ``heatmap(input=i)`` and ``images(input=i)`` draw input ``i``. It is not an
+    array: ``np.asarray(exp)`` raises (pick ``exp.attributions[i]``), and it is
+    not saved to ``.npz`` (:meth:`save` raises).
+
+    Parameters
+    ----------
+    method : str
+        The registered method that produced it.
+    attributions : list of ndarray
+        One array per model input, ``(N, *input_shape_i)``.
+    inputs : list of ndarray
+        The explained inputs, one array per model input.
+    targets : ndarray of int, shape (N,)
+        The explained class per sample.
+    predictions : ndarray, shape (N, K)
+        The model's scores.
+    image_shapes : list of tuple of int
+        ``(H, W, C)`` in which each input is drawn.
+    params, timings, meta : dict, optional
+        As for :class:`Explanation`.
+
+    Examples
+    --------
+    >>> exp = tlxp.explain(siamese, [xa, xb], 'gradient')   # doctest: +SKIP
+    >>> [a.shape for a in exp.attributions]                 # doctest: +SKIP
+    [(4, 28, 28, 1), (4, 28, 28, 1)]
+    >>> exp.heatmap(input=1).shape                          # doctest: +SKIP
+    (4, 28, 28)
+    """
+
+    def __init__(self, method, attributions, inputs, targets, predictions, image_shapes, params=None,
+                 timings=None, meta=None):
+        self.method = str(method)
+        self.attributions = [np.asarray(a) for a in attributions]
+        self.inputs = [np.asarray(x) for x in inputs]
+        self.targets = np.asarray(targets)
+        self.predictions = np.asarray(predictions)
+        self.image_shapes = [tuple(int(s) for s in shape) for shape in image_shapes]
+        self.image_shape = self.image_shapes[0]
+        self.params = dict(params or {})
+        self.timings = dict(timings or {})
+        self.meta = dict(meta or {})
+        for i, (a, x) in enumerate(zip(self.attributions, self.inputs)):
+            if a.shape != x.shape:
+                raise ValueError("attributions[%d]: expected the shape of inputs[%d] %s, got %s"
+                                 % (i, i, x.shape, a.shape))
+
+    @property
+    def n_inputs(self):
+        return len(self.attributions)
+
+    def _check_input(self, input):
+        if not isinstance(input, (int, np.integer)) or isinstance(input, bool) or not 0 <= input < self.n_inputs:
+            raise ValueError("input: expected an input index 0..%d, got %r" % (self.n_inputs - 1, input))
+        return int(input)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("this Explanation holds %d attribution arrays (one per model input); use "
+                        "exp.attributions[i]" % self.n_inputs)
+
+    @property
+    def shape(self):
+        """Shapes of the attribution arrays, one per input."""
+        return [a.shape for a in self.attributions]
+
+    def __len__(self):
+        return len(self.targets)
+
+    def heatmap(self, reduce="sum", input=0):
+        """Attributions of input ``input`` as images, channels reduced: (N, H, W)."""
+        i = self._check_input(input)
+        single = Explanation(self.method, self.attributions[i], self.inputs[i], self.targets, self.predictions,
+                             self.image_shapes[i])
+        return single.heatmap(reduce)
+
+    def images(self, input=0):
+        """Input ``input`` as images, shape (N, H, W, C)."""
+        i = self._check_input(input)
+        return self.inputs[i].reshape((len(self),) + self.image_shapes[i])
+
+    def save(self, path):
+        raise TypeError("save: explanations of multi-input models are not written to .npz; save "
+                        "exp.attributions[i] yourself")
+
+    def __repr__(self):
+        return "MultiInputExplanation(method=%r, n=%d, inputs=%d, shapes=%s)" % (
+            self.method, len(self), self.n_inputs, [a.shape[1:] for a in self.attributions])

@@ -88,7 +88,7 @@ def cifar10_batchnorm(seed=None, size=24, filters=64, dense_units=(384, 192), n_
     then Flatten -> Dense 384 relu -> Dense 192 relu -> Dense 10 (logits), with the
     tutorial's initializers. The tutorial feeds 24x24x3 crops; ``size``, ``filters``
     and ``dense_units`` shrink it for fast tests. It needs the ``BatchNorm`` patch of
-    :mod:`tensorlayer_xplain._compat_layers` (applied on import) to run compiled.
+    :mod:`tensorlayer_xplain._compat.layers` (applied on import) to run compiled.
 
     Parameters
     ----------
@@ -165,7 +165,14 @@ def attention_mnist(seed=None, embed_dim=64, num_heads=4, depth=2, mlp_dim=128, 
     >>> model.eval(); model(np.zeros((2, 28, 28, 1), np.float32)).shape
     TensorShape([2, 10])
     """
-    from .layers import ClassToken, LayerNormalization, PatchEmbedding, PositionEmbedding, TokenPooling, TransformerBlock
+    from .layers import (
+        ClassToken,
+        LayerNormalization,
+        PatchEmbedding,
+        PositionEmbedding,
+        TokenPooling,
+        TransformerBlock,
+    )
 
     if embed_dim % num_heads:
         raise ValueError("embed_dim: expected a multiple of num_heads (%d), got %d" % (num_heads, embed_dim))

@@ -25,13 +25,13 @@ import io
 import os
 
 import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
 import numpy as np
+from matplotlib.figure import Figure
 
-from ._io import atomic_path
-from .map_checks import map_note
+from ._utils.io import atomic_path
+from ._utils.map_checks import map_note
 from .methods.registry import method_parameters
-from .visualize._draw import SIGNED_CMAP, MAGNITUDE_CMAP, as_probabilities, class_label, normalize_map
+from .visualize._draw import MAGNITUDE_CMAP, SIGNED_CMAP, as_probabilities, class_label, normalize_map
 
 __all__ = ["write_report", "render_report", "figure_uri"]
 
@@ -162,7 +162,8 @@ def effective_params(exp):
 
 def _methods_table(explanations, skipped=None):
     rows = ["<h2>Methods</h2><div class='scroll'><table><tr><th>method</th><th>map kind</th>"
-            "<th>time per input (ms)</th><th>total (s)</th><th>compile (s)</th><th>parameters (defaults included)</th></tr>"]
+            "<th>time per input (ms)</th><th>total (s)</th><th>compile (s)</th>"
+            "<th>parameters (defaults included)</th></tr>"]
     for name, exp in explanations.items():
         compile_s = exp.timings.get("compile")
         params = ", ".join("%s=%s" % (k, _value_text(v)) for k, v in effective_params(exp).items())

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
+from ._utils.map_checks import flag_maps
 from .adapter import PREDICTED, as_adapter
 from .explanation import Explanation
-from .map_checks import flag_maps
 from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
 
@@ -64,7 +64,7 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape)
     if getattr(adapter, "n_inputs", 1) > 1:
-        from .multi_input import explain_multi
+        from .methods.multi_input import explain_multi
 
         return explain_multi(adapter, inputs, method, targets, **params)
     x, batch_shape = adapter.prepare(inputs)

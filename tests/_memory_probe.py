@@ -1,4 +1,4 @@
-"""Run in a subprocess by tests/test_memory.py: peak RSS increase of LIME and RISE on a 224x224 CNN.
+"""Run in a subprocess by tests/adapter/test_memory.py: peak RSS increase of LIME and RISE on a 224x224 CNN.
 
 Prints one JSON line ``{"sample_bytes": ..., "rows": ..., "lime": {"peak_mb", "after_mb"}, "rise": {...}}``.
 Usage: ``python tests/_memory_probe.py MAX_BATCH_BYTES``.
@@ -11,13 +11,13 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorlayer as tl  # noqa: E402
-from tensorlayer.layers import Conv2d, Dense, GlobalMeanPool2d, Input, MaxPool2d  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tensorlayer as tl
+from tensorlayer.layers import Conv2d, Dense, GlobalMeanPool2d, Input, MaxPool2d
 
-import tensorlayer_xplain as tlxp  # noqa: E402
-from benchmarks._rss import peak_mb, reset_peak, rss_mb  # noqa: E402
+import tensorlayer_xplain as tlxp
+from benchmarks._rss import peak_mb, reset_peak, rss_mb
 
 
 def cnn_224():

@@ -7,17 +7,17 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorlayer as tl  # noqa: E402
-from tensorlayer.layers import Conv2d, Dense, Flatten, Input, LayerList, MaxPool2d  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorlayer as tl
+from tensorlayer.layers import Conv2d, Dense, Flatten, Input, LayerList, MaxPool2d
 
-import tensorlayer_xplain as tlxp  # noqa: E402
+import tensorlayer_xplain as tlxp
 
 
 def tiny_static_cnn(seed=0, size=12, channels=1, n_classes=4):

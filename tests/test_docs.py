@@ -98,6 +98,7 @@ def builtin_registries():
             table.update(content)
 
 
+@pytest.mark.slow
 def test_error_table_matches_what_the_library_raises(builtin_registries):
     """docs/errors_table.rst is what docs/make_error_table.py produces now (rerun it after changing a message)."""
     script = load_docs_script("make_error_table")

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain import _docstrings
-from tensorlayer_xplain._docstrings import SHARED_PARAMETERS, shared_docstring
+from tensorlayer_xplain._utils import docstrings as _docstrings
+from tensorlayer_xplain._utils.docstrings import SHARED_PARAMETERS, shared_docstring
 
 _PACKAGE = os.path.dirname(tlxp.__file__)
 _LEFT_OVER = re.compile(r"%\(\w+\)s")

@@ -11,6 +11,8 @@ import tensorlayer_xplain as tlxp
 
 from conftest import assert_same_state, model_state, tiny_static_cnn
 
+pytestmark = pytest.mark.slow  # minutes on two cores; `pytest -m "not slow"` leaves it out
+
 N_CLASSES = 3
 
 

@@ -60,7 +60,7 @@ def test_installed_function_works_from_tl_namespace(clean_tl_visualize, static_c
     assert exp.attributions.shape == (2, 12, 12, 1)
     assert os.path.exists(tmp_path / "grad.png")
     ns = {}
-    exec("from tensorlayer.visualize import *", ns)  # noqa: S102 - __all__ is honoured
+    exec("from tensorlayer.visualize import *", ns)  # __all__ is honoured
     assert ns["permutation_importance"] is tlxp.permutation_importance
 
 

@@ -34,7 +34,8 @@ def _mlp(name=None):
 def report_path(tmp_path_factory):
     x = np.random.default_rng(0).random((3, 784), dtype=np.float32)
     x[2] = 0.0  # zero input, zero biases: every output is 0, the gradient map is constant
-    explainer = tlxp.ModelExplainer(_mlp("tutorial_mlp_report"), methods=["gradient", "integrated_gradients", "gradcam"],
+    explainer = tlxp.ModelExplainer(_mlp("tutorial_mlp_report"),
+                                    methods=["gradient", "integrated_gradients", "gradcam"],
                                     image_shape=(28, 28, 1), class_names=[str(d) for d in range(10)])
     path = str(tmp_path_factory.mktemp("report") / "report.html")
     with pytest.warns(Warning):

@@ -57,6 +57,7 @@ def test_safetensors_round_trip_gives_identical_gradcam(tmp_path, images):
     np.testing.assert_array_equal(tlxp.explain(fresh, images[:2], method="gradcam", targets=1).attributions, expected)
 
 
+@pytest.mark.slow
 def test_tl_files_load_into_load_weights(tmp_path, images):
     # TL's own hdf5 layout and its (patched) ordered npz are read by tlxp.load_weights
     for kind in ("tl_static", "tl_dynamic"):
@@ -81,6 +82,7 @@ def test_tl_npz_save_writes_plain_numeric_arrays(tmp_path, images):
     np.testing.assert_array_equal(_scores(fresh, images), _scores(model, images))
 
 
+@pytest.mark.slow
 def test_crafted_npz_runs_nothing_through_any_loader(tmp_path, capsys):
     sentinel = tmp_path / "pwned"
     evil = _crafted_npz(tmp_path / "evil.npz", sentinel)
@@ -143,6 +145,7 @@ def test_mismatched_file_names_the_weight_and_leaves_the_model_unchanged(tmp_pat
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_cli_mismatched_weights_is_one_line_exit_2(tmp_path, capsys):
     path = tlxp.save_weights(tiny_static_cnn(seed=1), str(tmp_path / "small.npz"))
     rc = cli.main(["explain", "--model", "tensorlayer_xplain.models:mlp", "--weights", path,

@@ -23,7 +23,6 @@ plain functions taking the adapter: ``_inputs`` (preparation and shapes), ``_inf
 ``_capture`` (layer outputs and their gradients), ``_fingerprint`` (weights hash), ``_cache``
 (``as_adapter``), ``_common`` (``temporarily_set``, error-message helpers).
 """
-from ._cache import ADAPTERS_ATTRIBUTE, as_adapter  # noqa: F401
 from ._capture import CaptureResult
 from ._common import _describe, temporarily_set  # noqa: F401
 from ._inference import OUTPUT_KINDS
@@ -31,6 +30,7 @@ from ._inputs import image_shape_for  # noqa: F401
 from ._layers import _is_container, _walk_keras, _walk_tl  # noqa: F401
 from ._memory import BACKWARD_FACTOR, CALLABLE_ACTIVATION_FACTOR, DEFAULT_MAX_BATCH_BYTES  # noqa: F401
 from ._model import ModelAdapter
+from ._reuse import ADAPTERS_ATTRIBUTE, as_adapter  # noqa: F401
 from ._targets import PREDICTED
 
 __all__ = ["ModelAdapter", "as_adapter", "CaptureResult", "OUTPUT_KINDS", "PREDICTED", "DEFAULT_MAX_BATCH_BYTES"]

@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from ._common import temporarily_set
 
-
 CaptureResult = namedtuple("CaptureResult", ["outputs", "gradients", "scores", "combined"], defaults=(None,))
 CaptureResult.__doc__ = """What :meth:`ModelAdapter.capture` returns.
 
@@ -111,7 +110,7 @@ def capture(adapter, inputs, layer_names, targets=None, gradients=False, batch_s
             return scores, [combine(outs, grads)], []
         return scores, outs, grads
 
-    from ..methods._graph import concrete  # (no binding of arguments per call)
+    from ._compile import concrete  # (no binding of arguments per call)
 
     key = ("capture", tuple(names), gradients, adapter._target_key(targets), combine)
     compiled = adapter.compiled(key, step, n_extra=1, rows=(0, 1))

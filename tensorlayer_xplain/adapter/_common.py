@@ -3,7 +3,6 @@ import contextlib
 
 import numpy as np
 
-
 _MISSING = object()
 
 
@@ -31,3 +30,29 @@ def temporarily_set(obj, attr, value):
             object.__setattr__(obj, attr, old)
         else:
             object.__delattr__(obj, attr)
+
+
+def needs_layers(what):
+    """The ``TypeError`` for a method that reads layers, given a plain callable: it says how to pass the model.
+
+    Parameters
+    ----------
+    what : str
+        What needs the layers, e.g. ``'gradcam'``.
+
+    Returns
+    -------
+    TypeError
+
+    Examples
+    --------
+    >>> raise needs_layers('gradcam')   # doctest: +SKIP
+    """
+    return TypeError(
+        "model: %s reads the model's layers, and a plain function has none (got a plain callable). Pass the "
+        "tl.models.Model or keras.Model itself, e.g. ModelExplainer(model) rather than "
+        "ModelExplainer(lambda x: model(x)). For several models chained in a function (lambda x: "
+        "head(body(x))), wrap them in one tl.models.Model subclass whose forward calls them "
+        "(self.body, self.head = body, head; forward: return self.head(self.body(x))) and pass that. "
+        "Gradient, occlusion, RISE, LIME and SHAP methods work on plain callables as they are." % what
+    )

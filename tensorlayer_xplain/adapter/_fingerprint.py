@@ -78,7 +78,7 @@ def weights_fingerprint(adapter):
         try:
             h.update(cached[1]().numpy().tobytes())
             on_host = [w for w in weights if id(w) not in cached[2]]
-        except Exception:  # noqa: BLE001  (a weight the graph cannot read or serialize: all on the host)
+        except Exception:  # a weight the graph cannot read or serialize: all on the host
             adapter._weights_hasher = (ids, None, set())
             h = hashlib.sha1()
     for w in on_host:

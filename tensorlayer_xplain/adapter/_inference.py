@@ -5,7 +5,6 @@ import tensorflow as tf
 
 from ._common import _MISSING
 
-
 #: Allowed values of ``output``: the raw model output, or its softmax.
 OUTPUT_KINDS = ("logits", "probabilities")
 

@@ -4,9 +4,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ..pixels import warn_unscaled
 from ._common import _describe
-
+from .pixels import warn_unscaled
 
 _SEVERAL_INPUTS = ("model: this model has %d inputs; use tlxp.as_adapter(model) (or tlxp.explain / ModelExplainer, "
                    "which call it), which returns a MultiInputAdapter, or tlxp.MultiInputAdapter(model)")

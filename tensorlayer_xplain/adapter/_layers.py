@@ -2,8 +2,8 @@
 import tensorflow as tf
 import tensorlayer as tl
 
-from .._compile import SHAPE_ERROR, TRACE_ERRORS
 from ._common import _describe
+from ._compile import SHAPE_ERROR, TRACE_ERRORS
 
 
 def _walk_tl(obj, seen):
@@ -76,7 +76,7 @@ def layer(adapter, name):
         Naming the unknown layer and listing the available names.
     """
     if adapter.kind == "callable":
-        from ..methods._checks import needs_layers
+        from ._common import needs_layers
 
         raise needs_layers("finding a layer by name (layer_name=%r)" % (name,))
     if not isinstance(name, str):

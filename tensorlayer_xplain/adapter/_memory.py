@@ -4,7 +4,6 @@ import tensorflow as tf
 
 from ._layers import _is_container
 
-
 #: Default ``max_batch_bytes``: estimated bytes of the samples in flight in one model call.
 DEFAULT_MAX_BATCH_BYTES = 1 << 30
 #: A backward pass keeps every activation and adds its gradient: twice the forward estimate.

@@ -37,7 +37,7 @@ class ModelAdapter:
         8 with gradients at the default (1 GiB).
     strategy : tf.distribute.Strategy, optional
         Compiled steps split each batch across its replicas (see
-        :mod:`tensorlayer_xplain._distribute`).
+        :mod:`tensorlayer_xplain.adapter._distribute`).
 
     Examples
     --------

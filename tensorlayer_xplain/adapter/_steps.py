@@ -4,8 +4,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from .. import _deadline
-from .._compile import CompiledStep
+from .._utils import deadline as _deadline
+from ._compile import CompiledStep
 
 
 def compiled(adapter, key, python_function, n_extra=0, extra_dtypes=None, rows=None):
@@ -15,7 +15,7 @@ def compiled(adapter, key, python_function, n_extra=0, extra_dtypes=None, rows=N
     float32 and ``extra`` tensors with an open leading dimension, so new batch
     sizes do not retrace. Plain callables run eagerly (they may not be traceable);
     a model that cannot be traced runs eagerly too, after one
-    :class:`~tensorlayer_xplain._compile.CompileWarning` naming the layer that failed.
+    :class:`~tensorlayer_xplain.adapter._compile.CompileWarning` naming the layer that failed.
 
     Parameters
     ----------
@@ -30,7 +30,7 @@ def compiled(adapter, key, python_function, n_extra=0, extra_dtypes=None, rows=N
     rows : sequence of int, optional
         Positions of the arguments with one row per sample (``x`` is 0): with a
         ``strategy``, those are split across its replicas and the outputs
-        concatenated (:class:`~tensorlayer_xplain._distribute.ReplicatedStep`).
+        concatenated (:class:`~tensorlayer_xplain.adapter._distribute.ReplicatedStep`).
         Steps that do not say run on one device.
     """
     if adapter.kind == "callable":
@@ -41,7 +41,7 @@ def compiled(adapter, key, python_function, n_extra=0, extra_dtypes=None, rows=N
         signature = adapter._input_specs()
         signature += [tf.TensorSpec(None, dt) if isinstance(dt, tf.DType) else dt for dt in dtypes]
         if adapter.strategy is not None and rows is not None:
-            from .._distribute import ReplicatedStep
+            from ._distribute import ReplicatedStep
 
             fn = ReplicatedStep(adapter.strategy, tf.function(python_function, input_signature=signature), rows)
         else:

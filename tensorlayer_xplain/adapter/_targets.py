@@ -47,7 +47,8 @@ def resolve_targets(adapter, targets, n, predictions=None, name="targets"):
         if np.issubdtype(t.dtype, np.floating) and np.all(np.mod(t, 1) == 0):
             t = t.astype(np.int64)
         else:
-            raise TypeError("%s: expected None, an int, a sequence of ints or a callable, got %s" % (name, _describe(targets)))
+            raise TypeError("%s: expected None, an int, a sequence of ints or a callable, got %s"
+                            % (name, _describe(targets)))
     if t.ndim == 0 or t.shape == (1,):
         t = np.full(n, int(t.reshape(-1)[0]))
     if t.shape != (n,):

@@ -1,4 +1,5 @@
-"""``diagnose``: errors, confusions, class profiles, reliance on regions and sensitivity in one pass."""
+"""The diagnosis pass: errors, confusions, class profiles, reliance on regions and sensitivity, with a ready
+explainer (:func:`tensorlayer_xplain.diagnose` builds one from a model)."""
 import numbers
 
 import numpy as np
@@ -9,7 +10,7 @@ from .regions import check_regions, object_regions
 from .reliance import FILLS, _mean, counterfactual, normalized_maps, outside_share, reliance_table, suspected_regions
 from .result import Diagnosis
 
-__all__ = ["diagnose", "DEFAULT_METHODS", "RELIANCE_THRESHOLD", "FLIP_THRESHOLD"]
+__all__ = ["diagnose_with", "check_arguments", "DEFAULT_METHODS", "RELIANCE_THRESHOLD", "FLIP_THRESHOLD"]
 
 #: Methods whose maps are compared with the object (cheap and class-discriminative + a completeness method).
 DEFAULT_METHODS = ("gradcam", "integrated_gradients")
@@ -39,15 +40,6 @@ def _check_number(name, value, low, high):
         raise ValueError("%s: expected a number in [%g, %g], got %r" % (name, low, high, value))
 
 
-def _explainer_for(model, methods, config, class_names, batch_size, seed):
-    from ..explainer import ModelExplainer
-
-    if isinstance(model, ModelExplainer):
-        return model
-    return ModelExplainer(model, methods=list(methods), config=config, class_names=class_names,
-                          batch_size=batch_size, seed=seed)
-
-
 def _explain_errors(explainer, x, errors, methods, top_k):
     """For the ``top_k`` most confident errors: (predicted-class, true-class) explanations per method."""
     top = errors[errors["explained"]]
@@ -58,69 +50,8 @@ def _explain_errors(explainer, x, errors, methods, top_k):
                 explainer.explain(x[idx], method=m, targets=top["true"].to_numpy())) for m in methods}, idx
 
 
-def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill="inpaint", probes=None,
-             reliance_threshold=RELIANCE_THRESHOLD, flip_threshold=FLIP_THRESHOLD, class_names=None, config=None,
-             batch_size=256, seed=0):
-    """Diagnose a classifier on labelled inputs: why it errs, what it relies on, how sensitive each class is.
-
-    Every input is explained for its predicted class with each of ``methods``.
-    From these maps and a few extra batches of predictions:
-
-    errors (misclassified inputs ranked by confidence; the ``top_k`` explained
-    for the predicted class P and the true class T, "P rather than T"),
-    confusions (the true -> predicted pairs behind the errors), profiles (mean
-    normalized map per true class for correct and wrong predictions), reliance
-    and sensitivity.
-
-    Reliance: per predicted class, the share of attribution mass outside the
-    object (``regions``) and the counterfactual check. Each input's suspected
-    region, where its attribution outside the object concentrates (see
-    :func:`~tensorlayer_xplain.diagnosis.reliance.suspected_regions`), is
-    replaced (``fill``); the flip rate and score drop are measured. A class is
-    ``flagged`` when its share exceeds the median over classes by more than
-    ``reliance_threshold`` and its flip rate reaches ``flip_threshold``.
-
-    Sensitivity: per true class, flip rate and score change under ``probes``.
-
-    The model is only called in inference mode; its weights and train/eval flags are unchanged.
-
-    Parameters
-    ----------
-    model : tl.models.Model, keras.Model, callable, ModelAdapter or ModelExplainer
-        A ``ModelExplainer`` is used with its config, cache and class names.
-    x : ndarray, shape (N, *input_shape) or (N, H, W, C)
-    y : ndarray of int, shape (N,) (or one-hot (N, K))
-    methods : sequence of str
-        Attribution methods (registered names).
-    regions : None, str or ndarray of bool (N, H, W) or (H, W)
-        Object masks (True on the object), or the name of an estimate
-        (``'auto'``, ``'ink'``, ``'saliency'``; None = ``'auto'``; see
-        :func:`~tensorlayer_xplain.diagnosis.object_regions`).
-    top_k : int
-        Number of errors explained for both classes.
-    fill : {'inpaint', 'blur', 'zero'}
-        How the suspected region is replaced in the counterfactual (inpainted from
-        the rest of the image, blurred, or set to zero).
-    probes : None, list of str or dict of str -> callable
-        Sensitivity probes; None = all defaults for the data
-        (see :func:`~tensorlayer_xplain.diagnosis.default_probes`).
-    reliance_threshold, flip_threshold : float in [0, 1]
-    class_names : sequence of str, optional
-    config : dict, optional
-        Per-method parameters, as for :class:`~tensorlayer_xplain.ModelExplainer`.
-    batch_size : int
-    seed : int
-
-    Returns
-    -------
-    Diagnosis
-
-    Examples
-    --------
-    >>> d = tlxp.diagnose(model, X_test[:1000], y_test[:1000])
-    >>> d.reliance[d.reliance.flagged]
-    >>> d.report('xplain_out/diagnosis.html')
-    """
+def check_arguments(methods, top_k, fill, reliance_threshold, flip_threshold):
+    """Check :func:`~tensorlayer_xplain.diagnose`'s arguments before any model call (ValueError naming the argument)."""
     if isinstance(methods, str) or not methods:
         raise ValueError("methods: expected a non-empty list of method names, got %r" % (methods,))
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
@@ -129,7 +60,26 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
         raise ValueError("fill: expected one of %s, got %r" % (FILLS, fill))
     _check_number("reliance_threshold", reliance_threshold, 0, 1)
     _check_number("flip_threshold", flip_threshold, 0, 1)
-    explainer = _explainer_for(model, methods, config, class_names, batch_size, seed)
+
+
+def diagnose_with(explainer, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill="inpaint", probes=None,
+                  reliance_threshold=RELIANCE_THRESHOLD, flip_threshold=FLIP_THRESHOLD, class_names=None, seed=0):
+    """Run the diagnosis with a ready explainer (see :func:`tensorlayer_xplain.diagnose` for the parameters).
+
+    ``explainer`` is a :class:`~tensorlayer_xplain.ModelExplainer` or any object with its ``explain(x,
+    method=..., targets=...)``, ``adapter`` and ``class_names``; :func:`tensorlayer_xplain.diagnose` builds
+    one from a model, :meth:`ModelExplainer.diagnose <tensorlayer_xplain.ModelExplainer.diagnose>` passes
+    itself. ``seed`` seeds the sensitivity probes.
+
+    Returns
+    -------
+    Diagnosis
+
+    Examples
+    --------
+    >>> d = diagnose_with(tlxp.ModelExplainer(model), X_test[:1000], y_test[:1000])   # doctest: +SKIP
+    """
+    check_arguments(methods, top_k, fill, reliance_threshold, flip_threshold)
     class_names = explainer.class_names if class_names is None else list(class_names)
     adapter = explainer.adapter
     xs, _ = adapter.prepare(x, name="x")
@@ -161,7 +111,8 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
     error_explanations, error_index = _explain_errors(explainer, xs, errors, methods, top_k)
     return Diagnosis(
         explainer=explainer, methods=list(methods), inputs=images, labels=labels, scores=scores, masks=masks,
-        region_source=region_source, suspected=suspected, errors=errors, confusions=confusion_table(labels, predicted, class_names),
+        region_source=region_source, suspected=suspected, errors=errors,
+        confusions=confusion_table(labels, predicted, class_names),
         error_explanations=error_explanations, error_index=error_index,
         profiles={m: class_profiles(maps[m], labels, predicted, n_classes) for m in methods},
         reliance=reliance, outside_maps=outside_maps, counterfactual_inputs=replaced, flipped=flipped, fill=fill,

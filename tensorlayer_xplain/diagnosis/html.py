@@ -13,8 +13,8 @@ PARTS = (
     ("profiles", "Diagnosis: per-class attribution profiles", "Mean normalized map per true class, for correct "
      "and wrong predictions, and where they differ."),
     ("reliance", "Diagnosis: reliance on regions", "Share of attribution mass outside the object per predicted "
-     "class, and the counterfactual check (the suspected region outside the object replaced): flip rate and drop of the predicted "
-     "class's probability."),
+     "class, and the counterfactual check (the suspected region outside the object replaced): flip rate and drop "
+     "of the predicted class's probability."),
     ("sensitivity", "Diagnosis: sensitivity probes", "Per true class: how often the prediction changes under "
      "simple shifts, and the change of the true class's probability."),
 )

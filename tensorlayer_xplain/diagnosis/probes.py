@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from ..methods._baselines import blur_images
+from ..methods._engine.baselines import blur_images
 from ..visualize._draw import as_probabilities
 
 __all__ = ["default_probes", "check_probes", "sensitivity_table"]

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from ..methods._baselines import blur_images
+from ..methods._engine.baselines import blur_images
 from ..visualize._draw import as_probabilities
 
 __all__ = ["normalized_maps", "outside_share", "suspected_regions", "replace_region", "counterfactual",

@@ -98,14 +98,16 @@ class Diagnosis:
         return confusions_visualization(self, top, saveable=saveable, name=name, fig_idx=fig_idx, second=second)
 
     def plot_profiles(self, method=None, saveable=True, name="diagnosis_profiles", fig_idx=2396392, second=10):
-        """Per-class mean maps, correct vs wrong (see :func:`~tensorlayer_xplain.visualize.class_profile_visualization`)."""
+        """Per-class mean maps, correct vs wrong
+        (see :func:`~tensorlayer_xplain.visualize.class_profile_visualization`)."""
         from ..visualize.diagnosis import class_profile_visualization
 
         return class_profile_visualization(self, method, saveable=saveable, name=name, fig_idx=fig_idx,
                                            second=second)
 
     def plot_reliance(self, saveable=True, name="diagnosis_reliance", fig_idx=2396393, second=10):
-        """Outside share and flip rate per class, flagged regions (see :func:`~tensorlayer_xplain.visualize.reliance_visualization`)."""
+        """Outside share and flip rate per class, flagged regions
+        (see :func:`~tensorlayer_xplain.visualize.reliance_visualization`)."""
         from ..visualize.diagnosis import reliance_visualization
 
         return reliance_visualization(self, saveable=saveable, name=name, fig_idx=fig_idx, second=second)

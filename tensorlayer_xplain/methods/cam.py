@@ -17,12 +17,12 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ..layers import is_attention_weights_layer
-from ._checks import needs_layers
-from ._graph import BLOCK_BYTES
-from ._masking import masked_scores
-from ._utils import upsample
+from ._engine.blocks import BLOCK_BYTES
+from ._engine.checks import needs_layers
+from ._engine.masking import masked_scores
+from ._engine.utils import upsample
 from .costs import one_gradient
 from .registry import register_method
 

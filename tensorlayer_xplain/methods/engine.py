@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..adapter._steps import run_blocks
-from ._graph import BLOCK_BYTES, PARALLEL, PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes
+from ._engine.blocks import BLOCK_BYTES, PARALLEL, PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes
 
 __all__ = ["sum_over_samples", "map_rows", "expand", "run_blocks", "in_pieces", "block_rows", "piece_rows",
            "row_bytes", "concrete", "PARALLEL", "BLOCK_BYTES", "PIECE_SPEC"]

@@ -14,12 +14,12 @@ import warnings
 
 import numpy as np
 
-from .._docstrings import shared_docstring
-from ._checks import needs_layers
-from ._input_gradients import guided_relu, input_gradients, relu_sites  # noqa: F401 (re-exported)
+from .._utils.docstrings import shared_docstring
+from ._engine.checks import needs_layers
+from ._engine.input_gradients import guided_relu, input_gradients, relu_sites  # noqa: F401 (re-exported)
+from .costs import one_gradient
 from .integrated_gradients import integrated_gradients, trapezoid_alphas  # noqa: F401 (re-exported)
 from .noise_tunnel import smoothgrad, vargrad  # noqa: F401 (re-exported)
-from .costs import one_gradient
 from .registry import register_method
 
 __all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "vargrad", "guided_backprop",

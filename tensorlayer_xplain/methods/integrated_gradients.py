@@ -6,11 +6,11 @@ memory is bounded by ``batch_size`` whatever ``steps``.
 """
 import numpy as np
 
-from .._docstrings import shared_docstring
-from ._baselines import make_baseline
-from ._checks import positive_int, seed_value
+from .._utils.docstrings import shared_docstring
+from ._engine.baselines import make_baseline
+from ._engine.checks import positive_int, seed_value
+from ._engine.utils import rng_for
 from .engine import expand, sum_over_samples
-from ._utils import rng_for
 from .registry import COUNT, Range, register_method
 
 __all__ = ["integrated_gradients", "trapezoid_alphas"]

@@ -24,18 +24,18 @@ The raw ``lime`` explanation objects are kept in ``Explanation.meta['lime_explan
 import warnings
 
 import numpy as np
-from lime import lime_image, lime_tabular as _lime_tabular
+from lime import lime_image
+from lime import lime_tabular as _lime_tabular
 
-from .._docstrings import shared_docstring
-from ._blackbox import score_function, small_blas
-from ._checks import positive_int, seed_value
-from ._graph import host_rows
-from ._segmentation import compose, segment_image, segments_to_pixels
-from ._segmentation import SEGMENTATION_RANGES
+from .._utils.docstrings import shared_docstring
+from ._engine.blackbox import score_function, small_blas
+from ._engine.blocks import host_rows
+from ._engine.checks import positive_int, seed_value
+from ._engine.segmentation import SEGMENTATION_RANGES, compose, segment_image, segments_to_pixels
 from .costs import per_input
 from .registry import COUNT, TrainingRows, register_method
 
-__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream"]
+__all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream", "segment_image"]
 
 
 class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
@@ -160,7 +160,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
         Value of switched-off superpixels (one per channel for RGB); None uses each
         superpixel's mean, as ``lime`` does by default.
     segmentation : {'slic', 'grid', 'quickshift', 'felzenszwalb'}, callable or ndarray
-        See :func:`~tensorlayer_xplain.methods._segmentation.segment_image`.
+        See :func:`~tensorlayer_xplain.methods._engine.segmentation.segment_image`.
     n_segments : int
         Wanted number of superpixels (SLIC, grid).
     compactness : float

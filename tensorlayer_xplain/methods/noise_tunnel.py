@@ -5,10 +5,10 @@ registry; the noise patterns depend only on ``(seed, sample)`` (:mod:`._sampling
 """
 import numpy as np
 
-from .._docstrings import shared_docstring
-from ._checks import non_negative, positive_int, seed_value
-from ._graph import block_rows, row_bytes, run_blocks
-from ._sampling import block_normal, noise_scale, pair_index, segment_add
+from .._utils.docstrings import shared_docstring
+from ._engine.blocks import block_rows, row_bytes, run_blocks
+from ._engine.checks import non_negative, positive_int, seed_value
+from ._engine.sampling import block_normal, noise_scale, pair_index, segment_add
 from .costs import estimate_cost
 from .registry import COUNT, Range, check_params, method_info, register_method
 

@@ -11,10 +11,10 @@ broadcasts them over channels).
 import numpy as np
 import tensorflow as tf
 
-from .._docstrings import shared_docstring
-from ._checks import fraction, positive_int, seed_value, window_pair
-from ._masking import masked_scores
-from ._sampling import pair_index, row_generators
+from .._utils.docstrings import shared_docstring
+from ._engine.checks import fraction, positive_int, seed_value, window_pair
+from ._engine.masking import masked_scores
+from ._engine.sampling import pair_index, row_generators
 from .costs import per_input
 from .registry import COUNT, Range, count, register_method
 

@@ -6,10 +6,10 @@ import tensorflow as tf
 
 from ..adapter import ModelAdapter, as_adapter
 from ..explanation import Explanation
-from ..methods._baselines import make_baseline
+from ..methods._engine.baselines import make_baseline
+from ..methods._engine.sampling import row_uniform
+from ..methods._engine.utils import rng_for
 from ..methods._ranges import check_seed
-from ..methods._sampling import row_uniform
-from ..methods._utils import rng_for
 
 __all__ = ["SCORES"]
 

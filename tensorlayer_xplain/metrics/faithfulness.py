@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from ..methods._sampling import pair_index, row_uniform
+from ..methods._engine.sampling import pair_index, row_uniform
 from ._common import (
     _baseline_images,
     _check_int,

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..adapter import as_adapter
 from ..explanation import Explanation
-from ..methods._utils import rng_for
+from ..methods._engine.utils import rng_for
 from ..methods.registry import check_params, method_info
 from ..runner import explain
 from ._common import _check_choice, _check_int, _flat_heat, _spearman_rows

@@ -3,7 +3,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ..adapter import as_adapter
 from ._classes import as_labels, class_colors, scatter_classes
 from ._figure import tl_figure

@@ -1,7 +1,8 @@
 """Drawing helpers shared by every figure function: images, heatmaps, overlays, titles."""
 import numpy as np
 
-__all__ = ["as_probabilities", "normalize_map", "draw_image", "draw_heatmap", "draw_overlay", "class_label", "prediction_title"]
+__all__ = ["as_probabilities", "normalize_map", "draw_image", "draw_heatmap", "draw_overlay", "overlay_rgb",
+           "heatmap_rgb", "class_label", "prediction_title"]
 
 SIGNED_CMAP = "bwr"
 MAGNITUDE_CMAP = "hot"
@@ -74,6 +75,60 @@ def draw_overlay(ax, image, heat, alpha=0.4, title=None, cmap=OVERLAY_CMAP, colo
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return im
+
+
+def overlay_rgb(image, heat, alpha=0.4):
+    """Blend a magnitude heatmap (jet) over an input image, as :func:`draw_overlay` draws it.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W), (H, W, 1) or (H, W, 3)
+    heat : ndarray, shape (H, W)
+    alpha : float
+        Weight of the heatmap.
+
+    Returns
+    -------
+    ndarray, float32, shape (H, W, 3), values in [0, 1]
+
+    Examples
+    --------
+    >>> overlay_rgb(np.zeros((28, 28, 1)), np.ones((28, 28))).shape
+    (28, 28, 3)
+    """
+    import matplotlib
+
+    base = _image_for_display(image)
+    if base.ndim == 2:
+        base = np.repeat(base[..., None], 3, axis=-1)
+    colors = matplotlib.colormaps[OVERLAY_CMAP](normalize_map(heat))[..., :3]
+    return np.clip((1 - alpha) * base + alpha * colors, 0, 1).astype(np.float32)
+
+
+def heatmap_rgb(heat, signed=False):
+    """Colour one map as :func:`draw_heatmap` draws it (diverging when signed, sequential otherwise).
+
+    Parameters
+    ----------
+    heat : ndarray, shape (H, W)
+    signed : bool
+        Centre a diverging colormap on zero (``bwr``); else ``hot`` from the minimum to the maximum.
+
+    Returns
+    -------
+    ndarray, float32, shape (H, W, 3), values in [0, 1]
+
+    Examples
+    --------
+    >>> heatmap_rgb(np.ones((28, 28)), signed=True).shape
+    (28, 28, 3)
+    """
+    import matplotlib
+
+    norm = normalize_map(heat, signed)
+    if signed:
+        return matplotlib.colormaps[SIGNED_CMAP]((norm + 1) / 2)[..., :3].astype(np.float32)
+    return matplotlib.colormaps[MAGNITUDE_CMAP](norm)[..., :3].astype(np.float32)
 
 
 def class_label(index, class_names=None):

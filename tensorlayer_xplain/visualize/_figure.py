@@ -12,8 +12,8 @@ import os
 import matplotlib.pyplot as plt
 from matplotlib.backend_bases import FigureCanvasBase
 
-from .._docstrings import shared_docstring
-from .._io import atomic_path, ensure_parent
+from .._utils.docstrings import shared_docstring
+from .._utils.io import atomic_path, ensure_parent
 
 __all__ = ["tl_figure", "figure_path"]
 

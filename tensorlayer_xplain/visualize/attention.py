@@ -1,5 +1,5 @@
 """Attention figures: the input, per-head (or fused) attention, attention rollout and an overlay."""
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ..explanation import Explanation
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title

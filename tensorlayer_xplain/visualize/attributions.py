@@ -1,8 +1,8 @@
 """Figures of pixel attributions: the input next to its attribution map."""
 import numpy as np
 
-from .._docstrings import shared_docstring
-from ..map_checks import map_note
+from .._utils.docstrings import shared_docstring
+from .._utils.map_checks import map_note
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, draw_image, draw_overlay, prediction_title
 from ._figure import tl_figure

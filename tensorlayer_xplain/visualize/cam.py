@@ -1,10 +1,9 @@
 """Grad-CAM figures: the heatmap superimposed on the input, and class-comparison rows."""
 import numpy as np
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ._common import obtain_explanation, pick_targets
-from ._draw import (OVERLAY_CMAP, as_probabilities, class_label, draw_heatmap, draw_image, draw_overlay,
-                    prediction_title)
+from ._draw import OVERLAY_CMAP, as_probabilities, class_label, draw_heatmap, draw_image, draw_overlay, prediction_title
 from ._figure import tl_figure
 
 __all__ = ["gradcam_visualization"]

@@ -1,11 +1,5 @@
 """The mean heatmap of each class over a whole stored dataset, as one TL-style figure."""
-import math
-
-import numpy as np
-
-from .._docstrings import shared_docstring
-from ._draw import class_label, draw_heatmap
-from ._figure import tl_figure
+from .._utils.docstrings import shared_docstring
 
 __all__ = ["class_mean_heatmaps"]
 
@@ -44,21 +38,8 @@ def class_mean_heatmaps(store, method, by="target", reduce="sum", class_names=No
     >>> means, counts = tlxp.class_mean_heatmaps(store, 'gradient', by='label',
     ...                                          name='class_means.png')
     """
-    from ..store import ExplanationStore, open_store
+    from ..scale.store import ExplanationStore, open_store
 
     store = store if isinstance(store, ExplanationStore) else open_store(store)
-    if not isinstance(columns, (int, np.integer)) or isinstance(columns, bool) or columns < 1:
-        raise ValueError("columns: expected a positive int, got %r" % (columns,))
-    means, counts = store.class_mean_heatmaps(method, by=by, reduce=reduce)
-    signed = store.attrs["methods"][store[method].name]["signed"]
-    k = len(counts)
-    cols = min(int(columns), k)
-    rows = math.ceil(k / cols)
-    with tl_figure(saveable, name, fig_idx, second, figsize=(2.2 * cols, 2.4 * rows)) as fig:
-        for c in range(k):
-            ax = fig.add_subplot(rows, cols, c + 1)
-            title = "%s (n=%d)" % (class_label(c, class_names), counts[c])
-            heat = np.nan_to_num(means[c]) if counts[c] else np.zeros(means.shape[1:])
-            draw_heatmap(ax, heat, signed=signed, title=title, colorbar=False)
-        fig.suptitle("%s: mean heatmap per %s" % (store[method].name, by))
-    return means, counts
+    return store.plot_class_means(method, by=by, reduce=reduce, class_names=class_names, columns=columns,
+                                  saveable=saveable, name=name, fig_idx=fig_idx, second=second)

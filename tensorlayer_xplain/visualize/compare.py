@@ -1,9 +1,9 @@
 """One grid comparing several methods on the same inputs: rows = inputs, columns = methods."""
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
+from .._utils.timing import steady_timings
 from ..adapter import as_adapter
-from ..applicability import Explanations, applicable_methods
+from ..methods.applicability import Explanations, applicable_methods
 from ..methods.registry import method_info
-from ..timing import steady_timings
 from ._common import obtain_explanation, pick_targets
 from ._draw import draw_heatmap, draw_image, prediction_title
 from ._figure import tl_figure
@@ -61,7 +61,7 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
 
     Rows are inputs, columns methods (after a first column with the inputs). Each
     cell is titled with the method and its time per input (a warm run's: the first
-    call's tracing is left out, see :func:`~tensorlayer_xplain.timing.steady_timings`),
+    call's tracing is left out, see :func:`~tensorlayer_xplain._utils.timing.steady_timings`),
     notes a constant map, and carries a colorbar: diverging for signed methods,
     sequential for magnitudes.
 

@@ -1,7 +1,8 @@
-"""Figures of a :class:`~tensorlayer_xplain.diagnosis.Diagnosis`: errors, confusions, profiles, reliance, sensitivity."""
+"""Figures of a :class:`~tensorlayer_xplain.diagnosis.Diagnosis`: errors, confusions, profiles, reliance,
+sensitivity."""
 import numpy as np
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ._draw import draw_heatmap, draw_image, draw_overlay
 from ._figure import tl_figure
 from .cam import gradcam_visualization
@@ -12,9 +13,10 @@ __all__ = ["diagnosis_errors_visualization", "confusions_visualization", "class_
 
 
 def _check_diagnosis(diagnosis):
-    from ..diagnosis.result import Diagnosis
-
-    if not isinstance(diagnosis, Diagnosis):
+    # Checked by what a Diagnosis holds, not by class: ``diagnosis`` sits above ``visualize`` (its plot
+    # methods call these figures), so importing its class here would close an import cycle.
+    if not all(hasattr(diagnosis, a) for a in ("errors", "confusions", "profiles", "reliance", "sensitivity",
+                                                "error_explanations", "class_names")):
         raise TypeError("diagnosis: expected a Diagnosis (from tensorlayer_xplain.diagnose), got %s"
                         % type(diagnosis).__name__)
 

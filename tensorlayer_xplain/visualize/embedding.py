@@ -14,7 +14,7 @@ The parts live in their own modules: the activations (``_activations``), the red
 """
 import numpy as np
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ._activations import default_embedding_layer, layer_activations  # noqa: F401
 from ._classes import as_labels, class_colors, scatter_classes  # noqa: F401
 from ._decision import DecisionBoundary, decision_boundary

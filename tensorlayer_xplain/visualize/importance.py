@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ..adapter import as_adapter
-from ..methods._utils import rng_for
+from ..methods._engine.utils import rng_for
 from ._draw import SIGNED_CMAP, as_probabilities
 from ._figure import tl_figure
 from .embedding import as_labels

@@ -11,7 +11,7 @@
 """
 import numpy as np
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ..adapter import as_adapter
 from ..explanation import Explanation
 from ..methods.registry import method_info
@@ -162,7 +162,7 @@ def _column_targets(adapter, x, classes, top_k):
 
 def _shap_cmap():
     try:
-        from ..methods._shap_common import import_shap
+        from ..methods.shap._common import import_shap
 
         import_shap()  # first import: without keeping this call's frames alive
         from shap.plots.colors import red_transparent_blue

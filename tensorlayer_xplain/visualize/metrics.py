@@ -1,7 +1,7 @@
 """Figures of explanation metrics: how much methods agree (annotated method x method heatmaps)."""
 import numpy as np
 
-from .._docstrings import shared_docstring
+from .._utils.docstrings import shared_docstring
 from ..metrics import method_agreement
 from ._figure import tl_figure
 

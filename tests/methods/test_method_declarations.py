@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.applicability import applicable_methods
+from tensorlayer_xplain.methods.applicability import applicable_methods
 from tensorlayer_xplain.methods import costs, registry
 
 NAME = "tmp_repeated_gradient"
@@ -128,11 +128,8 @@ def test_visualize_all_draws_it_with_its_figure_and_skips_it_on_an_mlp(declared,
 
 
 def test_the_benchmark_suite_runs_it_with_its_settings(declared, cnn, mlp):
-    run_py = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                          "benchmarks", "run.py")
-    spec = importlib.util.spec_from_file_location("benchmark_suite_declared", run_py)
-    suite = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite)
+    from benchmarks import run as suite
+
     x = np.random.default_rng(2).random((10, 12, 12, 1)).astype(np.float32)
     tiny = {"batch": 4, "min_repeats": 1, "max_repeats": 1, "budget": 0.0, "metric_images": 3, "steps": 4,
             "n_subsets": 4}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tensorlayer_xplain as tlxp
-from tensorlayer_xplain.methods._segmentation import COMPACTNESS_RANGE, check_compactness, segment_image
+from tensorlayer_xplain.methods._engine.segmentation import COMPACTNESS_RANGE, check_compactness, segment_image
 
 BAD = [1e-300, -1e-300, 5e-324, 0, 0.0, -1, 1e30, 1e308, float("inf"), float("nan"), True, "1", [0.1]]
 

@@ -38,7 +38,8 @@ def _snapshot(folder):
 def test_folder_with_user_files_is_refused(explainer, tmp_path, resume):
     folder = _user_folder(tmp_path / "d")
     before = _snapshot(folder)
-    with pytest.raises(ValueError, match=r"path: '.*/d' already holds 2 entries \(notes.txt, thesis\) and is not a tensorlayer-xplain store"):
+    with pytest.raises(ValueError, match=r"path: '.*/d' already holds 2 entries \(notes.txt, thesis\) and is not a "
+                                         r"tensorlayer-xplain store"):
         explainer.explain_dataset(X, folder, resume=resume, progress=False)
     assert _snapshot(folder) == before
 

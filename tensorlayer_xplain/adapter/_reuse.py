@@ -1,0 +1,78 @@
+"""The ``as_adapter`` cache: one adapter per (model, options), kept on the model itself."""
+import threading
+
+from ._model import ModelAdapter
+
+#: Attribute under which :func:`as_adapter` keeps a model's adapters on the model itself.
+ADAPTERS_ATTRIBUTE = "_tensorlayer_xplain_adapters"
+_ADAPTERS_GUARD = threading.Lock()
+
+
+class _AdapterCache(dict):
+    """The per-model dict; a deep-copied model starts with an empty one (adapters hold compiled steps)."""
+
+    def __deepcopy__(self, memo):
+        return _AdapterCache()
+
+
+def _adapters_of(model):
+    """The ``{options: adapter}`` dict kept on ``model`` (None when it takes no attributes).
+
+    Kept on the model rather than in a module-level table: an adapter refers to
+    its model (and its compiled steps to the adapter), so a global table, even a
+    weak-keyed one, would keep every model alive. On the model, the model and its
+    adapters form one cycle that the garbage collector frees with the model.
+    """
+    with _ADAPTERS_GUARD:
+        per_model = getattr(model, "__dict__", {}).get(ADAPTERS_ATTRIBUTE)
+        if per_model is not None and any(a.model is not model for a in per_model.values()):
+            per_model = None  # a shallow copy shares the original's dict: start its own
+        if per_model is None:
+            per_model = _AdapterCache()
+            try:  # object.__setattr__: bypass TL's and Keras's attribute tracking
+                object.__setattr__(model, ADAPTERS_ATTRIBUTE, per_model)
+            except (AttributeError, TypeError):
+                return None
+        return per_model
+
+
+def as_adapter(model, **options):
+    """Return a :class:`ModelAdapter` for ``model``, reusing one per (model, options).
+
+    Reuse keeps compiled steps across calls of the figure functions, so calling
+    ``gradient_visualization`` in a loop traces once. The reused adapters are
+    kept on the model (attribute ``_tensorlayer_xplain_adapters``), not in a
+    global table, so a deleted model is freed with its adapters and their
+    compiled steps.
+
+    Parameters
+    ----------
+    model : ModelAdapter, tl.models.Model, keras.Model or callable
+    **options
+        ``ModelAdapter`` keyword arguments; None values are ignored.
+
+    Examples
+    --------
+    >>> as_adapter(model) is as_adapter(model)
+    True
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    if isinstance(model, ModelAdapter):
+        return model
+    from .multi_input import MultiInputAdapter, input_count
+
+    if input_count(model) > 1:
+        cls = MultiInputAdapter
+        if "image_shape" in options:
+            raise ValueError("image_shape: a model with several inputs takes image_shapes (one per input); "
+                             "build tlxp.MultiInputAdapter(model, image_shapes=[...])")
+    else:
+        cls = ModelAdapter
+    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+    per_model = _adapters_of(model)
+    if per_model is None:  # takes no attributes (a builtin, a bound method): no reuse
+        return cls(model, **options)
+    adapter = per_model.get(key)
+    if adapter is None:
+        adapter = per_model[key] = cls(model, **options)
+    return adapter

@@ -1,0 +1,95 @@
+"""What :class:`~tensorlayer_xplain.ModelExplainer` draws and writes: per-method figures and the HTML report."""
+import inspect
+import os
+
+import numpy as np
+
+from ..methods.applicability import Explanations, applicable_methods
+from ..methods.registry import method_info
+from ..runner import explain as run_method
+from ._chunks import is_stream
+
+__all__ = ["applicable", "figure_function", "visualize_all", "report"]
+
+
+def applicable(explainer, inputs, methods):
+    """``(kept, skipped)``: the methods (default: the explainer's) that apply to the model."""
+    names = explainer.methods if methods is None else [method_info(m).name for m in methods]
+    if not isinstance(inputs, np.ndarray) and is_stream(inputs):
+        return names, {}
+    return applicable_methods(explainer.adapter, inputs, names, explainer.config)
+
+
+def figure_function(name):
+    """The figure function drawing method ``name``: its declared ``figure`` (default ``gradient_visualization``)."""
+    from .. import visualize
+
+    figure = method_info(name).figure or "gradient_visualization"
+    if callable(figure):
+        return figure
+    fn = getattr(visualize, figure, None)
+    if fn is None:
+        raise ValueError("figure: method %r declares figure %r, which is not a function of "
+                         "tensorlayer_xplain.visualize" % (name, figure))
+    return fn
+
+
+def _check_folder(save_path):
+    """``save_path`` as a str, created and writable; ``TypeError`` / ``ValueError`` naming it otherwise."""
+    if not isinstance(save_path, (str, os.PathLike)):
+        raise TypeError("save_path: expected a folder path, got %r" % (save_path,))
+    save_path = os.fspath(save_path)
+    try:
+        os.makedirs(save_path, exist_ok=True)
+    except OSError as err:
+        raise ValueError("save_path: cannot create %r (%s)" % (save_path, err)) from None
+    if not os.access(save_path, os.W_OK):
+        raise ValueError("save_path: %r is not writable" % save_path)
+    return save_path
+
+
+def visualize_all(explainer, inputs, save_path, targets, methods, format, compare):
+    """:meth:`ModelExplainer.visualize_all <tensorlayer_xplain.ModelExplainer.visualize_all>` (see there)."""
+    save_path = _check_folder(save_path)
+    kept, skipped = applicable(explainer, inputs, methods)
+    explanations = Explanations(explainer.explain_all(inputs, targets, kept), skipped)
+    for name, exp in explanations.items():
+        fn = figure_function(name)
+        kwargs = {"saveable": True, "name": os.path.join(save_path, "%s.%s" % (name, format))}
+        if "class_names" in inspect.signature(fn).parameters:
+            kwargs["class_names"] = explainer.class_names
+        fn(explainer.adapter, exp, **kwargs)
+    if compare:
+        from ..visualize import compare_methods
+
+        compare_methods(explainer.adapter, explanations, name=os.path.join(save_path, "compare_methods.%s" % format),
+                        class_names=explainer.class_names)
+    return explanations
+
+
+def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections):
+    """:meth:`ModelExplainer.report <tensorlayer_xplain.ModelExplainer.report>` (see there)."""
+    from .._utils.timing import steady_timings
+    from ..report import write_report
+
+    names, skipped = applicable(explainer, inputs, methods)
+    explanations = explainer.explain_all(inputs, targets, names)
+    x = next(iter(explanations.values())).inputs
+
+    def rerun(name):
+        return run_method(explainer.adapter, x, name, targets, **explainer.method_params(name)[1])
+
+    steady_timings(explanations, rerun)
+    table, curves = None, None
+    if metrics:
+        from .. import metrics as metrics_module
+
+        table, results = metrics_module.evaluate(explainer.adapter, explanations, metrics=list(metrics),
+                                                 return_results=True)
+        curves = {name: {k: r for k, r in per.items() if k in ("deletion", "insertion")}
+                  for name, per in results.items()}
+    model_name = explainer.model_name()
+    return write_report(path, explanations, class_names=explainer.class_names, metrics=table,
+                        title=title or "tensorlayer-xplain report: %s" % model_name,
+                        labels=labels, model_name=model_name, curves=curves, sections=sections,
+                        skipped=skipped)

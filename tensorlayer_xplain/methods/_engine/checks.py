@@ -1,0 +1,56 @@
+"""Argument checks shared by the methods: each error names the argument, what was expected and what came."""
+import numbers
+
+import numpy as np
+
+from ...adapter._common import needs_layers  # noqa: F401  (lives with the adapter, which raises it too)
+from .._ranges import check_seed
+
+__all__ = ["positive_int", "fraction", "non_negative", "seed_value", "window_pair", "needs_layers"]
+
+
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+
+
+def positive_int(name, value, minimum=1):
+    """``int(value)`` when it is an int >= ``minimum``, else ``ValueError``/``TypeError`` naming ``name``."""
+    if not _is_int(value):
+        raise TypeError("%s: expected an int >= %d, got %r" % (name, minimum, value))
+    if value < minimum:
+        raise ValueError("%s: expected an int >= %d, got %d" % (name, minimum, value))
+    return int(value)
+
+
+def non_negative(name, value):
+    """``float(value)`` when it is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError("%s: expected a number >= 0, got %r" % (name, value))
+    if not np.isfinite(value) or value < 0:
+        raise ValueError("%s: expected a finite number >= 0, got %r" % (name, value))
+    return float(value)
+
+
+def fraction(name, value, open_low=True):
+    """``float(value)`` when it lies in (0, 1] (or [0, 1] with ``open_low=False``)."""
+    value = non_negative(name, value)
+    if value > 1 or (open_low and value == 0):
+        raise ValueError("%s: expected a number in %s0, 1], got %r" % (name, "(" if open_low else "[", value))
+    return value
+
+
+def seed_value(name, value):
+    """Check a seed with the one seed rule (:func:`~._ranges.check_seed`): None (fresh entropy) or an int >= 0."""
+    return check_seed(value, name)
+
+
+def window_pair(name, value, limits):
+    """Turn an int or an (h, w) pair into a pair of ints within ``limits`` (H, W)."""
+    pair = (value, value) if _is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not all(_is_int(v) for v in pair):
+        raise TypeError("%s: expected an int or a pair of ints (h, w), got %r" % (name, value))
+    for v, limit in zip(pair, limits):
+        if not 1 <= v <= limit:
+            raise ValueError("%s: expected sizes between 1 and the image size %s, got %r"
+                             % (name, tuple(limits), value))
+    return int(pair[0]), int(pair[1])
