@@ -180,7 +180,7 @@ def explain_multi(adapter, inputs, method, targets=None, **params):
 
     Examples
     --------
-    >>> exp = explain_multi(as_adapter(siamese), [xa, xb], 'integrated_gradients', steps=32)   # doctest: +SKIP
+    >>> exp = explain_multi(as_adapter(siamese), [xa, xb], 'integrated_gradients', steps=32)
     """
     name = method_info(method).name
     fn = MULTI_INPUT_METHODS.get(name)

@@ -98,6 +98,7 @@ def namespace(tmp_path_factory):
     return make_namespace(str(tmp_path_factory.mktemp("doctest_store")))
 
 
+@pytest.mark.slow  # about 2-8 minutes on two cores for the whole package (LIME, SHAP, a diagnosis, a store)
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name, namespace, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
