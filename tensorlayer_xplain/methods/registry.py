@@ -127,8 +127,6 @@ class TrainingRows:
 _REGISTRY = {}
 _ALIASES = {}
 #: Per canonical name: the cost function and the batchable rule given to ``register_method``.
-_COSTS = {}
-_BATCHABLE = {}
 
 
 def _parameters_of(fn):
