@@ -126,7 +126,6 @@ class TrainingRows:
 
 _REGISTRY = {}
 _ALIASES = {}
-#: Per canonical name: the cost function and the batchable rule given to ``register_method``.
 
 
 def _parameters_of(fn):
