@@ -1,6 +1,6 @@
 """TensorLayer's model zoo at 224x224x3 on CPU: time per image against a hand-written floor, and peak RSS.
 
-For ``vgg16`` and ``MobileNetV1`` (``pretrained=False``: random weights, the
+For ``vgg16``, ``MobileNetV1`` and ``ResNet50`` (``pretrained=False``: random weights, the
 download host is unreachable), each applicable method explains one random
 224x224 RGB image (uniform in [0, 1], seed 0, the predicted class). Per method:
 
@@ -50,7 +50,7 @@ SKIPPED = {"scorecam": "one forward pass per channel of the CAM layer (512 on vg
                        "minutes per image on this machine"}
 #: Batch sizes of the floors.
 FORWARD_BATCH, BACKWARD_BATCH = 16, 8
-MODELS = ("vgg16", "MobileNetV1")
+MODELS = ("vgg16", "MobileNetV1", "ResNet50")
 
 
 def build(name):
@@ -60,6 +60,8 @@ def build(name):
         return tl.models.vgg16(pretrained=False, mode="static")
     if name == "MobileNetV1":
         return tl.models.MobileNetV1(pretrained=False)
+    if name == "ResNet50":
+        return tl.models.ResNet50(pretrained=False)
     raise ValueError("model: expected one of %s, got %r" % (MODELS, name))
 
 

@@ -14,6 +14,11 @@ Examples
 >>> exp = explainer.explain(X_test[:4])
 >>> tlxp.gradient_visualization(model, X_test[:4], name='grad')
 """
+from ._utils import quiet as _quiet
+
+if _quiet.is_cli():  # before TensorFlow is imported: its native start-up lines would bury a one-line error
+    _quiet.filter_native_logs()
+
 from . import _compat
 from ._utils import aliases as _aliases
 from ._version import __version__
@@ -32,6 +37,7 @@ from . import (
 )
 from ._install import install, uninstall
 from .adapter import ModelAdapter, as_adapter
+from .adapter._seq2seq import Seq2seqAdapter
 from .adapter.multi_input import MultiInputAdapter
 from .diagnosis import Diagnosis
 from .explainer import ModelExplainer
@@ -47,6 +53,7 @@ from .methods.registry import (
     register_method,
     unregister_method,
 )
+from .methods.seq2seq import Seq2seqExplanation, explain_seq2seq
 from .metrics import (
     available_metrics,
     deletion,
@@ -79,6 +86,9 @@ __all__ = [
     "as_adapter",
     "MultiInputAdapter",
     "MultiInputExplanation",
+    "Seq2seqAdapter",
+    "Seq2seqExplanation",
+    "explain_seq2seq",
     "ModelExplainer",
     "Explanation",
     "explain",

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ._utils.map_checks import flag_maps
-from .adapter import PREDICTED, as_adapter
+from .adapter import PREDICTED, ModelAdapter, as_adapter
 from .explanation import Explanation
 from .methods.costs import check_ranges
 from .methods.registry import check_params, method_info
@@ -31,6 +31,16 @@ def _to_input_shape(attributions, x, adapter):
     )
 
 
+def _is_seq2seq(model, params):
+    """An encoder-decoder to explain position by position (see :mod:`tensorlayer_xplain.methods.seq2seq`)."""
+    from .adapter._seq2seq import Seq2seqAdapter, is_seq2seq_model
+    from .methods.seq2seq import SEQ2SEQ_PARAMETERS
+
+    inner = model.model if isinstance(model, ModelAdapter) else model
+    return (isinstance(model, Seq2seqAdapter) or is_seq2seq_model(inner)
+            or any(params.get(k) is not None for k in SEQ2SEQ_PARAMETERS))
+
+
 def explain(model, inputs, method="gradient", targets=None, *, output=None, batch_size=None,
             image_shape=None, **params):
     """Explain ``model``'s decisions on ``inputs`` with one registered method.
@@ -46,12 +56,17 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     output, batch_size, image_shape
         Passed to the adapter (ignored when ``model`` is already an adapter).
     **params
-        The method's own parameters.
+        The method's own parameters. For an encoder-decoder (``tl.models.Seq2seq``,
+        ``Seq2seqLuongAttention``, or any model given ``decoder_inputs=`` / ``sos=``):
+        ``decoder_inputs``, ``sos``, ``seq_length`` and the rest of
+        :func:`~tensorlayer_xplain.methods.seq2seq.explain_seq2seq`.
 
     Returns
     -------
     Explanation
-        ``attributions`` in the shape of ``inputs``.
+        ``attributions`` in the shape of ``inputs`` (a
+        :class:`~tensorlayer_xplain.methods.seq2seq.Seq2seqExplanation` ``(N, T_out, T_src)``
+        for an encoder-decoder).
 
     Examples
     --------
@@ -59,6 +74,11 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
     >>> exp.heatmap().shape
     (4, 28, 28)
     """
+    if _is_seq2seq(model, params):
+        from .methods.seq2seq import explain_seq2seq
+
+        return explain_seq2seq(model, inputs, method, targets=targets, output=output or "logits",
+                               batch_size=batch_size, **params)
     spec = method_info(method)
     check_params(spec.name, params)
     check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))

@@ -28,10 +28,19 @@ import os
 import numpy as np
 
 from ._utils.io import atomic_path
-from ._utils.weight_files import (
+from ._utils.weight_files import (  # noqa: F401  (PickledWeightsError, check_weights and the bounds are public here)
+    MAX_ATTR_BYTES,
+    MAX_H5_DEPTH,
+    MAX_H5_OBJECTS,
+    MAX_NPY_HEADER,
+    MAX_WEIGHTS,
     PickledWeightsError,
+    _describe_names,
+    _Entry,
     _name,
+    _np_dtype,
     _Stored,
+    _too_many,
     assign_weights,
     check_weights,
     read_npz,
@@ -130,22 +139,107 @@ def save_weights(model, path):
 
 
 # ---------------------------------------------------------------------- readers
-def _h5_tl_groups(group, names, arrays):
+# .h5: every object and link inspected before any dataset is read
+def _h5_attr(obj, key, path):
+    """A small attribute of an HDF5 object (names, counts), refusing one larger than MAX_ATTR_BYTES."""
+    try:
+        size = obj.attrs.get_id(key).get_storage_size()
+    except RuntimeError:  # HDF5 reports an empty attribute's size as an error
+        size = 0
+    if size > MAX_ATTR_BYTES:
+        raise ValueError("%s: the attribute %r of %s holds %d bytes; at most %d are read"
+                         % (path, key, obj.name, size, MAX_ATTR_BYTES))
+    return obj.attrs[key]
+
+
+def _h5_check_file(f, path):
+    """Refuse links other than hard ones, shared (hence possibly cyclic) objects, external or virtual
+    storage and non-numeric datasets. Returns ``{dataset name: nbytes}`` (declared, nothing read)."""
+    import h5py
+
+    sizes, count = {}, [0]
+
+    # h5py's visitors stop at the first callback that returns something other than None
+    # (an exception raised inside one does not propagate cleanly), so problems are returned
+    def visit_link(name, link):
+        if isinstance(link, h5py.SoftLink):
+            return "%r is a soft link; weights files with soft or external links are refused" % name
+        if isinstance(link, h5py.ExternalLink):
+            return "%r is a link to another file; weights files with soft or external links are refused" % name
+        if not isinstance(link, h5py.HardLink):
+            return "%r is a %s; refused" % (name, type(link).__name__)
+        count[0] += 1
+        if count[0] > MAX_H5_OBJECTS:
+            return "holds more than %d objects; refused" % MAX_H5_OBJECTS
+        return None
+
+    def visit(name, obj):
+        if h5py.h5o.get_info(obj.id).rc > 1:
+            return "%r is reachable under more than one name (a shared or cyclic group); refused" % name
+        if isinstance(obj, h5py.Dataset):
+            if obj.is_virtual:
+                return "dataset %r is virtual (its data lives in other files); refused" % name
+            if obj.external:
+                return "dataset %r keeps its data in external files %s; refused" % (
+                    name, [e[0] for e in obj.external][:3])
+            if obj.dtype.kind not in "fiub":
+                return "dataset %r is stored as %s; expected a numeric array" % (name, obj.dtype)
+            sizes[name] = int(np.prod(obj.shape or (), dtype=object)) * obj.dtype.itemsize
+        return None
+
+    problem = f.visititems_links(visit_link) or f.visititems(visit)
+    if problem:
+        raise ValueError("%s: %s" % (path, problem))
+    return sizes
+
+
+def _h5_entry(path, name, stored_name, dataset):
+    shape, dtype = tuple(dataset.shape or ()), dataset.dtype
+
+    def read():
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            d = f[name]
+            if tuple(d.shape or ()) != shape or d.dtype != dtype or d.external or d.is_virtual:
+                raise ValueError("%s: dataset %r changed while it was read" % (path, name))
+            return d[()]
+
+    return _Entry(stored_name, shape, dtype, read)
+
+
+def _h5_tl_groups(group, path, names, entries, depth=0, seen=None):
     """Flatten TensorLayer's HDF5 layout (layer groups, ``weight_names``) in stored order."""
+    import h5py
+
     from ._compat import _as_str
 
-    for layer_name in (_as_str(n) for n in group.attrs["layer_names"]):
-        sub = group[layer_name]
+    seen = set() if seen is None else seen
+    if depth > MAX_H5_DEPTH or group.name in seen:
+        raise ValueError("%s: the layer groups nest deeper than %d or refer to themselves (at %r); refused"
+                         % (path, MAX_H5_DEPTH, group.name))
+    seen.add(group.name)
+    for layer_name in (_as_str(n) for n in _h5_attr(group, "layer_names", path)):
+        sub = group.get(layer_name)
+        if not isinstance(sub, h5py.Group):
+            raise ValueError("%s: layer %r of %s is not a group in the file" % (path, layer_name, group.name))
         if "layer_names" in sub.attrs:
-            _h5_tl_groups(sub, names, arrays)
+            _h5_tl_groups(sub, path, names, entries, depth + 1, seen)
             continue
-        for weight_name in (_as_str(n) for n in sub.attrs.get("weight_names", [])):
+        weight_names = _h5_attr(sub, "weight_names", path) if "weight_names" in sub.attrs else []
+        for weight_name in (_as_str(n) for n in weight_names):
+            dataset = sub.get(weight_name)
+            if not isinstance(dataset, h5py.Dataset):
+                raise ValueError("%s: weight %r of layer %r is not a dataset in the file"
+                                 % (path, weight_name, layer_name))
             names.append(weight_name)
-            arrays.append(np.asarray(sub[weight_name]))
+            entries.append(_h5_entry(path, dataset.name, weight_name, dataset))
+            _too_many(path, len(entries), "weights")
 
 
-def _read_h5(path):
-    """This package's or TensorLayer's HDF5 layout; None for any other HDF5 file (e.g. Keras's)."""
+def _read_h5(path, budget=None):
+    """This package's or TensorLayer's HDF5 layout (lazy entries); None for any other HDF5 file
+    (e.g. Keras's), after checking that its datasets fit ``budget = (largest, total)`` bytes."""
     import h5py
 
     try:
@@ -153,40 +247,78 @@ def _read_h5(path):
     except OSError as err:
         raise ValueError("%s: not a readable HDF5 file (%s)" % (path, err)) from None
     with f:
-        if _H5_MARK in f.attrs:
-            keys = ["%05d" % i for i in range(int(f.attrs[_H5_MARK]))]
-            missing = [k for k in keys if k not in f]
-            if missing:
-                raise ValueError("%s: the weights %s are missing from the file" % (path, ", ".join(missing)))
-            from ._compat import _as_str
+        sizes = _h5_check_file(f, path)
+        from ._compat import _as_str
 
-            return _Stored([_as_str(f[k].attrs.get("name", k)) for k in keys], [np.asarray(f[k]) for k in keys])
+        if _H5_MARK in f.attrs:
+            count = np.asarray(_h5_attr(f, _H5_MARK, path))
+            if count.ndim or not np.issubdtype(count.dtype, np.integer) or not 0 <= count <= len(f):
+                raise ValueError("%s: declares %s weights but holds %d objects; refused"
+                                 % (path, count.tolist(), len(f)))
+            keys = ["%05d" % i for i in range(int(count))]
+            missing = [k for k in keys if not isinstance(f.get(k), h5py.Dataset)]
+            if missing:
+                raise ValueError("%s: the weights %s are missing from the file" % (path, _describe_names(missing)))
+            names = [_as_str(_h5_attr(f[k], "name", path)) if "name" in f[k].attrs else k for k in keys]
+            return _Stored(names, [_h5_entry(path, "/" + k, n, f[k]) for k, n in zip(keys, names)])
         if "layer_names" in f.attrs:
-            names, arrays = [], []
-            _h5_tl_groups(f, names, arrays)
-            return _Stored(names, arrays)
+            names, entries = [], []
+            _h5_tl_groups(f, path, names, entries)
+            return _Stored(names, entries)
+        if budget is not None:
+            largest, total = budget
+            big = [(n, s) for n, s in sizes.items() if s > largest]
+            if big:
+                raise ValueError("%s: dataset %r declares %d bytes, more than the model's largest weight (%d); refused"
+                                 % (path, big[0][0], big[0][1], largest))
+            if sum(sizes.values()) > 2 * total + (1 << 20):
+                raise ValueError("%s: its datasets declare %d bytes, more than twice the model's weights (%d); refused"
+                                 % (path, sum(sizes.values()), total))
     return None
 
 
+# .safetensors: the header (shapes, dtypes, offsets) is read first; tensors one by one
+_SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+                       "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
 def _read_safetensors(path):
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from safetensors import safe_open
 
     try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError("%s: not a readable .safetensors file (%s)" % (path, err)) from None
+        with safe_open(path, framework="numpy") as f:
+            keys = list(f.keys())
+            _too_many(path, len(keys), "tensors")
+            declared = {}
+            for key in keys:
+                sl = f.get_slice(key)
+                declared[key] = (tuple(sl.get_shape()), sl.get_dtype())
+    except ValueError:
+        raise
+    except Exception as err:  # SafetensorError and friends: a header that does not parse
+        raise ValueError("%s: not a readable .safetensors file (%s)" % (path, str(err).splitlines()[0][:200])) from None
+
+    def entry(key, name):
+        shape, kind = declared[key]
+        dtype = np.dtype(_SAFETENSORS_DTYPES[kind]) if kind in _SAFETENSORS_DTYPES else str(kind)
+
+        def read():
+            with safe_open(path, framework="numpy") as f:
+                value = f.get_tensor(key)
+            return value
+
+        return _Entry(name, shape, dtype, read)
+
     keyed = []
-    for key, value in tensors.items():
+    for key in keys:
         index, sep, name = key.partition(":")
-        keyed.append((int(index) if sep and index.isdigit() else None, name if sep else key, value))
-    if all(i is not None for i, _, _ in keyed):
+        keyed.append((int(index) if sep and index.isdigit() else None, name if sep else key, key))
+    if keyed and all(i is not None for i, _, _ in keyed):
         keyed.sort(key=lambda item: item[0])
-        return _Stored([n for _, n, _ in keyed], [v for _, _, v in keyed])
-    return _Stored([k for k in tensors], list(tensors.values()), by_name=True)
+        return _Stored([n for _, n, _ in keyed], [entry(k, n) for _, n, k in keyed])
+    return _Stored(keys, [entry(k, k) for k in keys], by_name=True)
 
 
-# ---------------------------------------------------------------------- checking and assigning
 def _keras_native(model, path):
     """Keras's own HDF5 weights file, loaded by Keras; the old values are restored if it fails."""
     variables = model_variables(model)
@@ -242,18 +374,29 @@ def load_weights(model, path, allow_pickle=False):
     if not os.path.isfile(path):
         raise FileNotFoundError("path: no such weights file %r" % path)
     variables = model_variables(model)
-    if fmt == "npz":
-        stored = read_npz(path, allow_pickle=allow_pickle)
-    elif fmt == "h5":
-        stored = _read_h5(path)
-        if stored is None:
-            import tensorlayer as tl
+    try:
+        if fmt == "npz":
+            stored = read_npz(path, allow_pickle=allow_pickle)
+        elif fmt == "h5":
+            sizes = [int(np.prod(v.shape, dtype=object)) * np.dtype(_np_dtype(v)).itemsize for v in variables]
+            stored = _read_h5(path, budget=(max(sizes), sum(sizes)))
+            if stored is None:
+                import tensorlayer as tl
 
-            if isinstance(model, tl.models.Model) or not hasattr(model, "load_weights"):
-                raise ValueError("%s: an HDF5 file in neither this package's nor TensorLayer's weights layout" % path)
-            _keras_native(model, path)
-            return model
-    else:
-        stored = _read_safetensors(path)
-    assign_weights(check_weights(variables, stored, path))
+                if isinstance(model, tl.models.Model) or not hasattr(model, "load_weights"):
+                    raise ValueError("%s: an HDF5 file in neither this package's nor TensorLayer's weights layout"
+                                     % path)
+                _keras_native(model, path)
+                return model
+        else:
+            stored = _read_safetensors(path)
+        pairs = check_weights(variables, stored, path)
+    except (ValueError, TypeError):
+        raise
+    except (OSError, KeyError, IndexError, EOFError, RuntimeError, AttributeError, UnicodeError, MemoryError,
+            OverflowError) as err:  # a file the readers above did not foresee: still one line, still no change
+        message = (str(err).splitlines() or [""])[0][:200] or type(err).__name__
+        raise ValueError("%s: not a readable %s weights file (%s: %s)"
+                         % (path, fmt, type(err).__name__, message)) from None
+    assign_weights(pairs)
     return model

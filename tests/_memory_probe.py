@@ -17,7 +17,7 @@ import tensorlayer as tl
 from tensorlayer.layers import Conv2d, Dense, GlobalMeanPool2d, Input, MaxPool2d
 
 import tensorlayer_xplain as tlxp
-from benchmarks._rss import peak_mb, reset_peak, rss_mb
+from benchmarks.memory import peak_mb, reset_peak, rss_mb
 
 
 def cnn_224():

@@ -92,6 +92,12 @@ def mlp_model():
 
 
 @pytest.fixture
+def tiny_model_builders():
+    """Builders of fresh tiny models on 12x12x1 images, each taking ``seed``: static TL, dynamic TL, Keras."""
+    return (tiny_static_cnn, tiny_dynamic_cnn, tiny_keras_cnn)
+
+
+@pytest.fixture
 def images(rng):
     return rng.random((5, 12, 12, 1), dtype=np.float32)
 

@@ -17,7 +17,10 @@ Patches
     on numpy >= 1.24 (TL passes a list of differently shaped arrays to
     ``np.savez``), and TL's ``load_npz`` / ``load_and_assign_npz`` /
     ``load_and_assign_npz_dict`` call ``np.load`` with pickling allowed, so a
-    crafted ``.npz`` runs code when loaded. Fix: ``save_npz`` writes one numeric
+    crafted ``.npz`` runs code when loaded; ``save_npz_dict`` keyed weights by
+    ``variable.name``, which Keras 3 cells leave as ``'kernel'``, ``'bias'``... (a model with
+    two RNN layers lost weights). Fix: ``save_npz_dict`` keys by the unique ``path`` of a
+    Keras variable (TL's names otherwise, as the loader matches them), ``save_npz`` writes one numeric
     array per weight (``params_0``, ``params_1``, ...; no object arrays), the three
     loaders read without pickle (a pickled file raises
     :class:`~tensorlayer_xplain.weights.PickledWeightsError`) and check every
@@ -26,6 +29,10 @@ Patches
 ``gaussiannoise_dynamic_shape``, ``dropconnect_eval``
     Layers that fail inside ``tf.function`` or on batches of more than one sample
     (``BatchNorm`` above all); see :mod:`tensorlayer_xplain._compat.layers`.
+``rnn_keras3_cells``, ``birnn_keras3_cells``, ``seq2seq_attention_keras3``, ``seq2seq_greedy_graph``
+    TensorLayer's recurrent layers and both seq2seq zoo models on Keras 3 cells
+    (they called ``cell.get_initial_state(inputs)``); see
+    :mod:`tensorlayer_xplain._compat.recurrent`.
 """
 import os
 
@@ -109,6 +116,15 @@ def _patch_npz_without_pickle(utils, tl):
         save_list = save_list or []
         weights.write_npz(name, [v.name for v in save_list], utils.tf_variables_to_numpy(save_list))
 
+    def save_npz_dict(save_list=None, name="model.npz"):
+        # Keras 3 cells name their variables 'kernel', 'bias'... (the path is unique); the
+        # loader below matches by the same name, so a model with two RNN layers round-trips.
+        save_list = save_list or []
+        names = [weights._name(v) for v in save_list]
+        if len(set(names)) != len(names):
+            raise ValueError("save_list: weight names must be unique to save by name, got %s" % names)
+        np.savez(name, **dict(zip(names, utils.tf_variables_to_numpy(save_list))))
+
     def load_npz(path="", name="model.npz"):
         return weights.read_npz(os.path.join(path, name)).arrays
 
@@ -127,7 +143,8 @@ def _patch_npz_without_pickle(utils, tl):
         stored.by_name = True
         weights.assign_weights(weights.check_weights(network.all_weights, stored, name, skip=skip, partial=True))
 
-    for fn, original in ((save_npz, utils.save_npz), (load_npz, utils.load_npz),
+    for fn, original in ((save_npz, utils.save_npz), (save_npz_dict, utils.save_npz_dict),
+                         (load_npz, utils.load_npz),
                          (load_and_assign_npz, utils.load_and_assign_npz),
                          (load_and_assign_npz_dict, utils.load_and_assign_npz_dict)):
         fn.__doc__ = original.__doc__
@@ -168,4 +185,7 @@ def apply_patches():
     from .layers import apply_layer_patches
 
     APPLIED.extend(apply_layer_patches(tl))
+    from .recurrent import apply_recurrent_patches
+
+    APPLIED.extend(apply_recurrent_patches(tl))
     return list(APPLIED)

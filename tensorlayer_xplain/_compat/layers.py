@@ -45,7 +45,7 @@ Patches
 """
 import tensorflow as tf
 
-__all__ = ["apply_layer_patches", "unread_to_variable"]
+__all__ = ["apply_layer_patches", "install", "unread_to_variable"]
 
 
 def unread_to_variable(layer, value):
@@ -221,13 +221,42 @@ def apply_layer_patches(tl):
     >>> apply_layer_patches(tl)   # already applied on import: nothing new
     []
     """
-    installed = []
-    for name, cls, forward in _patches(tl):
-        if getattr(cls.forward, "__module__", "").startswith("tensorlayer."):
-            forward.__name__, forward.__qualname__ = "forward", cls.__name__ + ".forward"
-            forward.__doc__ = cls.forward.__doc__
-            forward._tlxp_patch = name
-            forward._tlxp_original = cls.forward
-            cls.forward = forward
-            installed.append(name)
-    return installed
+    return [name for name, cls, forward in _patches(tl) if install(cls, "forward", forward, name)]
+
+
+def install(cls, attr, fn, name):
+    """Replace ``cls.<attr>`` by ``fn`` if it is still TensorLayer's own; True if replaced.
+
+    ``fn`` keeps the original's docstring and records the patch name
+    (``fn._tlxp_patch``) and the original (``fn._tlxp_original``).
+
+    Parameters
+    ----------
+    cls : type
+        A TensorLayer class.
+    attr : str
+        The method to replace (``'forward'``, ``'__init__'``...).
+    fn : callable
+        The replacement.
+    name : str
+        The patch name (see the module docstrings).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import tensorlayer as tl
+    >>> install(tl.layers.BatchNorm, 'forward', lambda self, x: x, 'demo')  # already patched
+    False
+    """
+    original = getattr(cls, attr, None)
+    if original is None or not getattr(original, "__module__", "").startswith("tensorlayer."):
+        return False
+    fn.__name__, fn.__qualname__ = attr, cls.__name__ + "." + attr
+    fn.__doc__ = fn.__doc__ or original.__doc__
+    fn._tlxp_patch = name
+    fn._tlxp_original = original
+    setattr(cls, attr, fn)
+    return True

@@ -52,7 +52,7 @@ def _which(mask, limit=8):
 
 
 def flag_maps(method, predictions, attributions, warn=True):
-    """Per-input flags for all-equal model outputs and constant maps, with a warning for each kind.
+    """Per-input flags for non-finite maps, all-equal model outputs and constant maps, with a warning for each kind.
 
     Parameters
     ----------
@@ -67,7 +67,8 @@ def flag_maps(method, predictions, attributions, warn=True):
     Returns
     -------
     dict
-        ``{'equal_outputs': bool (N,), 'constant_map': bool (N,)}``.
+        ``{'equal_outputs': bool (N,), 'constant_map': bool (N,), 'non_finite': bool (N,)}``
+        (``non_finite``: the map holds a NaN or an infinite value).
 
     Examples
     --------
@@ -75,8 +76,23 @@ def flag_maps(method, predictions, attributions, warn=True):
     >>> flags['equal_outputs'].tolist(), flags['constant_map'].tolist()
     ([True, True], [True, True])
     """
+    attributions = np.asarray(attributions)
+    finite = np.isfinite(attributions.reshape(len(attributions), -1)).all(axis=1) if attributions.size else \
+        np.ones(len(attributions), bool)
+    if warn and not finite.all():
+        bad = ~finite
+        count = int(np.size(attributions) - np.count_nonzero(np.isfinite(attributions)))
+        outputs_finite = bool(np.isfinite(np.asarray(predictions, np.float64)[bad]).all())
+        warnings.warn(
+            "%s: %d attribution values are NaN or infinite, in %d of %d inputs (%s); %s"
+            % (method, count, int(bad.sum()), len(bad), _which(bad),
+               "the model's outputs for them are finite, so the method overflowed or divided by zero "
+               "(try another method or check the model's layers)" if outputs_finite else
+               "the model's outputs for them are NaN or infinite too (uncalibrated BatchNorm statistics, "
+               "untrained or diverged weights?)"),
+            RuntimeWarning, stacklevel=3)
     equal = constant_rows(predictions, rtol=0.0)
-    constant = constant_rows(attributions)
+    constant = constant_rows(attributions) & finite
     if warn and equal.any():
         zero = bool(np.all(np.asarray(predictions)[equal] == 0))
         warnings.warn(
@@ -89,7 +105,7 @@ def flag_maps(method, predictions, attributions, warn=True):
         warnings.warn(
             "%s: the map is constant (one value everywhere, shown as a flat square) for %d of %d inputs (%s)"
             % (method, int(constant.sum()), len(constant), _which(constant)), RuntimeWarning, stacklevel=3)
-    return {"equal_outputs": equal, "constant_map": constant}
+    return {"equal_outputs": equal, "constant_map": constant, "non_finite": ~finite}
 
 
 def map_note(exp, i):

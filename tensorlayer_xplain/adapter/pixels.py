@@ -17,7 +17,12 @@ import warnings
 
 import numpy as np
 
-__all__ = ["FULL_SCALE", "image_pixels", "scale_pixels", "unscaled_integers", "check_scaled", "warn_unscaled"]
+__all__ = ["FULL_SCALE", "MAX_IMAGE_PIXELS", "image_pixels", "open_image_bounded", "scale_pixels",
+           "unscaled_integers", "check_scaled", "warn_unscaled"]
+
+#: Most pixels an uploaded or drawn image may declare before it is decoded (the demo's canvas is 280 x 280;
+#: 2048 x 2048 RGBA decodes to 16 MB).
+MAX_IMAGE_PIXELS = 2048 * 2048
 
 #: Full-scale value of each unsigned integer pixel type.
 FULL_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -55,6 +60,58 @@ def image_pixels(image, channels):
         return pixels if channels == 1 else np.repeat(pixels, 3, axis=-1)
     pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / np.float32(255.0)
     return pixels.reshape(pixels.shape[:2] + (channels,))
+
+
+def open_image_bounded(source, max_bytes, max_pixels=MAX_IMAGE_PIXELS, name="image"):
+    """Open an image file lazily and check its size in bytes and pixels from its header, before any decoding.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        A file path or the file's content.
+    max_bytes : int
+        Largest file accepted (the HTTP service's ``max_upload_bytes``).
+    max_pixels : int
+        Largest ``width * height`` accepted.
+    name : str
+        Named in messages.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Opened, not decoded (close it, or use it in a ``with`` block).
+
+    Raises
+    ------
+    ValueError
+        Too many bytes or pixels, or not an image.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> buf = io.BytesIO(); Image.new("L", (300, 200)).save(buf, "PNG")
+    >>> open_image_bounded(buf.getvalue(), max_bytes=1 << 20).size
+    (300, 200)
+    """
+    import io
+    import os
+
+    from PIL import Image, UnidentifiedImageError
+
+    size = len(source) if isinstance(source, (bytes, bytearray, memoryview)) else os.path.getsize(source)
+    if size > max_bytes:
+        raise ValueError("%s: the file is %d bytes; at most %d are accepted" % (name, size, max_bytes))
+    try:
+        im = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise ValueError("%s: not a readable image (%s)" % (name, str(err)[:200])) from None
+    width, height = im.size
+    if width * height > max_pixels:
+        im.close()
+        raise ValueError("%s: the image is %dx%d (%d pixels); at most %d pixels are decoded"
+                         % (name, width, height, width * height, max_pixels))
+    return im
 
 
 def scale_pixels(array):

@@ -18,13 +18,14 @@ Examples
 >>> store = explain_with_ray(tlxp.models.cnn, weights, X_test, 'out.zarr',
 ...                          methods=['gradient', 'gradcam'], num_workers=2)  # doctest: +SKIP
 """
+import os
 import time
 
 import numpy as np
 
 from .chunking import progress_bar
 from .store import open_store
-from .writer import compute_chunk, describe_run, finish_store, prepare_store, write_chunk
+from .writer import compute_chunk, describe_run, finish_store, prepare_store, verified_done, write_chunk
 
 __all__ = ["explain_with_ray", "ChunkWorker"]
 
@@ -46,9 +47,10 @@ def build_explainer(model_fn, weights, methods, config=None, output="logits", ba
     ----------
     model_fn : callable
         ``model_fn() -> model`` (importable, e.g. ``tensorlayer_xplain.models.cnn``).
-    weights : list of ndarray or None
-        One array per ``model.all_weights`` (or ``model.weights`` for Keras), in order; None
-        keeps what ``model_fn`` built (it must then be deterministic, e.g. seeded).
+    weights : str, os.PathLike, list of ndarray or None
+        A weights file (read by :func:`tensorlayer_xplain.load_weights`), or one array per
+        ``model.all_weights`` (or ``model.weights`` for Keras), in order; None keeps what
+        ``model_fn`` built (it must then be deterministic, e.g. seeded).
     methods, config, output, batch_size, seed
         As :class:`~tensorlayer_xplain.ModelExplainer`.
 
@@ -59,7 +61,14 @@ def build_explainer(model_fn, weights, methods, config=None, output="logits", ba
     from ..explainer.model_explainer import ModelExplainer
 
     model = model_fn()
-    if weights is not None:
+    if isinstance(weights, (str, os.PathLike)):  # a weights file: read with the checked, pickle-free loader
+        from ..weights import load_weights
+
+        load_weights(model, os.fspath(weights))
+    elif weights is not None:
+        if not isinstance(weights, (list, tuple)):
+            raise TypeError("weights: expected a weights file path (.npz, .h5, .safetensors), a list of arrays "
+                            "(one per model weight) or None, got %s" % type(weights).__name__)
         variables = getattr(model, "all_weights", None)
         variables = getattr(model, "weights", []) if variables is None else variables
         if len(variables) != len(weights):
@@ -168,7 +177,9 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
     ----------
     model_fn : callable
         Builds the model in every actor (``tensorlayer_xplain.models.cnn``).
-    weights : list of ndarray or None
+    weights : str, os.PathLike, list of ndarray or None
+        A weights file (``'model.h5'``, ``.npz``, ``.safetensors``; read once in the driver
+        by :func:`tensorlayer_xplain.load_weights` and sent to the actors as arrays), or
         ``[w.numpy() for w in model.all_weights]`` of the trained model.
     data : ndarray (N, ...), ray.data.Dataset (one column) or list of image paths
         Image paths are read with ``ray.data.read_images``. The inputs are put
@@ -206,6 +217,10 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
     if chunk_size < 1:
         raise ValueError("chunk_size: expected a positive int, got %r" % (chunk_size,))
     explainer = build_explainer(model_fn, weights, methods, config, output, batch_size, seed)
+    if isinstance(weights, (str, os.PathLike)):  # read once here; the actors get the arrays, not the path
+        from ..weights import model_variables
+
+        weights = [np.array(v.numpy()) for v in model_variables(explainer.model)]
     names = explainer.methods
     first, _ = explainer.adapter.prepare(x[:1], name="data")
     if labels is not None and len(labels) != len(x):
@@ -217,7 +232,7 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
     run = describe_run(explainer, names, targets, chunk_size, store_inputs)
     n_classes = explainer.adapter.predict(first).shape[1]
     group = prepare_store(path, run, len(x), n_classes, labels is not None, resume)
-    done = group["done"][:]
+    done = verified_done(group, path)
     todo = [int(c) for c in np.flatnonzero(~done)]
     bar = progress_bar(len(x), "explain_with_ray (%s)" % ", ".join(names), progress,
                        initial=int(len(x) - sum(min(chunk_size, len(x) - c * chunk_size) for c in todo)))

@@ -8,6 +8,8 @@ Layout of a store (a Zarr v3 group, local folder or any fsspec URL)::
         predictions              (N, K) float32, the model's scores
         labels                   (N,) int64, when the data had labels
         inputs                   (N, *input_shape) float32, when ``store_inputs``
+        checksums                (n_chunks, n_arrays) uint64, per chunk a digest of each array's rows
+                                 (columns named by attrs["checksummed"]), written just before the flag
         done                     (n_chunks,) bool, one flag per chunk, set last
 
 A chunk's flag is written only after every array of that chunk, so a run
@@ -15,7 +17,12 @@ killed at any point (SIGKILL included) leaves flags only on complete chunks;
 re-running the same call computes exactly the missing chunks. The attributes
 record the package version, the model's weight fingerprint, the input shape,
 the output kind, the chunk size, the targets and each method's parameters; a
-resume with any of them changed is refused. Writing is
+resume with any of them changed is refused.
+
+Every attribute and array shape is validated against the others and against the
+bounds below when a store is opened, and every chunk a read touches is checked
+against its checksum (a changed, deleted or truncated chunk file raises
+:class:`StoreIntegrityError`; ``open_store(path, verify=True)`` checks them all). Writing is
 :mod:`tensorlayer_xplain.scale.writer`; this module reads.
 
 Examples
@@ -25,6 +32,7 @@ Examples
 >>> store['gradient'][:8].heatmap().shape
 (8, 28, 28)
 """
+import hashlib
 import os
 
 import numpy as np
@@ -32,10 +40,18 @@ import numpy as np
 from ..explanation import Explanation
 from ..methods.registry import method_info
 
-__all__ = ["ExplanationStore", "MethodView", "open_store"]
+__all__ = ["ExplanationStore", "MethodView", "open_store", "StoreIntegrityError"]
 
 ATTR = "tensorlayer_xplain"
-FORMAT = 1
+#: 2: per-chunk checksums (format 1 stores are read without them, and never resumed)
+FORMAT = 2
+#: Bounds an opened store must respect (a tampered ``zarr.json`` is refused, not obeyed).
+MAX_CLASSES = 100_000
+MAX_SAMPLE_VALUES = 1 << 26       # values in one sample (e.g. 4096 x 4096 x 4)
+MAX_CHUNK_BYTES = 1 << 31         # bytes of one decoded chunk of any array
+MAX_ROWS = 1 << 40
+_DONE_PIECE = 1 << 20             # done flags are read in pieces of this many
+_DONE_SCAN = 1024                 # ... and scanned for completeness in pieces of this many (early exit)
 #: Attributes that must match for a resume (the rest are informative).
 _IDENTITY = ("format", "version", "weights", "input_shape", "output", "chunk_size", "targets", "methods",
              "store_inputs")
@@ -47,6 +63,144 @@ def _zarr():
     except ImportError:  # pragma: no cover - zarr is a dependency
         raise ImportError("explain_dataset needs the 'zarr' package: pip install zarr") from None
     return zarr
+
+
+class StoreIntegrityError(ValueError):
+    """A chunk of a store does not match the checksum written with it (changed, deleted or truncated)."""
+
+
+def digest(values):
+    """The checksum of one array's rows of one chunk: 8 bytes of BLAKE2b over the decoded values, as uint64."""
+    values = np.ascontiguousarray(values)
+    h = hashlib.blake2b(digest_size=8)
+    h.update(str(values.dtype.str).encode() + repr(values.shape).encode())
+    h.update(values.reshape(-1).view(np.uint8).data)
+    return np.frombuffer(h.digest(), np.uint64)[0]
+
+
+def checksummed_arrays(methods, labels, inputs):
+    """Names of the arrays a chunk's checksums cover, in column order."""
+    names = []
+    for name in methods:
+        names += ["%s/attributions" % name, "%s/targets" % name]
+    names.append("predictions")
+    if labels:
+        names.append("labels")
+    if inputs:
+        names.append("inputs")
+    return names
+
+
+def _array(group, name):
+    """``group['a/b']`` as a Zarr array, or None."""
+    node = group
+    for part in name.split("/"):
+        try:
+            node = node[part]
+        except KeyError:
+            return None
+    return node if hasattr(node, "dtype") else None
+
+
+def _is_int(value, low=0, high=None):
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def validate(group, attrs, path):
+    """Check every attribute and array shape of a store against the others and against sane bounds.
+
+    Nothing but metadata is read. Returns the number of rows ``n``.
+
+    Raises
+    ------
+    ValueError
+        Naming the attribute or array, what was expected and what was found.
+    """
+    def bad(what, expected, got):
+        raise ValueError("path: %r is not a valid tensorlayer-xplain store (tampered or damaged?): %s: expected %s, "
+                         "got %s" % (path, what, expected, got))
+
+    if not isinstance(attrs, dict):
+        bad("attrs[%r]" % ATTR, "a mapping", type(attrs).__name__)
+    if attrs.get("format") not in (1, FORMAT):
+        bad("format", "1 or %d" % FORMAT, repr(attrs.get("format")))
+    chunk = attrs.get("chunk_size")
+    if not _is_int(chunk, 1, MAX_ROWS):
+        bad("chunk_size", "an int in 1..%d" % MAX_ROWS, repr(chunk))
+    shape, image = attrs.get("input_shape"), attrs.get("image_shape")
+    for key, value in (("input_shape", shape), ("image_shape", image)):
+        if not (isinstance(value, list) and 1 <= len(value) <= 4
+                and all(_is_int(v, 1, MAX_SAMPLE_VALUES) for v in value)
+                and np.prod(value, dtype=object) <= MAX_SAMPLE_VALUES):
+            bad(key, "1 to 4 positive ints with at most %d values in all" % MAX_SAMPLE_VALUES, repr(value)[:100])
+    if len(image) not in (2, 3) or np.prod(image, dtype=object) != np.prod(shape, dtype=object):
+        bad("image_shape", "(H, W) or (H, W, C) holding the %d values of input_shape %s"
+            % (np.prod(shape, dtype=object), shape), image)
+    methods = attrs.get("methods")
+    if not isinstance(methods, dict) or not methods:
+        bad("methods", "a non-empty mapping of method names", repr(methods)[:100])
+    members = set(group.group_keys())
+    for name, info in methods.items():
+        if name not in members:
+            bad("methods", "a group per method", "no group %r" % name)
+        if not (isinstance(info, dict) and isinstance(info.get("params"), dict) and isinstance(info.get("signed"), bool)
+                and isinstance(info.get("family"), str)):
+            bad("methods[%r]" % name, "params (mapping), signed (bool), family (str)", repr(info)[:100])
+    predictions = _array(group, "predictions")
+    if predictions is None or predictions.ndim != 2:
+        bad("predictions", "an array (N, n_classes)", "none" if predictions is None else predictions.shape)
+    n, k = (int(d) for d in predictions.shape)
+    if not 0 <= n <= MAX_ROWS:
+        bad("predictions", "at most %d rows" % MAX_ROWS, n)
+    if not 1 <= k <= MAX_CLASSES:
+        bad("predictions", "1..%d classes" % MAX_CLASSES, k)
+    if attrs.get("n_classes") not in (None, k):
+        bad("n_classes", "%d (the predictions' columns)" % k, repr(attrs.get("n_classes")))
+    if attrs.get("n") is not None and attrs.get("n") != n:
+        bad("n", "%d (the arrays' rows)" % n, repr(attrs.get("n")))
+    sample = tuple(shape)
+    expected = {"predictions": ((k,), "float32")}
+    for name in methods:
+        expected["%s/attributions" % name] = (sample, "float32")
+        expected["%s/targets" % name] = ((), "int32")
+    if attrs.get("labels") or _array(group, "labels") is not None:
+        expected["labels"] = ((), "int64")
+    if attrs.get("store_inputs") or _array(group, "inputs") is not None:
+        expected["inputs"] = (sample, "float32")
+    # a stream that was interrupted (n not recorded yet) grows its arrays one after the other, so
+    # they may differ by up to one chunk's rows; no such row is flagged done
+    slack = chunk if attrs.get("n") is None else 0
+    for name, (tail, dtype) in expected.items():
+        array = _array(group, name)
+        if array is None:
+            bad(name, "an array", "none")
+        if tuple(array.shape[1:]) != tail or abs(int(array.shape[0]) - n) > slack:
+            bad("%s shape" % name, (n,) + tail if not slack else "(%d +- %d,) + %s" % (n, slack, tail),
+                tuple(array.shape))
+        if str(array.dtype) != dtype:
+            bad("%s dtype" % name, dtype, array.dtype)
+        if tuple(array.chunks) != (chunk,) + tail or getattr(array, "shards", None) is not None:
+            bad("%s chunks" % name, (chunk,) + tail, tuple(array.chunks))
+        if chunk * int(np.prod(tail, dtype=object)) * array.dtype.itemsize > MAX_CHUNK_BYTES:
+            bad("%s chunk size" % name, "at most %d bytes" % MAX_CHUNK_BYTES, "%d rows of %s" % (chunk, tail))
+    n_chunks = -(-n // chunk)
+    done = _array(group, "done")
+    if done is None or done.ndim != 1 or str(done.dtype) != "bool" or tuple(done.chunks) != (1,):
+        bad("done", "a bool array (n_chunks,) in chunks of 1", "none" if done is None else (done.shape, done.dtype))
+    if not n_chunks <= done.shape[0] <= n_chunks + 1:  # a stream may have flagged room for one more chunk
+        bad("done shape", "(%d,): one flag per chunk of %d rows" % (n_chunks, chunk), tuple(done.shape))
+    if attrs.get("format") == FORMAT:
+        columns = checksummed_arrays(methods, "labels" in expected, "inputs" in expected)
+        if attrs.get("checksummed") != columns:
+            bad("checksummed", columns, repr(attrs.get("checksummed"))[:200])
+        sums = _array(group, "checksums")
+        if (sums is None or str(sums.dtype) != "uint64" or tuple(sums.shape[1:]) != (len(columns),)
+                or not 0 <= sums.shape[0] - done.shape[0] <= (1 if slack else 0)  # grown just before done
+                or tuple(sums.chunks) != (1, len(columns))):
+            bad("checksums", "uint64 (%d, %d) in chunks of one row" % (done.shape[0], len(columns)),
+                "none" if sums is None else (sums.shape, sums.dtype, sums.chunks))
+    return n
 
 
 def _open_group(path, mode):
@@ -82,15 +236,17 @@ class MethodView:
 
 
 def _rows(key, n):
-    """Sorted-as-given row indices of a key (int, slice or sequence of ints)."""
+    """Sorted-as-given row indices of a key (int, slice or sequence of ints); never ``arange(n)``."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         if not -n <= key < n:
             raise IndexError("index: %d is out of range for a store of %d samples" % (key, n))
         return np.array([key % n])
     if isinstance(key, slice):
-        return np.arange(n)[key]
+        return np.arange(*key.indices(n))
     rows = np.asarray(key)
     if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise IndexError("index: a boolean mask must have one entry per sample (%d), got %s" % (n, rows.shape))
         rows = np.flatnonzero(rows)
     if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
         raise TypeError("index: expected an int, a slice or a sequence of ints, got %r" % (key,))
@@ -120,14 +276,18 @@ class ExplanationStore:
     ((28, 28), 16)
     """
 
-    def __init__(self, group, path=None):
+    def __init__(self, group, path=None, verify=False):
         attrs = dict(group.attrs).get(ATTR)
-        if attrs is None or attrs.get("state") != "ready":
+        if not isinstance(attrs, dict) or attrs.get("state") != "ready":
             raise ValueError("path: %r is not a (ready) tensorlayer-xplain store" % (path,))
+        self._n = validate(group, attrs, path)
         self.group, self.path, self.attrs = group, path, attrs
+        self._columns = list(attrs["checksummed"]) if attrs.get("format") == FORMAT else None
+        if verify:
+            self.verify()
 
     def __len__(self):
-        return int(self.group["predictions"].shape[0])
+        return self._n
 
     @property
     def methods(self):
@@ -139,14 +299,39 @@ class ExplanationStore:
         return tuple(self.attrs["image_shape"])
 
     @property
+    def n_chunks(self):
+        """Chunks of ``chunk_size`` rows."""
+        return -(-len(self) // self.attrs["chunk_size"])
+
+    def _done(self, chunks=None):
+        """The done flags of ``chunks`` (default: all), read as slices: Zarr's integer (orthogonal)
+        indexing walks the whole axis, which a store with many chunks cannot afford."""
+        done = self.group["done"]
+        if chunks is None:
+            return np.concatenate([done[i:min(self.n_chunks, i + _DONE_PIECE)]
+                                   for i in range(0, self.n_chunks, _DONE_PIECE)] or [np.zeros(0, bool)])
+        chunks = np.asarray(chunks, dtype=np.int64)
+        out = np.zeros(len(chunks), bool)
+        order = np.argsort(chunks, kind="stable")
+        ordered = chunks[order]
+        breaks = np.flatnonzero(np.diff(ordered) > 1) + 1
+        for run in np.split(np.arange(len(ordered)), breaks) if len(ordered) else []:
+            lo, hi = int(ordered[run[0]]), int(ordered[run[-1]]) + 1
+            flags = done[lo:hi]
+            out[order[run]] = flags[ordered[run] - lo]
+        return out
+
+    @property
     def complete(self):
-        """True when every chunk is done."""
-        return bool(np.all(self.group["done"][:]))
+        """True when every chunk is done (the flags are scanned in pieces, stopping at the first missing one)."""
+        done = self.group["done"]
+        return all(bool(np.all(done[i:min(self.n_chunks, i + _DONE_SCAN)]))
+                   for i in range(0, self.n_chunks, _DONE_SCAN))
 
     @property
     def labels(self):
         """Labels ``(N,)`` when the data had them, else None."""
-        return self.group["labels"][:] if "labels" in self.group else None
+        return self._read_arrays(["labels"], np.arange(len(self)))["labels"] if "labels" in self.group else None
 
     def __contains__(self, name):
         return name in self.attrs["methods"]
@@ -161,34 +346,116 @@ class ExplanationStore:
             raise KeyError("method: %r is not in this store; it holds %s" % (name, self.methods))
         return MethodView(self, name)
 
-    def _check_done(self, rows):
+    def _check_done(self, chunks):
         chunk = self.attrs["chunk_size"]
-        done = self.group["done"][:]
-        missing = np.unique(rows // chunk)
-        missing = missing[~done[missing]]
+        missing = chunks[~self._done(chunks)]
         if len(missing):
             raise ValueError("index: rows in chunks %s (of %d rows each) are not computed yet; re-run the same "
                              "explain_dataset call to finish the store" % (missing[:5].tolist(), chunk))
 
+    def _chunk(self, names, index):
+        """Every row of chunk ``index`` of the arrays ``names``, checked against the chunk's checksums."""
+        chunk = self.attrs["chunk_size"]
+        lo, hi = index * chunk, min(len(self), (index + 1) * chunk)
+        values = {}
+        for name in names:
+            try:
+                values[name] = _array(self.group, name)[lo:hi]
+            except Exception as err:  # a truncated or garbled chunk file: blosc, zstd or zarr errors
+                raise StoreIntegrityError(
+                    "%s: chunk %d (rows %d..%d) of %r cannot be decoded (%s: %s); re-run the same explain_dataset "
+                    "call to recompute it" % (self.path, index, lo, hi - 1, name, type(err).__name__,
+                                              str(err).splitlines()[0][:120] if str(err) else "")) from None
+        if self._columns is not None:
+            sums = self.group["checksums"][index]
+            for name in names:
+                if digest(values[name]) != sums[self._columns.index(name)]:
+                    raise StoreIntegrityError(
+                        "%s: chunk %d (rows %d..%d) of %r does not match the checksum written with it (the chunk file "
+                        "was changed, deleted or truncated); re-run the same explain_dataset call to recompute it"
+                        % (self.path, index, lo, hi - 1, name))
+        return values
+
+    def _read_arrays(self, names, rows):
+        """``{name: rows of that array}``, reading only the chunks ``rows`` touch, each one verified."""
+        chunk = self.attrs["chunk_size"]
+        of_chunk = rows // chunk
+        chunks = np.unique(of_chunk)
+        self._check_done(chunks)
+        out = {}
+        for index in chunks:
+            values = self._chunk(names, int(index))
+            pick = of_chunk == index
+            for name, value in values.items():
+                if name not in out:
+                    out[name] = np.empty((len(rows),) + value.shape[1:], value.dtype)
+                out[name][pick] = value[rows[pick] - index * chunk]
+        return out
+
     def read(self, name, key):
-        """``store[name][key]`` as an :class:`Explanation` (only those rows are read)."""
+        """``store[name][key]`` as an :class:`Explanation` (only the chunks holding those rows are read,
+        each checked against its checksum)."""
         rows = _rows(key, len(self))
         if not len(rows):
             raise ValueError("index: %r selects no sample" % (key,))
-        self._check_done(rows)
-        contiguous = np.all(np.diff(rows) == 1)
-        sel = slice(int(rows[0]), int(rows[-1]) + 1) if contiguous else rows
-
-        def get(array):
-            return array[sel] if contiguous else array.oindex[sel]
-
-        attributions = get(self.group[name]["attributions"])
-        inputs = get(self.group["inputs"]) if "inputs" in self.group else np.zeros_like(attributions)
+        names = ["%s/attributions" % name, "%s/targets" % name, "predictions"]
+        if "inputs" in self.group:
+            names.append("inputs")
+        got = self._read_arrays(names, rows)
+        attributions = got[names[0]]
+        inputs = got["inputs"] if "inputs" in got else np.zeros_like(attributions)
         info = self.attrs["methods"][name]
-        return Explanation(name, attributions, inputs, get(self.group[name]["targets"]),
-                           get(self.group["predictions"]), self.image_shape, params=info["params"],
-                           meta={"signed": info["signed"], "family": info["family"],
-                                 "inputs_stored": "inputs" in self.group, "rows": rows})
+        return Explanation(name, attributions, inputs, got[names[1]], got["predictions"], self.image_shape,
+                           params=info["params"], meta={"signed": info["signed"], "family": info["family"],
+                                                        "inputs_stored": "inputs" in self.group, "rows": rows})
+
+    def bad_chunks(self, chunks=None):
+        """Done chunks whose data does not match their checksums.
+
+        Parameters
+        ----------
+        chunks : sequence of int, optional
+            Default: every done chunk.
+
+        Returns
+        -------
+        dict of int -> str
+            Chunk index -> what is wrong with it (empty when everything matches).
+
+        Examples
+        --------
+        >>> tlxp.open_store('out.zarr').bad_chunks()          # doctest: +SKIP
+        {}
+        """
+        if self._columns is None:
+            raise ValueError("verify: this store (format 1) was written without checksums; nothing to verify")
+        chunks = np.arange(self.n_chunks) if chunks is None else np.asarray(chunks, dtype=np.int64)
+        chunks = chunks[self._done(chunks)]
+        bad = {}
+        for index in chunks:
+            try:
+                self._chunk(self._columns, int(index))
+            except StoreIntegrityError as err:
+                bad[int(index)] = str(err)
+        return bad
+
+    def verify(self):
+        """Check every done chunk of every array against its checksum.
+
+        Raises
+        ------
+        StoreIntegrityError
+            Listing the bad chunks (a changed, deleted or truncated chunk file).
+
+        Examples
+        --------
+        >>> tlxp.open_store('out.zarr').verify()              # doctest: +SKIP
+        """
+        bad = self.bad_chunks()
+        if bad:
+            first = next(iter(bad.values()))
+            raise StoreIntegrityError("%s: %d chunk(s) fail their checksums: %s; the first: %s"
+                                      % (self.path, len(bad), sorted(bad)[:10], first))
 
     def to_dask(self):
         """Every method's attributions as lazy dask arrays (needs ``dask[array]``).
@@ -211,14 +478,15 @@ class ExplanationStore:
         return {name: da.from_zarr(self.group[name]["attributions"]) for name in self.methods}
 
     def _classes(self, name, by, start, stop):
+        rows = np.arange(start, stop)
         if by == "target":
-            return self.group[name]["targets"][start:stop]
+            return self._read_arrays(["%s/targets" % name], rows)["%s/targets" % name]
         if by == "prediction":
-            return np.argmax(self.group["predictions"][start:stop], axis=1)
+            return np.argmax(self._read_arrays(["predictions"], rows)["predictions"], axis=1)
         if by == "label":
             if "labels" not in self.group:
                 raise ValueError("by: 'label' needs labels; this store has none (data without (x, y) elements)")
-            return self.group["labels"][start:stop]
+            return self._read_arrays(["labels"], rows)["labels"]
         raise ValueError("by: expected 'target', 'prediction' or 'label', got %r" % (by,))
 
     def class_mean_heatmaps(self, method, by="target", reduce="sum"):
@@ -243,7 +511,12 @@ class ExplanationStore:
         >>> means, counts = store.class_mean_heatmaps('gradient', by='label')
         """
         name = self[method].name
-        k = int(self.attrs.get("n_classes") or self.group["predictions"].shape[1])
+        if by not in ("target", "prediction", "label"):
+            raise ValueError("by: expected 'target', 'prediction' or 'label', got %r" % (by,))
+        k = int(self.group["predictions"].shape[1])  # validated on open: equals attrs n_classes, at most MAX_CLASSES
+        if k * int(np.prod(self.image_shape[:2])) * 8 > MAX_CHUNK_BYTES:
+            raise ValueError("method: %d class means of %s pixels need more than %d bytes; use to_dask() instead"
+                             % (k, self.image_shape[:2], MAX_CHUNK_BYTES))
         sums = np.zeros((k,) + self.image_shape[:2], np.float64)
         counts = np.zeros(k, np.int64)
         chunk = self.attrs["chunk_size"]
@@ -395,17 +668,23 @@ class ExplanationStore:
 
     def __repr__(self):
         return "ExplanationStore(%r, n=%d, methods=%s, complete=%s)" % (self.path, len(self), self.methods,
-                                                                         self.complete)
+                                                                         self.attrs.get("complete"))
 
 
-def open_store(path, mode="r"):
+def open_store(path, mode="r", verify=False):
     """Open a store written by :meth:`ModelExplainer.explain_dataset`.
+
+    Every attribute and array shape is validated on open (a tampered store is refused);
+    every read checks the chunks it touches against their checksums.
 
     Parameters
     ----------
     path : str or os.PathLike
         Local folder or fsspec URL (``s3://bucket/run.zarr``).
     mode : {'r', 'r+'}
+    verify : bool
+        Also check every done chunk of every array now (reads the whole store);
+        raises :class:`StoreIntegrityError` listing the bad chunks.
 
     Returns
     -------
@@ -413,8 +692,10 @@ def open_store(path, mode="r"):
 
     Examples
     --------
-    >>> store = tlxp.open_store('out.zarr')
+    >>> _ = explainer.explain_dataset(X_test[:4], 'small.zarr', methods=['gradient'], progress=False)
+    >>> store = tlxp.open_store('small.zarr')
+    >>> store = tlxp.open_store('small.zarr', verify=True)
     """
     if mode not in ("r", "r+"):
         raise ValueError("mode: expected 'r' or 'r+', got %r" % (mode,))
-    return ExplanationStore(_open_group(path, mode), path)
+    return ExplanationStore(_open_group(path, mode), path, verify=verify)

@@ -16,9 +16,10 @@ from ..explainer.cache import fingerprint
 from ..methods.registry import method_info
 from ..runner import explain as run_method
 from .chunking import batch_count, iter_chunks, known_length, progress_bar
-from .store import _IDENTITY, ATTR, FORMAT, ExplanationStore, _zarr
+from .store import _IDENTITY, ATTR, FORMAT, ExplanationStore, _zarr, checksummed_arrays, digest
 
-__all__ = ["explain_to_store", "describe_run", "prepare_store", "compute_chunk", "write_chunk", "finish_store"]
+__all__ = ["explain_to_store", "describe_run", "prepare_store", "compute_chunk", "write_chunk", "finish_store",
+           "verified_done"]
 
 
 def _jsonable_params(params):
@@ -106,6 +107,9 @@ def _create_arrays(group, run, n, n_classes, has_labels, store_inputs):
     if store_inputs:
         group.create_array("inputs", shape=rows + shape, chunks=(chunk,) + shape, dtype="float32",
                            fill_value=0.0, compressors=_fast_codec(), overwrite=True)
+    columns = checksummed_arrays(run["methods"], has_labels, store_inputs)
+    group.create_array("checksums", shape=(-(-n // chunk), len(columns)), chunks=(1, len(columns)), dtype="uint64",
+                       fill_value=0, overwrite=True)
     group.create_array("done", shape=(-(-n // chunk),), chunks=(1,), dtype="bool", fill_value=False, overwrite=True)
 
 
@@ -210,8 +214,31 @@ def prepare_store(path, run, n, n_classes, has_labels, resume=True):
     group = zarr.open_group(target, mode="w")
     group.attrs[ATTR] = dict(run, state="initializing", n=n)
     _create_arrays(group, run, n or 0, n_classes, has_labels, run["store_inputs"])
-    group.attrs[ATTR] = dict(run, state="ready", n=n, complete=False, labels=bool(has_labels), n_classes=n_classes)
+    group.attrs[ATTR] = dict(run, state="ready", n=n, complete=False, labels=bool(has_labels), n_classes=n_classes,
+                             checksummed=checksummed_arrays(run["methods"], has_labels, run["store_inputs"]))
     return group
+
+
+def verified_done(group, path):
+    """The done flags of a store about to be resumed, with every chunk that fails its checksum
+    (changed, deleted or truncated chunk files) cleared in the store and in the result, with a warning.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_chunks,)
+    """
+    store = ExplanationStore(group, path)
+    done = group["done"][:]
+    if not done.any():
+        return done
+    bad = store.bad_chunks()
+    if bad:
+        for index in bad:
+            group["done"][index] = False
+            done[index] = False
+        warnings.warn("resume: %d chunk(s) of %r fail their checksums and are recomputed: %s (first: %s)"
+                      % (len(bad), path, sorted(bad)[:10], next(iter(bad.values()))), UserWarning, stacklevel=3)
+    return done
 
 
 def compute_chunk(explainer, x, targets, methods):
@@ -242,6 +269,8 @@ def _ensure_rows(group, stop, run):
     done = group["done"]
     chunks = -(-stop // run["chunk_size"])
     if done.shape[0] < chunks:
+        sums = group["checksums"]
+        sums.resize((chunks, sums.shape[1]))
         done.resize((chunks,))
     for name in list(run["methods"]) + ["predictions", "labels", "inputs"]:
         if name in run["methods"]:
@@ -270,17 +299,25 @@ def write_chunk(group, index, start, explanations, labels=None, inputs=None):
     """
     first = next(iter(explanations.values()))
     stop = start + len(first)
-    shape = tuple(group["predictions"].shape)
+    rows = stop - start
+    values = {}
     for name, exp in explanations.items():
-        group[name]["attributions"][start:stop] = exp.attributions.reshape((len(exp),) + tuple(
-            group[name]["attributions"].shape[1:]))
-        group[name]["targets"][start:stop] = exp.targets
-    group["predictions"][start:stop] = first.predictions.reshape(stop - start, shape[1])
+        values["%s/attributions" % name] = exp.attributions
+        values["%s/targets" % name] = exp.targets
+    values["predictions"] = first.predictions
     if labels is not None and "labels" in group:
-        group["labels"][start:stop] = labels
+        values["labels"] = labels
     if inputs is not None and "inputs" in group:
-        group["inputs"][start:stop] = inputs.reshape((stop - start,) + tuple(group["inputs"].shape[1:]))
-    group["done"][index] = True
+        values["inputs"] = inputs
+    columns = dict(group.attrs)[ATTR]["checksummed"]
+    sums = np.zeros(len(columns), np.uint64)
+    for name, value in values.items():
+        array = group[name]
+        value = np.asarray(value).astype(array.dtype, copy=False).reshape((rows,) + tuple(array.shape[1:]))
+        array[start:stop] = value
+        sums[columns.index(name)] = digest(value)  # of exactly what was written, as a read decodes it
+    group["checksums"][index] = sums
+    group["done"][index] = True  # last: a crash before this line leaves the chunk to be recomputed
 
 
 def finish_store(group, n):
@@ -321,7 +358,7 @@ def explain_to_store(explainer, data, path, methods=None, targets=None, labels=N
                 run = describe_run(explainer, names, targets, chunk_size, store_inputs)
                 n_classes = explainer.adapter.predict(x[:1]).shape[1]
                 group = prepare_store(path, run, n, n_classes, chunk.labels is not None, resume)
-                done = group["done"][:]
+                done = verified_done(group, path)
                 if total is None and batch_count(data) is not None:
                     total = batch_count(data) * len(chunk.x)  # an estimate: the last batch may be shorter
                 bar = progress_bar(total, "explain_dataset (%s)" % ", ".join(names), progress)

@@ -21,12 +21,13 @@ Examples
 """
 import numpy as np
 
+from ..adapter.pixels import MAX_IMAGE_PIXELS, open_image_bounded
 from ..visualize._draw import class_label, draw_heatmap, draw_image, prediction_title
-from .api import ExplainService
+from .api import MAX_UPLOAD_BYTES, ExplainService
 from .encode import _softmax
 from .errors import RequestError, _import_or_hint
 
-__all__ = ["build_demo", "sketch_to_image", "explain_image", "maps_figure", "default_examples"]
+__all__ = ["build_demo", "sketch_to_image", "decode_drawing", "explain_image", "maps_figure", "default_examples"]
 
 _APP_HINT = "pip install 'tensorlayer-xplain[app]' (gradio)"
 
@@ -64,6 +65,8 @@ def default_examples(image_shape, n=12):
 def _ink(value):
     """Stroke intensity in [0, 1], (H, W), from a Sketchpad value or an image array."""
     if isinstance(value, dict):  # gradio ImageEditor/Sketchpad: {'background', 'layers', 'composite'}
+        if value.get("error"):
+            raise ValueError(value["error"])
         value = value.get("composite")
     if value is None:
         raise ValueError("sketch: expected a drawing, got nothing; draw a digit first")
@@ -131,6 +134,72 @@ def sketch_to_image(value, image_shape=(28, 28, 1), box=20):
         dx = int(round((w - 1) / 2 - (xx * out).sum() / total))
         out = np.roll(out, (dy, dx), axis=(0, 1))
     return np.repeat(np.clip(out, 0, 1)[..., None], c, axis=-1)
+
+
+#: Drawings are reduced (a cheap box average) to at most this side before anything else is done with them.
+DRAWING_SIDE = 560
+
+
+def decode_drawing(file, max_bytes=MAX_UPLOAD_BYTES, max_pixels=MAX_IMAGE_PIXELS, side=DRAWING_SIDE):
+    """A drawn or uploaded image as an RGBA array, bounded before it is decoded.
+
+    The same rule as the HTTP service: the file's bytes are checked against its
+    ``max_upload_bytes`` and its pixels from the header
+    (:func:`~tensorlayer_xplain.pixels.open_image_bounded`) before decoding; an
+    image larger than ``side`` is then reduced by an integer factor (box average).
+
+    Parameters
+    ----------
+    file : str, bytes or gradio.FileData
+        The composite image of a Sketchpad (a path Gradio stored it at) or its content.
+    max_bytes, max_pixels : int
+    side : int
+
+    Returns
+    -------
+    ndarray, uint8, shape (H, W, 4), ``max(H, W) <= side``
+
+    Raises
+    ------
+    ValueError
+        Too many bytes or pixels, or not an image.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> buf = io.BytesIO(); Image.new("RGBA", (1400, 1400), "white").save(buf, "PNG")
+    >>> decode_drawing(buf.getvalue()).shape
+    (467, 467, 4)
+    """
+    source = getattr(file, "path", file)
+    with open_image_bounded(source, max_bytes, max_pixels, name="sketch") as im:
+        factor = -(-max(im.size) // side)
+        image = im.reduce(factor) if factor > 1 else im
+        return np.asarray(image.convert("RGBA"))
+
+
+def _bound_sketchpad(sketchpad):
+    """Make ``sketchpad`` decode only its composite image, bounded by :func:`decode_drawing`, instead of
+    Gradio's preprocessing (which decodes the background, every layer and the composite at full size)."""
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        if getattr(payload, "id", None) is not None:  # a payload sent in pieces: Gradio assembled it
+            cached = sketchpad.blob_storage.pop(payload.id, None)
+            composite = getattr(cached, "composite", None)
+        else:
+            composite = payload.composite
+        if composite is None:
+            return {"background": None, "layers": [], "composite": None}
+        try:
+            return {"background": None, "layers": [], "composite": decode_drawing(composite)}
+        except ValueError as err:
+            return {"background": None, "layers": [], "composite": None, "error": str(err)}
+
+    sketchpad.preprocess = preprocess
+    return sketchpad
 
 
 def maps_figure(explanations, class_names=None, width=2.6):
@@ -295,9 +364,10 @@ def build_demo(explainer, examples=None, methods=None, title="tensorlayer-xplain
                     gallery = gr.Gallery(value=[_thumbnail(e) for e in examples], columns=3, height="auto",
                                          allow_preview=False, label="Click a digit", type="numpy")
                 with gr.Tab("Draw a digit"):
-                    sketch = gr.Sketchpad(canvas_size=(280, 280), type="numpy", image_mode="RGBA",
-                                          brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
-                                          label="Pick the brush (left), then draw a digit")
+                    sketch = _bound_sketchpad(gr.Sketchpad(
+                        canvas_size=(280, 280), type="numpy", image_mode="RGBA",
+                        brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+                        label="Pick the brush (left), then draw a digit"))
                     draw_button = gr.Button("Explain the drawing", variant="primary")
                 chosen = gr.CheckboxGroup(service.methods, value=service.methods[:2], label="Methods")
                 target = gr.Dropdown(target_choices, value=target_choices[0], label="Explain the class")

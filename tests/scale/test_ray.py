@@ -2,6 +2,7 @@
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,6 +51,15 @@ def test_ray_store_equals_single_process_store(ray_local, tmp_path):
     again = explain_with_ray(MODEL_FN, weights, x, str(tmp_path / "ray.zarr"), METHODS, num_workers=2,
                              batch_size=16, labels=y, progress=False)
     np.testing.assert_array_equal(again["gradient"][:].attributions, single["gradient"][:].attributions)
+    # a weights path works like the arrays (read once in the driver; issue 29 row 14), and a deleted chunk
+    # is found by its checksum and recomputed by the actors (row 10)
+    weights_path = tlxp.save_weights(model, str(tmp_path / "model.h5"))
+    shutil.rmtree(tmp_path / "ray.zarr" / "gradient" / "attributions" / "c" / "1")  # rows 16..31
+    with pytest.warns(UserWarning, match=r"fail their checksums and are recomputed: \[1\]"):
+        healed = explain_with_ray(MODEL_FN, weights_path, x, str(tmp_path / "ray.zarr"), METHODS, num_workers=2,
+                                  batch_size=16, labels=y, progress=False)
+    healed.verify()
+    np.testing.assert_array_equal(healed["gradient"][:].attributions, single["gradient"][:].attributions)
     with pytest.raises(ValueError, match=r"resume: .*chunk_size"):
         explain_with_ray(MODEL_FN, weights, x, str(tmp_path / "ray.zarr"), METHODS, batch_size=8, progress=False)
     with pytest.raises(ValueError, match="weights: expected"):

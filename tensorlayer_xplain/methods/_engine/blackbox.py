@@ -9,6 +9,7 @@ output. They also give the packages a seeded global numpy stream (``shap``
 draws from ``np.random``) and restore the caller's global state afterwards.
 """
 import contextlib
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -121,7 +122,20 @@ def small_blas():
     run with several OpenBLAS threads right after TensorFlow calls, they contend
     with TF's spinning worker threads and a 2 ms ridge fit can take 50 ms. TF's own
     kernels do not use OpenBLAS, so model calls inside the block are unaffected.
+    The BLAS libraries are found once per process (:func:`_blas_controller`).
     """
-    from threadpoolctl import threadpool_limits
+    return _blas_controller().limit(limits=1, user_api="blas")
 
-    return threadpool_limits(limits=1, user_api="blas")
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """The process's ``threadpoolctl.ThreadpoolController``, made on first use.
+
+    ``threadpool_limits`` makes a new one per call, which scans every loaded shared
+    library: 20-75 ms per LIME or KernelSHAP call on the benchmark machine, for a
+    limit that then takes 0.02 ms. The first use comes after ``lime``/``shap``
+    imported scikit-learn and SciPy, whose OpenBLAS the regressions use.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()

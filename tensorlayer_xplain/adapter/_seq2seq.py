@@ -1,0 +1,444 @@
+"""Encoder-decoder (seq2seq) models: teacher-forced logits, greedy decoding, source embeddings, Luong alignments.
+
+A seq2seq model is explained position by position on its *teacher-forced* logits:
+``model([src, decoder_inputs])`` as TensorLayer's training mode takes it, returning
+``(N, T_out, V)``. :class:`Seq2seqAdapter` runs that forward with every layer in eval
+mode (no dropout) and only the model's own branch flag set to training, restores
+every flag afterwards, and compiles each step once per (source length, output
+length). It serves TensorLayer's ``Seq2seq`` and ``Seq2seqLuongAttention`` and
+users' own TL or Keras encoder-decoders that take ``[src, decoder_inputs]``.
+
+Gradients are taken in embedding space: the output of the embedding layer for the
+*source* ids is replaced by a given tensor while the decoder's own lookups (the
+zoo models share one embedding layer) are left alone (:func:`source_embeddings`).
+The Luong alignment is recorded by wrapping ``Decoder_Attention.score`` while a
+step is traced (:func:`recording_alignments`), as layer outputs are captured.
+"""
+import contextlib
+
+import numpy as np
+import tensorflow as tf
+import tensorlayer as tl
+
+from ._common import _describe, temporarily_set
+from ._model import ModelAdapter
+
+__all__ = ["Seq2seqAdapter", "seq2seq_adapter", "is_seq2seq_model", "source_embeddings", "recording_alignments"]
+
+
+def _zoo_classes():
+    from tensorlayer.models.seq2seq import Seq2seq
+    from tensorlayer.models.seq2seq_with_attention import Seq2seqLuongAttention
+
+    return Seq2seq, Seq2seqLuongAttention
+
+
+def _decoder_attention_class():
+    from tensorlayer.models.seq2seq_with_attention import Decoder_Attention
+
+    return Decoder_Attention
+
+
+def is_seq2seq_model(model):
+    """True for TensorLayer's ``Seq2seq`` and ``Seq2seqLuongAttention`` (and subclasses).
+
+    Examples
+    --------
+    >>> is_seq2seq_model(object())
+    False
+    """
+    return isinstance(model, _zoo_classes())
+
+
+def _embedding_types():
+    import keras
+
+    return (tl.layers.Embedding, tl.layers.Word2vecEmbedding, keras.layers.Embedding)
+
+
+@contextlib.contextmanager
+def source_embeddings(layer, src, emb, attr="forward"):
+    """Within the block, ``layer`` returns ``emb`` when it is called on the tensor ``src`` itself.
+
+    Every other call (the decoder's lookups through a shared embedding layer) runs
+    the layer's own lookup. The layer is restored exactly afterwards, also on
+    errors; inside a ``tf.function`` the swap is baked into the trace. Raises
+    ``ValueError`` if ``src`` never reached the layer.
+
+    Parameters
+    ----------
+    layer : tl.layers.Layer or keras.layers.Layer
+        The embedding layer.
+    src : tf.Tensor, int, shape (N, T_src)
+        The source ids, the very tensor passed to the model.
+    emb : tf.Tensor, float32, shape (N, T_src, D)
+        What the layer returns for ``src``.
+    attr : str
+        ``'forward'`` (TL) or ``'call'`` (Keras).
+
+    Examples
+    --------
+    >>> with source_embeddings(model.embedding_layer, src, emb):    # doctest: +SKIP
+    ...     logits = model([src, dec])
+    """
+    original = getattr(layer, attr)
+    hits = []
+
+    def lookup(inputs, *args, **kwargs):
+        if inputs is src:
+            hits.append(True)
+            return emb
+        return original(inputs, *args, **kwargs)
+
+    with temporarily_set(layer, attr, lookup):
+        yield
+    if not hits:
+        raise ValueError("embedding_layer: the source ids never reached layer %r; name the layer that embeds the "
+                         "source with embedding_layer=" % getattr(layer, "name", layer))
+
+
+@contextlib.contextmanager
+def recording_alignments(layers, records):
+    """Record every alignment ``(N, T_src)`` a ``Decoder_Attention`` layer computes, in call order.
+
+    ``Decoder_Attention.score`` (the softmax over source positions, one call per
+    decoder step) is wrapped on each layer for the duration of the block and
+    restored exactly afterwards.
+
+    Parameters
+    ----------
+    layers : list of Decoder_Attention
+    records : list
+        Receives the alignment tensors.
+
+    Examples
+    --------
+    >>> records = []
+    >>> with recording_alignments([model.dec_layer], records):   # doctest: +SKIP
+    ...     model([src, dec])
+    """
+    with contextlib.ExitStack() as stack:
+        for layer in layers:
+            original = layer.score
+
+            def score(encoding_hidden, hidden, method, _original=original):
+                weights = _original(encoding_hidden, hidden, method)
+                records.append(weights)
+                return weights
+
+            stack.enter_context(temporarily_set(layer, "score", score))
+        yield
+
+
+def _check_int(value, name, low=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError("%s: expected an int, got %s" % (name, _describe(value)))
+    if low is not None and value < low:
+        raise ValueError("%s: expected an int >= %d, got %d" % (name, low, value))
+    return int(value)
+
+
+class Seq2seqAdapter(ModelAdapter):
+    """A :class:`ModelAdapter` for encoder-decoder models explained on teacher-forced logits.
+
+    Parameters
+    ----------
+    model : tl.models.Model
+        ``tl.models.Seq2seq``, ``tl.models.Seq2seqLuongAttention``, or a TensorLayer model
+        whose training call ``model([src, decoder_inputs])`` returns logits ``(N, T_out, V)``.
+    embedding_layer : str, optional
+        Name of the layer that embeds the source ids (default: the zoo models'
+        ``embedding_layer``, else the model's first embedding layer).
+    pad_id : int or None
+        Source padding id (default 0): padded source tokens get no attribution and
+        are never perturbed. None: no padding.
+    output : {'logits', 'probabilities'}
+        What is explained at each position.
+    batch_size : int
+        Largest number of rows (one row = one source sequence at one output
+        position, or one interpolation step) sent to the model at once.
+
+    Examples
+    --------
+    >>> adapter = Seq2seqAdapter(luong_model)                         # doctest: +SKIP
+    >>> adapter.teacher_forced(src, dec).shape                        # doctest: +SKIP
+    (4, 10, 40)
+    >>> adapter.alignments(src, dec).shape                            # doctest: +SKIP
+    (4, 10, 22)
+    """
+
+    def __init__(self, model, embedding_layer=None, pad_id=0, output="logits", batch_size=256):
+        if not isinstance(model, tl.models.Model):
+            raise TypeError("model: a seq2seq model must be a TensorLayer model whose training call takes "
+                            "[src, decoder_inputs], got %s" % _describe(model))
+        super().__init__(model, output=output, batch_size=batch_size)
+        self.embedding = self._find_embedding(embedding_layer)
+        self.vocab_size = int(self.embedding.embeddings.shape[0])
+        if pad_id is not None:
+            pad_id = _check_int(pad_id, "pad_id", 0)
+            if pad_id >= self.vocab_size:
+                raise ValueError("pad_id: expected an id in [0, %d) or None, got %d" % (self.vocab_size, pad_id))
+        self.pad_id = pad_id
+        self._lengths = None
+
+    # ------------------------------------------------------------------ model facts
+    def _infer_input_shape(self):
+        return None
+
+    def _find_embedding(self, name):
+        if name is not None:
+            layer = self.layer(name)
+            if not isinstance(layer, _embedding_types()):
+                raise ValueError("embedding_layer: layer %r is a %s, not an embedding layer"
+                                 % (name, type(layer).__name__))
+            return layer
+        layer = getattr(self.model, "embedding_layer", None)
+        if isinstance(layer, _embedding_types()):
+            return layer
+        found = [layer for layer in self.iter_layers() if isinstance(layer, _embedding_types())]
+        if not found:
+            raise ValueError("embedding_layer: the seq2seq model has no embedding layer (TL Embedding, "
+                             "Word2vecEmbedding or Keras Embedding); name it with embedding_layer=")
+        return found[0]
+
+    @property
+    def fixed_output_length(self):
+        """The decoder length a ``tl.models.Seq2seq`` was built for (its logits reshape), else None."""
+        seq2seq, _ = _zoo_classes()
+        if isinstance(self.model, seq2seq):
+            return int(self.model.reshape_layer_after.shape[1])
+        return None
+
+    @property
+    def attention_layers(self):
+        """The model's ``Decoder_Attention`` layers (Luong attention), in definition order."""
+        cls = _decoder_attention_class()
+        found = [layer for layer in self.iter_layers() if isinstance(layer, cls)]
+        dec = getattr(self.model, "dec_layer", None)
+        if isinstance(dec, cls) and dec not in found:
+            found.insert(0, dec)
+        return found
+
+    # ------------------------------------------------------------------ inputs
+    def check_ids(self, ids, name):
+        """Integer ids ``(N, T)`` inside the vocabulary, as int32.
+
+        Raises
+        ------
+        TypeError
+            Not integers.
+        ValueError
+            Wrong rank, empty, or an id outside ``[0, vocab_size)``.
+        """
+        if isinstance(ids, (tf.Tensor, tf.Variable)):
+            ids = ids.numpy()
+        arr = np.asarray(ids)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError("%s: expected integer token ids (N, T), got %s" % (name, _describe(arr)))
+        if arr.ndim == 1:
+            arr = arr[None]
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError("%s: expected token ids of shape (N, T) with N, T >= 1, got shape %s"
+                             % (name, arr.shape))
+        bad = (arr < 0) | (arr >= self.vocab_size)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError("%s: expected token ids in [0, %d) (the embedding's vocabulary), got id %d at index %s"
+                             % (name, self.vocab_size, int(arr[where]), where))
+        return arr.astype(np.int32)
+
+    def check_decoder_inputs(self, decoder_inputs, n, seq_length=None):
+        """Validated teacher-forcing ids ``(N, T_out)`` for ``n`` source sequences."""
+        dec = self.check_ids(decoder_inputs, "decoder_inputs")
+        if len(dec) != n:
+            raise ValueError("decoder_inputs: expected one row per source sequence (%d), got %d rows" % (n, len(dec)))
+        fixed = self.fixed_output_length
+        if fixed is not None and dec.shape[1] != fixed:
+            raise ValueError("decoder_inputs: expected length %d (the Seq2seq model's decoder_seq_length), got %d"
+                             % (fixed, dec.shape[1]))
+        if seq_length is not None and dec.shape[1] != seq_length:
+            raise ValueError("decoder_inputs: expected length %d (seq_length), got %d" % (seq_length, dec.shape[1]))
+        return dec
+
+    def prepare(self, inputs, name="inputs"):
+        """Source ids ``(N, T_src)`` as int32 (see :meth:`check_ids`)."""
+        ids = self.check_ids(inputs, name)
+        return ids, tuple(ids.shape)
+
+    def _input_specs(self):
+        return [tf.TensorSpec((None, self._lengths[0]), tf.int32)]
+
+    def padding(self, src):
+        """Boolean ``(N, T_src)``: True at source padding (the pad id)."""
+        src = np.asarray(src)
+        return np.zeros(src.shape, bool) if self.pad_id is None else src == self.pad_id
+
+    def embed(self, ids):
+        """Embedding vectors ``(N, T, D)`` float32 of ids, read from the layer's table."""
+        return tf.gather(self.embedding.embeddings, np.asarray(ids, np.int32)).numpy().astype(np.float32)
+
+    # ------------------------------------------------------------------ forward passes (inside a step)
+    def teacher_forced_call(self, src, dec):
+        """Logits ``(B, T_out, V)`` of ``model([src, dec])``: the model's branch flag set to training only."""
+        with temporarily_set(self.model, "is_train", True):
+            out = self.model([src, dec])
+        if isinstance(out, (list, tuple)):
+            out = out[0]
+        out = tf.cast(tf.convert_to_tensor(out), tf.float32)
+        if out.shape.rank != 3:
+            raise TypeError("model: expected teacher-forced logits (N, T_out, V) from model([src, decoder_inputs]), "
+                            "got shape %s" % (out.shape,))
+        return tf.nn.softmax(out, -1) if self.output == "probabilities" else out
+
+    def _step(self, name, fn, src_len, dec_len, extra):
+        """A compiled step ``fn(src, dec, *extra)`` for these lengths (one trace per name and lengths)."""
+        self._lengths = (src_len, dec_len)
+        specs = [tf.TensorSpec((None, dec_len), tf.int32)] + list(extra)
+        return self.compiled((name, src_len, dec_len), fn, extra_dtypes=specs)
+
+    def _run(self, name, fn, src, dec, *extra, extra_specs=(), batch_size=None):
+        step = self._step(name, fn, src.shape[1], dec.shape[1], extra_specs)
+        with self.inference_mode():
+            return self.map_batches(
+                lambda *parts: tuple(np.asarray(v) for v in _as_tuple(step(*(tf.constant(p) for p in parts)))),
+                src, dec, *extra, batch_size=min(int(batch_size or self.batch_size), self.batch_size))
+
+    # ------------------------------------------------------------------ public, batched
+    def teacher_forced(self, src, dec, batch_size=None):
+        """Teacher-forced logits (or probabilities) ``(N, T_out, V)`` as numpy, batched and compiled."""
+        return self._run("teacher_forced", self.teacher_forced_call, src, dec, batch_size=batch_size)[0]
+
+    def alignments(self, src, dec, batch_size=None):
+        """Luong alignments ``(N, T_out, T_src)`` of the teacher-forced pass, and its logits ``(N, T_out, V)``.
+
+        Raises
+        ------
+        ValueError
+            The model has no ``Decoder_Attention`` layer.
+        """
+        layers = self.attention_layers
+        if not layers:
+            raise ValueError("model: attention alignments need a Luong attention decoder (Decoder_Attention, as in "
+                             "tl.models.Seq2seqLuongAttention); %s has none" % type(self.model).__name__)
+        n_steps = dec.shape[1]
+
+        def step(s, d):
+            records = []
+            with recording_alignments(layers[:1], records):
+                logits = self.teacher_forced_call(s, d)
+            if len(records) != n_steps:
+                raise ValueError("model: expected one alignment per decoder step (%d), recorded %d"
+                                 % (n_steps, len(records)))
+            return tf.stack(records, axis=1), logits
+
+        return self._run("alignments", step, src, dec, batch_size=batch_size)
+
+    def select_positions(self, logits, positions, tokens):
+        """``logits[b, positions[b], tokens[b]]`` for every row ``b`` (inside a step)."""
+        index = tf.stack([tf.range(tf.shape(positions)[0]), positions, tokens], axis=1)
+        return tf.gather_nd(logits, index)
+
+    def position_gradients(self, src, dec, emb, positions, tokens, batch_size=None):
+        """Gradients w.r.t. the source embeddings of the score of ``tokens`` at ``positions``, one row each.
+
+        Parameters
+        ----------
+        src : ndarray int32 (R, T_src)
+        dec : ndarray int32 (R, T_out)
+        emb : ndarray float32 (R, T_src, D)
+            What the embedding layer returns for the source ids.
+        positions, tokens : ndarray int32 (R,)
+
+        Returns
+        -------
+        grads : ndarray (R, T_src, D)
+        scores : ndarray (R,)
+        """
+
+        def step(s, d, e, p, k):
+            with tf.GradientTape() as tape:
+                tape.watch(e)
+                with source_embeddings(self.embedding, s, e, self._forward_attr()):
+                    logits = self.teacher_forced_call(s, d)
+                selected = self.select_positions(logits, p, k)
+            grads = tape.gradient(selected, e)
+            if grads is None:
+                raise TypeError("embedding_layer: the output does not depend on the output of layer %r"
+                                % self.embedding.name)
+            return grads, selected
+
+        specs = [tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32), tf.TensorSpec((None,), tf.int32),
+                 tf.TensorSpec((None,), tf.int32)]
+        return self._run("position_gradients", step, src, dec, np.asarray(emb, np.float32),
+                         np.asarray(positions, np.int32), np.asarray(tokens, np.int32), extra_specs=specs,
+                         batch_size=batch_size)
+
+    def source_embedding_scores(self, src, dec, emb, batch_size=None):
+        """Teacher-forced logits ``(R, T_out, V)`` with the source embeddings replaced by ``emb``."""
+
+        def step(s, d, e):
+            with source_embeddings(self.embedding, s, e, self._forward_attr()):
+                return self.teacher_forced_call(s, d)
+
+        specs = [tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32)]
+        return self._run("source_embedding_scores", step, src, dec, np.asarray(emb, np.float32), extra_specs=specs,
+                         batch_size=batch_size)[0]
+
+    def greedy_decode(self, src, sos, seq_length, batch_size=None):
+        """The model's own greedy decoding ``(N, seq_length)`` int32, starting from ``sos``.
+
+        The zoo models decode with their inference mode (``sos=`` / ``start_token=``);
+        other models by repeated teacher forcing (position ``t`` reads the argmax of
+        position ``t - 1``).
+        """
+        sos = _check_int(sos, "sos", 0)
+        if sos >= self.vocab_size:
+            raise ValueError("sos: expected a token id in [0, %d), got %d" % (self.vocab_size, sos))
+        seq_length = _check_int(seq_length, "seq_length", 1)
+        seq2seq, luong = _zoo_classes()
+        if isinstance(self.model, (seq2seq, luong)):
+            kw = {"start_token": sos} if isinstance(self.model, seq2seq) else {"sos": sos}
+            self._lengths = (src.shape[1], seq_length)
+            step = self.compiled(("greedy", src.shape[1], seq_length, sos),
+                                 lambda s: tf.cast(self.model([s], seq_length=seq_length, **kw), tf.int32))
+            with self.inference_mode():
+                return self.map_batches(lambda s: step(tf.constant(s)).numpy(), src,
+                                        batch_size=batch_size or self.batch_size)
+        dec = np.full((len(src), seq_length), sos, np.int32)
+        out = np.zeros((len(src), seq_length), np.int32)
+        for t in range(seq_length):
+            out[:, t] = np.argmax(self.teacher_forced(src, dec, batch_size)[:, t], -1)
+            if t + 1 < seq_length:
+                dec[:, t + 1] = out[:, t]
+        return out
+
+
+def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
+    """The :class:`Seq2seqAdapter` of ``model`` for these options, reused across calls (compiled steps kept).
+
+    Kept on the model like :func:`~tensorlayer_xplain.adapter.as_adapter`'s adapters.
+
+    Examples
+    --------
+    >>> seq2seq_adapter(luong) is seq2seq_adapter(luong)   # doctest: +SKIP
+    True
+    """
+    if isinstance(model, Seq2seqAdapter):
+        return model
+    if isinstance(model, ModelAdapter):
+        model = model.model
+    from ._reuse import _adapters_of
+
+    key = ("seq2seq", embedding_layer, pad_id, output)
+    per_model = _adapters_of(model)
+    if per_model is None:
+        return Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
+    adapter = per_model.get(key)
+    if adapter is None:
+        adapter = per_model[key] = Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id,
+                                                  output=output)
+    return adapter
+
+
+def _as_tuple(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)

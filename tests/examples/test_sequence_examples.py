@@ -1,0 +1,111 @@
+"""The sequence examples' core on tiny settings: examples/mnist_lstm.py and examples/date_translation.py."""
+import datetime
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from tensorlayer_xplain import datasets
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+needs_mnist = pytest.mark.skipif(datasets.find_mnist_dir() is None,
+                                 reason="set TENSORLAYER_XPLAIN_DATA to a folder with mnist/ (the CI does)")
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "examples", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def dates():
+    return _load("date_translation")
+
+
+@pytest.fixture(scope="module")
+def lstm():
+    return _load("mnist_lstm")
+
+
+def test_date_formats_and_field_spans(dates):
+    """At least 10 distinct formats; each span holds its field, as the ISO date says."""
+    assert len(dates.FORMATS) >= 10
+    day = datetime.date(1996, 3, 5)
+    texts = [dates.render(day, f)[0] for f in dates.FORMATS]
+    assert len(set(texts)) == len(texts)
+    assert {"tuesday 5 march 1996", "5/3/96", "march 5, 1996", "05.03.1996"} <= set(texts)
+    for date in (day, datetime.date(2031, 12, 22), datetime.date(1950, 1, 1), datetime.date(2049, 11, 13)):
+        for parts in dates.FORMATS:
+            text, spans = dates.render(date, parts)
+            assert set(spans) == {"year", "month", "day"}
+            year = text[slice(*spans["year"])]
+            assert year in (str(date.year), str(date.year)[2:])
+            assert int(text[slice(*spans["day"])]) == date.day
+            month = text[slice(*spans["month"])]
+            assert (int(month) == date.month) if month.isdigit() else \
+                (month == date.strftime("%B").lower() or month == date.strftime("%b").lower())
+            assert len(text) <= dates.SOURCE_LENGTH
+
+
+def test_date_dataset(dates):
+    rng = np.random.RandomState(0)
+    train, test = dates.split_dates(300, 50, seed=1)
+    assert not set(train) & set(test)
+    src, tgt, spans, formats = dates.make_dataset(test, rng)
+    assert src.shape == (50, dates.SOURCE_LENGTH) and tgt.shape == (50, dates.OUTPUT_LENGTH)
+    for i, date in enumerate(test):
+        assert dates.decode(tgt[i]) == date.isoformat()
+        text = dates.decode(src[i])
+        assert (src[i, :dates.SOURCE_LENGTH - len(text)] == dates.PAD).all()  # padded in front
+        year = dates.decode(src[i, slice(*spans[i]["year"])])
+        assert year in (str(date.year), str(date.year)[2:])
+    dec = dates.teacher_inputs(tgt)
+    assert (dec[:, 0] == dates.SOS).all() and (dec[:, 1:] == tgt[:, :-1]).all()
+    masks = dates.field_masks(spans)
+    assert all(m.shape == src.shape for m in masks.values())
+    uniform = np.full((50, dates.OUTPUT_LENGTH, dates.SOURCE_LENGTH), 1.0 / dates.SOURCE_LENGTH)
+    shares = dates.field_attention(uniform, masks)
+    assert shares["year"] == pytest.approx(masks["year"].sum(1).mean() / dates.SOURCE_LENGTH)
+
+
+@pytest.mark.slow
+def test_date_translation_runs_on_tiny_settings(dates, tmp_path, capsys):
+    exact, shares = dates.main(["--train-size", "256", "--test-size", "32", "--epochs", "1", "--hidden", "8",
+                                "--check", "8", "--ig-check", "4", "--n", "2", "--ig-steps", "4",
+                                "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert 0.0 <= exact <= 1.0 and set(shares) == {"year", "month", "day"}
+    assert "held-out exact match" in out and "rows sum to 1" in out
+    assert (tmp_path / "date_alignment.png").stat().st_size > 1000
+
+
+def test_mnist_lstm_blanking_and_figure(lstm, tmp_path):
+    rng = np.random.RandomState(0)
+    images = (rng.rand(6, 28, 28) > 0.7).astype(np.float32)
+    rows = np.array([[0, 3]] * 6)
+    blanked = lstm.blank_rows(images, rows)
+    assert (blanked[:, [0, 3]] == 0).all() and np.array_equal(blanked[:, 1], images[:, 1])
+    model = lstm.lstm_classifier(units=8, seed=0)
+    import tensorlayer_xplain as tlxp
+
+    exp = tlxp.explain(model, images, "integrated_gradients", steps=8)
+    assert exp.shape == (6, 28, 28)
+    results = lstm.row_deletion(model, images, exp.attributions, k=2)
+    assert set(results) == {"ig", "random"} and all(0 <= r[0] <= 1 for r in results.values())
+    path = tmp_path / "t.png"
+    lstm.draw_timesteps(exp, np.zeros(6, int), str(path))
+    assert path.stat().st_size > 1000
+
+
+@needs_mnist
+@pytest.mark.slow
+def test_mnist_lstm_runs_on_tiny_settings(lstm, tmp_path, capsys):
+    accuracy = lstm.main(["--epochs", "1", "--train-size", "2000", "--units", "32", "--n", "2", "--check", "16",
+                          "--steps", "8", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert accuracy > 0.15  # 2,000 digits, one epoch: above chance (0.1), far from the full run (0.98)
+    assert "test accuracy" in out and "the 4 rows with the largest IG" in out
+    assert (tmp_path / "lstm_timesteps.png").stat().st_size > 1000
