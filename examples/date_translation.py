@@ -174,9 +174,9 @@ class MaskedDecoderAttention(Decoder_Attention):
     """TensorLayer's Luong decoder whose alignment leaves out the source padding.
 
     TensorLayer's ``score`` is a softmax over every source position, padding included.
-    This one renormalises it over the characters of the date (``source_mask``, set by
-    :class:`AttentionOnlyLuong` for each batch): a softmax over the date's scores
-    alone, so the padding can neither be read nor serve as a place to look at nothing.
+    This one takes the softmax of the same scores over the characters of the date only
+    (``source_mask``, set by :class:`AttentionOnlyLuong` for each batch), so the padding
+    can neither be read nor serve as a place to look at nothing.
     """
 
     source_mask = None  # (B, T_src) float, 1 on the date's characters
