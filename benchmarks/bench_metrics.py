@@ -16,18 +16,14 @@ Goal (issue 27): >= 10x faster than Quantus for the metrics that call the model.
 
 Run::
 
-    TENSORLAYER_XPLAIN_DATA=/work/shared/data python benchmarks/bench_metrics.py [--repeats 3]
+    TENSORLAYER_XPLAIN_DATA=/work/shared/data python -m benchmarks.bench_metrics [--repeats 3]
         [--nr-samples 10] [--skip-vgg]
 """
 import argparse
-import os
-import sys
 import time
 import warnings
 
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import metrics as M
