@@ -66,8 +66,8 @@ def _pickled(path, key):
     return PickledWeightsError(
         "%s: %r is a pickled object array, and unpickling can run code stored in the file; "
         "re-save the weights in a safe format (%s) with tensorlayer_xplain.save_weights(model, path), "
-        "or, for a file you trust, load_weights(model, path, allow_pickle=True): allow_pickle=True is the explicit "
-        "opt-in and runs whatever the file contains"
+        "or, for a file you trust, load_weights(model, path, allow_pickle=True): "
+        "allow_pickle=True is the explicit opt-in and runs whatever the file contains"
         % (path, key, _SAFE))
 
 
@@ -162,7 +162,7 @@ def _npz_member(path, info):
 
 
 def _npz_legacy(path, allow_pickle):
-    """The pickle-trusting reader (``allow_pickle=True``, an explicit opt-in): numpy's own ``np.load``."""
+    """The pickle-trusting reader (allow_pickle=True is the explicit opt-in): numpy's own ``np.load``."""
     data = np.load(path, allow_pickle=allow_pickle)
     if not hasattr(data, "files"):
         raise ValueError("%s: expected a .npz archive of weights, got a single .npy array" % path)
@@ -224,7 +224,7 @@ def read_npz(path, allow_pickle=False):
         return _Stored(names, [entries[k] for _, k in indexed])
     if files == ["params"]:  # TL's npz layout: one array of same-shaped weights (object array when ragged)
         whole = entries["params"]
-        if whole.dtype.hasobject:  # allow_pickle=True only: a ragged list of arrays
+        if whole.dtype.hasobject:  # a ragged list of arrays (allow_pickle=True is the explicit opt-in)
             arrays = [np.asarray(p) for p in whole.read()]
             return _Stored(["params[%d]" % i for i in range(len(arrays))], arrays)
         if not whole.shape:
