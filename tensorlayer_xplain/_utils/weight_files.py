@@ -66,8 +66,8 @@ def _pickled(path, key):
     return PickledWeightsError(
         "%s: %r is a pickled object array, and unpickling can run code stored in the file; "
         "re-save the weights in a safe format (%s) with tensorlayer_xplain.save_weights(model, path), "
-        "or, for a file you trust, load_weights(model, path, allow_pickle=True): "
-        "allow_pickle=True is the explicit opt-in and runs whatever the file contains"
+        "or, for a file you trust, load_weights(..., allow_pickle=True): allow_pickle=True is the explicit opt-in "
+        "and runs whatever the file contains"
         % (path, key, _SAFE))
 
 
