@@ -93,6 +93,15 @@ _PARAMS_DOC = """
 """
 
 
+def _sensitivity_result(name, reduce, sens, method, nr_samples, lower_bound, upper_bound, seed):
+    """``reduce`` (``np.nanmax`` or ``np.nanmean``) of the per-copy sensitivities ``(N, nr_samples)``, as a result."""
+    with warnings.catch_warnings():  # an input whose every copy is NaN (all-zero map, changed class) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = reduce(sens, axis=1)
+    return scored(name, scores, method, nr_samples=nr_samples, lower_bound=lower_bound, upper_bound=upper_bound,
+                  seed=seed)
+
+
 @register_metric("max_sensitivity", direction="lower", family="robustness")
 def max_sensitivity(attributions, model=None, inputs=None, targets=None, method=None, method_params=None,
                     nr_samples=200, lower_bound=0.2, upper_bound=None, abs=False, normalise=False, seed=0,
@@ -119,11 +128,7 @@ def max_sensitivity(attributions, model=None, inputs=None, targets=None, method=
     sens, method, seed = _sensitivities("max_sensitivity", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,
                                         batch_size, return_nan_when_prediction_changes)
-    with warnings.catch_warnings():  # an input whose every copy is NaN (all-zero map, changed class) stays NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        scores = np.nanmax(sens, axis=1)
-    return scored("max_sensitivity", scores, method,
-                  nr_samples=nr_samples, lower_bound=lower_bound, upper_bound=upper_bound, seed=seed)
+    return _sensitivity_result("max_sensitivity", np.nanmax, sens, method, nr_samples, lower_bound, upper_bound, seed)
 
 
 @register_metric("avg_sensitivity", direction="lower", family="robustness")
@@ -148,11 +153,7 @@ def avg_sensitivity(attributions, model=None, inputs=None, targets=None, method=
     sens, method, seed = _sensitivities("avg_sensitivity", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,
                                         batch_size, return_nan_when_prediction_changes)
-    with warnings.catch_warnings():  # an input whose every copy is NaN (all-zero map, changed class) stays NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        scores = np.nanmean(sens, axis=1)
-    return scored("avg_sensitivity", scores, method,
-                  nr_samples=nr_samples, lower_bound=lower_bound, upper_bound=upper_bound, seed=seed)
+    return _sensitivity_result("avg_sensitivity", np.nanmean, sens, method, nr_samples, lower_bound, upper_bound, seed)
 
 
 for _fn in (max_sensitivity, avg_sensitivity):
