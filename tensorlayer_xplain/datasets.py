@@ -133,8 +133,8 @@ def load_mnist(path=None, shape=(-1, 28, 28, 1), download=True):
 
     Examples
     --------
-    >>> X_train, y_train, X_val, y_val, X_test, y_test = load_mnist(shape=(-1, 784))  # doctest: +SKIP
-    >>> X_train.shape                                                               # doctest: +SKIP
+    >>> X_train, y_train, X_val, y_val, X_test, y_test = load_mnist(shape=(-1, 784))
+    >>> X_train.shape
     (50000, 784)
     """
     shape = tuple(shape)
