@@ -3,13 +3,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorlayer as tl
-from tensorlayer.layers import (BatchNorm, Conv2d, Dense, Elementwise, Flatten, Input, Lambda, MaxPool2d, MeanPool2d,
-                                PRelu)
+from tensorlayer.layers import (
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Elementwise,
+    Flatten,
+    Input,
+    Lambda,
+    MaxPool2d,
+    MeanPool2d,
+    PRelu,
+)
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.methods.lrp import rule_plan
 
 from conftest import assert_same_state, model_state, tiny_dynamic_cnn, tiny_keras_cnn
+
+pytestmark = pytest.mark.slow  # about 40 s on two cores (18 models traced)
 
 SIZE = 8
 
