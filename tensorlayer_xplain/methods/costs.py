@@ -63,6 +63,9 @@ head                     int in [0, 65535] (or None)                    attentio
 n_segments               int in [1, H * W]                              lime, shap (superpixels)
 mask_size                int in [1, max(H, W)]                          rise
 window, stride           ints in [1, H] x [1, W]                        occlusion
+epsilon                  float in [0, 1e6]                              lrp
+alpha, beta              floats in [1, 1e6] and [0, 1e6]                lrp
+low, high                numbers in [-1e6, 1e6] (or None)               lrp
 =======================  ============================================  ==========================
 
 ``smoothgrad`` and ``vargrad`` check their ``base_params`` with the same table
@@ -116,6 +119,11 @@ PARAMETER_RANGES = {
     "background": ("rows", -MAX_VALUE, MAX_VALUE, False),
     "seed": ("int", 0, MAX_SEED, False),
     "head": ("int", 0, 65535, False),
+    "epsilon": ("float", 0.0, MAX_VALUE, False),
+    "alpha": ("float", 1.0, MAX_VALUE, False),
+    "beta": ("float", 0.0, MAX_VALUE, False),
+    "low": ("values", -MAX_VALUE, MAX_VALUE, False),
+    "high": ("values", -MAX_VALUE, MAX_VALUE, False),
 }
 
 
