@@ -46,6 +46,8 @@ METHODS = {
     "rise": {"quick": {"n_masks": 250}, "work": ("n_masks",)},
     "attention": {},
     "attention_rollout": {},
+    "lrp": {"work": ("rule",)},
+    "deeplift": {"work": ("baseline",)},
     "lime": {"quick": {"num_samples": 200}, "images": {"full": 8, "quick": 2}, "work": ("num_samples",)},
     "shap": {"full": {"background": Train(100)}, "quick": {"background": Train(20), "n_samples": 50},
              "work": ("n_samples", "background")},

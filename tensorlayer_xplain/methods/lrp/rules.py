@@ -63,34 +63,42 @@ def _neg(t):
     return tf.minimum(t, 0.0)
 
 
-def epsilon_rule(role, x, R, W, b, epsilon=1e-6):
+def epsilon_rule(role, x, R, W, b, z, epsilon=1e-6):
     """LRP-epsilon: ``R_in = x * W^T (R / stab(z))`` with ``z = Wx + b`` (LRP-0 at ``epsilon = 0``)."""
-    z = _bias(role.linear(x, W), b, role.channel_axis)
     return x * _vjp(role.linear, x, W, R / stabilize(z, epsilon))
 
 
-def alpha_beta_rule(role, x, R, W, b, alpha=1.0, beta=0.0):
+def _signed_parts(role, x, R, W, b, alpha, beta, with_negative_inputs):
+    lin = role.linear
+    xp, Wp, Wn = _pos(x), _pos(W), _neg(W)
+    xn = _neg(x) if with_negative_inputs else None
+    bp, bn = (None, None) if b is None else (_pos(b), _neg(b))
+
+    def part(w_for_pos, w_for_neg, bias):
+        z = lin(xp, w_for_pos) + (lin(xn, w_for_neg) if xn is not None else 0.0)
+        s = R / stabilize(_bias(z, bias, role.channel_axis))
+        out = xp * _vjp(lin, x, w_for_pos, s)
+        return out + xn * _vjp(lin, x, w_for_neg, s) if xn is not None else out
+
+    out = alpha * part(Wp, Wn, bp)
+    return out - beta * part(Wn, Wp, bn) if beta else out
+
+
+def alpha_beta_rule(role, x, R, W, b, z, alpha=1.0, beta=0.0):
     """LRP-alpha-beta (zennit's ``AlphaBeta``): positive and negative contributions weighted ``alpha`` and ``beta``.
 
     ``z+ = W+ x+ + W- x- + b+`` and ``z- = W- x+ + W+ x- + b-``;
     ``R_in = alpha (x+ W+^T s+ + x- W-^T s+) - beta (x+ W-^T s- + x- W+^T s-)`` with ``s = R / stab(z)``.
+    The ``x-`` terms are computed only for a batch with a negative input (after a ReLU there is none).
     """
-    lin = role.linear
-    xp, xn, Wp, Wn = _pos(x), _neg(x), _pos(W), _neg(W)
-    bp, bn = (None, None) if b is None else (_pos(b), _neg(b))
-    z_pos = _bias(lin(xp, Wp) + lin(xn, Wn), bp, role.channel_axis)
-    s_pos = R / stabilize(z_pos)
-    out = alpha * (xp * _vjp(lin, x, Wp, s_pos) + xn * _vjp(lin, x, Wn, s_pos))
-    if beta:
-        z_neg = _bias(lin(xp, Wn) + lin(xn, Wp), bn, role.channel_axis)
-        s_neg = R / stabilize(z_neg)
-        out = out - beta * (xp * _vjp(lin, x, Wn, s_neg) + xn * _vjp(lin, x, Wp, s_neg))
-    return out
+    return tf.cond(tf.reduce_any(x < 0.0),
+                   lambda: _signed_parts(role, x, R, W, b, alpha, beta, True),
+                   lambda: _signed_parts(role, x, R, W, b, alpha, beta, False))
 
 
-def zplus_rule(role, x, R, W, b):
+def zplus_rule(role, x, R, W, b, z):
     """LRP-z+ (zennit's ``ZPlus``): alpha-beta with ``alpha = 1, beta = 0`` (negative inputs allowed)."""
-    return alpha_beta_rule(role, x, R, W, b, 1.0, 0.0)
+    return alpha_beta_rule(role, x, R, W, b, z, 1.0, 0.0)
 
 
 def _uniform_rule(role, x, R, W2, b2):
@@ -99,12 +107,12 @@ def _uniform_rule(role, x, R, W2, b2):
     return _vjp(role.linear, ones, W2, R / stabilize(z))
 
 
-def flat_rule(role, x, R, W, b):
+def flat_rule(role, x, R, W, b, z):
     """LRP-flat (Lapuschkin et al. 2019): as if inputs and weights were all ones, no bias."""
     return _uniform_rule(role, x, R, tf.ones_like(W), None)
 
 
-def w_square_rule(role, x, R, W, b):
+def w_square_rule(role, x, R, W, b, z):
     """LRP-w^2 (Montavon et al. 2017; zennit's ``WSquare``): ``R_in = (W^2)^T (R / stab(W^2 1 + b^2))``."""
     return _uniform_rule(role, x, R, tf.square(W), None if b is None else tf.square(b))
 
@@ -117,7 +125,7 @@ def _bound(value, x, reduce):
     return tf.ones_like(x) * float(value)
 
 
-def zbox_rule(role, x, R, W, b, low=None, high=None):
+def zbox_rule(role, x, R, W, b, z, low=None, high=None):
     """LRP-z^B for bounded inputs (zennit's ``ZBox``): ``z = Wx - W+ l - W- h`` (biases cancel);
     ``R_in = x W^T s - l W+^T s - h W-^T s`` with ``s = R / stab(z)`` and bounds ``l <= x <= h``.
 
@@ -131,7 +139,7 @@ def zbox_rule(role, x, R, W, b, low=None, high=None):
     return x * _vjp(lin, x, W, s) - lo * _vjp(lin, x, Wp, s) - hi * _vjp(lin, x, Wn, s)
 
 
-#: Rule name -> backward function ``f(role, x, R, W, b, **params)``.
+#: Rule name -> backward function ``f(role, x, R, W, b, z, **params)`` (``z``: the layer's output ``Wx + b``).
 RULES = {
     "epsilon": epsilon_rule,
     "zplus": zplus_rule,
@@ -229,7 +237,7 @@ def propagate(rule, params, role, x, W, b):
         z = _bias(role.linear(xx, W), b, role.channel_axis)
 
         def backward(R):
-            return fn(role, xx, R, W, b, **kwargs)
+            return fn(role, xx, R, W, b, z, **kwargs)
 
         return z, backward
 
