@@ -15,9 +15,10 @@ import tensorflow as tf
 
 from .._utils.docstrings import shared_docstring
 from ._engine.baselines import make_baseline
-from ._engine.checks import positive_int, seed_value
+from ._engine.checks import seed_value
 from ._engine.utils import rng_for
-from .lrp import raw_logits
+from .lrp import gap_meta, raw_logits, run_step
+from .lrp.rules import per_channel
 from .registry import register_method
 
 __all__ = ["deeplift", "rescale", "max_rescale"]
@@ -110,21 +111,13 @@ def max_rescale(pool, z):
     return node(z)
 
 
-def _per_channel(v, rank, axis):
-    if axis in (-1, rank - 1):
-        return v
-    shape = [1] * rank
-    shape[axis] = -1
-    return tf.reshape(v, shape)
-
-
 def _make_forwards(layer, role, original):
     """Each layer's forward with its nonlinearity under the rescale rule (None: the layer as it is)."""
     if role.kind == "linear" and role.act is not None:
         def linear(x):
             z = role.linear(x, role.kernel())
             if role.bias is not None:
-                z = z + _per_channel(role.bias(), len(z.shape), role.channel_axis)
+                z = z + per_channel(role.bias(), len(z.shape), role.channel_axis)
             return rescale(role.act, z)
 
         return linear
@@ -132,8 +125,8 @@ def _make_forwards(layer, role, original):
         def batchnorm(x):
             a, c = role.affine()
             rank = len(x.shape)
-            return rescale(role.act, x * _per_channel(a, rank, role.channel_axis)
-                           + _per_channel(c, rank, role.channel_axis))
+            return rescale(role.act, x * per_channel(a, rank, role.channel_axis)
+                           + per_channel(c, rank, role.channel_axis))
 
         return batchnorm
     if role.kind == "add" and role.act is not None:
@@ -220,20 +213,9 @@ def deeplift(adapter, inputs, targets, baseline="zeros", blur_sigma=3.0, seed=0,
     roles = adapter.relevance_roles("deeplift")
     x = np.asarray(inputs, np.float32)
     base = make_baseline(baseline, x, adapter, rng_for(seed_value("seed", seed)), blur_sigma)
-    t = np.asarray(targets, np.int32)
-    step = _deeplift_step(adapter, roles)
-    rows = adapter.batch_rows(None if batch_size is None else positive_int("batch_size", batch_size), backward=True)
-    with adapter.inference_mode():
-        attributions, f_x, f_base = adapter.map_batches(
-            lambda xb, bb, tb: tuple(v.numpy() for v in step(tf.constant(xb), tf.constant(bb), tf.constant(tb))),
-            x, base, t, batch_size=max(1, rows // 2))
+    attributions, f_x, f_base = run_step(adapter, _deeplift_step(adapter, roles), batch_size, 2, x, base,
+                                         np.asarray(targets, np.int32))
     gap, sums, delta = _completeness(attributions, f_x, f_base)
-    meta = {
-        "signed": True,
-        "completeness_gap": gap,
-        "attribution_sums": sums,
-        "score_differences": delta,
-        "max_completeness_gap": float(gap.max()) if len(gap) else 0.0,
-        "baseline": baseline if isinstance(baseline, str) else "array",
-    }
+    meta = gap_meta("completeness", gap, attribution_sums=sums, score_differences=delta)
+    meta["baseline"] = baseline if isinstance(baseline, str) else "array"
     return attributions.astype(np.float32), meta

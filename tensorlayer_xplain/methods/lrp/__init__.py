@@ -18,17 +18,9 @@ from ..._utils.docstrings import shared_docstring
 from .._engine.checks import positive_int
 from ..registry import register_method
 from .composites import COMPOSITES, rule_plan
-from .rules import RULES, normalize_sum, propagate
+from .rules import RULES, normalize_sum, per_channel, propagate
 
-__all__ = ["lrp", "RULES", "COMPOSITES", "rule_plan"]
-
-
-def _per_channel(v, rank, axis):
-    if axis in (-1, rank - 1):
-        return v
-    shape = [1] * rank
-    shape[axis] = -1
-    return tf.reshape(v, shape)
+__all__ = ["lrp", "RULES", "COMPOSITES", "rule_plan", "run_step", "raw_logits", "gap_meta"]
 
 
 def _relevance_passes(x, y):
@@ -73,8 +65,8 @@ def _make_forwards(plan, first, producers, seen):
                     y = propagate(rule, params, lrole, x0, lrole.fold(W, a), c if b is None else b * a + c)
                 else:  # a batch norm on its own passes relevance through
                     rank = len(x.shape)
-                    y = _relevance_passes(x, x * _per_channel(a, rank, role.channel_axis)
-                                          + _per_channel(c, rank, role.channel_axis))
+                    y = _relevance_passes(x, x * per_channel(a, rank, role.channel_axis)
+                                          + per_channel(c, rank, role.channel_axis))
                 return role.act(y) if role.act is not None else y
 
             return batchnorm
@@ -121,6 +113,23 @@ def _lrp_step(adapter, roles, plan):
         return relevance, tf.reduce_sum(start, axis=1)
 
     return adapter.compiled(("lrp", plan), step, n_extra=1, rows=(0, 1))
+
+
+def run_step(adapter, step, batch_size, rows_per_input, *arrays):
+    """``step`` over aligned ``arrays`` in byte-bounded batches, in inference mode; numpy outputs concatenated.
+
+    ``rows_per_input``: model rows one input costs in the step (2 for an input with its baseline).
+    """
+    rows = adapter.batch_rows(None if batch_size is None else positive_int("batch_size", batch_size), backward=True)
+    with adapter.inference_mode():
+        return adapter.map_batches(lambda *parts: tuple(v.numpy() for v in step(*map(tf.constant, parts))), *arrays,
+                                   batch_size=max(1, rows // rows_per_input))
+
+
+def gap_meta(kind, gap, **arrays):
+    """``{'signed', '<kind>_gap', 'max_<kind>_gap', **arrays}``: the meta of a method that adds up to a score."""
+    return {"signed": True, "%s_gap" % kind: gap, "max_%s_gap" % kind: float(gap.max()) if len(gap) else 0.0,
+            **arrays}
 
 
 def _plan_text(plan):
@@ -215,20 +224,9 @@ def lrp(adapter, inputs, targets, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=
     layers = [(layer.name, role.type_name, role.family) for layer, role in roles if role.kind == "linear"]
     plan = rule_plan(layers, rule, {"epsilon": epsilon, "alpha": alpha, "beta": beta, "low": low, "high": high},
                      overrides)
-    x = np.asarray(inputs, np.float32)
-    t = np.asarray(targets, np.int32)
-    step = _lrp_step(adapter, roles, plan)
-    rows = adapter.batch_rows(None if batch_size is None else positive_int("batch_size", batch_size), backward=True)
-    with adapter.inference_mode():
-        relevance, explained = adapter.map_batches(
-            lambda xb, tb: tuple(v.numpy() for v in step(tf.constant(xb), tf.constant(tb))), x, t, batch_size=rows)
+    relevance, explained = run_step(adapter, _lrp_step(adapter, roles, plan), batch_size, 1,
+                                    np.asarray(inputs, np.float32), np.asarray(targets, np.int32))
     gap, sums, explained = conservation(relevance, explained)
-    meta = {
-        "signed": True,
-        "conservation_gap": gap,
-        "relevance_sums": sums,
-        "explained_scores": explained,
-        "max_conservation_gap": float(gap.max()) if len(gap) else 0.0,
-        "rules": _plan_text(plan),
-    }
+    meta = gap_meta("conservation", gap, relevance_sums=sums, explained_scores=explained)
+    meta["rules"] = _plan_text(plan)
     return relevance.astype(np.float32), meta

@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["RULES", "RULE_PARAMETERS", "stabilize", "propagate", "normalize_sum", "check_rule_params"]
+__all__ = ["RULES", "RULE_PARAMETERS", "stabilize", "propagate", "normalize_sum", "check_rule_params", "per_channel"]
 
 #: Stabilizer of the rules without an ``epsilon`` of their own (zennit's default).
 STABILIZER = 1e-6
@@ -44,15 +44,24 @@ def _vjp(linear, x, W, v):
     return tape.gradient(z, x, output_gradients=v)
 
 
+def per_channel(v, rank, axis):
+    """A per-channel vector ``v`` (C,) shaped to broadcast along ``axis`` of a rank-``rank`` tensor.
+
+    Examples
+    --------
+    >>> per_channel(tf.ones(3), 4, 1).shape
+    TensorShape([1, 3, 1, 1])
+    """
+    if axis in (-1, rank - 1):
+        return v
+    shape = [1] * rank
+    shape[axis] = -1
+    return tf.reshape(v, shape)
+
+
 def _bias(z, b, axis):
     """``z + b`` with ``b`` (C,) broadcast along channel ``axis``; ``b`` None adds nothing."""
-    if b is None:
-        return z
-    if axis in (-1, len(z.shape) - 1):
-        return z + b
-    shape = [1] * len(z.shape)
-    shape[axis] = -1
-    return z + tf.reshape(b, shape)
+    return z if b is None else z + per_channel(b, len(z.shape), axis)
 
 
 def _pos(t):
