@@ -388,3 +388,35 @@ def test_through_the_http_service(static_cnn, images):
             assert response.status_code == 200, response.text
             direct = tlxp.explain(cnn, x[:2], method, targets=[0, 1])
             np.testing.assert_allclose(response.json()["attributions"], direct.attributions, rtol=1e-5, atol=1e-6)
+
+
+def test_keras_functional_batchnorm_add_and_activation_layers(x):
+    """Keras Conv2D -> BatchNormalization -> Activation, a residual Add and a global average pool: the
+    BatchNorm folds into the convolution (equal to the folded twin) and DeepLIFT stays complete."""
+    keras = tf.keras
+    rng = np.random.default_rng(5)
+
+    def build(with_bn):
+        inp = keras.Input((SIZE, SIZE, 2))
+        a = keras.layers.Conv2D(3, 3, padding="same", activation=None if with_bn else "relu")(inp)
+        if with_bn:
+            a = keras.layers.Activation("relu")(keras.layers.BatchNormalization()(a))
+        h = keras.layers.Conv2D(3, 3, padding="same", activation="relu")(a)
+        f = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([h, a]))
+        return keras.Model(inp, keras.layers.Dense(3)(f))
+
+    model, twin = build(True), build(False)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) if w.ndim > 1 else w
+                       for w in model.get_weights()])
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)][0]
+    bn.set_weights([rng.uniform(0.5, 1.5, 3), rng.normal(0, 0.3, 3), rng.normal(0, 0.3, 3), rng.uniform(0.5, 2, 3)])
+    gamma, beta, mean, var = bn.get_weights()
+    a = gamma / np.sqrt(var + bn.epsilon)
+    W, b = model.layers[1].get_weights()
+    twin.set_weights([W * a, b * a + beta - mean * a] + model.get_weights()[6:])
+    np.testing.assert_allclose(twin.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    for rule in ("epsilon", "zplus"):
+        ours = tlxp.explain(model, x, "lrp", targets=1, rule=rule).attributions
+        theirs = tlxp.explain(twin, x, "lrp", targets=1, rule=rule).attributions
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-7, err_msg=rule)
+    assert tlxp.explain(model, x, "deeplift").meta["max_completeness_gap"] < 1e-4
