@@ -8,6 +8,7 @@ the method's version only while a compiled step is traced (:func:`substituted_fo
 them in ``finally`` like :meth:`ModelAdapter.capture`.
 """
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -71,6 +72,19 @@ class LayerRole:
     fold: Optional[Callable] = None
 
 
+@tf.autograph.experimental.do_not_convert
+def _read(layer, attr, flag=None):
+    """``layer.<attr>`` as a tensor (None when ``layer.<flag>`` is false or the attribute is None)."""
+    if flag is not None and not getattr(layer, flag):
+        return None
+    value = getattr(layer, attr, None)
+    return None if value is None else tf.convert_to_tensor(value)
+
+
+def _reader(layer, attr, flag=None):
+    return functools.partial(_read, layer, attr, flag)
+
+
 def _channel_axis(data_format):
     return 1 if str(data_format).startswith("NC") or data_format == "channels_first" else -1
 
@@ -86,8 +100,8 @@ def _fold_depthwise(W, a):
 
 def _tl_linear(layer):
     name = type(layer).__name__
-    bias = (lambda: tf.convert_to_tensor(layer.b)) if getattr(layer, "b_init", None) else None
-    kernel = lambda: tf.convert_to_tensor(layer.W)  # noqa: E731
+    bias = _reader(layer, "b") if getattr(layer, "b_init", None) else None
+    kernel = _reader(layer, "W")
     fmt = getattr(layer, "data_format", "channels_last")
     common = dict(kernel=kernel, bias=bias, act=layer.act or None, type_name=name, channel_axis=_channel_axis(fmt))
     if isinstance(layer, tl.layers.Dense):
@@ -109,14 +123,16 @@ def _tl_linear(layer):
 
 
 def _bn_affine(mean, var, gamma, beta, epsilon):
+    """``affine() -> (a, c)``: a batch norm in inference is ``x * a + c`` per channel."""
+
+    @tf.autograph.experimental.do_not_convert
     def affine():
-        a = tf.math.rsqrt(tf.convert_to_tensor(var()) + epsilon)
-        if gamma() is not None:
-            a = a * tf.convert_to_tensor(gamma())
-        c = -tf.convert_to_tensor(mean()) * a
-        if beta() is not None:
-            c = c + tf.convert_to_tensor(beta())
-        return a, c
+        a = tf.math.rsqrt(var() + epsilon)
+        scale, offset = gamma(), beta()
+        if scale is not None:
+            a = a * scale
+        c = -mean() * a
+        return a, (c if offset is None else c + offset)
 
     return affine
 
@@ -134,8 +150,8 @@ def _tl_role(layer):
     if isinstance(layer, tl.layers.BatchNorm):
         return LayerRole("batchnorm", "batchnorm", name, act=layer.act or None,
                          channel_axis=_channel_axis(layer.data_format),
-                         affine=_bn_affine(lambda: layer.moving_mean, lambda: layer.moving_var, lambda: layer.gamma,
-                                           lambda: layer.beta, layer.epsilon))
+                         affine=_bn_affine(_reader(layer, "moving_mean"), _reader(layer, "moving_var"),
+                                           _reader(layer, "gamma"), _reader(layer, "beta"), layer.epsilon))
     if isinstance(layer, tl.layers.Elementwise) and layer.combine_fn in (tf.add, tf.math.add):
         return LayerRole("add", "add", name, act=layer.act or None)
     if name in _TL_POOL:
@@ -172,15 +188,15 @@ def _keras_role(layer):
             if getattr(layer, "groups", 1) != 1 or isinstance(layer, L.Conv1DTranspose):
                 return None
             family, fold, linear = "conv", _fold_last, layer.convolution_op
-        bias = (lambda: tf.convert_to_tensor(layer.bias)) if layer.use_bias else None
-        return LayerRole("linear", family, name, linear=linear, kernel=lambda: tf.convert_to_tensor(layer.kernel),
+        bias = _reader(layer, "bias") if layer.use_bias else None
+        return LayerRole("linear", family, name, linear=linear, kernel=_reader(layer, "kernel"),
                          bias=bias, channel_axis=_channel_axis(getattr(layer, "data_format", "channels_last")),
                          act=_keras_activation(layer.activation), fold=fold)
     if isinstance(layer, L.BatchNormalization):
         return LayerRole("batchnorm", "batchnorm", name, channel_axis=layer.axis if layer.axis == 1 else -1,
-                         affine=_bn_affine(lambda: layer.moving_mean, lambda: layer.moving_variance,
-                                           lambda: layer.gamma if layer.scale else None,
-                                           lambda: layer.beta if layer.center else None, layer.epsilon))
+                         affine=_bn_affine(_reader(layer, "moving_mean"), _reader(layer, "moving_variance"),
+                                           _reader(layer, "gamma", "scale"), _reader(layer, "beta", "center"),
+                                           layer.epsilon))
     if isinstance(layer, L.Add):
         return LayerRole("add", "add", name)
     if isinstance(layer, (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D, L.GlobalAveragePooling1D,
