@@ -10,16 +10,20 @@ layers keep their gradient. Attributions are ``multipliers * (x - x0)``; they eq
 ``shap.DeepExplainer(model, baseline[None])`` (a background of that one baseline) and sum to
 ``f(x) - f(x0)`` (completeness, reported in the meta).
 """
+import functools
+
 import numpy as np
 import tensorflow as tf
 
 from .._utils.docstrings import shared_docstring
-from ._engine.baselines import make_baseline
+from ._engine.baselines import blur_passes, make_baseline
 from ._engine.checks import seed_value
 from ._engine.utils import rng_for
-from .lrp import gap_meta, raw_logits, run_step
+from ._ranges import VALUES
+from .integrated_gradients import _completeness, _rows_independent
+from .lrp import gap_meta, propagation_applies, raw_logits, run_step
 from .lrp.rules import per_channel
-from .registry import register_method
+from .registry import Range, register_method
 
 __all__ = ["deeplift", "rescale", "max_rescale"]
 
@@ -158,7 +162,17 @@ def _deeplift_step(adapter, roles):
                             rows=(0, 1, 2))
 
 
-@register_method("deeplift", signed=True, family="gradient")
+def _cost(adapter, n, baseline, blur_sigma, **_):
+    """The input and its baseline: two rows forward and backward per input (plus a blurred baseline's blur)."""
+    blurred = isinstance(baseline, str) and baseline == "blurred"
+    return 2 * n + (blur_passes(adapter.image_shape, n, blur_sigma) if blurred else 0), 2 * n
+
+
+@register_method("deeplift", signed=True, family="relevance", cost=_cost, batchable=_rows_independent,
+                 applies=functools.partial(propagation_applies, method="deeplift"), figure="gradient_visualization",
+                 ranges={"baseline": VALUES,
+                         "blur_sigma": Range(0.0, float("inf"), low_open=True, bound="side", note="pixels")},
+                 benchmark={"work": ("baseline",)})
 @shared_docstring
 def deeplift(adapter, inputs, targets, baseline="zeros", blur_sigma=3.0, seed=0, batch_size=None):
     """DeepLIFT (rescale rule) of the target logit against one baseline.
@@ -205,8 +219,6 @@ def deeplift(adapter, inputs, targets, baseline="zeros", blur_sigma=3.0, seed=0,
     >>> float(exp.meta['max_completeness_gap']) < 1e-3                            # doctest: +SKIP
     True
     """
-    from .integrated_gradients import _completeness
-
     if callable(targets):
         raise ValueError("targets: deeplift explains one class logit per input; expected class indices, got a "
                          "function of the scores")

@@ -16,11 +16,14 @@ import tensorflow as tf
 
 from ..._utils.docstrings import shared_docstring
 from .._engine.checks import positive_int
-from ..registry import register_method
+from .._ranges import MAX_VALUE, VALUES
+from ..costs import one_gradient
+from ..registry import Range, register_method
 from .composites import COMPOSITES, rule_plan
 from .rules import RULES, normalize_sum, per_channel, propagate
 
-__all__ = ["lrp", "RULES", "COMPOSITES", "rule_plan", "run_step", "raw_logits", "gap_meta"]
+__all__ = ["lrp", "RULES", "COMPOSITES", "rule_plan", "run_step", "raw_logits", "gap_meta",
+           "propagation_applies"]
 
 
 def _relevance_passes(x, y):
@@ -145,7 +148,23 @@ def conservation(relevance, explained):
     return np.abs(sums - explained) / np.maximum(np.abs(explained), 1e-12), sums, explained
 
 
-@register_method("lrp", signed=True, family="gradient")
+def propagation_applies(adapter, params, method="lrp"):
+    """Why a propagation method cannot explain the model behind ``adapter`` (no layers, a layer without a
+    rule), or None."""
+    if adapter.kind == "callable":
+        return "a plain callable has no layers to propagate through"
+    try:
+        adapter.relevance_roles(method)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        return str(err)
+    return None
+
+
+@register_method("lrp", signed=True, family="relevance", cost=one_gradient, batchable=True,
+                 applies=propagation_applies, figure="gradient_visualization",
+                 ranges={"epsilon": Range(0.0, MAX_VALUE), "alpha": Range(1.0, MAX_VALUE),
+                         "beta": Range(0.0, MAX_VALUE), "low": VALUES, "high": VALUES},
+                 benchmark={"work": ("rule",)})
 @shared_docstring
 def lrp(adapter, inputs, targets, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0, low=None, high=None,
         overrides=None, batch_size=None):
