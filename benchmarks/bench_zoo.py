@@ -44,6 +44,8 @@ METHODS = {
     "rise": ({"n_masks": 64}, {"n_masks": 4}, 64, "forward"),
     "lime": ({"num_samples": 64}, {"num_samples": 4}, 64, "forward"),
     "shap_partition": ({"max_evals": 64}, {"max_evals": 8}, 65, "forward"),
+    "lrp": ({"rule": "epsilon_plus"}, {"rule": "epsilon_plus"}, 1, "backward"),
+    "deeplift": ({}, {}, 2, "backward"),  # the input and its baseline: two rows through one backward pass
 }
 #: Not run, with the reason.
 SKIPPED = {"scorecam": "one forward pass per channel of the CAM layer (512 on vgg16, 1024 on MobileNetV1): "

@@ -153,6 +153,9 @@ def make_baselines(model, adapter, x, t, params, resolved, settings_images):
             why[name] = mismatch
         else:
             pairs[name] = (FLOOR_LABEL, None, fn)
+    for name in ("lrp", "deeplift"):  # one (modified) backward pass: the plain gradient pass is their floor
+        if "gradient" in floors and name in settings_images:
+            pairs[name] = (FLOOR_LABEL, None, floors["gradient"])
     if "lime" in settings_images and image_model and adapter.image_shape[-1] == 1:
         n = settings_images.get("lime", len(x))
         lime_params = dict(params.get("lime", {}))

@@ -5,6 +5,7 @@ from . import gradients  # noqa: F401
 from . import cam, perturbation  # noqa: F401
 from . import attention  # noqa: F401
 from . import lime, shap  # noqa: F401
+from . import lrp, deeplift  # noqa: F401
 from . import costs, engine  # noqa: F401
 # isort: on
 from .registry import *  # noqa: F403
