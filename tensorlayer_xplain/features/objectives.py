@@ -15,9 +15,10 @@ term                        value for one image (``A``: the layer's output for t
 ``layer(layer)``            ``mean(A ** 2)``, DeepDream's objective                          any layer
 ``direction(layer, v)``     ``mean_{y,x} <A[y, x, :], v>`` (a vector of the layer's          any layer
                             channel count; on a vector output ``<A, v>``)
-``diversity(layer)``        minus the mean cosine similarity of this image's Gram matrix     channels
+``diversity(layer)``        the mean cosine similarity of this image's Gram matrix           channels
                             ``G = A^T A / (h w)`` with those of the other images optimised
-                            for the same objective (Lucid's diversity; 0 for a single image)
+                            for the same objective (Lucid's diversity, a penalty: subtract
+                            it; 0 for a single image)
 ==========================  ===============================================================  =============
 
 Objectives compose: ``channel('conv2', 3) - 0.5 * diversity('conv2')``, ``a + b``, ``2 * a``,
@@ -273,8 +274,10 @@ def direction(layer_name, vector):
 
 
 def diversity(layer_name):
-    """Diversity of the images optimised for the same objective: minus the mean cosine similarity of their
-    Gram matrices at ``layer_name`` (Olah et al., 2017). Use it with ``images_per_objective > 1``.
+    """Similarity of the images optimised for the same objective, to subtract: the mean cosine similarity of
+    each image's Gram matrix at ``layer_name`` with the others' (Lucid's diversity, Olah et al., 2017;
+    Lucid sums over the others and divides by the batch size, this is the mean over the others). Use it
+    as ``objective - weight * diversity(layer)`` with ``images_per_objective > 1``.
 
     Examples
     --------
@@ -414,7 +417,7 @@ def _diversity(acts, group_size):
     grouped = tf.reshape(gram, (-1, group_size, tf.shape(gram)[1]))
     sim = tf.einsum("gkd,gld->gkl", grouped, grouped)
     others = (tf.reduce_sum(sim, axis=2) - tf.linalg.diag_part(sim)) / float(group_size - 1)
-    return -tf.reshape(others, (b,))
+    return tf.reshape(others, (b,))
 
 
 def term_values(structure, args, acts, scores, group_size):
