@@ -44,7 +44,7 @@ def mnist():
     tlxp.feature_visualization_figure(pixels, name=os.path.join(OUT, "fv_mnist_classes_pixels.png"), columns=10)
 
 
-def vgg16(steps=128):
+def vgg16(steps=64):
     import tensorlayer as tl
 
     import tensorlayer_xplain as tlxp
@@ -57,10 +57,10 @@ def vgg16(steps=128):
     channels = _timed("VGG16 %s, 4 channels x %d steps" % (layer, steps), lambda: tlxp.feature_visualization(
         model, [O.channel(layer, c) for c in range(4)], steps=steps))
     tlxp.feature_visualization_figure(channels, name=os.path.join(OUT, "fv_vgg16_channels.png"), columns=4)
-    classes = _timed("VGG16, 4 classes x %d steps" % steps, lambda: tlxp.feature_visualization(
-        model, [O.class_logit(k) for k in (0, 1, 2, 3)], steps=steps))
+    classes = _timed("VGG16, 2 classes x %d steps" % steps, lambda: tlxp.feature_visualization(
+        model, [O.class_logit(k) for k in (0, 1)], steps=steps))
     print("  classified as", tlxp.ModelAdapter(model).predict(classes.images).argmax(axis=1).tolist())
-    tlxp.feature_visualization_figure(classes, name=os.path.join(OUT, "fv_vgg16_classes.png"), columns=4)
+    tlxp.feature_visualization_figure(classes, name=os.path.join(OUT, "fv_vgg16_classes.png"), columns=2)
 
 
 if __name__ == "__main__":

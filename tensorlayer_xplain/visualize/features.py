@@ -57,8 +57,10 @@ def feature_visualization_figure(result, saveable=True, name="feature_visualizat
 
     Examples
     --------
-    >>> res = tlxp.feature_visualization(model, [objectives.channel('conv1', c) for c in range(8)])  # doctest: +SKIP
-    >>> tlxp.feature_visualization_figure(res, name='channels.png')                                  # doctest: +SKIP
+    >>> from tensorlayer_xplain import objectives
+    >>> res = tlxp.feature_visualization(model, [objectives.class_logit(k) for k in range(3)], steps=2)
+    >>> tlxp.feature_visualization_figure(res, name='classes.png', show_trace=True)
+    FeatureVisualization(3 images of 28x28x1, 3 objectives, 2 steps, fourier)
     """
     images = getattr(result, "images", None)
     if images is None or not hasattr(result, "objectives") or not hasattr(result, "trace"):
