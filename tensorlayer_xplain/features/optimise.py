@@ -22,7 +22,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from ..adapter import as_adapter
+from ..adapter import ModelAdapter, as_adapter
 from ..adapter._compile import CompiledStep, concrete
 from . import objectives as _objectives
 from . import transforms as _transforms
@@ -104,6 +104,10 @@ def _adapter_for(model, image_shape):
             raise ValueError("image_shape: expected (H, W) or (H, W, C) with sides in [1, %d], got %r"
                              % (MAX_SIDE, image_shape))
     adapter = as_adapter(model, image_shape=image_shape)
+    if type(adapter) is not ModelAdapter:  # token ids, several inputs, seq2seq: no image to optimise
+        raise TypeError("model: feature visualization optimises one image input; this model takes %s "
+                        "(%s)" % ("token ids" if "Token" in type(adapter).__name__ else "several inputs",
+                                  type(adapter).__name__))
     if adapter.input_shape is None:
         if image_shape is None:
             raise ValueError("image_shape: the model's input shape is not known (a dynamic model or a plain "
@@ -296,7 +300,7 @@ def feature_visualization(model, objective, steps=256, parameterization="fourier
     images = np.zeros((n, h, w, c), np.float32)
     trace = np.zeros((n, steps), np.float32)
     values = np.zeros((n,), np.float32)
-    starts = [get_parameterization(param).init(np.random.default_rng([seed, copy]), h, w, c) for copy in range(k)]
+    starts = [param.init(np.random.default_rng([seed, copy]), h, w, c) for copy in range(k)]
     for group in groups:
         step = _loop_step(adapter, group, k, param, transform_list, regularizer_list, value_range)
         for first in range(0, len(group.positions), per_call):

@@ -116,6 +116,11 @@ def test_clear_errors(static_cnn_layers):
         fv(model, O.class_logit(0), regularizers={"l3": 1.0})
     with pytest.raises(ValueError, match="value_range"):
         fv(model, O.class_logit(0), value_range=(1, 0))
+    from conftest import tiny_token_model
+
+    with pytest.raises(TypeError, match="model: feature visualization optimises one image input; this model "
+                                        "takes token ids"):
+        fv(tiny_token_model(), O.class_logit(0), steps=2)
     with pytest.raises(TypeError, match="index: expected a non-negative int"):
         O.channel(conv2, -1)
     with pytest.raises(TypeError, match="layer_name"):
