@@ -165,3 +165,12 @@ def test_regularizers_smooth_the_images(static_cnn_layers):
         return np.abs(np.diff(im, axis=1)).mean() + np.abs(np.diff(im, axis=2)).mean()
 
     assert tv(smooth) < tv(rough)
+
+
+@pytest.mark.parametrize("param", ["fourier", "maco"])
+def test_rgb_model_gets_rgb_images(param):
+    model = tiny_static_cnn(seed=2, size=16, channels=3)
+    res = tlxp.feature_visualization(model, O.class_logit(1), steps=32, parameterization=param, learning_rate=0.1)
+    assert res.images.shape == (1, 16, 16, 3)
+    assert res.trace[0, -4:].mean() > res.trace[0, :4].mean()
+    assert res.images[0].reshape(-1, 3).std(axis=0).min() > 0.001  # each colour channel moves
