@@ -5,13 +5,14 @@ batch) and TensorLayer's VGG16 (``tl.models.vgg16(pretrained=False)``: random we
 download host is unreachable), each run maximises the logits of the same classes for the same number
 of steps, and the table gives
 
-* **seconds** of one warm call (each side is called once with 2 steps first, so tracing is excluded;
-  our loop and the floor take the step count as a tensor and are not traced again), seconds per
-  step, and the ratio to the floor;
+* **seconds**: the median of ``--*-rounds`` warm calls (each side is called once with 2 steps first,
+  so tracing is excluded; our loop and the floor take the step count as a tensor and are not traced
+  again), the rounds interleaved and their order reversed every other round; seconds per step, and
+  the ratio to the floor (median of the per-round ratios: robust to a shared machine's drift);
 * **the reached activation**: the mean target logit of the returned images (untransformed, through
   the model) and the share of images classified as their target class;
 * **peak RSS** during the timed call (the Linux peak mark is reset just before it,
-  ``benchmarks/memory.py``) and its growth over the RSS before the call.
+  ``benchmarks/memory.py``) and its growth over the RSS before the call (first round).
 
 Rows:
 
@@ -39,6 +40,7 @@ Run::
     python -m benchmarks.bench_feature_visualization --models mnist --mnist-steps 64
 """
 import argparse
+import statistics
 import time
 import warnings
 
@@ -128,7 +130,7 @@ def runners(model, shape, classes, include_tkv_defaults):
 
 
 def measure(fn, steps):
-    fn(2)  # warm-up: traces the compiled loops (eager tf-keras-vis: builds its functions)
+    """One timed call (after the warm-up): ``(images, seconds, peak RSS MB, growth MB)``."""
     memory.reset_peak()
     before = memory.rss_mb()
     start = time.perf_counter()
@@ -138,31 +140,43 @@ def measure(fn, steps):
     return images, seconds, peak, peak - before
 
 
-def bench_model(label, model, shape, classes, steps, include_tkv_defaults):
+def bench_model(label, model, shape, classes, steps, include_tkv_defaults, rounds):
+    """Every run once with 2 steps (warm-up), then ``rounds`` rounds of timed calls, the order reversed
+    every other round; seconds are medians, ratios the median of the per-round ratios to the floor."""
     adapter = tlxp.as_adapter(model)
+    runs = runners(model, shape, classes, include_tkv_defaults)
+    for fn in runs.values():
+        fn(2)  # traces the compiled loops (tf-keras-vis, eager: builds its functions)
+    seconds = {name: [] for name in runs}
+    first = {}
+    for r in range(rounds):
+        for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            images, sec, peak, growth = measure(runs[name], steps)
+            seconds[name].append(sec)
+            if name not in first:
+                first[name] = (images, peak, growth)
     rows = []
-    for name, fn in runners(model, shape, classes, include_tkv_defaults).items():
-        images, seconds, peak, growth = measure(fn, steps)
+    for name in runs:
+        images, peak, growth = first[name]
         logits = adapter.predict(np.asarray(images, np.float32).reshape((-1,) + shape))
         reached = logits[np.arange(len(classes)), classes]
-        rows.append(dict(model=label, row=name, images=len(classes), steps=steps, seconds=seconds,
-                         per_step=seconds / steps, logit=float(reached.mean()),
+        median = statistics.median(seconds[name])
+        ratio = statistics.median(a / b for a, b in zip(seconds[name], seconds["floor"]))
+        rows.append(dict(model=label, row=name, images=len(classes), steps=steps, seconds=median,
+                         per_step=median / steps, ratio=ratio, rounds=rounds, logit=float(reached.mean()),
                          on_target=float((logits.argmax(axis=1) == classes).mean()), peak_rss=peak, growth=growth))
-        print("  %-22s %7.2f s  logit %8.2f  on target %.0f%%  peak RSS %6.0f MB" % (
-            name, seconds, reached.mean(), 100 * rows[-1]["on_target"], peak), flush=True)
-    floor_seconds = rows[0]["seconds"]
-    for row in rows:
-        row["ratio"] = row["seconds"] / floor_seconds
+        print("  %-22s %7.2f s (median of %d)  x%.2f floor  logit %8.2f  on target %.0f%%  peak RSS %6.0f MB" % (
+            name, median, rounds, ratio, reached.mean(), 100 * rows[-1]["on_target"], peak), flush=True)
     return rows
 
 
 def table(rows):
-    lines = ["| model | run | images | steps | seconds | s/step | ratio to floor | mean target logit | on target "
-             "| peak RSS MB (+growth) |", "|" + "---|" * 10]
+    lines = ["| model | run | images | steps | seconds (median) | s/step | ratio to floor | rounds | mean target logit "
+             "| on target | peak RSS MB (+growth) |", "|" + "---|" * 11]
     for r in rows:
-        lines.append("| %s | %s | %d | %d | %.2f | %.3f | %.2f | %.2f | %.0f%% | %.0f (+%.0f) |" % (
-            r["model"], r["row"], r["images"], r["steps"], r["seconds"], r["per_step"], r["ratio"], r["logit"],
-            100 * r["on_target"], r["peak_rss"], r["growth"]))
+        lines.append("| %s | %s | %d | %d | %.2f | %.4f | %.2f | %d | %.2f | %.0f%% | %.0f (+%.0f) |" % (
+            r["model"], r["row"], r["images"], r["steps"], r["seconds"], r["per_step"], r["ratio"], r["rounds"],
+            r["logit"], 100 * r["on_target"], r["peak_rss"], r["growth"]))
     return "\n".join(lines)
 
 
@@ -172,20 +186,24 @@ def main(argv=None):
     parser.add_argument("--mnist-steps", type=int, default=256)
     parser.add_argument("--vgg-steps", type=int, default=32)
     parser.add_argument("--vgg-images", type=int, default=1, help="VGG16 classes optimised in one batch")
+    parser.add_argument("--mnist-rounds", type=int, default=5)
+    parser.add_argument("--vgg-rounds", type=int, default=1)
     args = parser.parse_args(argv)
     rows = []
     for name in args.models.split(","):
         if name == "mnist":
             model = trained_cnn()[0]
             print("MNIST CNN, 10 classes, %d steps" % args.mnist_steps, flush=True)
-            rows += bench_model("MNIST CNN 28x28x1", model, (28, 28, 1), np.arange(10), args.mnist_steps, True)
+            rows += bench_model("MNIST CNN 28x28x1", model, (28, 28, 1), np.arange(10), args.mnist_steps, True,
+                                args.mnist_rounds)
         elif name == "vgg16":
             import tensorlayer as tl
 
             model = tl.models.vgg16(pretrained=False, mode="static")
             classes = np.arange(args.vgg_images) * 97 % 1000
             print("VGG16 (random weights), %d image(s), %d steps" % (args.vgg_images, args.vgg_steps), flush=True)
-            rows += bench_model("VGG16 224x224x3", model, (224, 224, 3), classes, args.vgg_steps, False)
+            rows += bench_model("VGG16 224x224x3", model, (224, 224, 3), classes, args.vgg_steps, False,
+                                args.vgg_rounds)
         else:
             parser.error("--models: expected mnist and/or vgg16, got %r" % name)
     print()

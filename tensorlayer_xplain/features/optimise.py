@@ -130,8 +130,10 @@ def _resolve(adapter, objectives):
     shapes = dict(adapter.layer_call_order()) if names else {}
     n_classes = None
     if any(t.kind == "class_logit" for obj in objectives for _, t in obj.terms):
-        with adapter.inference_mode():
-            n_classes = int(adapter.scores(adapter._zero_sample()).shape[1])
+        if adapter.n_classes is None:  # known once the adapter has predicted
+            with adapter.inference_mode():
+                adapter.n_classes = int(adapter.scores(adapter._zero_sample()).shape[1])
+        n_classes = adapter.n_classes
     return _objectives.resolve(objectives, shapes, n_classes)
 
 
