@@ -43,6 +43,7 @@ from .diagnosis import Diagnosis
 from .explainer import ModelExplainer
 from .explainer.diagnose import diagnose
 from .explanation import Explanation, MultiInputExplanation
+from .features import feature_visualization, objectives
 from .layers import MultiHeadSelfAttention
 from .methods.costs import Cost, estimate_cost
 from .methods.registry import (
@@ -115,4 +116,6 @@ __all__ = [
     "methods",
     "models",
     "visualize",
+    "feature_visualization",
+    "objectives",
 ] + list(_visualize_all)

@@ -42,3 +42,8 @@ from .text import *  # noqa: F403, E402
 from .text import __all__ as _text_all  # noqa: E402
 
 __all__ += _text_all
+
+from .features import *  # noqa: F403, E402
+from .features import __all__ as _features_all  # noqa: E402
+
+__all__ += _features_all
