@@ -54,6 +54,8 @@ from .agreement import method_agreement
 from .axiomatic import completeness
 from .complexity_metrics import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
+from .faithfulness_curves import infidelity, monotonicity_correlation, pixel_flipping, region_perturbation
+from .faithfulness_road import road
 from .faithfulness_subsets import faithfulness_correlation
 from .localisation import (
     attribution_localisation,
@@ -119,4 +121,9 @@ __all__ = [
     "avg_sensitivity",
     "random_logit",
     "faithfulness_correlation",
+    "pixel_flipping",
+    "region_perturbation",
+    "road",
+    "monotonicity_correlation",
+    "infidelity",
 ]

@@ -1,0 +1,116 @@
+"""The model-calling metrics of issue 27 equal Quantus 0.6.0 on a tiny Keras CNN (Quantus is in the test extra).
+
+Quantus gets the same model, inputs (channel-last with ``channel_first=False``, which it
+turns channel-first inside: one channel, so the same value order as ours), targets,
+attributions ``(N, 1, H, W)`` and, for the random metrics, ``np.random.seed(seed)`` right
+before its call; ours gets ``seed=``. Per-input
+normalisation (ours) is emulated in Quantus with ``normalise_axes=(1, 2, 3)``.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import tensorlayer_xplain as tlxp
+from tensorlayer_xplain import metrics as M
+
+quantus = pytest.importorskip("quantus")
+
+PER_INPUT = {"normalise_func_kwargs": {"normalise_axes": (1, 2, 3)}}
+SIZE = 12
+
+
+def _explain_func(method="gradient"):
+    def explain_func(model, inputs, targets, **kwargs):
+        inputs = np.asarray(inputs)
+        images = inputs.reshape(len(inputs), SIZE, SIZE, 1)
+        exp = tlxp.explain(model, images, method, targets=np.asarray(targets))
+        return exp.attributions.reshape(inputs.shape)
+    return explain_func
+
+
+def _quantus(metric, model, x, exp, seed=None, method="gradient", **call):
+    """Run a Quantus metric on channel-first inputs, seeding numpy's global state as asked, restoring it after."""
+    state = np.random.get_state()
+    try:
+        if seed is not None:
+            np.random.seed(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return metric(model=model, x_batch=x, y_batch=np.asarray(exp.targets),
+                          a_batch=np.moveaxis(exp.attributions, -1, 1).astype(np.float64), channel_first=False,
+                          explain_func=_explain_func(method), **call)
+    finally:
+        np.random.set_state(state)
+
+
+def _inputs(seed, n=4):
+    return np.random.default_rng(seed).uniform(size=(n, SIZE, SIZE, 1)).astype(np.float32)
+
+
+def test_pixel_flipping_equals_quantus(keras_cnn):
+    x = _inputs(1)
+    exp = tlxp.explain(keras_cnn, x, "gradient_x_input")
+    mine = M.pixel_flipping(exp, model=keras_cnn, features_in_step=8)
+    q = _quantus(quantus.PixelFlipping(features_in_step=8, disable_warnings=True, **PER_INPUT), keras_cnn, x, exp)
+    np.testing.assert_allclose(mine.details["curves"], np.asarray(q), rtol=1e-4, atol=1e-6)
+    # Quantus's return_auc_per_sample calls np.trapz, gone in numpy 2.4: its curves' trapezoid is the same number
+    np.testing.assert_allclose(mine.scores, np.trapezoid(np.asarray(q), axis=1), rtol=1e-4, atol=1e-6)
+    assert mine.direction == "lower" and mine.family == "faithfulness"
+
+
+@pytest.mark.parametrize("patch_size,order", [(4, "morf"), (5, "lerf"), (3, "random")])
+def test_region_perturbation_equals_quantus(keras_cnn, patch_size, order):
+    x = _inputs(2)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    mine = M.region_perturbation(exp, model=keras_cnn, patch_size=patch_size, order=order, regions_evaluation=6,
+                                 seed=3)
+    q = _quantus(quantus.RegionPerturbation(patch_size=patch_size, order=order, regions_evaluation=6,
+                                            disable_warnings=True, **PER_INPUT), keras_cnn, x, exp, seed=3)
+    np.testing.assert_allclose(mine.details["curves"], np.asarray(q), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(mine.scores, np.trapezoid(np.asarray(q), axis=1), rtol=1e-4, atol=1e-6)
+
+
+def test_monotonicity_correlation_equals_quantus(keras_cnn):
+    x = _inputs(3)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    mine = M.monotonicity_correlation(exp, model=keras_cnn, nr_samples=5, features_in_step=12, seed=7)
+    q = _quantus(quantus.MonotonicityCorrelation(nr_samples=5, features_in_step=12, disable_warnings=True,
+                                                 **PER_INPUT), keras_cnn, x, exp, seed=7)
+    np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("sizes", [[4], [3, 6]])
+def test_infidelity_equals_quantus(keras_cnn, sizes):
+    x = _inputs(4)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    mine = M.infidelity(exp, model=keras_cnn, perturb_patch_sizes=sizes)
+    q = _quantus(quantus.Infidelity(perturb_patch_sizes=sizes, n_perturb_samples=2, disable_warnings=True),
+                 keras_cnn, x, exp)
+    np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4)
+
+
+def test_road_equals_quantus(keras_cnn):
+    x = _inputs(5, n=5)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    percentages = [5, 30, 60, 95]
+    mine = M.road(exp, model=keras_cnn, percentages=percentages, seed=9, noise=0.0)
+    q = _quantus(quantus.ROAD(percentages=percentages, noise=0.0, disable_warnings=True, **PER_INPUT),
+                 keras_cnn, x, exp, seed=9)
+    np.testing.assert_allclose(mine.details["curves"].mean(axis=0), [q[p] for p in percentages])
+
+
+def test_road_imputation_equals_quantus_with_noise():
+    from quantus.functions.perturb_func import noisy_linear_imputation as theirs
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(3, 7, 9, 2))
+    removed = [rng.permutation(63)[:k] for k in (5, 30, 62)]
+    mine = M.faithfulness_road.noisy_linear_imputation(images, removed, 0.05, np.random.RandomState(4))
+    state = np.random.get_state()
+    try:
+        np.random.seed(4)
+        expected = [theirs(np.moveaxis(img, -1, 0), idx, noise=0.05) for img, idx in zip(images, removed)]
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_allclose(mine, np.moveaxis(np.stack(expected), 1, -1), rtol=1e-9, atol=1e-12)
