@@ -84,6 +84,7 @@ from .results import (
     SanityCheckResult,
 )
 from .robustness import avg_sensitivity, max_sensitivity
+from .robustness_relative import local_lipschitz_estimate, relative_input_stability, relative_output_stability
 from .sanity import SANITY_MODES, randomization_sanity_check
 
 __all__ = [
@@ -126,4 +127,7 @@ __all__ = [
     "road",
     "monotonicity_correlation",
     "infidelity",
+    "local_lipschitz_estimate",
+    "relative_input_stability",
+    "relative_output_stability",
 ]

@@ -114,3 +114,69 @@ def test_road_imputation_equals_quantus_with_noise():
     finally:
         np.random.set_state(state)
     np.testing.assert_allclose(mine, np.moveaxis(np.stack(expected), 1, -1), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalise,kwargs", [(True, PER_INPUT), ("batch", {})])
+def test_local_lipschitz_estimate_equals_quantus(keras_cnn, normalise, kwargs):
+    x = _inputs(6)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    mine = M.local_lipschitz_estimate(exp, model=keras_cnn, nr_samples=5, seed=2, normalise=normalise)
+    q = _quantus(quantus.LocalLipschitzEstimate(nr_samples=5, disable_warnings=True, **kwargs), keras_cnn, x, exp,
+                 seed=2)
+    np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4)
+    assert mine.direction == "lower" and mine.family == "robustness"
+
+
+@pytest.fixture(scope="module")
+def channel_first_cnn():
+    """The tiny CNN taking channel-first inputs (N, 1, H, W).
+
+    Quantus 0.6.0's relative stabilities call ``model.predict`` on its channel-first
+    batch without reshaping it for the model, and compare channel-first maps with the
+    explain function's maps of the model's layout: both only line up for a model
+    that takes channel-first inputs.
+    """
+    import tensorflow as tf
+
+    tf.random.set_seed(1)
+    inputs = tf.keras.Input((1, SIZE, SIZE))
+    h = tf.keras.layers.Permute((2, 3, 1))(inputs)
+    h = tf.keras.layers.Conv2D(4, 3, padding="same", activation="relu")(h)
+    outputs = tf.keras.layers.Dense(4)(tf.keras.layers.Flatten()(h))
+    return tf.keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("ours,theirs", [(M.relative_input_stability, "RelativeInputStability"),
+                                         (M.relative_output_stability, "RelativeOutputStability")])
+@pytest.mark.parametrize("nan_when_changed", [True, False])
+def test_relative_stability_equals_quantus(channel_first_cnn, ours, theirs, nan_when_changed):
+    x = np.moveaxis(_inputs(7, n=6), -1, 1)
+    exp = tlxp.explain(channel_first_cnn, x, "gradient")
+    mine = ours(exp, model=channel_first_cnn, nr_samples=5, seed=4,
+                return_nan_when_prediction_changes=nan_when_changed)
+    state = np.random.get_state()
+    try:
+        np.random.seed(4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metric = getattr(quantus, theirs)(nr_samples=5, disable_warnings=True,
+                                              return_nan_when_prediction_changes=nan_when_changed)
+            q = metric(model=channel_first_cnn, x_batch=x, y_batch=exp.targets,
+                       a_batch=exp.attributions.astype(np.float64), channel_first=True,
+                       explain_func=lambda model, inputs, targets, **kw: tlxp.explain(
+                           model, np.asarray(inputs), "gradient", targets=np.asarray(targets)).attributions)
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4)
+    assert np.isfinite(mine.scores).any()
+
+
+@pytest.mark.parametrize("ours,theirs", [(M.max_sensitivity, "MaxSensitivity"), (M.avg_sensitivity, "AvgSensitivity")])
+def test_sensitivity_with_batch_normalisation_equals_quantus(keras_cnn, ours, theirs):
+    """normalise='batch' normalises each batch of noisy maps (Quantus's explain_batch), not all copies at once."""
+    x = _inputs(8)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    mine = ours(exp, model=keras_cnn, nr_samples=4, seed=1, normalise="batch")
+    q = _quantus(getattr(quantus, theirs)(nr_samples=4, normalise=True, disable_warnings=True), keras_cnn, x, exp,
+                 seed=1)
+    np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4)
