@@ -65,7 +65,7 @@ from .localisation import (
     relevance_rank_accuracy,
     top_k_intersection,
 )
-from .randomisation import random_logit
+from .randomisation import model_parameter_randomisation, random_logit
 from .registry import (
     DEFAULT_METRICS,
     METRICS,
@@ -130,4 +130,5 @@ __all__ = [
     "local_lipschitz_estimate",
     "relative_input_stability",
     "relative_output_stability",
+    "model_parameter_randomisation",
 ]

@@ -180,3 +180,38 @@ def test_sensitivity_with_batch_normalisation_equals_quantus(keras_cnn, ours, th
     q = _quantus(getattr(quantus, theirs)(nr_samples=4, normalise=True, disable_warnings=True), keras_cnn, x, exp,
                  seed=1)
     np.testing.assert_allclose(mine.scores, np.asarray(q, np.float64), rtol=1e-4)
+
+
+def _quantus_ssim(a, b, batched=False, **kwargs):
+    """quantus.ssim returns a list when batched, which its MPRT then calls .tolist() on: give it an array."""
+    return np.asarray(quantus.similarity_func.ssim(a, b, batched=batched, **kwargs))
+
+
+def test_model_parameter_randomisation_equals_quantus(keras_cnn):
+    """Same permutations (np.random.seed(seed + 1) per layer), same per-layer Spearman and SSIM; weights restored.
+
+    Compared in Quantus's 'independent' order: its cascading orders randomise a
+    ``keras.models.clone_model`` copy, which Keras re-initialises, so every one of
+    its cascading stages is a fully random model. Our cascading first stage (the top
+    layer alone) is Quantus's independent stage of the top layer.
+    """
+    x = _inputs(9, n=5)
+    exp = tlxp.explain(keras_cnn, x, "gradient")
+    before = [w.copy() for w in keras_cnn.get_weights()]
+    mine = M.model_parameter_randomisation(exp, model=keras_cnn, layer_order="independent", seed=42)
+    cascading = M.model_parameter_randomisation(exp, model=keras_cnn, seed=42)
+    for w, b in zip(keras_cnn.get_weights(), before):
+        np.testing.assert_array_equal(w, b)
+    assert cascading.details["layers"] == mine.details["layers"][::-1]
+    for similarity, func in [("spearman", None), ("ssim", _quantus_ssim)]:
+        kwargs = {} if func is None else {"similarity_func": func}
+        q = _quantus(quantus.MPRT(layer_order="independent", seed=42, disable_warnings=True, **kwargs, **PER_INPUT),
+                     keras_cnn, x, exp)
+        layers = [name for name in q if name != "original"]
+        assert layers == mine.details["layers"]
+        expected = np.array([q[name] for name in layers])
+        np.testing.assert_allclose(mine.details[similarity], expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(cascading.details[similarity][0], expected[-1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(mine.scores, mine.details["spearman"].mean(axis=0))
+    np.testing.assert_allclose(cascading.scores, cascading.details["spearman"][-1])
+    assert mine.direction == "lower" and mine.family == "randomisation"
