@@ -51,7 +51,7 @@ grad        0.25       0.55         0.12
 """
 from ._common import SCORES
 from .agreement import method_agreement
-from .axiomatic import completeness
+from .axiomatic import completeness, input_invariance, non_sensitivity
 from .complexity_metrics import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
 from .faithfulness_curves import infidelity, monotonicity_correlation, pixel_flipping, region_perturbation
@@ -131,4 +131,6 @@ __all__ = [
     "relative_input_stability",
     "relative_output_stability",
     "model_parameter_randomisation",
+    "non_sensitivity",
+    "input_invariance",
 ]

@@ -105,7 +105,7 @@ def _setup_curve(metric, attributions, model, inputs, targets, abs, normalise):
 @register_metric("pixel_flipping", direction="lower", family="faithfulness")
 @shared_docstring
 def pixel_flipping(attributions, model=None, inputs=None, targets=None, features_in_step=1,
-                   perturb_baseline="black", abs=False, normalise=True, batch_size=None):
+                   perturb_baseline="black", abs=False, normalise=True, softmax=True, batch_size=None):
     """Pixel flipping: remove input values in descending attribution order; a faithful map makes the score fall fast.
 
     Bach et al. (2015), "On Pixel-Wise Explanations for Non-Linear Classifier
@@ -126,6 +126,9 @@ def pixel_flipping(attributions, model=None, inputs=None, targets=None, features
         What removed values become: each input's minimum (Quantus's default
         'black'), maximum, mean, or a number.
     %(metric_preprocess)s
+    softmax : bool
+        Follow the softmax probability of the explained class (Quantus's
+        default for this metric) or the adapter's raw output (logits).
     %(metric_batch_size)s
 
     Returns
@@ -153,7 +156,7 @@ def pixel_flipping(attributions, model=None, inputs=None, targets=None, features
         limit = (np.arange(start, start + k) + 1) * step
         return np.where(rank[None] < limit[:, None, None], fill[None, :, None], flat[None])
 
-    curves = perturbed_outputs(adapter, x, n_steps, build, batch_size, softmax=True, targets=targets)
+    curves = perturbed_outputs(adapter, x, n_steps, build, batch_size, softmax=softmax, targets=targets)
     return scored("pixel_flipping", np.trapezoid(curves, dx=1, axis=1), method, details={"curves": curves},
                   features_in_step=step, perturb_baseline=perturb_baseline, abs=abs, normalise=normalise)
 
@@ -162,7 +165,7 @@ def pixel_flipping(attributions, model=None, inputs=None, targets=None, features
 @shared_docstring
 def region_perturbation(attributions, model=None, inputs=None, targets=None, patch_size=8, order="morf",
                         regions_evaluation=100, perturb_baseline="black", abs=False, normalise=True, seed=0,
-                        batch_size=None):
+                        softmax=True, batch_size=None):
     """Region perturbation: remove square patches in attribution order and follow the drop of the score.
 
     Samek et al. (2016), "Evaluating the Visualization of What a Deep Neural
@@ -194,6 +197,9 @@ def region_perturbation(attributions, model=None, inputs=None, targets=None, pat
     seed : int
         Seed of ``order='random'`` (``np.random.RandomState(seed).permutation``
         per input: Quantus's draws after ``np.random.seed(seed)``).
+    softmax : bool
+        Follow the softmax probability of the explained class (Quantus's
+        default for this metric) or the adapter's raw output (logits).
     %(metric_batch_size)s
 
     Returns
@@ -226,8 +232,8 @@ def region_perturbation(attributions, model=None, inputs=None, targets=None, pat
         ranking = np.argsort(-sums if order == "morf" else sums, axis=-1)
     pixel_rank = _ranks(ranking)[:, block_of]  # (N, H*W): when each pixel's patch is removed
     build = _patch_remover(pixel_rank, fill, flat.reshape(len(x), h * w, c))
-    full = model_outputs(adapter, x, True, batch_size)[np.arange(len(x)), targets]
-    drops = full[:, None] - perturbed_outputs(adapter, x, n_regions, build, batch_size, softmax=True,
+    full = model_outputs(adapter, x, softmax, batch_size)[np.arange(len(x)), targets]
+    drops = full[:, None] - perturbed_outputs(adapter, x, n_regions, build, batch_size, softmax=softmax,
                                               targets=targets)
     return scored("region_perturbation", np.trapezoid(drops, dx=1, axis=1), method, details={"curves": drops},
                   patch_size=patch, order=order, regions_evaluation=n_regions, perturb_baseline=perturb_baseline,
@@ -237,7 +243,8 @@ def region_perturbation(attributions, model=None, inputs=None, targets=None, pat
 @register_metric("monotonicity_correlation", direction="higher", family="faithfulness")
 @shared_docstring
 def monotonicity_correlation(attributions, model=None, inputs=None, targets=None, nr_samples=100,
-                             features_in_step=1, eps=1e-5, abs=True, normalise=True, seed=0, batch_size=None):
+                             features_in_step=1, eps=1e-5, abs=True, normalise=True, seed=0, softmax=True,
+                             batch_size=None):
     """Monotonicity correlation: Spearman correlation of each feature group's attribution and its effect on the output.
 
     Nguyen & Rodriguez Martinez (2020), "On Quantitative Aspects of Model
@@ -267,6 +274,9 @@ def monotonicity_correlation(attributions, model=None, inputs=None, targets=None
         Seed of the random values, drawn from ``np.random.RandomState(seed)`` in
         Quantus's order (group by group, draw by draw, one per input): Quantus
         after ``np.random.seed(seed)`` draws the same ones.
+    softmax : bool
+        Follow the softmax probability of the explained class (Quantus's
+        default for this metric) or the adapter's raw output (logits).
     %(metric_batch_size)s
 
     Returns
@@ -300,9 +310,9 @@ def monotonicity_correlation(attributions, model=None, inputs=None, targets=None
         steps = np.arange(start, start + k) // samples
         return np.where(group[None] == steps[:, None, None], fills[:, :, None], flat[None])
 
-    y = model_outputs(adapter, x, True, batch_size)[np.arange(n), targets]
+    y = model_outputs(adapter, x, softmax, batch_size)[np.arange(n), targets]
     inverse = np.where(np.abs(y) >= eps, 1.0 / np.where(np.abs(y) > 0, np.abs(y), 1.0), 1.0) ** 2
-    perturbed = perturbed_outputs(adapter, x, n_steps * samples, build, batch_size, softmax=True, targets=targets)
+    perturbed = perturbed_outputs(adapter, x, n_steps * samples, build, batch_size, softmax=softmax, targets=targets)
     effects = ((perturbed.reshape(n, n_steps, samples) - y[:, None, None]) ** 2).mean(axis=2) * inverse[:, None]
     sorted_rows = np.take_along_axis(rows, order, axis=1)
     sums = np.pad(sorted_rows, ((0, 0), (0, n_steps * step - d))).reshape(n, n_steps, step).sum(axis=2)
