@@ -121,3 +121,19 @@ def rerun_method(metric, attributions, method, method_params, exp_method):
 def black_fill(flat):
     """Quantus's ``perturb_baseline='black'``: each input's minimum, ``(N,)``."""
     return flat.min(axis=1)
+
+
+def reexplain(adapter, x, method, targets, batch_size=None, **params):
+    """:func:`~tensorlayer_xplain.explain` for a metric's perturbed inputs, without the constant-map warnings.
+
+    A noisy copy or a randomised model often gives a flat map (that is what the
+    metric measures); the warning the explanation runner gives for it would
+    repeat once per call.
+    """
+    import warnings
+
+    from ..runner import explain
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*the map is constant", category=RuntimeWarning)
+        return explain(adapter, x, method, targets=targets, batch_size=batch_size, **params)

@@ -1,14 +1,14 @@
 """Axiomatic metrics that call the model: completeness, non-sensitivity, input invariance."""
 import numbers
+import warnings
 
 import numpy as np
 
 from .._utils.docstrings import shared_docstring
 from ..adapter import ModelAdapter
-from ..runner import explain
 from ._common import _check_int
 from ._maps import prepare_rows
-from ._model_inputs import model_outputs, model_setup, perturbed_outputs, target_outputs
+from ._model_inputs import model_outputs, model_setup, perturbed_outputs, reexplain, target_outputs
 from .faithfulness_curves import _fill, _setup_curve
 from .registry import register_metric, scored
 from .robustness import reexplain_setup
@@ -181,8 +181,8 @@ def input_invariance(attributions, model=None, inputs=None, targets=None, method
     layer (``add_mean_shift_to_first_layer``, Keras and PyTorch models whose first
     layer has a bias); here the shift is subtracted in front of the model, which
     is the same function for any model, TensorLayer included. A method that
-    reads the model's layers (CAM family) cannot see through that wrapper and
-    raises.
+    reads the model's layers (CAM family) cannot see through that wrapper: its
+    scores are NaN, with a warning.
 
     Parameters
     ----------
@@ -220,8 +220,15 @@ def input_invariance(attributions, model=None, inputs=None, targets=None, method
         return adapter.scores(z - shift)
 
     shifted = ModelAdapter(shifted_model, input_shape=adapter.input_shape, image_shape=adapter.image_shape)
-    with adapter.inference_mode():
-        exp = explain(shifted, x + np.float32(shift), method, targets=targets, batch_size=batch_size, **params)
+    try:
+        with adapter.inference_mode():
+            exp = reexplain(shifted, x + np.float32(shift), method, targets, batch_size, **params)
+    except TypeError as error:
+        if "plain callable" not in str(error):
+            raise
+        warnings.warn("input_invariance: %s reads the model's layers and cannot explain the shifted model "
+                      "(a function in front of the model): scores are NaN" % method, RuntimeWarning, stacklevel=2)
+        return scored("input_invariance", np.full(len(x), np.nan), method, input_shift=shift, atol=atol)
     rows = prepare_rows(attr, abs, normalise)
     other = prepare_rows(np.asarray(exp.attributions, np.float64).reshape(len(x), -1), abs, normalise)
     return scored("input_invariance", np.isclose(rows, other, atol=atol).all(axis=1).astype(np.float64), method,

@@ -3,10 +3,9 @@ import numpy as np
 
 from .._utils.docstrings import shared_docstring
 from ..methods.registry import method_info
-from ..runner import explain
 from ._common import _check_choice, _check_int, _check_seed, _spearman_rows
 from ._maps import prepare_rows
-from ._model_inputs import model_setup, rerun_method
+from ._model_inputs import model_setup, reexplain, rerun_method
 from .registry import register_metric, scored
 from .sanity import _layer_stages, _randomize, explain_per_stage
 
@@ -99,7 +98,7 @@ def random_logit(attributions, model=None, inputs=None, targets=None, method=Non
         raise ValueError("num_classes: expected more than the largest target (%d), got %d"
                          % (int(targets.max()), num_classes))
     other = off_classes(targets, num_classes, seed)
-    exp = explain(adapter, x, method, targets=other, batch_size=batch_size, **params)
+    exp = reexplain(adapter, x, method, other, batch_size, **params)
     rows = prepare_rows(attr, abs, normalise)
     perturbed = prepare_rows(np.asarray(exp.attributions, np.float64).reshape(len(x), -1), abs, normalise)
     return scored("random_logit", ssim_rows(rows, perturbed), method, num_classes=num_classes, seed=seed,

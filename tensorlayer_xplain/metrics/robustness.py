@@ -4,10 +4,9 @@ import warnings
 
 import numpy as np
 
-from ..runner import explain
 from ._common import _check_int, _check_seed
 from ._maps import prepare_rows
-from ._model_inputs import model_setup, rerun_method, step_chunks
+from ._model_inputs import model_setup, reexplain, rerun_method, step_chunks
 from .registry import register_metric, scored
 
 __all__ = ["max_sensitivity", "avg_sensitivity"]
@@ -52,7 +51,7 @@ def noisy_explanations(adapter, x, targets, method, params, nr_samples, noise, b
     for start, k in step_chunks(nr_samples, n, x[0].size):
         noisy = x[None].astype(np.float64) + noise(k)
         stacked = noisy.astype(np.float32).reshape((k * n,) + x.shape[1:])  # sample-major
-        exp = explain(adapter, stacked, method, targets=np.tile(targets, k), batch_size=batch_size, **params)
+        exp = reexplain(adapter, stacked, method, np.tile(targets, k), batch_size, **params)
         yield (start, noisy.reshape(k, n, -1), np.asarray(exp.attributions, np.float64).reshape(k, n, -1),
                np.asarray(exp.predictions, np.float64).reshape(k, n, -1))
 
