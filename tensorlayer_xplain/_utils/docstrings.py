@@ -97,6 +97,14 @@ inputs : ndarray, shape (N, ...), optional
     Required with an attributions array.
 targets : int or ndarray (N,), optional
     Explained classes (an Explanation brings its own).""",
+    "metric_maps": """\
+attributions : Explanation or ndarray, shape (N, ...)
+    An explanation (its heatmap ``(N, H, W)``, channels combined by ``reduce``,
+    as Quantus's ``a_batch`` ``(N, 1, H, W)``) or attributions, one row per input.""",
+    "metric_softmax": """\
+softmax : bool
+    Follow the softmax probability of the explained class (Quantus's default
+    for this metric) or the adapter's raw output (logits).""",
     "metric_rerun": """\
 method : str, optional
     Method to re-explain with (default: the explanation's).

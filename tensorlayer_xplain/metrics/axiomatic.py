@@ -122,9 +122,7 @@ def non_sensitivity(attributions, model=None, inputs=None, targets=None, eps=1e-
         minimum: a value already at the minimum is not changed by it).
     %(metric_preprocess)s
         Quantus's defaults: ``abs=True``, ``normalise=True``.
-    softmax : bool
-        Follow the softmax probability of the explained class (Quantus's
-        default for this metric) or the adapter's raw output (logits).
+    %(metric_softmax)s
     %(metric_batch_size)s
 
     Returns

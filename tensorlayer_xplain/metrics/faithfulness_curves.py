@@ -126,9 +126,7 @@ def pixel_flipping(attributions, model=None, inputs=None, targets=None, features
         What removed values become: each input's minimum (Quantus's default
         'black'), maximum, mean, or a number.
     %(metric_preprocess)s
-    softmax : bool
-        Follow the softmax probability of the explained class (Quantus's
-        default for this metric) or the adapter's raw output (logits).
+    %(metric_softmax)s
     %(metric_batch_size)s
 
     Returns
@@ -197,9 +195,7 @@ def region_perturbation(attributions, model=None, inputs=None, targets=None, pat
     seed : int
         Seed of ``order='random'`` (``np.random.RandomState(seed).permutation``
         per input: Quantus's draws after ``np.random.seed(seed)``).
-    softmax : bool
-        Follow the softmax probability of the explained class (Quantus's
-        default for this metric) or the adapter's raw output (logits).
+    %(metric_softmax)s
     %(metric_batch_size)s
 
     Returns
@@ -274,9 +270,7 @@ def monotonicity_correlation(attributions, model=None, inputs=None, targets=None
         Seed of the random values, drawn from ``np.random.RandomState(seed)`` in
         Quantus's order (group by group, draw by draw, one per input): Quantus
         after ``np.random.seed(seed)`` draws the same ones.
-    softmax : bool
-        Follow the softmax probability of the explained class (Quantus's
-        default for this metric) or the adapter's raw output (logits).
+    %(metric_softmax)s
     %(metric_batch_size)s
 
     Returns

@@ -37,6 +37,7 @@ def off_classes(targets, num_classes, seed):
 
 
 @register_metric("random_logit", direction="lower", family="randomisation")
+@shared_docstring
 def random_logit(attributions, model=None, inputs=None, targets=None, method=None, method_params=None,
                  num_classes=None, seed=42, abs=False, normalise=True, batch_size=None):
     """Random logit: SSIM between the map of the explained class and the map of a random other class.
@@ -57,16 +58,8 @@ def random_logit(attributions, model=None, inputs=None, targets=None, method=Non
 
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-        An explanation, or attributions with the inputs' shape (then pass
-        ``inputs``, ``targets`` and ``method``).
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
-    inputs : ndarray, shape (N, ...), optional
-    targets : int or ndarray (N,), optional
-    method : str, optional
-        Method to re-explain with (default: the explanation's).
-    method_params : dict, optional
-        Its parameters (default: the explanation's).
+    %(metric_attributions)s
+    %(metric_rerun)s
     num_classes : int, optional
         Number of classes to draw from (default: the model's outputs).
     seed : int

@@ -4,10 +4,11 @@ import warnings
 
 import numpy as np
 
+from .._utils.docstrings import shared_docstring
 from ._common import _check_int, _check_seed
 from ._maps import prepare_rows
 from ._model_inputs import model_setup, reexplain, rerun_method, step_chunks
-from .registry import register_metric, scored
+from .registry import METRICS, register_metric, scored
 
 __all__ = ["max_sensitivity", "avg_sensitivity"]
 
@@ -85,17 +86,8 @@ def _sensitivities(metric, attributions, model, inputs, targets, method, method_
 _PARAMS_DOC = """
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-        An explanation (re-explained with its method and parameters) or
-        attributions with the inputs' shape (then pass ``inputs``, ``targets``
-        and ``method``).
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
-    inputs : ndarray, shape (N, ...), optional
-    targets : int or ndarray (N,), optional
-    method : str, optional
-        Method to re-explain with (default: the explanation's).
-    method_params : dict, optional
-        Its parameters (default: the explanation's).
+    %(metric_attributions)s
+    %(metric_rerun)s
     nr_samples : int
         Noisy copies per input (Quantus's default 200).
     lower_bound, upper_bound : float
@@ -180,3 +172,5 @@ def avg_sensitivity(attributions, model=None, inputs=None, targets=None, method=
 
 for _fn in (max_sensitivity, avg_sensitivity):
     _fn.__doc__ = _fn.__doc__.replace("    %(params)s\n", _PARAMS_DOC + "\n")
+    shared_docstring(_fn)
+    METRICS[_fn.__name__].fn.__doc__ = _fn.__doc__  # the registry's wrapper copied the docstring before

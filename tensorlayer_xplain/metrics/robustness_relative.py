@@ -13,7 +13,7 @@ import numpy as np
 from .._utils.docstrings import shared_docstring
 from ._common import _check_int, _check_seed
 from ._maps import check_fraction, prepare_rows
-from .registry import register_metric, scored
+from .registry import METRICS, register_metric, scored
 from .robustness import check_bounds, noisy_explanations, prepare_copies, reexplain_setup
 
 __all__ = ["local_lipschitz_estimate", "relative_input_stability", "relative_output_stability"]
@@ -143,6 +143,7 @@ def relative_output_stability(attributions, model=None, inputs=None, targets=Non
 for _fn in (relative_input_stability, relative_output_stability):
     _fn.__doc__ = _fn.__doc__.replace("    %(stability)s\n", _STABILITY_DOC + "\n")
     shared_docstring(_fn)
+    METRICS[_fn.__name__].fn.__doc__ = _fn.__doc__  # the registry's wrapper copied the docstring before
 
 
 @register_metric("local_lipschitz_estimate", direction="lower", family="robustness")
