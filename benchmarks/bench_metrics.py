@@ -106,6 +106,8 @@ def _cases(model, keras_model, x, exp, masks, nr_samples, quantus, small=False):
                 else:  # the Keras model takes channel-last inputs
                     scores = metric(model=mdl, x_batch=x.reshape(n, h, w, c), y_batch=y, a_batch=a,
                                     channel_first=False, explain_func=explain_func)
+                if isinstance(scores, dict):  # ROAD: {percentage: accuracy over the inputs}
+                    scores = list(scores.values())
                 return np.asarray(scores, np.float64)
         return run
 
