@@ -19,15 +19,48 @@ RANDOMISATIONS = ("permute", "normal")
 SIMILARITIES = ("spearman", "ssim")
 
 
-def ssim_rows(a, b):
-    """Quantus's ``ssim`` on each pair of flattened rows: scikit-image SSIM, data range of the pair."""
-    from skimage.metrics import structural_similarity
+def ssim_rows(a, b, win_size=7):
+    """Quantus's ``ssim`` on each pair of flattened rows, all rows at once.
 
-    out = np.empty(len(a), np.float64)
-    for i, (aa, bb) in enumerate(zip(a, b)):
-        both = np.concatenate([aa, bb])
-        out[i] = structural_similarity(aa, bb, data_range=float(np.abs(both.max() - both.min())))
-    return out
+    The formula of ``skimage.metrics.structural_similarity`` on 1-D arrays
+    (uniform ``win_size`` window, reflected borders, sample covariance, K1 0.01,
+    K2 0.03, the border ``(win_size - 1) // 2`` values left out of the mean),
+    with Quantus's data range: max - min of the pair. One vectorised pass
+    instead of one scikit-image call per row (equal to it within float
+    rounding, checked against Quantus in the tests).
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (N, D)
+        ``D >= win_size``.
+    win_size : int
+
+    Returns
+    -------
+    ndarray, shape (N,)
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape[1] < win_size:
+        raise ValueError("attributions: SSIM needs at least %d values per map, got %d" % (win_size, a.shape[1]))
+    both = np.concatenate([a, b], axis=1)
+    data_range = np.abs(both.max(axis=1) - both.min(axis=1))[:, None]
+
+    def mean(v):
+        return uniform_filter1d(v, win_size, axis=1, mode="reflect")
+
+    cov_norm = win_size / (win_size - 1.0)
+    ux, uy = mean(a), mean(b)
+    vx = cov_norm * (mean(a * a) - ux * ux)
+    vy = cov_norm * (mean(b * b) - uy * uy)
+    vxy = cov_norm * (mean(a * b) - ux * uy)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    pad = (win_size - 1) // 2
+    return s[:, pad:a.shape[1] - pad].mean(axis=1)
 
 
 def off_classes(targets, num_classes, seed):
