@@ -14,10 +14,12 @@ method                   forward passes per input                         backwa
 gradient, gradient_x_    1                                                1
 input, guided_backprop,
 gradcam, gradcam_plus_
-plus
+plus, layercam
 integrated_gradients     ``steps + 1`` (+ blur, see below)                ``steps + 1``
 smoothgrad, vargrad      ``n_samples`` x the base method's                idem
-scorecam                 channels of the CAM layer + 1                    0
+scorecam                 channels of the CAM layer (at most               0
+                         ``max_channels``) + 1
+sobol                    ``nb_design * (grid_size**2 + 2)``               0
 occlusion                windows + 1                                      0
 rise                     ``n_masks``                                      0
 lime, lime_tabular       ``num_samples``                                  0
@@ -460,11 +462,11 @@ def _noise_tunnel(adapter, n, base_method="gradient", n_samples=32, base_params=
     return base.forward, base.backward
 
 
-def _scorecam(adapter, n, layer_name=None, **_):
+def _scorecam(adapter, n, layer_name=None, max_channels=None, **_):
     from .cam import resolve_cam_layer
 
     channels = resolve_cam_layer(adapter, layer_name)[1][-1]
-    return n * (channels + 1), 0
+    return n * (min(channels, max_channels or channels) + 1), 0
 
 
 def _occlusion(adapter, n, window=4, stride=2, **_):
