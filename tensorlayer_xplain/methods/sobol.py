@@ -175,9 +175,9 @@ def _check(adapter, grid_size, nb_design, perturbation):
     return masks
 
 
-def _sobol_cost(adapter, n, grid_size=8, nb_design=32, **_):
-    """One forward pass per mask: ``nb_design * (grid_size**2 + 2)`` per input."""
-    return n * int(nb_design) * (int(grid_size) ** 2 + 2), 0
+def _sobol_cost(adapter, n, grid_size=8, nb_design=32, perturbation="inpainting", **_):
+    """One forward pass per mask: ``nb_design * (grid_size**2 + 2)`` per input (parameters checked first)."""
+    return n * _check(adapter, grid_size, nb_design, perturbation), 0
 
 
 @register_method("sobol", aliases=("sobol_attribution",), family="perturbation", cost=_sobol_cost,
