@@ -45,7 +45,7 @@ METHODS = {
     "occlusion": {"quick": {"stride": 4}, "work": ("window", "stride")},
     "rise": {"quick": {"n_masks": 250}, "work": ("n_masks",)},
     "layercam": {},
-    "sobol": {"quick": {"nb_design": 8}, "images": {"full": 16, "quick": 8}, "work": ("grid_size", "nb_design")},
+    "sobol": {"quick": {"nb_design": 8}, "work": ("grid_size", "nb_design")},
     "attention": {},
     "attention_rollout": {},
     "lime": {"quick": {"num_samples": 200}, "images": {"full": 8, "quick": 2}, "work": ("num_samples",)},
