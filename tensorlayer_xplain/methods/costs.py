@@ -55,6 +55,7 @@ noise_level              float in [0, 10] (x the input's value range)   smoothgr
 local_smoothing          float in [0, 10]                               shap
 p_keep                   float in (0, 1]                                rise
 p                        float in [0.1, 16]                             attention
+gamma                    float in [1e-3, 100]                           layercam
 blur_sigma               float in (0, max(H, W)] pixels                 integrated_gradients
 hide_color, baseline,    numbers in [-1e6, 1e6]                         lime, integrated_gradients,
 baseline_value, masker                                                  occlusion, shap_partition
@@ -110,6 +111,7 @@ PARAMETER_RANGES = {
     "local_smoothing": ("float", 0.0, 10.0, False),
     "p_keep": ("float", 0.0, 1.0, True),
     "p": ("float", 0.1, 16.0, False),
+    "gamma": ("float", 1e-3, 100.0, False),
     "blur_sigma": ("float", 0.0, "side", True),
     "hide_color": ("values", -MAX_VALUE, MAX_VALUE, False),
     "baseline": ("values", -MAX_VALUE, MAX_VALUE, False),
