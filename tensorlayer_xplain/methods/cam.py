@@ -315,6 +315,9 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)   # doctest: +SKIP
     >>> exp.meta['weights'].shape                                  # doctest: +SKIP
     (4, 32)
+    >>> fast = tlxp.explain(model, x, 'scorecam', max_channels=8)   # Faster Score-CAM
+    >>> fast.meta['channels'].shape, int((fast.meta['weights'] != 0).sum(axis=1).max()) <= 8
+    ((4, 8), True)
     """
     if combine not in SCORECAM_COMBINES:
         raise ValueError("combine: expected one of %s, got %r" % (SCORECAM_COMBINES, combine))

@@ -128,10 +128,13 @@ def layercam(adapter, inputs, targets, layer_name=None, gamma=LAYERCAM_GAMMA, ba
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'layercam')                             # doctest: +SKIP
-    >>> fused = tlxp.explain(model, x, 'layercam', layer_name=['conv2d_1', 'conv2d_2'])   # doctest: +SKIP
-    >>> fused.meta['layer_name']                                              # doctest: +SKIP
-    ['conv2d_1', 'conv2d_2']
+    >>> exp = tlxp.explain(model, x, 'layercam')
+    >>> exp.heatmap().shape
+    (4, 28, 28)
+    >>> convs = [name for name, _ in tlxp.as_adapter(model).layer_call_order() if name.startswith('conv')]
+    >>> fused = tlxp.explain(model, x, 'layercam', layer_name=convs[::-1])
+    >>> fused.meta['layer_name'] == convs, float(fused.attributions.max()) <= 1.0
+    (True, True)
     """
     gamma = _check_gamma(gamma)
     names = _layer_names(adapter, layer_name)

@@ -90,11 +90,11 @@ def sobol_masks(a, b, indices, grid_size):
     Examples
     --------
     >>> a, b = np.zeros((2, 4), np.float32), np.ones((2, 4), np.float32)
-    >>> sobol_masks(a, b, [0, 2, 5, 7], 2).reshape(4, 4)
+    >>> sobol_masks(a, b, [0, 2, 5, 7], 2).reshape(4, 4)   # A[0], B[0], C_1[1], C_2[1]
     array([[0., 0., 0., 0.],
+           [1., 1., 1., 1.],
            [1., 0., 0., 0.],
-           [0., 1., 0., 0.],
-           [0., 0., 1., 0.]], dtype=float32)
+           [0., 1., 0., 0.]], dtype=float32)
     """
     nb = len(a)
     j = np.asarray(indices, np.int64)
@@ -127,9 +127,9 @@ def jansen_total_indices(scores, nb_design, n_cells):
 
     Examples
     --------
-    >>> f = np.array([[0., 2., 9., 9., 0., 2., 1., 1.]])   # A, B, C_1 (= A), C_2
-    >>> jansen_total_indices(f, 2, 2)
-    array([[0. , 0.5]])
+    >>> f = np.array([[0., 2., 9., 9., 0., 2., 1., 1.]])   # f(A), f(B), f(C_1) = f(A), f(C_2)
+    >>> jansen_total_indices(f, 2, 2)                       # Var f(A) = 2; cell 2: (1 + 1) / (2 * 2 * 2)
+    array([[0.  , 0.25]])
     """
     scores = np.asarray(scores, np.float64)
     a = scores[:, :nb_design]
@@ -234,9 +234,10 @@ def sobol(adapter, inputs, targets, grid_size=8, nb_design=32, perturbation="inp
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'sobol', grid_size=7, nb_design=16)   # doctest: +SKIP
-    >>> exp.meta['grid_indices'].shape                                     # doctest: +SKIP
-    (4, 7, 7)
+    >>> exp = tlxp.explain(model, x, 'sobol', grid_size=4, nb_design=8, seed=0)
+    >>> exp.meta['grid_indices'].shape, exp.meta['n_masks']
+    ((4, 4, 4), 144)
+    >>> blur = tlxp.explain(model, x, 'sobol', grid_size=4, nb_design=8, perturbation='blur')
     """
     n_masks = _check(adapter, grid_size, nb_design, perturbation)
     seed = seed_value("seed", seed)
