@@ -247,7 +247,8 @@ def top_variance_channels(acts, max_channels):
     return np.sort(tf.math.top_k(std, k=int(max_channels)).indices.numpy(), axis=1)
 
 
-def _check_max_channels(max_channels):
+def check_max_channels(max_channels):
+    """``max_channels`` checked (None, or an int in [1, MAX_COUNT]); ValueError naming it otherwise."""
     from .costs import MAX_COUNT
 
     if max_channels is None:
@@ -321,7 +322,7 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     """
     if combine not in SCORECAM_COMBINES:
         raise ValueError("combine: expected one of %s, got %r" % (SCORECAM_COMBINES, combine))
-    max_channels = _check_max_channels(max_channels)
+    max_channels = check_max_channels(max_channels)
     name, _ = resolve_cam_layer(adapter, layer_name)
     acts = adapter.capture(inputs, [name], batch_size=batch_size).outputs[name]
     n, n_channels = len(acts), acts.shape[-1]

@@ -465,8 +465,9 @@ def _noise_tunnel(adapter, n, base_method="gradient", n_samples=32, base_params=
 
 
 def _scorecam(adapter, n, layer_name=None, max_channels=None, **_):
-    from .cam import resolve_cam_layer
+    from .cam import check_max_channels, resolve_cam_layer
 
+    max_channels = check_max_channels(max_channels)
     channels = resolve_cam_layer(adapter, layer_name)[1][-1]
     return n * (min(channels, max_channels or channels) + 1), 0
 
