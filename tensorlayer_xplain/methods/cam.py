@@ -22,7 +22,8 @@ from ._engine.blocks import BLOCK_BYTES
 from ._engine.checks import needs_layers
 from ._engine.masking import masked_scores
 from ._engine.utils import upsample
-from .registry import register_method
+from .costs import one_gradient
+from .registry import COUNT, register_method
 
 __all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "default_cam_layer", "resolve_cam_layer", "SCORECAM_COMBINES",
            "top_variance_channels"]
@@ -129,7 +130,29 @@ def _gradient_cam(adapter, x, targets, layer_name, relu, batch_size, weigh):
     return res.combined, {"layer_name": name, "scores": res.scores}
 
 
-@register_method("gradcam", aliases=("grad_cam",), family="cam", predicts=True)
+def cam_applies(adapter, params):
+    """Why a CAM cannot be taken from the model (no layers, no 4-D output), or None.
+
+    An explicit ``layer_name`` is checked when the method runs, not here.
+    """
+    if adapter.kind == "callable":
+        return "a plain callable has no layers to take a class activation map from"
+    if params.get("layer_name") is None and not _spatial_layers(adapter):
+        return "no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)"
+    return None
+
+
+def _scorecam_cost(adapter, n, layer_name=None, max_channels=None, **_):
+    """One masked forward pass per channel of the CAM layer (at most ``max_channels``), plus the input's."""
+    channels = resolve_cam_layer(adapter, layer_name)[1][-1]
+    return n * (min(channels, max_channels or channels) + 1), 0
+
+
+#: Declarations every CAM shares.
+_CAM = {"family": "cam", "applies": cam_applies, "figure": "gradcam_visualization"}
+
+
+@register_method("gradcam", aliases=("grad_cam",), predicts=True, cost=one_gradient, batchable=True, **_CAM)
 @shared_docstring
 def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM: channels weighted by their spatially averaged gradient.
@@ -160,15 +183,15 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradcam')                # doctest: +SKIP
-    >>> exp.meta['layer_name'], exp.heatmap().shape           # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam')
+    >>> exp.meta['layer_name'], exp.heatmap().shape
     ('maxpool2d_2', (4, 28, 28))
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_weights)
 
 
-@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), family="cam",
-                 predicts=True)
+@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), predicts=True,
+                 cost=one_gradient, batchable=True, **_CAM)
 @shared_docstring
 def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM++: channels weighted by positive gradients with pixel-wise coefficients.
@@ -192,7 +215,7 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradcam_plus_plus')   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam_plus_plus')
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_plus_plus_weights)
 
@@ -247,20 +270,8 @@ def top_variance_channels(acts, max_channels):
     return np.sort(tf.math.top_k(std, k=int(max_channels)).indices.numpy(), axis=1)
 
 
-def check_max_channels(max_channels):
-    """``max_channels`` checked (None, or an int in [1, MAX_COUNT]); ValueError naming it otherwise."""
-    from .costs import MAX_COUNT
-
-    if max_channels is None:
-        return None
-    if isinstance(max_channels, bool) or not isinstance(max_channels, (int, np.integer)) \
-            or not 1 <= max_channels <= MAX_COUNT:
-        raise ValueError("max_channels: expected None (every channel) or an int between 1 and %d for scorecam, "
-                         "got %r" % (MAX_COUNT, max_channels))
-    return int(max_channels)
-
-
-@register_method("scorecam", aliases=("score_cam",), family="cam")
+@register_method("scorecam", aliases=("score_cam",), cost=_scorecam_cost, batchable=True,
+                 ranges={"max_channels": COUNT}, **_CAM)
 @shared_docstring
 def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, relu=True, combine="activations",
              max_channels=None, batch_size=None):
@@ -313,8 +324,8 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)   # doctest: +SKIP
-    >>> exp.meta['weights'].shape                                  # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)
+    >>> exp.meta['weights'].shape
     (4, 32)
     >>> fast = tlxp.explain(model, x, 'scorecam', max_channels=8)   # Faster Score-CAM
     >>> fast.meta['channels'].shape, int((fast.meta['weights'] != 0).sum(axis=1).max()) <= 8
@@ -322,7 +333,10 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
     """
     if combine not in SCORECAM_COMBINES:
         raise ValueError("combine: expected one of %s, got %r" % (SCORECAM_COMBINES, combine))
-    max_channels = check_max_channels(max_channels)
+    if isinstance(max_channels, str):
+        raise TypeError("max_channels: expected None (every channel) or %s for scorecam, got the string %.80r"
+                        % (COUNT.describe(), max_channels))
+    max_channels = COUNT.check("scorecam", "max_channels", max_channels)  # declared range, also for direct calls
     name, _ = resolve_cam_layer(adapter, layer_name)
     acts = adapter.capture(inputs, [name], batch_size=batch_size).outputs[name]
     n, n_channels = len(acts), acts.shape[-1]

@@ -15,13 +15,16 @@ import functools
 import tensorflow as tf
 
 from .._utils.docstrings import shared_docstring
-from .cam import resolve_cam_layer
-from .registry import register_method
+from .cam import cam_applies, resolve_cam_layer
+from .costs import one_gradient
+from .registry import Range, register_method
 
 __all__ = ["layercam", "LAYERCAM_GAMMA"]
 
 #: Default ``gamma`` of the shallow layers' scaling ``tanh(gamma * M / max M)`` (the paper's value).
 LAYERCAM_GAMMA = 2.0
+#: Valid ``gamma``: beyond 100 every shallow map is 1 wherever it is not 0.
+_GAMMA = Range(1e-3, 100.0)
 
 
 def layercam_map(acts, grads):
@@ -71,12 +74,14 @@ def _layer_names(adapter, layer_name):
 
 
 def _check_gamma(gamma):
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 1e-3 <= gamma <= 100.0:
-        raise ValueError("gamma: expected a number between 0.001 and 100 for layercam, got %r" % (gamma,))
-    return float(gamma)
+    """``gamma`` as a float in [0.001, 100] (the declared range, also for direct calls; strings refused)."""
+    if isinstance(gamma, str):
+        raise TypeError("gamma: expected %s for layercam, got the string %.80r" % (_GAMMA.describe(), gamma))
+    return float(_GAMMA.check("layercam", "gamma", gamma))
 
 
-@register_method("layercam", aliases=("layer_cam",), family="cam", predicts=True, batchable=True)
+@register_method("layercam", aliases=("layer_cam",), family="cam", predicts=True, cost=one_gradient, batchable=True,
+                 applies=cam_applies, figure="gradcam_visualization", ranges={"gamma": _GAMMA}, benchmark={})
 @shared_docstring
 def layercam(adapter, inputs, targets, layer_name=None, gamma=LAYERCAM_GAMMA, batch_size=None):
     """LayerCAM: activations weighted position by position by their positive gradients.

@@ -26,7 +26,7 @@ from ._engine.checks import seed_value
 from ._engine.masking import masked_scores
 from ._engine.sampling import pair_index
 from ._engine.utils import upsample
-from .registry import register_method
+from .registry import count, register_method
 
 __all__ = ["sobol", "sobol_design", "sobol_masks", "jansen_total_indices", "SOBOL_PERTURBATIONS",
            "MAX_GRID_SIZE", "MAX_NB_DESIGN", "MAX_SOBOL_MASKS"]
@@ -181,7 +181,9 @@ def _sobol_cost(adapter, n, grid_size=8, nb_design=32, perturbation="inpainting"
 
 
 @register_method("sobol", aliases=("sobol_attribution",), family="perturbation", cost=_sobol_cost,
-                 batchable=lambda params: params.get("seed") is not None)
+                 batchable=lambda params: params.get("seed") is not None,
+                 ranges={"grid_size": count(MAX_GRID_SIZE, bound="side"), "nb_design": count(MAX_NB_DESIGN, low=2)},
+                 benchmark={"quick": {"nb_design": 8}, "work": ("grid_size", "nb_design")})
 @shared_docstring
 def sobol(adapter, inputs, targets, grid_size=8, nb_design=32, perturbation="inpainting", seed=0, batch_size=None):
     """Sobol attribution: total-order Sobol indices of the cells of a grid of quasi-random masks.

@@ -73,7 +73,7 @@ def test_top_variance_channels_ties_pick_the_lower_channel():
 
 @pytest.mark.parametrize("bad", [0, -3, 1.5, "8", True, 10 ** 7])
 def test_max_channels_out_of_range_is_a_clear_error(model, images, bad):
-    with pytest.raises((ValueError, TypeError), match="max_channels: expected None .*or an int between 1 and"):
+    with pytest.raises((ValueError, TypeError), match=r"max_channels: expected (None \(every channel\) or )?an int"):
         tlxp.explain(model, images, "scorecam", max_channels=bad)
 
 

@@ -112,8 +112,8 @@ def test_sobol_on_flat_inputs(rng):
     ({"grid_size": 13}, "grid_size: expected an int between 1 and 12"),
     ({"grid_size": 2.5}, "grid_size: expected an int"),
     ({"nb_design": 12}, "nb_design: expected a power of two between 2 and 1024"),
-    ({"nb_design": 1}, "nb_design: expected a power of two"),
-    ({"nb_design": 2048}, "nb_design: expected a power of two"),
+    ({"nb_design": 1}, "nb_design: expected an int between 2 and 1024"),
+    ({"nb_design": 2048}, "nb_design: expected an int between 2 and 1024"),
     ({"perturbation": "noise"}, "perturbation: expected one of"),
     ({"seed": -1}, "seed"),
 ])
