@@ -3,8 +3,10 @@
 The model is split at a layer into ``g`` (input -> layer, non-negative activations such as a
 ReLU's output) and ``h`` (layer -> scores). For the inputs of one class:
 
-1. crops: square patches of each input (``patch_size``, ``stride``), resized to the input size;
-2. their activations ``A = g(crops)``, averaged over space: ``(P, C)``, non-negative;
+1. crops: square patches of each input (``patch_size``, ``stride``), resized to the input size
+   (``crop_mode='resize'``, the paper's) or kept in place on a blank canvas (``'mask'``);
+2. their activations ``A = g(crops)``, averaged over space (over the crop's cells with ``'mask'``):
+   ``(P, C)``, non-negative;
 3. non-negative matrix factorisation ``A ~ U W`` (:class:`sklearn.decomposition.NMF`, on ``A`` divided by
    its RMS so that the regularisation does not depend on the layer's scale): the rows of
    ``W`` (``(n_concepts, C)``) are the concepts, ``U`` (``(P, n_concepts)``) how much of each a crop holds;
@@ -13,7 +15,8 @@ ReLU's output) and ``h`` (layer -> scores). For the inputs of one class:
    replicated design, ``h(mask * U_x W)`` gives the class score, and the total-order Sobol index of
    each concept (:mod:`.sobol`) is averaged over the inputs;
 5. each concept is shown by its best crops (largest ``U``) and by its coefficient map over each input
-   (``U_x`` per position, upsampled).
+   (``U_x`` per position, upsampled; at a layer without a grid, the coefficients of the crops
+   covering each pixel).
 
 ``h`` is evaluated through the adapter: the layer's output is replaced by the rebuilt activations
 while the model runs (:meth:`ModelAdapter.scores_with_layer_output`), batched and compiled once.
@@ -56,9 +59,10 @@ class CraftResult:
         Concepts from most to least important.
     reconstruction_error : float
         ``||A - U W||_F / ||A||_F`` on the crop activations.
-    maps : ndarray, float32, shape (N, h, w, n_concepts) or None
-        Each input's concept coefficients at every position of the layer (None for a layer without
-        a spatial grid).
+    maps : ndarray, float32, shape (N, h, w, n_concepts)
+        Each input's concept coefficients at every position of the layer's grid ``(h, w)``; for a
+        layer without a grid (a dense layer), the coefficients of the crops covering each pixel,
+        averaged, at the images' size.
     images : ndarray, float32, shape (N, H, W, channels)
         The inputs, as images.
     patch_size, stride : int
@@ -117,15 +121,13 @@ class CraftResult:
 
         Returns
         -------
-        ndarray, float32, shape (N, H, W, n_concepts) or None
+        ndarray, float32, shape (N, H, W, n_concepts)
 
         Examples
         --------
         >>> res.concept_maps().shape   # doctest: +SKIP
         (40, 28, 28, 5)
         """
-        if self.maps is None:
-            return None
         import tensorflow as tf
 
         return tf.image.resize(self.maps, self.images.shape[1:3], method="bilinear").numpy()
@@ -187,17 +189,48 @@ def extract_crops(images, patch_size, stride):
     return crops, origins
 
 
-def _crop_activations(adapter, crops, image_shape, layer_name, batch_size):
-    """Spatial mean of ``g`` on the crops resized (bicubic) to the input size, chunk by chunk."""
+def _grid_mean(acts, origins, patch_size, image_shape):
+    """Mean of each row's activations over the grid cells whose centres fall inside its crop."""
+    if acts.ndim != 4:
+        return acts.reshape(len(acts), -1) if acts.ndim > 2 else acts
+    h, w = acts.shape[1:3]
+    centres_y = (np.arange(h) + 0.5) * image_shape[0] / h
+    centres_x = (np.arange(w) + 0.5) * image_shape[1] / w
+    out = np.empty((len(acts), acts.shape[-1]), np.float32)
+    for i, (_, r, c) in enumerate(origins):
+        rows = (centres_y >= r) & (centres_y < r + patch_size)
+        cols = (centres_x >= c) & (centres_x < c + patch_size)
+        if not rows.any():
+            rows = np.abs(centres_y - (r + patch_size / 2)) == np.abs(centres_y - (r + patch_size / 2)).min()
+        if not cols.any():
+            cols = np.abs(centres_x - (c + patch_size / 2)) == np.abs(centres_x - (c + patch_size / 2)).min()
+        out[i] = acts[i][rows][:, cols].mean(axis=(0, 1))
+    return out
+
+
+def _crop_activations(adapter, crops, origins, images, layer_name, crop_mode, fill, batch_size):
+    """``g`` on each crop, one vector per crop: resized to the input size and averaged over space
+    (``'resize'``), or kept in place on a ``fill`` canvas and averaged over the grid cells it covers
+    (``'mask'``); chunk by chunk."""
     import tensorflow as tf
 
-    per_crop = 4 * int(np.prod(image_shape))
-    step = max(1, CHUNK_BYTES // per_crop)
+    image_shape = images.shape[1:]
+    patch_size = crops.shape[1]
+    step = max(1, CHUNK_BYTES // (4 * int(np.prod(image_shape))))
     out = []
     for start in range(0, len(crops), step):
-        resized = tf.image.resize(crops[start:start + step], image_shape[:2], method="bicubic").numpy()
-        acts = layer_activations(adapter, resized, layer_name, batch_size, "inputs (crops)")
-        out.append(acts.reshape(len(acts), -1, acts.shape[-1]).mean(axis=1) if acts.ndim > 2 else acts)
+        part, where = crops[start:start + step], origins[start:start + step]
+        if crop_mode == "resize":
+            batch = tf.image.resize(part, image_shape[:2], method="bicubic").numpy()
+        else:
+            batch = np.full((len(part),) + image_shape, fill, np.float32)
+            for j, (_, r, c) in enumerate(where):
+                batch[j, r:r + patch_size, c:c + patch_size] = part[j]
+        acts = layer_activations(adapter, batch, layer_name, batch_size, "inputs (crops)")
+        if crop_mode == "resize" or acts.ndim != 4:
+            out.append(acts.reshape(len(acts), -1, acts.shape[-1]).mean(axis=1) if acts.ndim > 2 else acts)
+        else:
+            out.append(_grid_mean(acts, where, patch_size, image_shape))
     return np.concatenate(out, axis=0)
 
 
@@ -222,7 +255,7 @@ def _importances(adapter, x, layer_name, image_acts, coeffs, bank, class_index, 
 
 
 def craft(model, inputs, layer_name, n_concepts=10, patch_size=None, stride=None, class_index=None,
-          nb_design=32, seed=0, alpha_w=1e-2, max_iter=500, batch_size=None):
+          nb_design=32, seed=0, alpha_w=1e-2, max_iter=500, crop_mode="resize", fill=0.0, batch_size=None):
     """Extract a class's concepts at a layer by NMF of crop activations and rank them by Sobol importance.
 
     Parameters
@@ -250,6 +283,14 @@ def craft(model, inputs, layer_name, n_concepts=10, patch_size=None, stride=None
         NMF regularisation of the concept bank (``alpha_W``, as Xplique).
     max_iter : int in [1, 10000]
         NMF iterations.
+    crop_mode : {'resize', 'mask'}
+        How a crop reaches ``g``: ``'resize'`` (the paper's and Xplique's) resizes it to the input
+        size (bicubic) and averages its activations over space; ``'mask'`` keeps it at its place and
+        scale on a canvas of ``fill`` and averages the activations over the grid cells it covers. On
+        small inputs (28x28 digits) resizing magnifies a crop several times, past the scales the
+        model was trained on; ``'mask'`` shows the model each crop as it appears in its inputs.
+    fill : float
+        Canvas value of ``'mask'`` crops (the input's background, e.g. 0 for MNIST).
     batch_size : int, optional
         Upper bound on rows per model call.
 
@@ -289,6 +330,10 @@ def craft(model, inputs, layer_name, n_concepts=10, patch_size=None, stride=None
     max_iter = _check_int(max_iter, "max_iter", 1, 10_000)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError("seed: expected a non-negative int, got %r" % (seed,))
+    if crop_mode not in ("resize", "mask"):
+        raise ValueError("crop_mode: expected 'resize' or 'mask', got %r" % (crop_mode,))
+    if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not np.isfinite(fill):
+        raise ValueError("fill: expected a finite number, got %r" % (fill,))
     if isinstance(alpha_w, bool) or not isinstance(alpha_w, (int, float)) or not 0 <= alpha_w <= 100:
         raise ValueError("alpha_w: expected a regularisation strength in [0, 100], got %r" % (alpha_w,))
     n_crops = len(x) * len(range(0, height - patch_size + 1, stride)) * len(range(0, width - patch_size + 1, stride))
@@ -301,7 +346,7 @@ def craft(model, inputs, layer_name, n_concepts=10, patch_size=None, stride=None
     class_index = _check_int(class_index, "class_index", 0, scores.shape[1] - 1)
 
     crops, origins = extract_crops(images, patch_size, stride)
-    crop_acts = _crop_activations(adapter, crops, images.shape[1:], layer_name, batch_size)
+    crop_acts = _crop_activations(adapter, crops, origins, images, layer_name, crop_mode, fill, batch_size)
     if crop_acts.min() < 0:
         raise ValueError("layer_name: CRAFT factorises non-negative activations (e.g. a ReLU's output); layer %r "
                          "has values down to %.3g" % (layer_name, crop_acts.min()))
@@ -322,12 +367,21 @@ def craft(model, inputs, layer_name, n_concepts=10, patch_size=None, stride=None
     coeffs = reducer.transform(np.maximum(image_acts, 0).reshape(-1, bank.shape[1]).astype(np.float64) / scale)
     coeffs = coeffs.reshape(image_acts.shape[:-1] + (n_concepts,))
     importances = _importances(adapter, x, layer_name, image_acts, coeffs, bank, class_index, nb_design, batch_size)
+    if image_acts.ndim == 4:
+        maps = coeffs.astype(np.float32)
+    else:  # no grid at the layer: each pixel gets the mean coefficients of the crops covering it
+        maps = np.zeros(images.shape[:3] + (n_concepts,), np.float32)
+        counts = np.zeros(images.shape[:3] + (1,), np.float32)
+        for (i, r, c), coefficients in zip(origins, u):
+            maps[i, r:r + patch_size, c:c + patch_size] += coefficients
+            counts[i, r:r + patch_size, c:c + patch_size] += 1
+        maps /= np.maximum(counts, 1)
     return CraftResult(
         layer=layer_name, class_index=class_index, concepts=bank.astype(np.float32),
         crops=crops.astype(np.float32), crop_origins=origins, crop_coefficients=u.astype(np.float32),
         importances=importances, order=np.argsort(-importances, kind="stable"), reconstruction_error=error,
-        maps=coeffs.astype(np.float32) if image_acts.ndim == 4 else None, images=images.astype(np.float32),
+        maps=maps, images=images.astype(np.float32),
         patch_size=patch_size, stride=stride,
         params={"n_concepts": n_concepts, "nb_design": nb_design, "seed": seed, "alpha_w": alpha_w,
-                "max_iter": max_iter},
+                "max_iter": max_iter, "crop_mode": crop_mode, "fill": float(fill)},
     )

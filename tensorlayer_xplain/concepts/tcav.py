@@ -27,7 +27,7 @@ __all__ = ["tcav", "TCAV_COLUMNS", "MAX_RUNS"]
 
 #: The columns of :func:`tcav`'s table, in order.
 TCAV_COLUMNS = ("concept", "class", "layer", "score", "score_std", "random_score", "random_std", "p_value",
-                "significant", "cav_accuracy", "n_inputs", "n_runs")
+                "significant", "derivative", "random_derivative", "cav_accuracy", "n_inputs", "n_runs")
 #: Largest ``n_runs``.
 MAX_RUNS = 500
 #: Fewest examples in a concept or random set (the CAV is fitted on two thirds of them).
@@ -67,9 +67,11 @@ def _random_sets(adapter, random_sets, n_runs, size, rng):
 
 
 def _scores(grads, direction, targets, classes):
-    """TCAV score per class: share of the class's inputs whose directional derivative is positive."""
+    """Per class: the TCAV score (share of its inputs with a positive directional derivative) and the mean
+    directional derivative, shape (2, n_classes)."""
     derivative = grads @ direction
-    return np.array([np.mean(derivative[targets == k] > 0) for k in classes])
+    return np.array([[np.mean(derivative[targets == k] > 0) for k in classes],
+                     [np.mean(derivative[targets == k]) for k in classes]])
 
 
 def _t_test(concept_scores, random_scores):
@@ -179,13 +181,15 @@ def tcav(model, layer_name, inputs, targets, concepts, random_sets, n_runs=None,
     random_scores = np.array([
         _scores(grads, train_cav(random_acts[i % m], random_acts[(i + 1) % m], cav_model, cav_alpha,
                                  seed + i).direction, t, classes)
-        for i in range(n_runs)])  # (n_runs, n_classes)
+        for i in range(n_runs)])  # (n_runs, 2, n_classes)
+    random_derivatives, random_scores = random_scores[:, 1], random_scores[:, 0]
     rows, run_scores = [], {}
     for name, examples in concept_sets.items():
         acts = layer_activations(adapter, examples, layer_name, batch_size, "concepts[%r]" % name)
         acts = acts.reshape(len(examples), -1)
         cavs = [train_cav(acts, random_acts[i % m], cav_model, cav_alpha, seed + i) for i in range(n_runs)]
         scores = np.array([_scores(grads, c.direction, t, classes) for c in cavs])
+        derivatives, scores = scores[:, 1], scores[:, 0]
         accuracy = float(np.mean([c.accuracy for c in cavs]))
         for j, k in enumerate(classes):
             run_scores[(name, int(k))] = scores[:, j]
@@ -194,6 +198,8 @@ def tcav(model, layer_name, inputs, targets, concepts, random_sets, n_runs=None,
                 "score": float(scores[:, j].mean()), "score_std": float(scores[:, j].std()),
                 "random_score": float(random_scores[:, j].mean()), "random_std": float(random_scores[:, j].std()),
                 "p_value": _t_test(scores[:, j], random_scores[:, j]),
+                "derivative": float(derivatives[:, j].mean()),
+                "random_derivative": float(random_derivatives[:, j].mean()),
                 "cav_accuracy": accuracy, "n_inputs": int((t == k).sum()), "n_runs": int(n_runs),
             })
     threshold = alpha / len(rows) if correction == "bonferroni" else alpha

@@ -42,3 +42,8 @@ from .text import *  # noqa: F403, E402
 from .text import __all__ as _text_all  # noqa: E402
 
 __all__ += _text_all
+
+from .concepts import *  # noqa: F403, E402
+from .concepts import __all__ as _concepts_all  # noqa: E402
+
+__all__ += _concepts_all
