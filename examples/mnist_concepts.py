@@ -31,7 +31,9 @@ from mnist_shortcut import plant, square_mask  # the diagnosis example's planted
 import tensorlayer_xplain as tlxp
 
 #: --quick: a reduced run for the test suite (about a minute on 2 cores).
-QUICK = {"train": 6000, "epochs": 1, "runs": 6, "set_size": 40, "per_class": 20, "craft_inputs": 30}
+QUICK = {"train": 8000, "epochs": 2, "runs": 20, "set_size": 40, "per_class": 20, "craft_inputs": 30}
+#: Clean test digits the random sets are drawn from.
+RANDOM_POOL = 1000
 
 
 def parse_args(argv=None):
@@ -46,7 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--square", type=int, default=4, help="side of the square in pixels (default: %(default)s)")
     parser.add_argument("--train", type=int, default=12000, help="training digits used (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=2, help="training epochs (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=10, help="TCAV runs (random sets) (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=30,
+                        help="TCAV runs (random sets drawn from %d clean digits) (default: %%(default)s)" % RANDOM_POOL)
     parser.add_argument("--set-size", type=int, default=50,
                         help="examples per concept and random set (default: %(default)s)")
     parser.add_argument("--per-class", type=int, default=30,
@@ -80,7 +83,7 @@ def tcav_check(name, model, data, mask, args):
     layer = hidden_layer(model)
     start = time.perf_counter()
     df = tlxp.tcav(model, layer, data["inputs"], data["targets"], concepts={"square": data["concept"]},
-                   random_sets=data["randoms"], seed=args.seed)
+                   random_sets=data["randoms"], n_runs=args.runs, seed=args.seed)
     seconds = time.perf_counter() - start
     df.attrs["seconds"] = seconds
     print("\n== TCAV, %s model, layer %s (%d runs, %d inputs, %.1f s; significant: p < %.2g, Bonferroni over "
@@ -171,12 +174,12 @@ def load(args):
     rest = np.setdiff1d(order, inputs)
     rest = rest[rng.permutation(len(rest))]
     concept = rest[:args.set_size]
-    randoms = [rest[args.set_size * (i + 1):args.set_size * (i + 2)] for i in range(args.runs)]
-    used = args.set_size * (args.runs + 1)
+    randoms = rest[args.set_size:args.set_size + RANDOM_POOL]
+    used = args.set_size + RANDOM_POOL
     sevens = rest[used:][y_test[rest[used:]] == args.planted][:args.craft_inputs]
     square = np.where(mask[None, :, :, None], X_test.max(), X_test)  # every test digit with the square
     data = {"inputs": X_test[inputs], "targets": y_test[inputs], "concept": square[concept],
-            "randoms": [X_test[r] for r in randoms]}
+            "randoms": X_test[randoms]}
     return X_shortcut, X_train, y_train, data, square[sevens], mask
 
 
