@@ -66,7 +66,7 @@ def train_cav(concept_acts, other_acts, model_type="linear", alpha=0.01, seed=0,
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> concept = rng.normal(size=(40, 3)) + [4.0, 0.0, 0.0]
+    >>> concept = rng.normal(size=(40, 3)) + [8.0, 0.0, 0.0]
     >>> others = rng.normal(size=(40, 3))
     >>> cav = train_cav(concept, others)
     >>> cav.accuracy, bool(cav.direction[0] > 0.9)
