@@ -35,6 +35,10 @@ __all__ = ["craft", "CraftResult", "MAX_CONCEPTS", "extract_crops"]
 MAX_CONCEPTS = 64
 #: Bytes of resized crops (or of rows of ``h``) prepared at once.
 CHUNK_BYTES = 64 << 20
+#: Largest bytes of the crops kept in the result.
+MAX_CROP_BYTES = 1 << 30
+#: Largest number of rows ``h`` is evaluated on: ``len(inputs) * nb_design * (n_concepts + 2)``.
+MAX_H_ROWS = 20_000_000
 
 
 @dataclasses.dataclass
@@ -340,6 +344,16 @@ def craft(model, inputs, layer_name, n_concepts=10, patch_size=None, stride=None
     if n_crops > MAX_SET_SIZE:
         raise ValueError("inputs: %d inputs give %d crops of %d pixels with stride %d, more than %d; pass fewer "
                          "inputs or a larger stride" % (len(x), n_crops, patch_size, stride, MAX_SET_SIZE))
+    crop_bytes = 4 * n_crops * patch_size * patch_size * channels
+    if crop_bytes > MAX_CROP_BYTES:
+        raise ValueError("inputs: %d crops of %dx%dx%d take %.1f GiB, more than %.0f GiB; pass fewer inputs, a "
+                         "smaller patch_size or a larger stride"
+                         % (n_crops, patch_size, patch_size, channels, crop_bytes / 2 ** 30, MAX_CROP_BYTES / 2 ** 30))
+    h_rows = len(x) * nb_design * (n_concepts + 2)
+    if h_rows > MAX_H_ROWS:
+        raise ValueError("nb_design: %d inputs x %d design points x (%d concepts + 2) = %d evaluations of the model, "
+                         "more than %d; pass fewer inputs, concepts or design points"
+                         % (len(x), nb_design, n_concepts, h_rows, MAX_H_ROWS))
     scores = adapter.predict(x, batch_size=batch_size)
     if class_index is None:
         class_index = int(np.bincount(scores.argmax(axis=1)).argmax())

@@ -174,8 +174,9 @@ def tcav(model, layer_name, inputs, targets, concepts, random_sets, n_runs=None,
 
     _, grads = layer_gradients(adapter, x, layer_name, t, batch_size=batch_size)
     grads = grads.reshape(len(x), -1).astype(np.float64)
-    random_acts = [layer_activations(adapter, s, layer_name, batch_size, "random_sets").reshape(len(s), -1)
-                   for s in randoms]
+    # every random set in one batched pass, then split
+    stacked = layer_activations(adapter, np.concatenate(randoms), layer_name, batch_size, "random_sets")
+    random_acts = np.split(stacked.reshape(len(stacked), -1), np.cumsum([len(s) for s in randoms])[:-1])
     classes = np.unique(t)
     m = len(randoms)
     random_scores = np.array([

@@ -173,5 +173,7 @@ def test_craft_errors_name_the_argument():
         tlxp.craft(model, x, conv, crop_mode="pad")
     with pytest.raises(ValueError, match="inputs: expected at least 1 examples, got 0"):
         tlxp.craft(model, x[:0], conv)
+    with pytest.raises(ValueError, match="nb_design: 100 inputs x 4096 design points x .* more than 20000000"):
+        tlxp.craft(model, np.repeat(x, 25, axis=0), conv, n_concepts=64, nb_design=4096)
     with pytest.raises(ValueError, match=r"class_index: expected an int in \[0, 3\]"):
         tlxp.craft(model, x, conv, class_index=4, patch_size=6)
