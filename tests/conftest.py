@@ -199,3 +199,15 @@ def planted_token_model(planted=(5, 7), vocab=30, dim=4, seed=0, length=12):
     kernel[1:, 0] = 0.1
     dense.W.assign(kernel)
     return model
+
+
+class CountingLinear:
+    """A plain-callable linear model (fast) that counts its calls: ``(N, n_in) -> (N, n_out)``."""
+
+    def __init__(self, n_in=6, n_out=3):
+        self.w = np.random.default_rng(0).normal(size=(n_in, n_out)).astype(np.float32)
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return tf.matmul(tf.reshape(tf.cast(x, tf.float32), (-1, self.w.shape[0])), self.w)
