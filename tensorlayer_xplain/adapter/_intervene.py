@@ -43,9 +43,9 @@ def scores_with_layer_output(adapter, inputs, layer_name, activations, batch_siz
 
     Examples
     --------
-    >>> acts = adapter.capture(x, ['conv2d_2']).outputs['conv2d_2']                # doctest: +SKIP
-    >>> np.allclose(adapter.scores_with_layer_output(x, 'conv2d_2', acts),
-    ...             adapter.predict(x), atol=1e-5)                                   # doctest: +SKIP
+    >>> conv2 = adapter.layer_call_order()[3][0]       # the MNIST CNN's second convolution
+    >>> acts = adapter.capture(x, [conv2]).outputs[conv2]
+    >>> np.allclose(adapter.scores_with_layer_output(x, conv2, acts), adapter.predict(x), atol=1e-5)
     True
     """
     layer = adapter.layer(layer_name)

@@ -42,7 +42,7 @@ def check_layer(adapter, layer_name, name="layer_name"):
 
     Examples
     --------
-    >>> check_layer(tlxp.as_adapter(model), 'no_such_layer')   # doctest: +SKIP
+    >>> check_layer(adapter, 'no_such_layer')
     Traceback (most recent call last):
     KeyError: "layer_name: no layer named 'no_such_layer'; available layers: ..."
     """
@@ -71,7 +71,7 @@ def check_set(adapter, examples, name, min_size=1):
 
     Examples
     --------
-    >>> check_set(adapter, np.zeros((0, 12, 12, 1)), "concepts['square']", 5)   # doctest: +SKIP
+    >>> check_set(adapter, np.zeros((0, 28, 28, 1)), "concepts['square']", 5)
     Traceback (most recent call last):
     ValueError: concepts['square']: expected at least 5 examples, got 0
     """
@@ -116,8 +116,9 @@ def layer_activations(adapter, inputs, layer_name, batch_size=None, what="inputs
 
     Examples
     --------
-    >>> layer_activations(tlxp.as_adapter(model), x, 'conv2d_2').shape   # doctest: +SKIP
-    (8, 14, 14, 32)
+    >>> conv2 = adapter.layer_call_order()[3][0]       # the MNIST CNN's second convolution
+    >>> layer_activations(adapter, x, conv2).shape
+    (4, 14, 14, 32)
     """
     layer_name = check_layer(adapter, layer_name)
     _check_bytes(adapter, layer_name, len(inputs), what)
@@ -143,7 +144,10 @@ def layer_gradients(adapter, inputs, layer_name, targets, batch_size=None):
 
     Examples
     --------
-    >>> acts, grads = layer_gradients(tlxp.as_adapter(model), x, 'dense_1', [7] * len(x))   # doctest: +SKIP
+    >>> hidden = adapter.layer_call_order()[-2][0]      # the dense layer before the logits
+    >>> acts, grads = layer_gradients(adapter, x, hidden, [7] * len(x))
+    >>> acts.shape, grads.shape
+    ((4, 64), (4, 64))
     """
     layer_name = check_layer(adapter, layer_name)
     _check_bytes(adapter, layer_name, 2 * len(inputs), "inputs")
@@ -169,9 +173,12 @@ def scores_from_layer(adapter, inputs, layer_name, activations, batch_size=None)
 
     Examples
     --------
-    >>> acts = layer_activations(adapter, x, 'conv2d_2')                       # doctest: +SKIP
-    >>> np.allclose(scores_from_layer(adapter, x, 'conv2d_2', acts), adapter.predict(x), atol=1e-5)  # doctest: +SKIP
+    >>> conv2 = adapter.layer_call_order()[3][0]
+    >>> acts = layer_activations(adapter, x, conv2)
+    >>> np.allclose(scores_from_layer(adapter, x, conv2, acts), adapter.predict(x), atol=1e-5)
     True
+    >>> np.allclose(scores_from_layer(adapter, x, conv2, 0 * acts), adapter.predict(x), atol=1e-5)
+    False
     """
     return adapter.scores_with_layer_output(inputs, check_layer(adapter, layer_name), activations,
                                             batch_size=batch_size)

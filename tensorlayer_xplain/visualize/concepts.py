@@ -43,8 +43,11 @@ def tcav_visualization(results, class_names=None, title=None, saveable=True, nam
 
     Examples
     --------
-    >>> df = tlxp.tcav(model, 'conv2d_2', x, y, {'square': x_square}, randoms)   # doctest: +SKIP
-    >>> tlxp.tcav_visualization(df, name='out/tcav.png')                          # doctest: +SKIP
+    >>> hidden = tlxp.as_adapter(model).layer_call_order()[-2][0]
+    >>> df = tlxp.tcav(model, hidden, X_test, y_test, {'bright': np.clip(X_train[:8] + 0.5, 0, 1)},
+    ...                random_sets=X_train, n_runs=3)
+    >>> tlxp.tcav_visualization(df, name='tcav.png') is df
+    True
     """
     missing = [c for c in _TCAV_NEEDS if not hasattr(results, "columns") or c not in results.columns]
     if missing:
@@ -126,8 +129,9 @@ def craft_visualization(result, n_concepts=3, n_crops=8, n_images=4, percentile=
 
     Examples
     --------
-    >>> res = tlxp.craft(model, X_sevens, 'conv2d_2', n_concepts=5, patch_size=12)   # doctest: +SKIP
-    >>> tlxp.craft_visualization(res, name='out/craft.png')                           # doctest: +SKIP
+    >>> res = tlxp.craft(model, x, adapter.layer_call_order()[3][0], n_concepts=3, patch_size=14, nb_design=8)
+    >>> tlxp.craft_visualization(res, name='craft.png', n_crops=4) is res
+    True
     """
     needed = ("order", "importances", "crops", "crop_coefficients", "images", "concept_maps")
     if not all(hasattr(result, a) for a in needed):
