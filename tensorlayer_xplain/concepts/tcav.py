@@ -128,8 +128,10 @@ def tcav(model, layer_name, inputs, targets, concepts, random_sets, n_runs=None,
     pandas.DataFrame
         One row per (concept, class), columns ``concept``, ``class``, ``layer``, ``score`` (mean TCAV
         score over the runs), ``score_std``, ``random_score`` / ``random_std`` (the random CAVs'
-        scores for that class), ``p_value``, ``significant``, ``cav_accuracy`` (mean held-out
-        accuracy of the concept's CAVs), ``n_inputs``, ``n_runs``. ``df.attrs`` holds the per-run
+        scores for that class), ``p_value``, ``significant``, ``derivative`` / ``random_derivative``
+        (the mean directional derivative over the class's inputs and the runs, along the unit CAV:
+        the size of the sensitivity, which the score, a share of signs, leaves out), ``cav_accuracy``
+        (mean held-out accuracy of the concept's CAVs), ``n_inputs``, ``n_runs``. ``df.attrs`` holds the per-run
         scores (``'run_scores'``: ``{(concept, class): array}``, ``'random_run_scores'``:
         ``{class: array}``), ``'alpha'``, ``'threshold'`` (the p-value bound used) and
         ``'correction'``.
