@@ -347,8 +347,7 @@ def craft(model, inputs, layer_name, n_concepts=10, patch_size=None, stride=None
     stride = _check_int(stride, "stride", 1, patch_size)
     nb_design = _check_int(nb_design, "nb_design", 2, MAX_DESIGN)
     max_iter = _check_int(max_iter, "max_iter", 1, 10_000)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError("seed: expected a non-negative int, got %r" % (seed,))
+    seed = _check_int(seed, "seed", 0, 2 ** 32 - 1)
     if crop_mode not in ("resize", "mask"):
         raise ValueError("crop_mode: expected 'resize' or 'mask', got %r" % (crop_mode,))
     if isinstance(fill, bool) or not isinstance(fill, (int, float)) or not np.isfinite(fill):

@@ -30,6 +30,8 @@ TCAV_COLUMNS = ("concept", "class", "layer", "score", "score_std", "random_score
                 "significant", "derivative", "random_derivative", "cav_accuracy", "n_inputs", "n_runs")
 #: Largest ``n_runs``.
 MAX_RUNS = 500
+#: Largest ``seed`` (run ``i`` seeds its CAV with ``seed + i``, which scikit-learn wants below 2**32).
+MAX_SEED = 2 ** 31
 #: Fewest examples in a concept or random set (the CAV is fitted on two thirds of them).
 MIN_SET = 6
 CORRECTIONS = ("bonferroni", None)
@@ -44,8 +46,8 @@ def _check_params(n_runs, alpha, correction, seed):
         raise ValueError("alpha: expected a significance level in (0, 1), got %r" % (alpha,))
     if correction not in CORRECTIONS:
         raise ValueError("correction: expected 'bonferroni' or None, got %r" % (correction,))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError("seed: expected a non-negative int, got %r" % (seed,))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError("seed: expected an int in [0, %d], got %r" % (MAX_SEED, seed))
 
 
 def _random_sets(adapter, random_sets, n_runs, size, rng):
