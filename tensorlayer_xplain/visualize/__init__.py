@@ -47,3 +47,8 @@ from .features import *  # noqa: F403, E402
 from .features import __all__ as _features_all  # noqa: E402
 
 __all__ += _features_all
+
+from .concepts import *  # noqa: F403, E402
+from .concepts import __all__ as _concepts_all  # noqa: E402
+
+__all__ += _concepts_all
