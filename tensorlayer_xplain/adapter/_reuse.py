@@ -59,10 +59,13 @@ def as_adapter(model, **options):
     options = {k: v for k, v in options.items() if v is not None}
     if isinstance(model, ModelAdapter):
         return model
+    from ._seq2seq import Seq2seqAdapter, is_keras_encoder_decoder, is_seq2seq_model
     from ._tokens import TokenAdapter, is_token_model
     from .multi_input import MultiInputAdapter, input_count
 
-    if input_count(model) > 1:
+    if "sos" in options or "seq_length" in options or is_seq2seq_model(model) or is_keras_encoder_decoder(model):
+        cls = Seq2seqAdapter  # an encoder-decoder: explained position by position over its source
+    elif input_count(model) > 1:
         cls = MultiInputAdapter
         if "image_shape" in options:
             raise ValueError("image_shape: a model with several inputs takes image_shapes (one per input); "

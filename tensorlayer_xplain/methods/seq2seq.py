@@ -32,10 +32,9 @@ Methods (names and aliases as in the registry):
 
 Source padding (``pad_id``, default 0) gets zero attribution and is never perturbed.
 
-.. note:: The token machinery of issue 24 item 2 (integer inputs for single-output
-   token models) lives in its own adapter; this module keeps its own small pieces
-   (id checks, source-only embedding swap) because a seq2seq model's embedding layer
-   is shared by the encoder and the decoder.
+The id checks and the embedding swap are the token models' own
+(:mod:`tensorlayer_xplain.adapter._tokens`): the swap replaces only the lookup of the
+source ids, since a zoo model's embedding layer also embeds the decoder inputs.
 """
 import time
 
@@ -146,14 +145,6 @@ def _check_params(name, params):
                         % (name, ", ".join(unknown), ", ".join(allowed) or "none"))
 
 
-def _token(adapter, value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError("%s: expected an int token id, got %r" % (name, value))
-    if not 0 <= int(value) < adapter.vocab_size:
-        raise ValueError("%s: expected a token id in [0, %d), got %d" % (name, adapter.vocab_size, int(value)))
-    return int(value)
-
-
 def _targets(adapter, targets, logits):
     n, t_out, vocab = logits.shape
     if targets is None:
@@ -190,7 +181,7 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
         steps = int(steps)
         if not 1 <= steps <= _MAX_STEPS:
             raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
-        base_id = adapter.pad_id if baseline_token is None else _token(adapter, baseline_token, "baseline_token")
+        base_id = adapter.pad_id if baseline_token is None else adapter.check_token("baseline_token", baseline_token)
         if base_id is None:
             raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
         base = adapter.embed(np.full(rs.shape, base_id, np.int32))
@@ -213,7 +204,7 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
 
 
 def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):
-    mask_id = adapter.pad_id if mask_token is None else _token(adapter, mask_token, "mask_token")
+    mask_id = adapter.pad_id if mask_token is None else adapter.check_token("mask_token", mask_token)
     if mask_id is None:
         raise ValueError("mask_token: the adapter has no pad id; give mask_token=")
     n, t_src = src.shape
@@ -291,6 +282,9 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         raise ValueError("batch_size: expected a positive int, got %r" % (batch_size,))
     adapter = seq2seq_adapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
     src, _ = adapter.prepare(inputs)
+    if decoder_inputs is None:  # the adapter's defaults (e.g. ModelExplainer(model, sos=1, seq_length=10))
+        sos = adapter.sos if sos is None else sos
+        seq_length = adapter.seq_length if seq_length is None else seq_length
     if seq_length is not None:
         if isinstance(seq_length, bool) or not isinstance(seq_length, (int, np.integer)) or seq_length < 1:
             raise ValueError("seq_length: expected a positive int, got %r" % (seq_length,))
@@ -299,7 +293,7 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
             raise ValueError("seq_length: expected %d (the Seq2seq model's decoder_seq_length), got %d"
                              % (fixed, seq_length))
     start = time.perf_counter()
-    meta = {"sos": None if sos is None else int(sos)}
+    meta = {"sos": None if sos is None else adapter.check_token("sos", sos)}
     if decoder_inputs is None:
         if sos is None:
             raise ValueError("sos: required without decoder_inputs (the model's greedy decoding is explained from "
