@@ -57,6 +57,10 @@ def skip_reason(adapter, method, params=None):
         from .tokens import token_skip_reason
 
         return token_skip_reason(spec.name)
+    if getattr(adapter, "seq2seq", False):
+        from .seq2seq import seq2seq_skip_reason
+
+        return seq2seq_skip_reason(adapter, spec.name)
     layered = adapter.kind != "callable"
     if spec.family == "cam":
         if not layered:

@@ -36,6 +36,7 @@ The id checks and the embedding swap are the token models' own
 (:mod:`tensorlayer_xplain.adapter._tokens`): the swap replaces only the lookup of the
 source ids, since a zoo model's embedding layer also embeds the decoder inputs.
 """
+import inspect
 import time
 
 import numpy as np
@@ -45,7 +46,8 @@ from ..explanation import Explanation
 from .integrated_gradients import _completeness, trapezoid_alphas
 from .registry import method_info
 
-__all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_PARAMETERS", "is_seq2seq_model"]
+__all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_PARAMETERS", "SEQ2SEQ_SIGNATURES",
+           "seq2seq_skip_reason", "seq2seq_cost", "is_seq2seq_model"]
 
 #: Methods that explain a seq2seq model (registry names).
 SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion", "attention")
@@ -53,14 +55,75 @@ SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occl
 #: Keyword arguments that route :func:`tensorlayer_xplain.explain` to :func:`explain_seq2seq`.
 SEQ2SEQ_PARAMETERS = ("decoder_inputs", "sos", "seq_length")
 
-_METHOD_PARAMETERS = {
-    "gradient": (),
-    "gradient_x_input": (),
-    "integrated_gradients": ("steps", "baseline_token"),
-    "occlusion": ("mask_token",),
-    "attention": (),
-}
 _MAX_STEPS = 1024
+
+
+# The parameters each method takes on a seq2seq model, declared once as signatures (what
+# ModelExplainer's config, the service and the cost estimate check against); explain_seq2seq runs them.
+def _gradient(adapter, inputs, targets, batch_size=None):
+    """Per source token: the gradient of each output position's score, summed over the embedding."""
+
+
+def _gradient_x_input(adapter, inputs, targets, batch_size=None):
+    """Per source token: gradient times embedding, summed over the embedding dimension."""
+
+
+def _integrated_gradients(adapter, inputs, targets, steps=64, baseline_token=None, batch_size=None):
+    """Integrated gradients in embedding space from the ``baseline_token`` embeddings (default: the pad id)."""
+
+
+def _occlusion(adapter, inputs, targets, mask_token=None, batch_size=None):
+    """``f(x)[t] - f(x with source token j replaced by mask_token)[t]``."""
+
+
+def _attention(adapter, inputs, targets, batch_size=None):
+    """The Luong alignment recorded from ``Decoder_Attention.score``."""
+
+
+#: name -> a function whose signature declares the method's parameters on a seq2seq model.
+SEQ2SEQ_SIGNATURES = {"gradient": _gradient, "gradient_x_input": _gradient_x_input,
+                      "integrated_gradients": _integrated_gradients, "occlusion": _occlusion,
+                      "attention": _attention}
+_METHOD_PARAMETERS = {name: tuple(p for p in inspect.signature(fn).parameters
+                                  if p not in ("adapter", "inputs", "targets", "batch_size"))
+                      for name, fn in SEQ2SEQ_SIGNATURES.items()}
+
+
+def seq2seq_skip_reason(adapter, name):
+    """Why the registered method ``name`` cannot explain the encoder-decoder behind ``adapter``, or None.
+
+    Examples
+    --------
+    >>> seq2seq_skip_reason(adapter, 'gradcam')   # doctest: +SKIP
+    "'gradcam' does not apply to an encoder-decoder; ..."
+    """
+    if name not in SEQ2SEQ_METHODS:
+        return ("%r does not apply to an encoder-decoder (it needs images, spatial layers or one output per "
+                "input); seq2seq models take %s" % (name, ", ".join(SEQ2SEQ_METHODS)))
+    if name == "attention" and not adapter.attention_layers:
+        return ("no Luong attention decoder (Decoder_Attention, as in tl.models.Seq2seqLuongAttention) to read "
+                "alignments from")
+    return None
+
+
+def seq2seq_cost(name, adapter, n, steps=64, **_):
+    """``(forward, backward)`` rows through the model for ``n`` source sequences (teacher-forced passes).
+
+    One row is one source sequence with all its output positions; the per-position
+    gradient methods take one row per output position (``T_out``: the adapter's
+    ``seq_length`` or output length, else the last one seen; 1 when unknown) and
+    occlusion one per source token (``T_src``: the last length seen, else 1).
+    """
+    t_src, t_out = adapter._lengths or (1, None)
+    t_out = t_out or adapter.seq_length or adapter.fixed_output_length or 1
+    decode = n * t_out if adapter.sos is not None or adapter.seq_length is not None else 0  # greedy decoding
+    if name in ("gradient", "gradient_x_input"):
+        return decode + n * t_out, n * t_out
+    if name == "integrated_gradients":
+        return decode + n * t_out * (int(steps) + 1), n * t_out * (int(steps) + 1)
+    if name == "occlusion":
+        return decode + n * (int(t_src) + 1), 0
+    return decode + n, 0
 
 
 class Seq2seqExplanation(Explanation):

@@ -42,3 +42,7 @@ from .text import *  # noqa: F403, E402
 from .text import __all__ as _text_all  # noqa: E402
 
 __all__ += _text_all
+from .seq2seq import *  # noqa: F403, E402
+from .seq2seq import __all__ as _seq2seq_all  # noqa: E402
+
+__all__ += _seq2seq_all
