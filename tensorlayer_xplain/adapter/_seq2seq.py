@@ -255,9 +255,15 @@ class Seq2seqAdapter(ModelAdapter):
         return dec
 
     def prepare(self, inputs, name="inputs"):
-        """Source ids ``(N, T_src)`` as int32 (see :meth:`check_ids`)."""
+        """Source ids ``(N, T_src)`` as int32 (see :meth:`check_ids`); ``input_shape`` becomes ``(T_src,)``."""
         ids = self.check_ids(inputs, name)
+        self.input_shape = (int(ids.shape[1]),)  # any source length: the last one seen
         return ids, tuple(ids.shape)
+
+    @property
+    def image_shape(self):
+        """``(1, T_src, 1)``: a source sequence is drawn as one row."""
+        return None if self.input_shape is None else (1, int(self.input_shape[0]), 1)
 
     def _input_specs(self):
         return [tf.TensorSpec((None, self._lengths[0]), tf.int32)]
@@ -330,45 +336,47 @@ class Seq2seqAdapter(ModelAdapter):
 
         return self._run("alignments", step, src, dec, batch_size=batch_size)
 
-    def select_positions(self, logits, positions, tokens):
-        """``logits[b, positions[b], tokens[b]]`` for every row ``b`` (inside a step)."""
-        index = tf.stack([tf.range(tf.shape(positions)[0]), positions, tokens], axis=1)
-        return tf.gather_nd(logits, index)
+    def source_gradients(self, src, dec, emb, tokens, batch_size=None):
+        """Per output position, gradients w.r.t. the source embeddings of the score of ``tokens``.
 
-    def position_gradients(self, src, dec, emb, positions, tokens, batch_size=None):
-        """Gradients w.r.t. the source embeddings of the score of ``tokens`` at ``positions``, one row each.
+        One forward pass per source sequence and one backward pass per output position
+        (a persistent tape), in one compiled step; ``batch_size`` bounds the rows
+        (source sequence x output position) in flight.
 
         Parameters
         ----------
-        src : ndarray int32 (R, T_src)
-        dec : ndarray int32 (R, T_out)
-        emb : ndarray float32 (R, T_src, D)
+        src : ndarray int32 (N, T_src)
+        dec : ndarray int32 (N, T_out)
+        emb : ndarray float32 (N, T_src, D)
             What the embedding layer returns for the source ids.
-        positions, tokens : ndarray int32 (R,)
+        tokens : ndarray int32 (N, T_out)
+            The token explained at each position.
 
         Returns
         -------
-        grads : ndarray (R, T_src, D)
-        scores : ndarray (R,)
+        grads : ndarray (N, T_out, T_src, D)
+        scores : ndarray (N, T_out)
         """
+        t_out = dec.shape[1]
 
-        def step(s, d, e, p, k):
-            with tf.GradientTape() as tape:
+        def step(s, d, e, k):
+            with tf.GradientTape(persistent=True) as tape:
                 tape.watch(e)
                 with replaced_embeddings(self.embedding, e, self._forward_attr(), only=s):
                     logits = self.teacher_forced_call(s, d)
-                selected = self.select_positions(logits, p, k)
-            grads = tape.gradient(selected, e)
-            if grads is None:
+                selected = tf.gather(logits, k, batch_dims=2)  # (B, T_out)
+                columns = [selected[:, t] for t in range(t_out)]
+            grads = [tape.gradient(column, e) for column in columns]
+            del tape
+            if any(g is None for g in grads):
                 raise TypeError("embedding_layer: the output does not depend on the output of layer %r"
                                 % self.embedding.name)
-            return grads, selected
+            return tf.stack(grads, axis=1), selected
 
-        specs = [tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32), tf.TensorSpec((None,), tf.int32),
-                 tf.TensorSpec((None,), tf.int32)]
-        return self._run("position_gradients", step, src, dec, np.asarray(emb, np.float32),
-                         np.asarray(positions, np.int32), np.asarray(tokens, np.int32), extra_specs=specs,
-                         batch_size=batch_size)
+        specs = [tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32), tf.TensorSpec((None, t_out), tf.int32)]
+        rows = min(int(batch_size or self.batch_size), self.batch_size)
+        return self._run("source_gradients", step, src, dec, np.asarray(emb, np.float32),
+                         np.asarray(tokens, np.int32), extra_specs=specs, batch_size=max(1, rows // t_out))
 
     def source_embedding_scores(self, src, dec, emb, batch_size=None):
         """Teacher-forced logits ``(R, T_out, V)`` with the source embeddings replaced by ``emb``."""

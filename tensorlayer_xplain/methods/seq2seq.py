@@ -223,47 +223,36 @@ def _targets(adapter, targets, logits):
     return arr.astype(np.int32)
 
 
-def _rows(src, dec, targets):
-    """One row per (sample, output position): src, dec, position, token (sample-major)."""
-    n, t_out = targets.shape
-    positions = np.tile(np.arange(t_out, dtype=np.int32), n)
-    return (np.repeat(src, t_out, 0), np.repeat(dec, t_out, 0), positions,
-            targets.reshape(-1).astype(np.int32))
-
-
 def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, baseline_token=None):
     n, t_out = targets.shape
-    rs, rd, rp, rk = _rows(src, dec, targets)
-    emb = adapter.embed(rs)
+    emb = adapter.embed(src)
     meta = {}
     if name in ("gradient", "gradient_x_input"):
-        grads, _ = adapter.position_gradients(rs, rd, emb, rp, rk, batch_size)
-        per_dim = grads if name == "gradient" else grads * emb
-        attributions = per_dim.sum(-1)
-    else:
-        steps = int(steps)
-        if not 1 <= steps <= _MAX_STEPS:
-            raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
-        base_id = adapter.pad_id if baseline_token is None else adapter.check_token("baseline_token", baseline_token)
-        if base_id is None:
-            raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
-        base = adapter.embed(np.full(rs.shape, base_id, np.int32))
-        alphas, weights = trapezoid_alphas(steps)
-        total = np.zeros(emb.shape, np.float32)
-        ends = {}
-        for alpha, weight in zip(alphas, weights):
-            point = base + alpha * (emb - base)
-            grads, scores = adapter.position_gradients(rs, rd, point, rp, rk, batch_size)
-            total += weight * grads
-            if alpha in (0.0, 1.0):
-                ends[float(alpha)] = scores
-        attributions = (total * (emb - base)).sum(-1)
-        gap, _, _ = _completeness(attributions, ends[1.0], ends[0.0])
-        meta.update({"completeness_gap": gap.reshape(n, t_out).astype(np.float32),
-                     "max_completeness_gap": float(gap.max()),
-                     "baseline_scores": ends[0.0].reshape(n, t_out).astype(np.float32),
-                     "baseline_token": int(base_id), "steps": steps})
-    return attributions.reshape(n, t_out, -1), meta
+        grads, _ = adapter.source_gradients(src, dec, emb, targets, batch_size)  # (N, T_out, T_src, D)
+        per_dim = grads if name == "gradient" else grads * emb[:, None]
+        return per_dim.sum(-1), meta
+    steps = int(steps)
+    if not 1 <= steps <= _MAX_STEPS:
+        raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
+    base_id = adapter.pad_id if baseline_token is None else adapter.check_token("baseline_token", baseline_token)
+    if base_id is None:
+        raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
+    base = adapter.embed(np.full(src.shape, base_id, np.int32))
+    alphas, weights = trapezoid_alphas(steps)
+    total = np.zeros((n, t_out) + emb.shape[1:], np.float32)
+    ends = {}
+    for alpha, weight in zip(alphas, weights):
+        grads, scores = adapter.source_gradients(src, dec, base + alpha * (emb - base), targets, batch_size)
+        total += weight * grads
+        if alpha in (0.0, 1.0):
+            ends[float(alpha)] = scores.reshape(-1)
+    attributions = (total * (emb - base)[:, None]).sum(-1)  # (N, T_out, T_src)
+    gap, _, _ = _completeness(attributions.reshape(n * t_out, -1), ends[1.0], ends[0.0])
+    meta.update({"completeness_gap": gap.reshape(n, t_out).astype(np.float32),
+                 "max_completeness_gap": float(gap.max()),
+                 "baseline_scores": ends[0.0].reshape(n, t_out).astype(np.float32),
+                 "baseline_token": int(base_id), "steps": steps})
+    return attributions, meta
 
 
 def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):

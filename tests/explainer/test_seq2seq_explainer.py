@@ -113,3 +113,28 @@ def test_keras_encoder_decoder(keras_model):
     assert np.all(occ.attributions[0, :, -2:] == 0)
     greedy = tlxp.ModelExplainer(keras_model, methods=["gradient"], sos=SOS, seq_length=3).explain(src, "gradient")
     assert greedy.shape == (3, 3, 5) and greedy.meta["decoding_consistent"]
+
+
+def test_explain_dataset_stores_per_position_attributions(luong, tmp_path):
+    src, _ = _data(6, n=5)
+    explainer = tlxp.ModelExplainer(luong, methods=["attention", "occlusion", "gradcam"], sos=SOS, seq_length=4)
+    with pytest.raises(ValueError, match="method: seq2seq models are explained with .*got 'gradcam'"):
+        explainer.explain_dataset(src, str(tmp_path / "bad.zarr"), progress=False)  # every method must apply
+    store = explainer.explain_dataset(src, str(tmp_path / "s.zarr"), methods=["attention", "occlusion"],
+                                      chunk_size=2, store_inputs=True, progress=False)
+    read = store["occlusion"][1:5]
+    direct = explainer.explain(src, "occlusion")
+    assert isinstance(read, tlxp.Seq2seqExplanation) and read.shape == (4, 4, 5)
+    np.testing.assert_allclose(read.attributions, direct.attributions[1:5], atol=1e-6)
+    np.testing.assert_array_equal(read.inputs, src[1:5])
+    np.testing.assert_array_equal(read.decoder_inputs, direct.decoder_inputs[1:5])
+    np.testing.assert_array_equal(read.targets, direct.targets[1:5])
+    np.testing.assert_allclose(store["attention"][:].attributions.sum(-1), 1.0, atol=1e-5)
+    reopened = tlxp.open_store(str(tmp_path / "s.zarr"), verify=True)
+    assert reopened["attention"][4].shape == (1, 4, 5)
+    again = explainer.explain_dataset(src, str(tmp_path / "s.zarr"), methods=["attention", "occlusion"],
+                                      chunk_size=2, store_inputs=True, progress=False)  # resumed: nothing to do
+    np.testing.assert_array_equal(again["occlusion"][:].attributions, store["occlusion"][:].attributions)
+    with pytest.raises(ValueError, match="sos: explain_dataset on an encoder-decoder"):
+        tlxp.ModelExplainer(luong, methods=["attention"]).explain_dataset(src, str(tmp_path / "x.zarr"),
+                                                                         progress=False)
