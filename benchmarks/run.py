@@ -27,7 +27,7 @@ output, ``attention_rollout`` needs self-attention layers, ``lime_tabular`` and
   deletion AUC (lower is better), insertion AUC and μ-fidelity (higher is
   better). A ``random`` row (uniform random attributions) gives the chance level.
 
-Method settings come from :data:`benchmarks.settings.METHODS` (the methods' defaults in the full
+Method settings come from each method's ``benchmark`` declaration (the methods' defaults in the full
 run, smaller work in ``--quick``); run settings from :data:`benchmarks.settings.RUNS`. This module builds
 the table (baselines, quality, the user's path) and runs the command line; timing, memory, machine facts
 and the outputs are in ``benchmarks.timing``, ``memory``, ``machine`` and ``report``.
@@ -105,7 +105,7 @@ def _floor_kwargs(params):
     ig, sg, vg = params["integrated_gradients"], params["smoothgrad"], params["vargrad"]
     occ, rise = params["occlusion"], params["rise"]
     if (vg["n_samples"], vg["noise_level"]) != (sg["n_samples"], sg["noise_level"]):
-        raise ValueError("METHODS: smoothgrad and vargrad share one floor setting; give them the same "
+        raise ValueError("benchmark settings: smoothgrad and vargrad share one floor setting; give them the same "
                          "n_samples and noise_level, got %r and %r" % (sg, vg))
     return {"ig_steps": ig["steps"], "sg_samples": sg["n_samples"], "noise_level": sg["noise_level"],
             "occlusion_window": occ["window"], "occlusion_stride": occ["stride"], "rise_n_masks": rise["n_masks"],
@@ -178,7 +178,7 @@ def build_table(models, mode="full", methods=None, run=None, baselines=True, log
     models : dict of str -> (model, X_train, X_test)
         Models to benchmark under a short label (``'cnn'``, ``'mlp'``).
     mode : {'full', 'quick'}
-        Which settings of :data:`METHODS` to use.
+        Which settings of the methods' ``benchmark`` declarations to use.
     methods : sequence of str, optional
         Method names (default: ``tlxp.available_methods()``).
     run : dict, optional

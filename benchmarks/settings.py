@@ -1,8 +1,7 @@
 """The suite's settings, the one place: run sizes per mode, method parameters, which methods apply to a model."""
 import numpy as np
 
-from tensorlayer_xplain.methods.attention import attention_layer_names
-from tensorlayer_xplain.methods.registry import method_info, method_parameters
+from tensorlayer_xplain.methods.registry import TrainingRows, method_info, method_parameters, skip_reason
 
 #: Run settings per mode. ``batch``: test digits per timed call; ``min/max_repeats`` and
 #: ``budget`` (seconds of timing per row): how many timed repeats (pairs with the baseline);
@@ -13,51 +12,6 @@ RUNS = {
              "metric_images": 16, "steps": 25, "n_subsets": 128},
     "quick": {"batch": 32, "min_repeats": 3, "max_repeats": 15, "budget": 1.5,
               "metric_images": 8, "steps": 10, "n_subsets": 32},
-}
-
-
-class Train:
-    """Placeholder for ``n`` training rows of the model being benchmarked (a seeded sample)."""
-
-    def __init__(self, n):
-        self.n = int(n)
-
-    def __repr__(self):
-        return "%d train rows" % self.n
-
-
-#: Method settings. Per method: ``full`` / ``quick`` parameters (``{}`` = the method's
-#: defaults; ``Train(n)`` = n rows of the model's training set), ``images`` (timed
-#: images per mode when fewer than the batch: methods that explain one image at a
-#: time), ``inputs='flat'`` (only for models with flat inputs), and ``work``: the
-#: parameters shown in the table. A registered method missing here runs with its
-#: defaults.
-METHODS = {
-    "gradient": {},
-    "gradient_x_input": {},
-    "integrated_gradients": {"quick": {"steps": 16}, "work": ("steps",)},
-    "smoothgrad": {"quick": {"n_samples": 8}, "work": ("n_samples",)},
-    "vargrad": {"quick": {"n_samples": 8}, "work": ("n_samples",)},
-    "guided_backprop": {},
-    "gradcam": {},
-    "gradcam_plus_plus": {},
-    "scorecam": {},
-    "occlusion": {"quick": {"stride": 4}, "work": ("window", "stride")},
-    "rise": {"quick": {"n_masks": 250}, "work": ("n_masks",)},
-    "attention": {},
-    "attention_rollout": {},
-    "lime": {"quick": {"num_samples": 200}, "images": {"full": 8, "quick": 2}, "work": ("num_samples",)},
-    "shap": {"full": {"background": Train(100)}, "quick": {"background": Train(20), "n_samples": 50},
-             "work": ("n_samples", "background")},
-    "shap_deep": {"full": {"background": Train(100)}, "quick": {"background": Train(20)},
-                  "images": {"full": 16, "quick": 4}, "work": ("background",)},
-    "shap_partition": {"quick": {"max_evals": 100}, "images": {"full": 16, "quick": 4}, "work": ("max_evals",)},
-    "shap_kernel": {"full": {"background": Train(100)}, "quick": {"background": Train(20), "nsamples": 300,
-                                                                   "max_background": 5},
-                    "images": {"full": 8, "quick": 2}, "inputs": "flat", "work": ("nsamples", "max_background")},
-    "lime_tabular": {"full": {"training_data": Train(1000)},
-                     "quick": {"training_data": Train(1000), "num_samples": 500},
-                     "images": {"full": 8, "quick": 2}, "inputs": "flat", "work": ("num_samples",)},
 }
 
 
@@ -84,20 +38,26 @@ USER_PATH_TARGETS = {"gradient": 1.1, "gradcam": 1.3, "gradcam_plus_plus": 1.4}
 
 
 def method_spec(name):
-    """The suite's settings entry for ``name`` (an empty one for methods it does not list)."""
-    return METHODS.get(name, {})
+    """The benchmark settings ``name`` declares (``register_method(..., benchmark=...)``; empty: its defaults).
+
+    ``quick`` / ``full``: parameters per mode (``TrainingRows(n)`` = n rows of the
+    model's training set); ``images``: timed images per mode when fewer than the
+    batch (methods that explain one image at a time); ``inputs='flat'``: only for
+    models with flat inputs; ``work``: the parameters shown in the table.
+    """
+    return method_info(name).benchmark
 
 
 def resolve_params(name, mode, X_train):
     """``(params, resolved, work)``: the parameters the suite passes, all of them with defaults, the table text.
 
-    ``Train(n)`` placeholders become ``n`` rows of ``X_train`` (seeded sample).
+    ``TrainingRows(n)`` placeholders become ``n`` rows of ``X_train`` (seeded sample).
     """
     if mode not in RUNS:
         raise ValueError("mode: expected one of %s, got %r" % (sorted(RUNS), mode))
     given = dict(method_spec(name).get(mode, {}))
     for key, value in given.items():
-        if isinstance(value, Train):
+        if isinstance(value, TrainingRows):
             rows = np.random.default_rng(SEED).choice(len(X_train), min(value.n, len(X_train)), replace=False)
             given[key] = X_train[np.sort(rows)]
     resolved = dict(method_parameters(name))
@@ -110,16 +70,10 @@ def resolve_params(name, mode, X_train):
 
 
 def applies(name, adapter):
-    """None when method ``name`` applies to the model behind ``adapter``, else the reason it does not."""
-    spec = method_info(name)
-    flat = len(adapter.input_shape) == 1
-    if method_spec(name).get("inputs") == "flat" and not flat:
+    """None when method ``name`` applies to the model behind ``adapter`` (its declaration), else the reason."""
+    if method_spec(name).get("inputs") == "flat" and len(adapter.input_shape) != 1:
         return "for flat inputs (run on the MLP)"
-    if spec.family == "cam" and not any(len(shape) == 3 for _, shape in adapter.layer_call_order()):
-        return "needs a layer with a 4-D output"
-    if name == "attention_rollout" and not attention_layer_names(adapter):
-        return "needs self-attention layers"
-    return None
+    return skip_reason(adapter, name)
 
 
 #: Row order of the table (families not listed go last, then by name).

@@ -9,10 +9,10 @@ importable as aliases of the moved modules (see ``_utils/aliases.py``).
 
 Examples
 --------
->>> import tensorlayer_xplain as tlxp                              # doctest: +SKIP
->>> explainer = tlxp.ModelExplainer(model, methods=['gradient'])   # doctest: +SKIP
->>> exp = explainer.explain(X_test[:4])                           # doctest: +SKIP
->>> tlxp.gradient_visualization(model, X_test[:4], name='grad')    # doctest: +SKIP
+>>> import tensorlayer_xplain as tlxp
+>>> explainer = tlxp.ModelExplainer(model, methods=['gradient'])
+>>> exp = explainer.explain(X_test[:4])
+>>> tlxp.gradient_visualization(model, X_test[:4], name='grad')
 """
 from ._utils import quiet as _quiet
 

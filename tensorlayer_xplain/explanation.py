@@ -255,10 +255,10 @@ class MultiInputExplanation(Explanation):
 
     Examples
     --------
-    >>> exp = tlxp.explain(siamese, [xa, xb], 'gradient')   # doctest: +SKIP
-    >>> [a.shape for a in exp.attributions]                 # doctest: +SKIP
+    >>> exp = tlxp.explain(siamese, [xa, xb], 'gradient')
+    >>> [a.shape for a in exp.attributions]
     [(4, 28, 28, 1), (4, 28, 28, 1)]
-    >>> exp.heatmap(input=1).shape                          # doctest: +SKIP
+    >>> exp.heatmap(input=1).shape
     (4, 28, 28)
     """
 

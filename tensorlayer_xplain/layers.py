@@ -14,10 +14,14 @@ Attention weights are exposed without changing any output
 ``(N, heads, tokens, tokens)`` (rows sum to 1). Capturing that child's output
 records the weights of any call, static or dynamic model, with the model untouched:
 
->>> adapter = tlxp.as_adapter(model)                                   # doctest: +SKIP
->>> name = mhsa.attention_layer_name                                   # doctest: +SKIP
->>> weights = adapter.capture(x, [name]).outputs[name]                 # doctest: +SKIP
->>> weights.shape                                                      # doctest: +SKIP
+>>> ni = tl.layers.Input([None, 50, 64])
+>>> mhsa = MultiHeadSelfAttention(4, 16, in_channels=64)
+>>> model = tl.models.Model(inputs=ni, outputs=mhsa(ni))
+>>> x = np.random.default_rng(0).random((8, 50, 64), np.float32)
+>>> adapter = tlxp.as_adapter(model)
+>>> name = mhsa.attention_layer_name
+>>> weights = adapter.capture(x, [name]).outputs[name]
+>>> weights.shape
 (8, 4, 50, 50)
 
 Layers describing how tokens map to the image carry plain attributes that the
@@ -103,7 +107,7 @@ class AttentionSoftmax(Layer):
 
     Examples
     --------
-    >>> AttentionSoftmax()(tf.zeros((1, 2, 3, 3))).numpy()[0, 0, 0]    # doctest: +SKIP
+    >>> AttentionSoftmax().forward(tf.zeros((1, 2, 3, 3))).numpy()[0, 0, 0]
     array([0.33333334, 0.33333334, 0.33333334], dtype=float32)
     """
 
@@ -155,10 +159,10 @@ class MultiHeadSelfAttention(_Composite):
 
     Examples
     --------
-    >>> ni = tl.layers.Input([None, 50, 64])                               # doctest: +SKIP
-    >>> mhsa = MultiHeadSelfAttention(4, 16, in_channels=64)               # doctest: +SKIP
-    >>> model = tl.models.Model(inputs=ni, outputs=mhsa(ni))               # doctest: +SKIP
-    >>> mhsa.attention_layer_name                                           # doctest: +SKIP
+    >>> ni = tl.layers.Input([None, 50, 64])
+    >>> mhsa = MultiHeadSelfAttention(4, 16, in_channels=64)
+    >>> model = tl.models.Model(inputs=ni, outputs=mhsa(ni))
+    >>> mhsa.attention_layer_name  # doctest: +IGNORE_RESULT
     'multiheadselfattention_attention'
     """
 
@@ -258,8 +262,8 @@ class PatchEmbedding(Layer):
 
     Examples
     --------
-    >>> emb = PatchEmbedding(4, 64, in_channels=1, image_size=28)   # doctest: +SKIP
-    >>> emb(tf.zeros((2, 28, 28, 1))).shape, emb.grid_shape          # doctest: +SKIP
+    >>> emb = PatchEmbedding(4, 64, in_channels=1, image_size=28)
+    >>> emb.forward(tf.zeros((2, 28, 28, 1))).shape, emb.grid_shape
     (TensorShape([2, 49, 64]), (7, 7))
     """
 

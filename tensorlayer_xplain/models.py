@@ -231,7 +231,7 @@ def train(model, X, y, epochs=3, batch_size=128, learning_rate=1e-3, seed=0, X_v
 
     Examples
     --------
-    >>> history = train(mlp(seed=0), X_train, y_train, epochs=1)   # doctest: +SKIP
+    >>> history = train(mlp(seed=0), X_train.reshape(-1, 784), y_train, epochs=1)
     """
     X = np.asarray(X, np.float32)
     y = np.asarray(y, np.int64)
@@ -309,8 +309,8 @@ def calibrate_batchnorm(model, X):
 
     Examples
     --------
-    >>> resnet = tl.models.ResNet50(pretrained=False)                        # doctest: +SKIP
-    >>> calibrate_batchnorm(resnet, np.random.rand(4, 224, 224, 3))           # doctest: +SKIP
+    >>> resnet = tl.models.ResNet50(pretrained=False)
+    >>> calibrate_batchnorm(resnet, np.random.rand(4, 224, 224, 3))
     """
     layers = [layer for layer in as_adapter(model).iter_layers() if isinstance(layer, BatchNorm)]
     decays = [layer.decay for layer in layers]

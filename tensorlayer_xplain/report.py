@@ -158,7 +158,7 @@ def effective_params(exp):
 
     Examples
     --------
-    >>> effective_params(tlxp.explain(model, x, 'ig', seed=0))   # doctest: +SKIP
+    >>> effective_params(tlxp.explain(model, x, 'ig', seed=0))
     {'steps': 64, 'baseline': 'zeros', 'blur_sigma': 3.0, 'seed': 0, ...}
     """
     try:
@@ -340,7 +340,7 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
 
     Examples
     --------
-    >>> text = render_report(exps, labels=y[:8], sections=[('Diagnosis', '<p>3 errors</p>')])  # doctest: +SKIP
+    >>> text = render_report(exps, labels=y_test[:4], sections=[('Diagnosis', '<p>3 errors</p>')])
     """
     if not explanations:
         raise ValueError("explanations: expected at least one method's explanation, got none")
@@ -407,7 +407,7 @@ def write_report(path, explanations, class_names=None, metrics=None, title="tens
     Examples
     --------
     >>> write_report('out/report.html', explainer.explain_all(X_test[:8]),
-    ...              sections=[('Notes', '<p>trained 1 epoch</p>')])            # doctest: +SKIP
+    ...              sections=[('Notes', '<p>trained 1 epoch</p>')])
     'out/report.html'
     """
     path = os.fspath(path)

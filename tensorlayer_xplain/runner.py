@@ -74,8 +74,8 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
 
     Examples
     --------
-    >>> exp = explain(model, x_test[:4], 'gradient')      # doctest: +SKIP
-    >>> exp.heatmap().shape                              # doctest: +SKIP
+    >>> exp = explain(model, x_test[:4], 'gradient')
+    >>> exp.heatmap().shape
     (4, 28, 28)
     """
     if _is_seq2seq(model, params):

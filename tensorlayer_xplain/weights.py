@@ -119,9 +119,9 @@ def save_weights(model, path):
     Examples
     --------
     >>> import tensorlayer_xplain as tlxp
-    >>> tlxp.save_weights(model, 'cnn.safetensors')                # doctest: +SKIP
+    >>> tlxp.save_weights(model, 'cnn.safetensors')
     'cnn.safetensors'
-    >>> tlxp.load_weights(tlxp.models.cnn(), 'cnn.safetensors')    # doctest: +SKIP
+    >>> tlxp.load_weights(tlxp.models.cnn(), 'cnn.safetensors')
     """
     fmt = _format(path)
     variables = model_variables(model)
@@ -363,7 +363,8 @@ def load_weights(model, path, allow_pickle=False):
     Examples
     --------
     >>> import tensorlayer_xplain as tlxp
-    >>> model = tlxp.load_weights(tlxp.models.cnn(), 'cnn.npz')   # doctest: +SKIP
+    >>> tlxp.save_weights(tlxp.models.cnn(seed=1), 'cnn.npz')
+    >>> model = tlxp.load_weights(tlxp.models.cnn(), 'cnn.npz')
     """
     from .adapter import ModelAdapter
 

@@ -201,6 +201,18 @@ def planted_token_model(planted=(5, 7), vocab=30, dim=4, seed=0, length=12):
     return model
 
 
+class CountingLinear:
+    """A plain-callable linear model (fast) that counts its calls: ``(N, n_in) -> (N, n_out)``."""
+
+    def __init__(self, n_in=6, n_out=3):
+        self.w = np.random.default_rng(0).normal(size=(n_in, n_out)).astype(np.float32)
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return tf.matmul(tf.reshape(tf.cast(x, tf.float32), (-1, self.w.shape[0])), self.w)
+
+
 # ----------------------------------------------------------------------------- encoder-decoders
 def tiny_luong(method="general", seed=0, vocab=9, dim=5, hidden=6):
     """A tiny ``tl.models.Seq2seqLuongAttention`` (GRU) whose embeddings and score weights are scaled up

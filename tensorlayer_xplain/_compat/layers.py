@@ -57,7 +57,8 @@ def unread_to_variable(layer, value):
 
     Examples
     --------
-    >>> bn.moving_mean = unread_to_variable(bn, bn.moving_mean)   # doctest: +SKIP
+    # runs inside the BatchNorm patch after a training step (tests/test_compat_layers.py covers it)
+    >>> bn.moving_mean = unread_to_variable(bn, bn.moving_mean)  # doctest: +SKIP
     """
     for weight in getattr(layer, "_nontrainable_weights", None) or []:
         if weight is value or getattr(weight, "handle", None) is getattr(value, "handle", False):
@@ -217,7 +218,7 @@ def apply_layer_patches(tl):
     Examples
     --------
     >>> import tensorlayer as tl
-    >>> apply_layer_patches(tl)   # already applied on import: nothing new  # doctest: +SKIP
+    >>> apply_layer_patches(tl)   # already applied on import: nothing new
     []
     """
     return [name for name, cls, forward in _patches(tl) if install(cls, "forward", forward, name)]

@@ -76,7 +76,7 @@ def deadline(seconds=None, at=None, cancelled=None):
 
     Examples
     --------
-    >>> with deadline(seconds=30):               # doctest: +SKIP
+    >>> with deadline(seconds=30):
     ...     exp = explainer.explain(x, method='integrated_gradients')
     """
     token = _CURRENT.set(_Deadline(seconds, at, cancelled))

@@ -66,7 +66,8 @@ def tl_figure(saveable=True, name="figure", fig_idx=None, second=10, figsize=Non
 
     Examples
     --------
-    >>> with tl_figure(True, 'out/heat.png', fig_idx=1) as fig:   # doctest: +SKIP
+    >>> heat = exp.heatmap()[0]
+    >>> with tl_figure(True, 'out/heat.png', fig_idx=1) as fig:
     ...     fig.add_subplot(1, 1, 1).imshow(heat)
     """
     if not saveable and (isinstance(second, bool) or not isinstance(second, (int, float)) or second < 0):

@@ -27,7 +27,8 @@ def atomic_path(path, argument="path"):
 
     Examples
     --------
-    >>> with atomic_path('out/report.html') as tmp:      # doctest: +SKIP
+    >>> text = '<html><body>report</body></html>'
+    >>> with atomic_path('out/report.html') as tmp:
     ...     open(tmp, 'w').write(text)
     """
     directory = ensure_parent(path, argument)

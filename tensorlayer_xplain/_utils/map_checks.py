@@ -123,7 +123,7 @@ def map_note(exp, i):
 
     Examples
     --------
-    >>> map_note(exp, 0)          # doctest: +SKIP
+    >>> map_note(exp, 0)  # doctest: +IGNORE_RESULT
     'constant map; all outputs equal'
     """
     notes = []

@@ -30,8 +30,8 @@ def steady_timings(explanations, rerun):
 
     Examples
     --------
-    >>> exps = {'gradient': tlxp.explain(model, x, 'gradient')}                      # doctest: +SKIP
-    >>> steady_timings(exps, lambda m: tlxp.explain(model, x, m))['gradient'].timings  # doctest: +SKIP
+    >>> exps = {'gradient': tlxp.explain(model, x, 'gradient')}
+    >>> steady_timings(exps, lambda m: tlxp.explain(model, x, m))['gradient'].timings  # doctest: +IGNORE_RESULT
     {'total': 0.0031, 'per_sample': 0.00078, 'compile': 0.41}
     """
     for name, exp in explanations.items():

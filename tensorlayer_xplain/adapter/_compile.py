@@ -62,7 +62,8 @@ def failing_layer(err):
 
     Examples
     --------
-    >>> try:                                             # doctest: +SKIP
+    >>> # needs a model with a layer that cannot be traced (tests/test_model_support.py builds one)
+    >>> try:  # doctest: +SKIP
     ...     tf.function(model)(x)
     ... except TypeError as err:
     ...     print(failing_layer(err).name)

@@ -10,8 +10,8 @@ live (inference only; nothing is written).
 
 Examples
 --------
->>> strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])        # doctest: +SKIP
->>> explainer = tlxp.ModelExplainer(model, methods=['gradient'], strategy=strategy)  # doctest: +SKIP
+>>> strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+>>> explainer = tlxp.ModelExplainer(model, methods=['gradient'], strategy=strategy)
 """
 import tensorflow as tf
 

@@ -22,7 +22,7 @@ def differentiate(adapter, xb, targets, return_scores=False):
 
     Examples
     --------
-    >>> with adapter.inference_mode():                                    # doctest: +SKIP
+    >>> with adapter.inference_mode():
     ...     grads, selected = adapter.differentiate(tf.constant(x), tf.constant(t))
     """
     with tf.GradientTape() as tape:

@@ -50,7 +50,8 @@ def sample_bytes(adapter, backward=False):
 
     Examples
     --------
-    >>> ModelAdapter(tl.models.vgg16()).sample_bytes() // 2 ** 20   # doctest: +SKIP
+    # builds VGG16 (138M parameters, 500 MB): too slow for the docs run
+    >>> ModelAdapter(tl.models.vgg16()).sample_bytes() // 2 ** 20  # doctest: +SKIP
     59
     """
     if adapter._input_bytes() is None:
@@ -77,7 +78,8 @@ def batch_rows(adapter, batch_size=None, backward=False):
 
     Examples
     --------
-    >>> ModelAdapter(tl.models.vgg16(), batch_size=256).batch_rows(backward=True)   # doctest: +SKIP
+    # builds VGG16 (138M parameters, 500 MB): too slow for the docs run
+    >>> ModelAdapter(tl.models.vgg16(), batch_size=256).batch_rows(backward=True)  # doctest: +SKIP
     8
     """
     limit = int(batch_size or adapter.batch_size)

@@ -41,10 +41,10 @@ class ModelAdapter:
 
     Examples
     --------
-    >>> adapter = ModelAdapter(tl_mlp)                      # doctest: +SKIP
-    >>> adapter.predict(x_test[:5]).shape                    # doctest: +SKIP
+    >>> adapter = ModelAdapter(mlp)          # the flat-784 tutorial MLP takes 28x28x1 images too
+    >>> adapter.predict(x_test[:5]).shape
     (5, 10)
-    >>> adapter.gradients(x_test[:5], targets=[7, 2, 1, 0, 4]).shape  # doctest: +SKIP
+    >>> adapter.gradients(x_test[:5], targets=[7, 2, 1, 0, 4]).shape
     (5, 784)
     """
 

@@ -53,7 +53,7 @@ def as_adapter(model, **options):
 
     Examples
     --------
-    >>> as_adapter(model) is as_adapter(model)   # doctest: +SKIP
+    >>> as_adapter(model) is as_adapter(model)
     True
     """
     options = {k: v for k, v in options.items() if v is not None}

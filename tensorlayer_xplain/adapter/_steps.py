@@ -1,4 +1,5 @@
 """The compiled-step cache (one trace per adapter and key) and batched application with out-of-memory retries."""
+import time
 import warnings
 
 import numpy as np
@@ -55,12 +56,81 @@ def trace_count(adapter):
     return sum(fn.experimental_get_tracing_count() for fn in adapter._functions.values())
 
 
+#: Seconds one block should take under a deadline (blocks are then sized by time, see :func:`run_blocks`).
+BLOCK_SECONDS = 0.5
+#: Under a deadline the first block of a blocked computation holds this many pieces (then blocks are timed).
+TIMED_FIRST_PIECES = 4
+
+
+def run_blocks(n, rows, piece, call, what=None):
+    """The one block loop: ``call(start, stop, piece)`` over blocks of ``range(n)``, halving on out-of-memory.
+
+    Every batched computation of the package goes through this loop (the
+    adapter's :func:`map_batches` and the methods' compiled blocks, see
+    :mod:`tensorlayer_xplain.methods.engine`), so out-of-memory retries and
+    deadlines are written once: before each block the current deadline is
+    checked (:func:`tensorlayer_xplain._utils.deadline.check`), and on
+    ``tf.errors.ResourceExhaustedError`` the piece size is halved and the same
+    block retried, with a ``RuntimeWarning``. ``call`` must commit its results
+    only after its compiled call returned.
+
+    Under a deadline (e.g. in the HTTP service) blocks of ``rows`` rows are
+    sized by time: the first holds :data:`TIMED_FIRST_PIECES` pieces, the next
+    ones as many rows as ran in about :data:`BLOCK_SECONDS` (at most 4x the
+    previous block, never more than ``rows``), so a request past its deadline
+    frees its worker within about a second whatever the method's counts.
+
+    Parameters
+    ----------
+    n : int
+        Total rows (inputs, pairs...).
+    rows : int or None
+        Rows per block (one compiled call); None makes each block one piece,
+        so halving the piece also halves the block (plain batching).
+    piece : int
+        Rows per piece (model rows in flight at once).
+    call : callable
+        ``call(start, stop, piece)``.
+    what : str, optional
+        What the rows are, for the warning (default: the batch size is meant).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> run_blocks(5, None, 2, lambda start, stop, piece: seen.append((start, stop)))
+    >>> seen
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    start, piece = 0, max(1, int(piece))
+    timed = rows is not None and _deadline.remaining() is not None
+    size = None if rows is None else (min(int(rows), piece * TIMED_FIRST_PIECES) if timed else int(rows))
+    while start < n:
+        _deadline.check()  # stop between compiled calls past a deadline
+        stop = min(n, start + (piece if size is None else size))
+        began = time.perf_counter()
+        try:
+            call(start, stop, piece)
+        except tf.errors.ResourceExhaustedError:
+            if piece == 1:
+                raise
+            piece = max(1, piece // 2)
+            message = ("out of memory at batch size %d; retrying with batch size %d" % (piece * 2, piece)
+                       if rows is None else "out of memory; retrying with %d %s per piece" % (piece, what or "rows"))
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            continue
+        if timed:  # the next block: what runs in about BLOCK_SECONDS at this block's speed
+            per_row = max(time.perf_counter() - began, 1e-6) / (stop - start)
+            size = int(min(int(rows), 4 * size, max(1, BLOCK_SECONDS / per_row)))
+        start = stop
+
+
 def map_batches(adapter, fn, *arrays, batch_size=None, desc=None):
     """Apply ``fn`` to aligned slices of ``arrays`` and concatenate the results.
 
     ``fn`` returns an array or a tuple of arrays (each with a leading batch
-    dimension). On ``tf.errors.ResourceExhaustedError`` the batch is halved
-    and the same slice retried, with a warning.
+    dimension). Batches go through :func:`run_blocks`: on
+    ``tf.errors.ResourceExhaustedError`` the batch is halved and the same slice
+    retried, with a warning; a deadline is checked between batches.
 
     Parameters
     ----------
@@ -76,26 +146,13 @@ def map_batches(adapter, fn, *arrays, batch_size=None, desc=None):
     ndarray or tuple of ndarray
         Results concatenated along axis 0.
     """
-    n = len(arrays[0])
-    size = int(batch_size or adapter.batch_size)
-    pieces, start, single = [], 0, None
-    while start < n:
-        _deadline.check()  # stop between pieces past a deadline (see tensorlayer_xplain._utils.deadline)
-        stop = min(n, start + size)
-        try:
-            out = fn(*(a[start:stop] for a in arrays))
-        except tf.errors.ResourceExhaustedError:
-            if size == 1:
-                raise
-            size = max(1, size // 2)
-            warnings.warn(
-                "out of memory at batch size %d; retrying with batch size %d" % (size * 2, size),
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            continue
-        single = not isinstance(out, (tuple, list))
-        pieces.append((out,) if single else tuple(out))
-        start = stop
+    pieces, single = [], []
+
+    def call(start, stop, piece):
+        out = fn(*(a[start:stop] for a in arrays))
+        single[:] = [not isinstance(out, (tuple, list))]
+        pieces.append((out,) if single[0] else tuple(out))
+
+    run_blocks(len(arrays[0]), None, int(batch_size or adapter.batch_size), call)
     merged = tuple(np.concatenate([np.asarray(p[i]) for p in pieces], axis=0) for i in range(len(pieces[0])))
-    return merged[0] if single else merged
+    return merged[0] if single[0] else merged

@@ -55,9 +55,9 @@ class MultiInputAdapter(ModelAdapter):
 
     Examples
     --------
-    >>> a, b = tl.layers.Input((None, 8, 8, 1)), tl.layers.Input((None, 8, 8, 1))   # doctest: +SKIP
-    >>> adapter = MultiInputAdapter(siamese)                                         # doctest: +SKIP
-    >>> adapter.predict([xa, xb]).shape                                             # doctest: +SKIP
+    >>> a, b = tl.layers.Input((None, 8, 8, 1)), tl.layers.Input((None, 8, 8, 1))
+    >>> adapter = MultiInputAdapter(siamese)
+    >>> adapter.predict([xa, xb]).shape
     (4, 2)
     """
 

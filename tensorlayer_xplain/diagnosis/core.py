@@ -78,7 +78,7 @@ def diagnose_with(explainer, x, y, methods=DEFAULT_METHODS, regions=None, top_k=
 
     Examples
     --------
-    >>> d = diagnose_with(tlxp.ModelExplainer(model), X_test[:1000], y_test[:1000])   # doctest: +SKIP
+    >>> d = diagnose_with(tlxp.ModelExplainer(model), X_test[:1000], y_test[:1000])
     """
     check_arguments(methods, top_k, fill, reliance_threshold, flip_threshold)
     class_names = explainer.class_names if class_names is None else list(class_names)

@@ -35,10 +35,10 @@ class Diagnosis:
 
     Examples
     --------
-    >>> d = tlxp.diagnose(model, X_test[:500], y_test[:500])           # doctest: +SKIP
-    >>> d.flagged_classes                                             # doctest: +SKIP
+    >>> d = tlxp.diagnose(model, X_test[:500], y_test[:500])
+    >>> d.flagged_classes  # doctest: +IGNORE_RESULT
     [7]
-    >>> d.plot_reliance(name='out/reliance.png')                      # doctest: +SKIP
+    >>> d.plot_reliance(name='out/reliance.png')
     """
 
     def __init__(self, **parts):

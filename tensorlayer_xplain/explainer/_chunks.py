@@ -4,6 +4,7 @@ import itertools
 import numpy as np
 
 from ..explanation import Explanation
+from ..scale.chunking import iter_chunks
 
 __all__ = ["is_stream", "n_inputs", "chunks", "explain_chunks"]
 
@@ -36,29 +37,22 @@ def _check_finite(x, start):
 
 
 def chunks(adapter, inputs, targets):
-    """Yield ``(x, targets)`` pieces of at most ``adapter.batch_size`` samples from arrays or datasets."""
-    size = adapter.batch_size
-    if is_stream(inputs):
-        start = 0
-        for element in inputs:
-            x = element[0] if isinstance(element, (tuple, list)) else element
-            x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-            _check_finite(x, start)
-            n = len(x) if x.ndim else 1
-            for begin in range(0, n, size) if x.ndim and n > size else (0,):  # chunks of batch_size samples
-                stop = begin + size if x.ndim and n > size else n
-                t = (targets[start + begin:start + min(stop, n)] if isinstance(targets, (np.ndarray, list))
-                     else targets)
-                yield (x[begin:stop] if x.ndim and n > size else x), t
-            start += n
-        return
-    x = inputs.numpy() if hasattr(inputs, "numpy") else np.asarray(inputs)
-    if x.ndim and len(x) > size and x.ndim > len(adapter.input_shape or ()):
-        for begin in range(0, len(x), size):
-            t = targets[begin:begin + size] if isinstance(targets, (np.ndarray, list)) and np.ndim(targets) else targets
-            yield x[begin:begin + size], t
-    else:
-        yield x, targets
+    """Yield ``(x, targets)`` pieces of ``adapter.batch_size`` samples from arrays or datasets.
+
+    The pieces come from the package's one chunker (:func:`~tensorlayer_xplain.scale.chunking.iter_chunks`):
+    a dataset's batches are re-cut to ``batch_size`` whatever their own size (labels in
+    ``(x, y)`` elements are not used here).
+    """
+    if not is_stream(inputs):
+        x = inputs.numpy() if hasattr(inputs, "numpy") else np.asarray(inputs)
+        if not (x.ndim and len(x) > adapter.batch_size and x.ndim > len(adapter.input_shape or ())):
+            yield x, targets  # one piece (or a single sample without a batch dimension)
+            return
+        inputs = x
+    per_row = isinstance(targets, (np.ndarray, list)) and np.ndim(targets)
+    for chunk in iter_chunks(inputs, adapter.batch_size):
+        _check_finite(chunk.x, chunk.start)
+        yield chunk.x, (targets[chunk.start:chunk.start + len(chunk.x)] if per_row else targets)
 
 
 def explain_chunks(pieces, explain_one, name, progress=None):

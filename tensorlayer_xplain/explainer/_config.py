@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from ..methods._ranges import check_seed as _check_seed
 from ..methods.registry import _parameters_of, check_params, method_info
 from .cache import ExplanationCache
 
@@ -89,10 +90,8 @@ def check_config(config, adapter=None):
 
 
 def check_seed(seed):
-    """``seed`` when it is an int or None; ``TypeError`` otherwise."""
-    if seed is not None and not isinstance(seed, numbers.Integral):
-        raise TypeError("seed: expected an int or None, got %r" % (seed,))
-    return seed
+    """``seed`` checked by the one seed rule (None or an int >= 0, see :func:`~.methods._ranges.check_seed`)."""
+    return _check_seed(seed)
 
 
 def make_cache(cache, cache_bytes):

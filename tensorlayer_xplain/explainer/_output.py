@@ -9,15 +9,7 @@ from ..methods.registry import method_info
 from ..runner import explain as run_method
 from ._chunks import is_stream
 
-__all__ = ["FAMILY_FIGURES", "applicable", "figure_function", "visualize_all", "report"]
-
-#: Figure function (in ``tensorlayer_xplain.visualize``) drawing each method family.
-FAMILY_FIGURES = {
-    "cam": "gradcam_visualization",
-    "attention": "attention_visualization",
-    "lime": "lime_visualization",
-    "shap": "shap_visualization",
-}
+__all__ = ["applicable", "figure_function", "visualize_all", "report"]
 
 
 def applicable(explainer, inputs, methods):
@@ -29,11 +21,17 @@ def applicable(explainer, inputs, methods):
 
 
 def figure_function(name):
-    """The ``tensorlayer_xplain.visualize`` function drawing method ``name`` (by its family)."""
+    """The figure function drawing method ``name``: its declared ``figure`` (default ``gradient_visualization``)."""
     from .. import visualize
 
-    fn = getattr(visualize, FAMILY_FIGURES.get(method_info(name).family, ""), None)
-    return fn or visualize.gradient_visualization
+    figure = method_info(name).figure or "gradient_visualization"
+    if callable(figure):
+        return figure
+    fn = getattr(visualize, figure, None)
+    if fn is None:
+        raise ValueError("figure: method %r declares figure %r, which is not a function of "
+                         "tensorlayer_xplain.visualize" % (name, figure))
+    return fn
 
 
 def _check_folder(save_path):

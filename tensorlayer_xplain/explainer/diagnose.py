@@ -74,9 +74,9 @@ def diagnose(model, x, y, methods=DEFAULT_METHODS, regions=None, top_k=20, fill=
 
     Examples
     --------
-    >>> d = tlxp.diagnose(model, X_test[:1000], y_test[:1000])      # doctest: +SKIP
-    >>> d.reliance[d.reliance.flagged]                              # doctest: +SKIP
-    >>> d.report('xplain_out/diagnosis.html')                       # doctest: +SKIP
+    >>> d = tlxp.diagnose(model, X_test[:1000], y_test[:1000])
+    >>> d.reliance[d.reliance.flagged]
+    >>> d.report('xplain_out/diagnosis.html')
     """
     check_arguments(methods, top_k, fill, reliance_threshold, flip_threshold)
     if isinstance(model, ModelExplainer):

@@ -20,7 +20,6 @@ from ..runner import pick_targets
 from . import _output as output
 from ._chunks import chunks, explain_chunks, is_stream, n_inputs
 from ._config import check_config, check_methods, check_seed, make_cache, validate_params
-from ._output import FAMILY_FIGURES  # noqa: F401  (kept importable from here)
 from .cache import DEFAULT_CACHE_BYTES, fingerprint
 
 __all__ = ["ModelExplainer", "DEFAULT_METHODS"]
@@ -80,19 +79,19 @@ class ModelExplainer:
     Examples
     --------
     >>> explainer = ModelExplainer(model, methods=['gradient', 'gradcam', 'lime'],
-    ...                            config={'lime': {'num_samples': 500}})      # doctest: +SKIP
-    >>> exp = explainer.explain(X_test[:8], method='gradcam')                # doctest: +SKIP
-    >>> exps = explainer.explain_all(X_test[:8])                             # doctest: +SKIP
-    >>> explainer.visualize_all(X_test[:8], save_path='out/')               # doctest: +SKIP
-    >>> explainer.report(X_test[:8], 'out/report.html')                     # doctest: +SKIP
+    ...                            config={'lime': {'num_samples': 500}})
+    >>> exp = explainer.explain(X_test[:8], method='gradcam')
+    >>> exps = explainer.explain_all(X_test[:8])
+    >>> explainer.visualize_all(X_test[:8], save_path='out/')
+    >>> explainer.report(X_test[:8], 'out/report.html')
 
     A user-defined method is one decorator away:
 
-    >>> @tlxp.register_method('input_x_gradient_squared', signed=False)     # doctest: +SKIP
+    >>> @tlxp.register_method('input_x_gradient_squared', signed=False)
     ... def input_x_gradient_squared(adapter, inputs, targets, power=2.0):
     ...     return np.abs(inputs * adapter.gradients(inputs, targets)) ** power
     >>> ModelExplainer(model, methods=['input_x_gradient_squared'],
-    ...                config={'input_x_gradient_squared': {'power': 1.0}})  # doctest: +SKIP
+    ...                config={'input_x_gradient_squared': {'power': 1.0}})
     """
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
@@ -137,7 +136,7 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> ModelExplainer(model, methods=['lime']).method_params('lime', num_samples=2000)   # doctest: +SKIP
+        >>> ModelExplainer(model, methods=['lime']).method_params('lime', num_samples=2000)
         ('lime', {'seed': 0, 'num_samples': 2000})
         """
         spec = method_info(method)
@@ -164,8 +163,8 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> explainer.explain(x); explainer.explain(x)        # doctest: +SKIP
-        >>> explainer.cache_info                              # doctest: +SKIP
+        >>> explainer.explain(x); explainer.explain(x)
+        >>> explainer.cache_info  # doctest: +IGNORE_RESULT
         {'hits': 1, 'misses': 1, 'size': 1, 'maxsize': 128, 'bytes': 12928, 'max_bytes': 268435456, 'too_big': 0}
         """
         return self._cache.stats() if self._cache is not None else None
@@ -179,8 +178,8 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> explainer.clear_cache()                   # doctest: +SKIP
-        >>> explainer.cache_info['size']              # doctest: +SKIP
+        >>> explainer.clear_cache()
+        >>> explainer.cache_info['size']
         0
         """
         if self._cache is not None:
@@ -210,8 +209,7 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> explainer = ModelExplainer(model, max_cost=1000)                            # doctest: +SKIP
-        >>> explainer.check_cost('integrated_gradients', {'steps': 10000}, 1)           # doctest: +SKIP
+        >>> ModelExplainer(model, max_cost=1000).check_cost('integrated_gradients', {'steps': 10000}, 1)
         Traceback (most recent call last):
         ValueError: max_cost: integrated_gradients on 1 input(s) with steps=10000 costs 20002 model passes ...
         """
@@ -263,9 +261,9 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> exp = explainer.explain(X_test[:8], method='integrated_gradients', steps=128)   # doctest: +SKIP
-        >>> exp = explainer.explain(X_test[:8], method='gradcam', target_class=3)          # doctest: +SKIP
-        >>> exp = explainer.explain(tf.data.Dataset.from_tensor_slices(X_test).batch(512))  # doctest: +SKIP
+        >>> exp = explainer.explain(X_test[:8], method='integrated_gradients', steps=128)
+        >>> exp = explainer.explain(X_test[:8], method='gradcam', target_class=3)
+        >>> exp = explainer.explain(tf.data.Dataset.from_tensor_slices(X_test).batch(512))
         """
         seq2seq = {k: overrides.pop(k) for k in SEQ2SEQ_PARAMETERS if k in overrides}
         name, params = self.method_params(method, **overrides)
@@ -340,8 +338,8 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> store = explainer.explain_dataset(X_test, 'out.zarr', methods=['gradient', 'gradcam'])  # doctest: +SKIP
-        >>> store['gradcam'][:8].heatmap().shape                                               # doctest: +SKIP
+        >>> store = explainer.explain_dataset(X_test, 'out.zarr', methods=['gradient', 'gradcam'])
+        >>> store['gradcam'][:8].heatmap().shape
         (8, 28, 28)
         """
         from ..scale.writer import explain_to_store
@@ -371,8 +369,8 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> exps = explainer.explain_all(X_test[:8])                 # doctest: +SKIP
-        >>> {name: exp.heatmap().shape for name, exp in exps.items()}  # doctest: +SKIP
+        >>> exps = explainer.explain_all(X_test[:8])
+        >>> {name: exp.heatmap().shape for name, exp in exps.items()}  # doctest: +IGNORE_RESULT
         {'gradient': (8, 28, 28), 'attention': (8, 28, 28), 'lime': (8, 28, 28)}
         """
         if not isinstance(inputs, np.ndarray) and is_stream(inputs):
@@ -409,8 +407,8 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> exps = explainer.visualize_all(X_test[:4], save_path='xplain_out')   # doctest: +SKIP
-        >>> sorted(os.listdir('xplain_out'))                                      # doctest: +SKIP
+        >>> exps = explainer.visualize_all(X_test[:4], save_path='xplain_out')
+        >>> sorted(os.listdir('xplain_out'))  # doctest: +IGNORE_RESULT
         ['attention.png', 'compare_methods.png', 'gradient.png', 'lime.png']
         """
         return output.visualize_all(self, inputs, save_path, targets, methods, format, compare, decoder_inputs)
@@ -448,7 +446,7 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> explainer.evaluate(X_test[:8], metrics='complexity')                 # doctest: +SKIP
+        >>> explainer.evaluate(X_test[:8], metrics='complexity')   # doctest: +IGNORE_RESULT
              method                metric      family direction   mean  spread  n
         0  gradient            sparseness  complexity    higher  0.61   0.05   8
         """
@@ -467,8 +465,10 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> ModelExplainer(tl.models.Model(ni, nn, name='mnist_mlp')).model_name()   # doctest: +SKIP
-        'mnist_mlp'
+        >>> ni = tl.layers.Input([None, 784])
+        >>> nn = tl.layers.Dense(10, in_channels=784)(ni)
+        >>> ModelExplainer(tl.models.Model(inputs=ni, outputs=nn, name='mnist_mlp')).model_name()
+        'mnist_mlp (Model)'
         """
         name = getattr(self.model, "name", None)
         if not isinstance(name, str) or not name:
@@ -514,7 +514,7 @@ class ModelExplainer:
         Examples
         --------
         >>> explainer.report(X_test[:8], 'out/report.html', labels=y_test[:8],
-        ...                  metrics=['deletion', 'insertion'])                  # doctest: +SKIP
+        ...                  metrics=['deletion', 'insertion'])
         'out/report.html'
         """
         return output.report(self, inputs, path, targets, methods, metrics, title, labels, sections, decoder_inputs)
@@ -531,8 +531,8 @@ class ModelExplainer:
 
         Examples
         --------
-        >>> d = explainer.diagnose(X_test[:1000], y_test[:1000])   # doctest: +SKIP
-        >>> d.report('out/diagnosis.html')                        # doctest: +SKIP
+        >>> d = explainer.diagnose(X_test[:1000], y_test[:1000])
+        >>> d.report('out/diagnosis.html')
         """
         from ..diagnosis.core import DEFAULT_METHODS, diagnose_with
 

@@ -5,11 +5,9 @@ from . import gradients  # noqa: F401
 from . import cam, perturbation  # noqa: F401
 from . import attention  # noqa: F401
 from . import lime, shap  # noqa: F401
-from . import costs
+from . import costs, engine  # noqa: F401
 # isort: on
-
-costs.install_builtin_costs()
-from .registry import *  # noqa: E402,F403
-from .registry import __all__ as _registry_all  # noqa: E402
+from .registry import *  # noqa: F403
+from .registry import __all__ as _registry_all
 
 __all__ = list(_registry_all)

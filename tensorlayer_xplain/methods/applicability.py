@@ -5,32 +5,23 @@ at all (no CAM layer, no ReLU to guide, no attention layer). Functions that run 
 list of methods (:func:`~tensorlayer_xplain.compare_methods`,
 :meth:`~tensorlayer_xplain.ModelExplainer.visualize_all`) keep the methods that
 apply, warn about the others and return the reasons in
-:attr:`Explanations.skipped`.
+:attr:`Explanations.skipped`. Each method declares when it applies
+(``register_method(..., applies=...)``); :func:`skip_reason` asks it.
 """
 import warnings
 
+from . import registry
 from .registry import method_info
 
 __all__ = ["Explanations", "skip_reason", "applicable_methods"]
 
 
-class Explanations(dict):
-    """``{method: Explanation}`` in the order run, plus ``skipped``: ``{method: reason}`` for those left out.
-
-    Examples
-    --------
-    >>> exps = tlxp.compare_methods(mlp, x, name='out/compare.png')   # doctest: +SKIP
-    >>> exps.skipped['gradcam']                                        # doctest: +SKIP
-    'no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)'
-    """
-
-    def __init__(self, explanations=(), skipped=None):
-        super().__init__(explanations)
-        self.skipped = dict(skipped or {})
-
-
 def skip_reason(adapter, method, params=None):
     """Why ``method`` cannot explain the model behind ``adapter``, or None when it can.
+
+    A token model (integer ids into an embedding) runs the token version of a
+    method where there is one; otherwise the method's ``applies`` declaration
+    (``register_method(..., applies=...)``) answers.
 
     Parameters
     ----------
@@ -39,8 +30,7 @@ def skip_reason(adapter, method, params=None):
     method : str
         A registered method name or alias.
     params : dict, optional
-        The parameters it would run with (an explicit ``layer_name`` is checked
-        when the method runs, not here).
+        The parameters it would run with.
 
     Returns
     -------
@@ -48,41 +38,33 @@ def skip_reason(adapter, method, params=None):
 
     Examples
     --------
-    >>> skip_reason(tlxp.as_adapter(mlp), 'gradcam')       # doctest: +SKIP
-    'no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)'
+    >>> skip_reason(tlxp.as_adapter(lambda v: v), 'gradcam')
+    'a plain callable has no layers to take a class activation map from'
     """
-    spec = method_info(method)
-    params = params or {}
     if getattr(adapter, "token_inputs", False):
         from .tokens import token_skip_reason
 
-        return token_skip_reason(spec.name)
+        return token_skip_reason(method_info(method).name)
     if getattr(adapter, "seq2seq", False):
         from .seq2seq import seq2seq_skip_reason
 
-        return seq2seq_skip_reason(adapter, spec.name)
-    layered = adapter.kind != "callable"
-    if spec.family == "cam":
-        if not layered:
-            return "a plain callable has no layers to take a class activation map from"
-        if params.get("layer_name") is None:
-            from .cam import _spatial_layers
+        return seq2seq_skip_reason(adapter, method_info(method).name)
+    return registry.skip_reason(adapter, method, params)
 
-            if not _spatial_layers(adapter):
-                return "no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)"
-    elif spec.name == "guided_backprop":
-        if not layered:
-            return "a plain callable has no layers whose ReLUs could be guided"
-        from .gradients import relu_sites
 
-        if not relu_sites(adapter):
-            return "no layer with a ReLU activation (guided backprop would be the plain gradient)"
-    elif spec.name == "attention_rollout":
-        from .attention import attention_layer_names
+class Explanations(dict):
+    """``{method: Explanation}`` in the order run, plus ``skipped``: ``{method: reason}`` for those left out.
 
-        if not layered or not attention_layer_names(adapter):
-            return "no self-attention layer to roll out"
-    return None
+    Examples
+    --------
+    >>> exps = tlxp.compare_methods(mlp, x, name='out/compare.png')
+    >>> exps.skipped['gradcam']
+    'no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)'
+    """
+
+    def __init__(self, explanations=(), skipped=None):
+        super().__init__(explanations)
+        self.skipped = dict(skipped or {})
 
 
 def applicable_methods(adapter, inputs, methods, config=None, warn=True):
@@ -112,8 +94,8 @@ def applicable_methods(adapter, inputs, methods, config=None, warn=True):
 
     Examples
     --------
-    >>> kept, skipped = applicable_methods(tlxp.as_adapter(mlp), x, ['gradient', 'gradcam'])  # doctest: +SKIP
-    >>> kept, list(skipped)                                                                     # doctest: +SKIP
+    >>> kept, skipped = applicable_methods(tlxp.as_adapter(mlp), x, ['gradient', 'gradcam'])
+    >>> kept, list(skipped)
     (['gradient'], ['gradcam'])
     """
     adapter.prepare(inputs)  # learns the input shape, rejects bad input early

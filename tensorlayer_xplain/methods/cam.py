@@ -22,6 +22,7 @@ from ._engine.blocks import BLOCK_BYTES
 from ._engine.checks import needs_layers
 from ._engine.masking import masked_scores
 from ._engine.utils import upsample
+from .costs import one_gradient
 from .registry import register_method
 
 __all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "default_cam_layer", "resolve_cam_layer", "SCORECAM_COMBINES"]
@@ -128,7 +129,29 @@ def _gradient_cam(adapter, x, targets, layer_name, relu, batch_size, weigh):
     return res.combined, {"layer_name": name, "scores": res.scores}
 
 
-@register_method("gradcam", aliases=("grad_cam",), family="cam", predicts=True)
+def cam_applies(adapter, params):
+    """Why a CAM cannot be taken from the model (no layers, no 4-D output), or None.
+
+    An explicit ``layer_name`` is checked when the method runs, not here.
+    """
+    if adapter.kind == "callable":
+        return "a plain callable has no layers to take a class activation map from"
+    if params.get("layer_name") is None and not _spatial_layers(adapter):
+        return "no layer with a 4-D output (N, H, W, C) to take a class activation map from (e.g. an MLP)"
+    return None
+
+
+def _scorecam_cost(adapter, n, layer_name=None, **_):
+    """One masked forward pass per channel of the CAM layer, plus the input's."""
+    channels = resolve_cam_layer(adapter, layer_name)[1][-1]
+    return n * (channels + 1), 0
+
+
+#: Declarations every CAM shares.
+_CAM = {"family": "cam", "applies": cam_applies, "figure": "gradcam_visualization"}
+
+
+@register_method("gradcam", aliases=("grad_cam",), predicts=True, cost=one_gradient, batchable=True, **_CAM)
 @shared_docstring
 def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM: channels weighted by their spatially averaged gradient.
@@ -159,15 +182,15 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradcam')                # doctest: +SKIP
-    >>> exp.meta['layer_name'], exp.heatmap().shape           # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam')
+    >>> exp.meta['layer_name'], exp.heatmap().shape
     ('maxpool2d_2', (4, 28, 28))
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_weights)
 
 
-@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), family="cam",
-                 predicts=True)
+@register_method("gradcam_plus_plus", aliases=("gradcam++", "grad_cam_plus_plus"), predicts=True,
+                 cost=one_gradient, batchable=True, **_CAM)
 @shared_docstring
 def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batch_size=None):
     """Grad-CAM++: channels weighted by positive gradients with pixel-wise coefficients.
@@ -191,7 +214,7 @@ def gradcam_plus_plus(adapter, inputs, targets, layer_name=None, relu=True, batc
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradcam_plus_plus')   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradcam_plus_plus')
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_plus_plus_weights)
 
@@ -231,7 +254,7 @@ def _weighted_masks(adapter, acts, weights):
     return np.concatenate(out)
 
 
-@register_method("scorecam", aliases=("score_cam",), family="cam")
+@register_method("scorecam", aliases=("score_cam",), cost=_scorecam_cost, batchable=True, **_CAM)
 @shared_docstring
 def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, relu=True, combine="activations",
              batch_size=None):
@@ -271,8 +294,8 @@ def scorecam(adapter, inputs, targets, layer_name=None, use_probabilities=True, 
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)   # doctest: +SKIP
-    >>> exp.meta['weights'].shape                                  # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'scorecam', batch_size=512)
+    >>> exp.meta['weights'].shape
     (4, 32)
     """
     if combine not in SCORECAM_COMBINES:

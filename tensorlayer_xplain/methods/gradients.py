@@ -17,7 +17,8 @@ import numpy as np
 from .._utils.docstrings import shared_docstring
 from ._engine.checks import needs_layers
 from ._engine.input_gradients import guided_relu, input_gradients, relu_sites  # noqa: F401 (re-exported)
-from .integrated_gradients import integrated_gradients, trapezoid_alphas  # re-exported
+from .costs import one_gradient
+from .integrated_gradients import integrated_gradients, trapezoid_alphas
 from .noise_tunnel import smoothgrad, vargrad
 from .registry import register_method
 
@@ -26,7 +27,8 @@ __all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad",
 
 
 # ----------------------------------------------------------------------------- plain gradients
-@register_method("gradient", aliases=("saliency",), family="gradient", predicts=True)
+@register_method("gradient", aliases=("saliency",), family="gradient", predicts=True, cost=one_gradient,
+                 batchable=True)
 @shared_docstring
 def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
     """Saliency: the magnitude of the gradient of the target score w.r.t. the input.
@@ -50,7 +52,7 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
 
     Examples
     --------
-    >>> exp = ModelExplainer(model, methods=['gradient']).explain(x)   # doctest: +SKIP
+    >>> exp = ModelExplainer(model, methods=['gradient']).explain(x)
     """
     grads, scores = input_gradients(adapter, inputs, targets, batch_size, return_scores=True)
     if absolute:
@@ -58,7 +60,8 @@ def gradient(adapter, inputs, targets, absolute=True, batch_size=None):
     return grads, {"signed": True, "scores": scores}
 
 
-@register_method("gradient_x_input", aliases=("input_x_gradient",), signed=True, family="gradient", predicts=True)
+@register_method("gradient_x_input", aliases=("input_x_gradient",), signed=True, family="gradient", predicts=True,
+                 cost=one_gradient, batchable=True)
 @shared_docstring
 def gradient_x_input(adapter, inputs, targets, batch_size=None):
     """Gradient times input: ``x * d score[target] / dx``, signed.
@@ -79,7 +82,7 @@ def gradient_x_input(adapter, inputs, targets, batch_size=None):
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'gradient_x_input')     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'gradient_x_input')
     """
     grads, scores = input_gradients(adapter, inputs, targets, batch_size, return_scores=True)
     return inputs * grads, {"scores": scores}
@@ -97,7 +100,17 @@ def _guided_gradients(adapter, x, targets, batch_size):
     return input_gradients(adapter, x, targets, batch_size, sites)
 
 
-@register_method("guided_backprop", aliases=("guided_backpropagation",), signed=True, family="gradient")
+def _guided_applies(adapter, params):
+    """Why guided backprop does not apply (no layers, or no ReLU to guide), or None."""
+    if adapter.kind == "callable":
+        return "a plain callable has no layers whose ReLUs could be guided"
+    if not relu_sites(adapter):
+        return "no layer with a ReLU activation (guided backprop would be the plain gradient)"
+    return None
+
+
+@register_method("guided_backprop", aliases=("guided_backpropagation",), signed=True, family="gradient",
+                 cost=one_gradient, batchable=True, applies=_guided_applies)
 @shared_docstring
 def guided_backprop(adapter, inputs, targets, batch_size=None):
     """Guided backpropagation: gradients through ReLUs that pass only positive signals both ways.
@@ -120,6 +133,6 @@ def guided_backprop(adapter, inputs, targets, batch_size=None):
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'guided_backprop')   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'guided_backprop')
     """
     return _guided_gradients(adapter, np.asarray(inputs, np.float32), targets, batch_size)

@@ -31,9 +31,10 @@ from .._utils.docstrings import shared_docstring
 from ._engine.blackbox import score_function, small_blas
 from ._engine.blocks import host_rows
 from ._engine.checks import positive_int, seed_value
-from ._engine.segmentation import compose, segment_image, segments_to_pixels
-from ._engine.utils import chunks
-from .registry import register_method
+from ._engine.segmentation import SEGMENTATION_RANGES, compose, segment_image, segments_to_pixels
+from ._ranges import VALUES
+from .costs import per_input
+from .registry import COUNT, Range, TrainingRows, register_method
 
 __all__ = ["lime", "lime_tabular", "BatchedLimeImageExplainer", "restart_stream", "segment_image"]
 
@@ -53,8 +54,9 @@ class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         n_features = np.unique(segments).shape[0]
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
         data[0, :] = 1
-        labels = [np.asarray(classifier_fn(compose(data[start:stop], segments, image, fudged_image)))
-                  for start, stop in chunks(num_samples, batch_size)]
+        size = max(1, int(batch_size))
+        labels = [np.asarray(classifier_fn(compose(data[start:start + size], segments, image, fudged_image)))
+                  for start in range(0, num_samples, size)]
         return data, np.concatenate(labels, axis=0)
 
 
@@ -132,7 +134,16 @@ def _explain_one_image(explainer, image, target, adapter, segmentation, n_segmen
     return exp, segments, weights, label
 
 
-@register_method("lime", aliases=("lime_image",), signed=True, family="lime")
+#: LIME's kernel width (an exponential kernel on distances): tiny widths underflow every weight to 0.
+KERNEL_WIDTH = Range(1e-3, 1e3)
+
+
+@register_method("lime", aliases=("lime_image",), signed=True, family="lime", cost=per_input("num_samples"),
+                 figure="lime_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, num_samples=COUNT, num_features=COUNT, hide_color=VALUES,
+                             kernel_width=KERNEL_WIDTH),
+                 benchmark={"quick": {"num_samples": 200}, "images": {"full": 8, "quick": 2},
+                            "work": ("num_samples",)})
 @shared_docstring
 def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive_only=False, hide_color=0.0,
          segmentation="slic", n_segments=40, compactness=0.1, kernel_width=0.25, feature_selection="auto",
@@ -185,8 +196,8 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:2], 'lime', num_samples=500, seed=0)   # doctest: +SKIP
-    >>> exp.meta['lime_explanations'][0].get_image_and_mask(exp.targets[0])  # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'lime', num_samples=500, seed=0)
+    >>> exp.meta['lime_explanations'][0].get_image_and_mask(exp.targets[0])
     """
     channels = _channels(adapter)
     num_samples = positive_int("num_samples", num_samples)
@@ -255,7 +266,12 @@ def _tabular_names(names, expected, what, default):
     return names
 
 
-@register_method("lime_tabular", signed=True, family="lime")
+@register_method("lime_tabular", signed=True, family="lime", cost=per_input("num_samples"),
+                 figure="lime_visualization",
+                 ranges={"num_samples": COUNT, "num_features": COUNT, "kernel_width": KERNEL_WIDTH},
+                 benchmark={"full": {"training_data": TrainingRows(1000)},
+                            "quick": {"training_data": TrainingRows(1000), "num_samples": 500},
+                            "images": {"full": 8, "quick": 2}, "inputs": "flat", "work": ("num_samples",)})
 @shared_docstring
 def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=None, class_names=None,
                  num_features=10, num_samples=5000, discretize_continuous=True, kernel_width=None,
@@ -303,7 +319,7 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
 
     Examples
     --------
-    >>> exp = tlxp.explain(mlp, X_test[:1], 'lime_tabular', training_data=X_train[:1000])   # doctest: +SKIP
+    >>> exp = tlxp.explain(mlp, X_test[:1], 'lime_tabular', training_data=X_train[:1000])
     """
     n_features = int(np.prod(adapter.input_shape))
     if training_data is None:

@@ -13,6 +13,7 @@ for models whose inputs it can count (TL static, Keras). A TL *dynamic* model
 whose ``forward`` takes a list declares its inputs: ``MultiInputAdapter(model,
 input_shapes=[(28, 28, 1), (28, 28, 1)])``.
 """
+import inspect
 import time
 
 import numpy as np
@@ -24,18 +25,20 @@ from ._engine.baselines import make_baseline
 from ._engine.checks import non_negative, positive_int, seed_value, window_pair
 from .gradients import trapezoid_alphas
 from .perturbation import occlusion_windows
-from .registry import method_info
+from .registry import check_params, check_ranges, method_info, method_parameters
 
 __all__ = ["MultiInputAdapter", "MultiInputExplanation", "input_count", "explain_multi", "MULTI_INPUT_METHODS"]
 
 
 # ============================================================================ methods
-def _gradient(adapter, xs, targets, absolute=True, batch_size=None):
+# Each function below takes the parameters of the single-input method of the same name; their defaults
+# are that method's (filled in by explain_multi from the registry), never repeated here.
+def _gradient(adapter, xs, targets, absolute, batch_size):
     grads, _ = adapter.input_gradients(xs, targets, batch_size)
     return [np.abs(g) if absolute else g for g in grads], {"signed": not absolute}
 
 
-def _gradient_x_input(adapter, xs, targets, batch_size=None):
+def _gradient_x_input(adapter, xs, targets, batch_size):
     grads, _ = adapter.input_gradients(xs, targets, batch_size)
     return [x * g for x, g in zip(xs, grads)], {"signed": True}
 
@@ -44,7 +47,7 @@ def _rows(targets, index):
     return targets if callable(targets) else np.asarray(targets)[index]
 
 
-def _integrated_gradients(adapter, xs, targets, steps=50, baseline="zeros", batch_size=None):
+def _integrated_gradients(adapter, xs, targets, steps, baseline, batch_size):
     """Integrated gradients along the joint straight path from the baselines to all inputs at once.
 
     Completeness holds over all inputs together: ``sum_i sum(attr_i) = f(x) - f(baseline)``.
@@ -75,8 +78,9 @@ def _integrated_gradients(adapter, xs, targets, steps=50, baseline="zeros", batc
                           "max_completeness_gap": float(gap.max())}
 
 
-def _smoothgrad(adapter, xs, targets, n_samples=50, noise_level=0.15, absolute=True, seed=0, batch_size=None):
-    """SmoothGrad: the mean (absolute) gradient over Gaussian noise added to every input."""
+def _smoothgrad(adapter, xs, targets, n_samples, noise_level, seed, batch_size, base_params):
+    """SmoothGrad: the mean gradient (absolute unless ``base_params={'absolute': False}``) over Gaussian noise."""
+    absolute = dict(base_params or {}).get("absolute", method_parameters("gradient")["absolute"])
     n_samples = positive_int("n_samples", n_samples)
     noise_level = non_negative("noise_level", noise_level)
     seed = seed_value("seed", seed)
@@ -103,7 +107,7 @@ def _fit(value, limits):
     return value  # window_pair names the bad value
 
 
-def _occlusion(adapter, xs, targets, window=4, stride=2, baseline_value=0.0, batch_size=None):
+def _occlusion(adapter, xs, targets, window, stride, baseline_value, batch_size):
     """Occlusion on each input in turn (the others unchanged): per input, spatial maps broadcast over channels.
 
     ``window`` and ``stride`` are clipped to each input's image size.
@@ -176,18 +180,27 @@ def explain_multi(adapter, inputs, method, targets=None, **params):
 
     Examples
     --------
-    >>> exp = explain_multi(as_adapter(siamese), [xa, xb], 'integrated_gradients', steps=32)   # doctest: +SKIP
+    >>> exp = explain_multi(as_adapter(siamese), [xa, xb], 'integrated_gradients', steps=32)
     """
     name = method_info(method).name
     fn = MULTI_INPUT_METHODS.get(name)
     if fn is None:
         raise ValueError("method: %r is single-input only; this model has %d inputs. Methods for multi-input "
                          "models: %s" % (name, adapter.n_inputs, ", ".join(sorted(MULTI_INPUT_METHODS))))
+    taken = inspect.signature(fn).parameters
+    check_params(name, params)
+    unsupported = sorted(k for k in params if k not in taken)
+    if unsupported:
+        raise TypeError("params: %s on a multi-input model does not take %s (it takes %s)"
+                        % (name, unsupported, sorted(k for k in taken if k not in ("adapter", "xs", "targets"))))
+    check_ranges(name, params)
+    full = {k: v for k, v in method_parameters(name).items() if k in taken}  # the single-input defaults
+    full.update(params)
     xs, batch_shapes = adapter.prepare(inputs)
     start = time.perf_counter()
     predictions = adapter.predict(list(xs))
     resolved = adapter.resolve_targets(targets, len(xs[0]), predictions)
-    attributions, meta = fn(adapter, xs, resolved, **params)
+    attributions, meta = fn(adapter, xs, resolved, **full)
     total = time.perf_counter() - start
     stored = np.full(len(xs[0]), -1, np.int32) if callable(resolved) else resolved
     return MultiInputExplanation(

@@ -9,7 +9,8 @@ from .._utils.docstrings import shared_docstring
 from ._engine.blocks import block_rows, row_bytes, run_blocks
 from ._engine.checks import non_negative, positive_int, seed_value
 from ._engine.sampling import block_normal, noise_scale, pair_index, segment_add
-from .registry import check_params, method_info, register_method
+from .costs import estimate_cost
+from .registry import COUNT, Range, check_params, method_info, register_method
 
 __all__ = ["smoothgrad", "vargrad"]
 
@@ -99,7 +100,21 @@ def _noise_tunnel(adapter, x, targets, base_method, n_samples, noise_level, seed
     return mean.astype(np.float32), var, spec, signed[0]
 
 
-@register_method("smoothgrad", family="gradient")
+def _cost(adapter, n, base_method, n_samples, base_params=None, **_):
+    """The base method's cost on ``n * n_samples`` noisy copies."""
+    if not isinstance(base_method, str) or method_info(base_method).name in ("smoothgrad", "vargrad"):
+        return n * n_samples, n * n_samples  # the method itself rejects these
+    base = estimate_cost(adapter, base_method, n * n_samples, **dict(base_params or {}))
+    return base.forward, base.backward
+
+
+#: Declarations shared by SmoothGrad and VarGrad (same noise, same parameters).
+_DECLARED = {"family": "gradient", "cost": _cost, "batchable": False,
+             "ranges": {"n_samples": COUNT, "noise_level": Range(0.0, 10.0, note="x the input's value range")},
+             "benchmark": {"quick": {"n_samples": 8}, "work": ("n_samples",)}}
+
+
+@register_method("smoothgrad", **_DECLARED)
 @shared_docstring
 def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, noise_level=0.15, seed=0,
                batch_size=None, base_params=None):
@@ -127,16 +142,16 @@ def smoothgrad(adapter, inputs, targets, base_method="gradient", n_samples=32, n
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'smoothgrad', n_samples=50)                     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'smoothgrad', n_samples=50)
     >>> exp = tlxp.explain(model, x, 'smoothgrad', base_method='integrated_gradients',
-    ...                   base_params={'steps': 16})                                # doctest: +SKIP
+    ...                   base_params={'steps': 16})
     """
     mean, _, spec, signed = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
                                           batch_size, base_params, "smoothgrad")
     return mean, {"signed": signed, "base_method": spec.name}
 
 
-@register_method("vargrad", family="gradient")
+@register_method("vargrad", **_DECLARED)
 @shared_docstring
 def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, noise_level=0.15, seed=0,
             batch_size=None, base_params=None):
@@ -160,7 +175,7 @@ def vargrad(adapter, inputs, targets, base_method="gradient", n_samples=32, nois
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'vargrad', n_samples=50, seed=1)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'vargrad', n_samples=50, seed=1)
     """
     _, var, spec, _ = _noise_tunnel(adapter, inputs, targets, base_method, n_samples, noise_level, seed,
                                     batch_size, base_params, "vargrad", variance=True)

@@ -15,7 +15,9 @@ from .._utils.docstrings import shared_docstring
 from ._engine.checks import fraction, positive_int, seed_value, window_pair
 from ._engine.masking import masked_scores
 from ._engine.sampling import pair_index, row_generators
-from .registry import register_method
+from ._ranges import VALUES
+from .costs import per_input
+from .registry import COUNT, Range, count, register_method
 
 __all__ = ["occlusion", "rise", "occlusion_windows", "rise_masks", "RISE_NORMALIZATIONS"]
 
@@ -58,7 +60,16 @@ def occlusion_windows(image_hw, window, stride):
     return rows, cols
 
 
-@register_method("occlusion", family="perturbation", signed=True)
+def _occlusion_cost(adapter, n, window, stride, **_):
+    """One forward pass per window, plus the unoccluded input."""
+    h, w, _ = adapter.image_shape
+    rows, _ = occlusion_windows((h, w), window_pair("window", window, (h, w)), window_pair("stride", stride, (h, w)))
+    return n * (len(rows) + 1), 0
+
+
+@register_method("occlusion", family="perturbation", signed=True, cost=_occlusion_cost, batchable=True,
+                 ranges={"window": count(pairs=True), "stride": count(pairs=True), "baseline_value": VALUES},
+                 benchmark={"quick": {"stride": 4}, "work": ("window", "stride")})
 @shared_docstring
 def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, batch_size=None):
     """Occlusion: how much the target score drops when a window of the input is replaced.
@@ -90,7 +101,7 @@ def occlusion(adapter, inputs, targets, window=4, stride=2, baseline_value=0.0, 
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'occlusion', window=6, stride=3)   # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'occlusion', window=6, stride=3)
     """
     h, w, _ = adapter.image_shape
     window = window_pair("window", window, (h, w))
@@ -179,7 +190,9 @@ def _rise_normalized(saliency, coverage, normalization, n_masks, p_keep):
     return np.divide(saliency, coverage, out=np.zeros_like(saliency), where=coverage > 0)
 
 
-@register_method("rise", family="perturbation")
+@register_method("rise", family="perturbation", cost=per_input("n_masks"), batchable=False,
+                 ranges={"n_masks": COUNT, "mask_size": count(bound="side"), "p_keep": Range(0.0, 1.0, low_open=True)},
+                 benchmark={"quick": {"n_masks": 250}, "work": ("n_masks",)})
 @shared_docstring
 def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0, use_probabilities=True,
          normalization="coverage", batch_size=None):
@@ -227,10 +240,10 @@ def rise(adapter, inputs, targets, n_masks=2000, mask_size=7, p_keep=0.5, seed=0
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x, 'rise', n_masks=1000, seed=0)              # doctest: +SKIP
-    >>> exp.meta['normalization']                                              # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x, 'rise', n_masks=1000, seed=0)
+    >>> exp.meta['normalization']
     'coverage'
-    >>> paper = tlxp.explain(model, x, 'rise', n_masks=1000, normalization='paper')   # doctest: +SKIP
+    >>> paper = tlxp.explain(model, x, 'rise', n_masks=1000, normalization='paper')
     """
     n_masks = positive_int("n_masks", n_masks)
     h, w, _ = adapter.image_shape

@@ -39,11 +39,11 @@ is removed or inserted with all its channels together, ranked by
 
 Examples
 --------
->>> import tensorlayer_xplain as tlxp                                   # doctest: +SKIP
->>> exp = tlxp.explain(model, x_test[:32], 'integrated_gradients')      # doctest: +SKIP
->>> tlxp.metrics.deletion(model, exp).mean_auc                          # doctest: +SKIP
+>>> import tensorlayer_xplain as tlxp
+>>> exp = tlxp.explain(model, x_test[:32], 'integrated_gradients')
+>>> tlxp.metrics.deletion(model, exp).mean_auc  # doctest: +IGNORE_RESULT
 0.12
->>> tlxp.metrics.evaluate(model, {'ig': exp, 'grad': tlxp.explain(model, x_test[:32])})  # doctest: +SKIP
+>>> tlxp.metrics.evaluate(model, {'ig': exp, 'grad': tlxp.explain(model, x_test[:32])})  # doctest: +IGNORE_RESULT
 metric  deletion  insertion  mu_fidelity
 method
 ig          0.12       0.71         0.35

@@ -9,6 +9,7 @@ from ..explanation import Explanation
 from ..methods._engine.baselines import make_baseline
 from ..methods._engine.sampling import row_uniform
 from ..methods._engine.utils import rng_for
+from ..methods._ranges import check_seed
 
 __all__ = ["SCORES"]
 
@@ -44,7 +45,7 @@ def _check_seed(seed, name="seed"):
     """A non-negative int, or None replaced by fresh entropy (so all draws of one call share it)."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
-    return _check_int(name, seed, 0)
+    return check_seed(seed, name)
 
 
 def _n_pixels(name, value, total):

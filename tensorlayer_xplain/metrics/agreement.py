@@ -76,8 +76,9 @@ def method_agreement(explanations, top_k=0.1, absolute=True, seed=0):
 
     Examples
     --------
-    >>> rho, iou = tlxp.metrics.method_agreement({'grad': g, 'ig': ig, 'cam': cam})   # doctest: +SKIP
-    >>> rho.loc['grad', 'ig']                                                        # doctest: +SKIP
+    >>> g, ig, cam = (tlxp.explain(model, x, m) for m in ('gradient', 'integrated_gradients', 'gradcam'))
+    >>> rho, iou = tlxp.metrics.method_agreement({'grad': g, 'ig': ig, 'cam': cam})
+    >>> rho.loc['grad', 'ig']  # doctest: +IGNORE_RESULT
     0.63
     """
     import pandas as pd

@@ -88,9 +88,9 @@ def deletion(model, explanation, steps=25, baseline_value=0.0, batch_size=None, 
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x_test[:16], 'gradcam')              # doctest: +SKIP
-    >>> res = tlxp.metrics.deletion(model, exp, steps=20)              # doctest: +SKIP
-    >>> res.curve.shape, round(res.mean_auc, 2)                       # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x_test[:16], 'gradcam')
+    >>> res = tlxp.metrics.deletion(model, exp, steps=20)
+    >>> res.curve.shape, round(res.mean_auc, 2)  # doctest: +IGNORE_RESULT
     ((16, 21), 0.18)
     """
     return _curve("deletion", model, explanation, steps, baseline_value, batch_size, reduce, score, blur_sigma,
@@ -131,8 +131,8 @@ def insertion(model, explanation, steps=25, baseline_value="blur", batch_size=No
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x_test[:16], 'integrated_gradients')  # doctest: +SKIP
-    >>> tlxp.metrics.insertion(model, exp).mean_auc                     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x_test[:16], 'integrated_gradients')
+    >>> tlxp.metrics.insertion(model, exp).mean_auc  # doctest: +IGNORE_RESULT
     0.74
     """
     return _curve("insertion", model, explanation, steps, baseline_value, batch_size, reduce, score, blur_sigma,
@@ -179,8 +179,8 @@ def mu_fidelity(model, explanation, n_subsets=128, subset_size=0.2, baseline_val
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x_test[:16], 'gradient_x_input')      # doctest: +SKIP
-    >>> tlxp.metrics.mu_fidelity(model, exp, n_subsets=64).mean         # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x_test[:16], 'gradient_x_input')
+    >>> tlxp.metrics.mu_fidelity(model, exp, n_subsets=64).mean  # doctest: +IGNORE_RESULT
     0.41
     """
     n_subsets = _check_int("n_subsets", n_subsets, 2)

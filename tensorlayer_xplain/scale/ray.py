@@ -12,6 +12,7 @@ actor is byte-identical to the one a single process computes.
 
 Examples
 --------
+>>> # starts a Ray cluster: tests/test_distributed.py runs it (slow)
 >>> import ray; ray.init(num_cpus=2)                                          # doctest: +SKIP
 >>> from tensorlayer_xplain.distributed import explain_with_ray               # doctest: +SKIP
 >>> store = explain_with_ray(tlxp.models.cnn, weights, X_test, 'out.zarr',
@@ -204,6 +205,7 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
 
     Examples
     --------
+    >>> # starts a Ray cluster: tests/test_distributed.py runs it (slow)
     >>> weights = [w.numpy() for w in model.all_weights]                      # doctest: +SKIP
     >>> store = explain_with_ray(tlxp.models.cnn, weights, X_test, 'out.zarr', ['gradient'])   # doctest: +SKIP
     """

@@ -31,9 +31,9 @@ against its checksum (a changed, deleted or truncated chunk file raises
 
 Examples
 --------
->>> store = explainer.explain_dataset(X_test, 'out.zarr', methods=['gradient'])   # doctest: +SKIP
->>> store = tlxp.open_store('out.zarr')                                           # doctest: +SKIP
->>> store['gradient'][:8].heatmap().shape                                         # doctest: +SKIP
+>>> store = explainer.explain_dataset(X_test, 'out.zarr', methods=['gradient'])
+>>> store = tlxp.open_store('out.zarr')
+>>> store['gradient'][:8].heatmap().shape
 (8, 28, 28)
 """
 import hashlib
@@ -299,12 +299,14 @@ class ExplanationStore:
 
     Examples
     --------
-    >>> store = tlxp.open_store('out.zarr')                # doctest: +SKIP
-    >>> len(store), store.methods                          # doctest: +SKIP
-    (10000, ['gradient', 'gradcam'])
-    >>> exp = store['gradcam'][:16]                        # an Explanation  # doctest: +SKIP
-    >>> store.class_mean_heatmaps('gradcam').shape         # doctest: +SKIP
-    (10, 28, 28)
+    >>> _ = explainer.explain_dataset(X_test, 'both.zarr', methods=['gradient', 'gradcam'], progress=False)
+    >>> store = tlxp.open_store('both.zarr')
+    >>> len(store), store.methods
+    (16, ['gradient', 'gradcam'])
+    >>> exp = store['gradcam'][:16]                        # an Explanation
+    >>> means, counts = store.class_mean_heatmaps('gradcam')
+    >>> means.shape[1:], int(counts.sum())
+    ((28, 28), 16)
     """
 
     def __init__(self, group, path=None, verify=False):
@@ -514,7 +516,7 @@ class ExplanationStore:
 
         Examples
         --------
-        >>> store.to_dask()['gradient'].mean(axis=0).compute().shape   # doctest: +SKIP
+        >>> store.to_dask()['gradient'].mean(axis=0).compute().shape
         (28, 28, 1)
         """
         try:
@@ -555,7 +557,7 @@ class ExplanationStore:
 
         Examples
         --------
-        >>> means, counts = store.class_mean_heatmaps('gradient', by='label')   # doctest: +SKIP
+        >>> means, counts = store.class_mean_heatmaps('gradient', by='label')
         """
         name = self[method].name
         if by not in ("target", "prediction", "label"):
@@ -594,7 +596,7 @@ class ExplanationStore:
 
         Examples
         --------
-        >>> store.summary(by='label').loc['gradient']      # doctest: +SKIP
+        >>> store.summary(by='label').loc['gradient']
         """
         import pandas as pd
 
@@ -694,7 +696,7 @@ class ExplanationStore:
 
         Examples
         --------
-        >>> store.report(range(16), 'out/report.html', inputs=X_test)   # doctest: +SKIP
+        >>> store.report(range(16), 'out/report.html', inputs=X_test)
         'out/report.html'
         """
         from ..report import write_report
@@ -744,8 +746,9 @@ def open_store(path, mode="r", verify=False):
 
     Examples
     --------
-    >>> store = tlxp.open_store('out.zarr')    # doctest: +SKIP
-    >>> store = tlxp.open_store('out.zarr', verify=True)    # doctest: +SKIP
+    >>> _ = explainer.explain_dataset(X_test[:4], 'small.zarr', methods=['gradient'], progress=False)
+    >>> store = tlxp.open_store('small.zarr')
+    >>> store = tlxp.open_store('small.zarr', verify=True)
     """
     if mode not in ("r", "r+"):
         raise ValueError("mode: expected 'r' or 'r+', got %r" % (mode,))

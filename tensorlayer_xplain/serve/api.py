@@ -29,9 +29,10 @@ parsing, JSON and PNG encoding run outside the lock.
 
 Examples
 --------
->>> from tensorlayer_xplain import ModelExplainer                       # doctest: +SKIP
->>> from tensorlayer_xplain.serve import create_app                     # doctest: +SKIP
->>> app = create_app(ModelExplainer(model, methods=['gradient', 'gradcam']))  # doctest: +SKIP
+>>> from tensorlayer_xplain import ModelExplainer
+>>> from tensorlayer_xplain.serve import create_app
+>>> app = create_app(ModelExplainer(model, methods=['gradient', 'gradcam']))
+>>> # serves until stopped
 >>> import uvicorn; uvicorn.run(app, host='127.0.0.1', port=8000)       # doctest: +SKIP
 
 From the shell (``pip install 'tensorlayer-xplain[serve]'``)::
@@ -118,9 +119,9 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
 
     Examples
     --------
-    >>> from fastapi.testclient import TestClient                                # doctest: +SKIP
-    >>> client = TestClient(create_app(ModelExplainer(model, methods=['gradient'])))   # doctest: +SKIP
-    >>> client.post('/explain', json={'inputs': x_test[:1].tolist()}).json()['predicted']   # doctest: +SKIP
+    >>> from fastapi.testclient import TestClient
+    >>> client = TestClient(create_app(ModelExplainer(model, methods=['gradient'])))
+    >>> client.post('/explain', json={'inputs': x_test[:1].tolist()}).json()['predicted']  # doctest: +IGNORE_RESULT
     [7]
     """
     import asyncio

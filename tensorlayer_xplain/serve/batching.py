@@ -154,8 +154,12 @@ class MicroBatcher:
 
         Examples
         --------
-        >>> with pool.expecting():                       # doctest: +SKIP
-        ...     job = pool.submit(key, prepare(request), rows=1, timeout=30)
+        >>> pool = MicroBatcher(lambda jobs: [j.payload + 1 for j in jobs], window=0.001)
+        >>> with pool.expecting():
+        ...     job = pool.submit("add_one", 41, rows=1, timeout=30)
+        >>> job.future.result()
+        42
+        >>> pool.close()
         """
         with self._cond:
             self._expected += 1

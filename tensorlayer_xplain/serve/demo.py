@@ -13,9 +13,10 @@ its centre of mass, as the MNIST digits were prepared (LeCun et al., 1998).
 
 Examples
 --------
->>> import tensorlayer_xplain as tlxp                                        # doctest: +SKIP
->>> from tensorlayer_xplain.app import build_demo                          # doctest: +SKIP
->>> explainer = tlxp.ModelExplainer(model, methods=['gradient', 'gradcam', 'integrated_gradients'])  # doctest: +SKIP
+>>> import tensorlayer_xplain as tlxp
+>>> from tensorlayer_xplain.app import build_demo
+>>> explainer = tlxp.ModelExplainer(model, methods=['gradient', 'gradcam', 'integrated_gradients'])
+>>> # opens a web server and blocks until it is stopped
 >>> build_demo(explainer).launch()                                         # doctest: +SKIP
 """
 import numpy as np
@@ -219,7 +220,8 @@ def maps_figure(explanations, class_names=None, width=2.6):
 
     Examples
     --------
-    >>> fig = maps_figure({'gradient': exp_g, 'gradcam': exp_c})     # doctest: +SKIP
+    >>> exp_g, exp_c = tlxp.explain(model, x[:1], 'gradient'), tlxp.explain(model, x[:1], 'gradcam')
+    >>> fig = maps_figure({'gradient': exp_g, 'gradcam': exp_c})
     """
     from matplotlib.figure import Figure
 
@@ -263,7 +265,7 @@ def explain_image(service, image, methods, target=None):
 
     Examples
     --------
-    >>> probs, fig = explain_image(ExplainService(explainer), x_test[0], ['gradient', 'gradcam'])   # doctest: +SKIP
+    >>> probs, fig = explain_image(ExplainService(explainer), x_test[0], ['gradient', 'gradcam'])
     """
     class_names = service.explainer.class_names
     try:
@@ -315,7 +317,8 @@ def build_demo(explainer, examples=None, methods=None, title="tensorlayer-xplain
 
     Examples
     --------
-    >>> demo = build_demo(tlxp.ModelExplainer(model, methods=['gradient', 'gradcam']))   # doctest: +SKIP
+    >>> demo = build_demo(tlxp.ModelExplainer(model, methods=['gradient', 'gradcam']))
+    >>> # opens a web server and blocks until it is stopped
     >>> demo.launch(server_name='127.0.0.1')                                           # doctest: +SKIP
     """
     gr = _import_gradio()

@@ -47,7 +47,9 @@ def decode_upload(data, image_shape, name="file"):
 
     Examples
     --------
-    >>> decode_upload(open('digit.png', 'rb').read(), (28, 28, 1)).shape    # doctest: +SKIP
+    >>> from PIL import Image
+    >>> Image.fromarray(np.zeros((28, 28), np.uint8)).save('digit.png')
+    >>> decode_upload(open('digit.png', 'rb').read(), (28, 28, 1)).shape
     (28, 28, 1)
     """
     if not data:

@@ -54,7 +54,7 @@ def explainer_lock(explainer):
 
     Examples
     --------
-    >>> with explainer_lock(explainer):                      # doctest: +SKIP
+    >>> with explainer_lock(explainer):
     ...     exp = explainer.explain(x, method='gradient')
     """
     with _LOCKS_GUARD:
@@ -94,8 +94,8 @@ class ExplainService:
 
     Examples
     --------
-    >>> service = ExplainService(ModelExplainer(model, methods=['gradient']))   # doctest: +SKIP
-    >>> service.explain(x_test[:1], method='gradient')['predicted']             # doctest: +SKIP
+    >>> service = ExplainService(ModelExplainer(model, methods=['gradient']))
+    >>> service.explain(x_test[:1], method='gradient')['predicted']  # doctest: +IGNORE_RESULT
     [7]
     """
 

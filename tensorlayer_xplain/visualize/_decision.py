@@ -30,8 +30,8 @@ point_predictions : ndarray of int, shape (N,)
 
 Examples
 --------
->>> result = tlxp.decision_boundary(mlp, X_test[:500], y_test[:500], name='out/regions.png')  # doctest: +SKIP
->>> result.grid_predictions.shape, result.projected.shape                                    # doctest: +SKIP
+>>> result = tlxp.decision_boundary(mlp, X_test[:500], y_test[:500], name='out/regions.png')
+>>> result.grid_predictions.shape, result.projected.shape  # doctest: +IGNORE_RESULT
 ((100, 100), (500, 2))
 """
 
@@ -117,8 +117,8 @@ def decision_boundary(model, x, y=None, resolution=100, saveable=True, name="dec
     Examples
     --------
     >>> res = tlxp.decision_boundary(model, X_test[:500], y_test[:500], resolution=80,
-    ...                             name='out/regions.png')                    # doctest: +SKIP
-    >>> res.grid_predictions.shape, res.projected.shape                          # doctest: +SKIP
+    ...                             name='out/regions.png')
+    >>> res.grid_predictions.shape, res.projected.shape  # doctest: +IGNORE_RESULT
     ((80, 80), (500, 2))
     """
     from sklearn.decomposition import PCA

@@ -76,9 +76,9 @@ def attention_visualization(model, inputs, layer_name=None, head=None, saveable=
 
     Examples
     --------
-    >>> import tensorlayer_xplain as tlxp                                              # doctest: +SKIP
-    >>> exps = tlxp.attention_visualization(vit, X_test[:4], name='out/attention.png')  # doctest: +SKIP
-    >>> exps['attention_rollout'].meta['rollout'].shape                                # doctest: +SKIP
+    >>> import tensorlayer_xplain as tlxp
+    >>> exps = tlxp.attention_visualization(vit, X_test[:4], name='out/attention.png')
+    >>> exps['attention_rollout'].meta['rollout'].shape
     (4, 50, 50)
     """
     targets = pick_targets(targets, target_class)

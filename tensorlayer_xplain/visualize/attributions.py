@@ -55,7 +55,7 @@ def draw_attribution_rows(fig, exp, class_names=None, signed=None):
 
     Examples
     --------
-    >>> with tl_figure(True, 'out/rows.png', fig_idx=1, figsize=(5.5, 5)) as fig:   # doctest: +SKIP
+    >>> with tl_figure(True, 'out/rows.png', fig_idx=1, figsize=(5.5, 5)) as fig:
     ...     draw_attribution_rows(fig, exp, class_names=[str(d) for d in range(10)])
     """
     signed = exp.meta.get("signed", False) if signed is None else signed
@@ -89,9 +89,9 @@ def gradient_visualization(model, inputs, targets=None, saveable=True, name="gra
 
     Examples
     --------
-    >>> import tensorlayer_xplain as tlxp                                  # doctest: +SKIP
-    >>> exp = tlxp.gradient_visualization(model, X_test[:4], name='out/grad.png')   # doctest: +SKIP
-    >>> exp.heatmap().shape                                              # doctest: +SKIP
+    >>> import tensorlayer_xplain as tlxp
+    >>> exp = tlxp.gradient_visualization(model, X_test[:4], name='out/grad.png')
+    >>> exp.heatmap().shape
     (4, 28, 28)
     """
     exp = obtain_explanation(model, inputs, method, pick_targets(targets, target_class), **params)
@@ -150,7 +150,7 @@ def saliency_visualization(model, inputs, method="integrated_gradients", targets
     Examples
     --------
     >>> exp = tlxp.saliency_visualization(model, X_test[:3], 'integrated_gradients', steps=64,
-    ...                                  name='out/ig.png')                          # doctest: +SKIP
+    ...                                  name='out/ig.png')
     """
     exp = obtain_explanation(model, inputs, method, pick_targets(targets, target_class), **params)
     with tl_figure(saveable, name, fig_idx, second, figsize=(8.0, 2.6 * len(exp))) as fig:

@@ -143,8 +143,8 @@ def gradcam_visualization(model, inputs, targets=None, layer_name=None, alpha=0.
 
     Examples
     --------
-    >>> exp = tlxp.gradcam_visualization(model, X_test[:4], name='out/gradcam.png')          # doctest: +SKIP
-    >>> e3, e8 = tlxp.gradcam_visualization(model, X_test[:1], targets=[[3, 8]], name='out/3v8.png')  # doctest: +SKIP
+    >>> exp = tlxp.gradcam_visualization(model, X_test[:4], name='out/gradcam.png')
+    >>> e3, e8 = tlxp.gradcam_visualization(model, X_test[:1], targets=[[3, 8]], name='out/3v8.png')
     """
     targets = pick_targets(targets, target_class)
     if layer_name is not None:

@@ -35,8 +35,8 @@ def class_mean_heatmaps(store, method, by="target", reduce="sum", class_names=No
 
     Examples
     --------
-    >>> means, counts = tlxp.class_mean_heatmaps('out.zarr', 'gradient', by='label',
-    ...                                          name='class_means.png')   # doctest: +SKIP
+    >>> means, counts = tlxp.class_mean_heatmaps(store, 'gradient', by='label',
+    ...                                          name='class_means.png')
     """
     from ..scale.store import ExplanationStore, open_store
 

@@ -51,7 +51,7 @@ def diagnosis_errors_visualization(diagnosis, n=6, method=None, saveable=True, n
 
     Examples
     --------
-    >>> tlxp.visualize.diagnosis_errors_visualization(d, n=4, name='out/errors.png')   # doctest: +SKIP
+    >>> tlxp.visualize.diagnosis_errors_visualization(d, n=4, name='out/errors.png')
     """
     _check_diagnosis(diagnosis)
     method = diagnosis._method(method)
@@ -89,7 +89,7 @@ def confusions_visualization(diagnosis, top=10, saveable=True, name="diagnosis_c
 
     Examples
     --------
-    >>> tlxp.visualize.confusions_visualization(d, top=5, name='out/confusions.png')   # doctest: +SKIP
+    >>> tlxp.visualize.confusions_visualization(d, top=5, name='out/confusions.png')
     """
     _check_diagnosis(diagnosis)
     rows = diagnosis.confusions.head(int(top))
@@ -131,7 +131,7 @@ def class_profile_visualization(diagnosis, method=None, saveable=True, name="dia
 
     Examples
     --------
-    >>> tlxp.visualize.class_profile_visualization(d, method='gradcam', name='out/profiles.png')  # doctest: +SKIP
+    >>> tlxp.visualize.class_profile_visualization(d, method='gradcam', name='out/profiles.png')
     """
     _check_diagnosis(diagnosis)
     method = diagnosis._method(method)
@@ -189,7 +189,7 @@ def reliance_visualization(diagnosis, saveable=True, name="diagnosis_reliance", 
 
     Examples
     --------
-    >>> tlxp.visualize.reliance_visualization(d, name='out/reliance.png')   # doctest: +SKIP
+    >>> tlxp.visualize.reliance_visualization(d, name='out/reliance.png')
     """
     _check_diagnosis(diagnosis)
     table = diagnosis.reliance
@@ -236,7 +236,7 @@ def sensitivity_visualization(diagnosis, saveable=True, name="diagnosis_sensitiv
 
     Examples
     --------
-    >>> tlxp.visualize.sensitivity_visualization(d, name='out/sensitivity.png')   # doctest: +SKIP
+    >>> tlxp.visualize.sensitivity_visualization(d, name='out/sensitivity.png')
     """
     _check_diagnosis(diagnosis)
     table = diagnosis.sensitivity

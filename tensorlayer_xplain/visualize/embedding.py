@@ -98,10 +98,10 @@ def embedding_visualization(model, x, y=None, layer_name=None, method="tsne", n_
 
     Examples
     --------
-    >>> import tensorlayer_xplain as tlxp                                          # doctest: +SKIP
+    >>> import tensorlayer_xplain as tlxp
     >>> emb = tlxp.embedding_visualization(model, X_test[:1000], y_test[:1000],
-    ...                                   method='tsne', name='out/tsne.png')    # doctest: +SKIP
-    >>> emb.shape                                                                 # doctest: +SKIP
+    ...                                   method='tsne', name='out/tsne.png')
+    >>> emb.shape  # doctest: +IGNORE_RESULT
     (1000, 2)
     """
     features, scores, used_layer = layer_activations(model, x, layer_name, batch_size)
@@ -144,8 +144,10 @@ def tsne_embedding(embeddings, reverse_dictionary, plot_only=500, second=5, save
 
     Examples
     --------
+    >>> final_embeddings = np.random.default_rng(0).random((60, 8))
+    >>> reverse_dictionary = {i: 'w%d' % i for i in range(60)}
     >>> low = tsne_embedding(final_embeddings, reverse_dictionary, plot_only=500,
-    ...                      saveable=True, name='tsne')                          # doctest: +SKIP
+    ...                      saveable=True, name='tsne')
     """
     plot_only = check_int(plot_only, "plot_only", 1)
     embeddings = np.asarray(embeddings)[:plot_only]

@@ -208,8 +208,8 @@ def permutation_importance(model, x, y, feature_names=None, n_repeats=5, seed=0,
     Examples
     --------
     >>> df = tlxp.permutation_importance(model, X_test[:500], y_test[:500], patch_size=4,
-    ...                                 name='out/perm.png')                      # doctest: +SKIP
-    >>> df.head(3)                                                                  # doctest: +SKIP
+    ...                                 name='out/perm.png')
+    >>> df.head(3)
     """
     import pandas as pd
 

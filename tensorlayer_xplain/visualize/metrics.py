@@ -30,8 +30,8 @@ def draw_agreement_matrix(ax, frame, title=None, vmin=-1.0, vmax=1.0, cmap="RdBu
 
     Examples
     --------
-    >>> rho, iou = tlxp.metrics.method_agreement(explanations)                 # doctest: +SKIP
-    >>> with tl_figure(True, 'out/rho.png', fig_idx=1) as fig:               # doctest: +SKIP
+    >>> rho, iou = tlxp.metrics.method_agreement(exps)
+    >>> with tl_figure(True, 'out/rho.png', fig_idx=1) as fig:
     ...     draw_agreement_matrix(fig.add_subplot(1, 1, 1), rho, title='Spearman')
     """
     values = np.asarray(frame.values, dtype=np.float64)
@@ -89,8 +89,8 @@ def method_agreement_visualization(explanations, saveable=True, name="method_agr
 
     Examples
     --------
-    >>> exps = [tlxp.explain(model, x[:16], m) for m in ('gradient', 'gradcam', 'occlusion')]   # doctest: +SKIP
-    >>> rho, iou = tlxp.method_agreement_visualization(exps, name='out/agreement.png')          # doctest: +SKIP
+    >>> exps = [tlxp.explain(model, x[:16], m) for m in ('gradient', 'gradcam', 'occlusion')]
+    >>> rho, iou = tlxp.method_agreement_visualization(exps, name='out/agreement.png')
     """
     agreement = method_agreement(explanations, top_k=top_k, absolute=absolute, seed=seed)
     info = agreement.iou.attrs

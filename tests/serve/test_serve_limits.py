@@ -1,4 +1,4 @@
-"""Costs, budgets, range checks, the worker pool, deadlines, micro-batching and 4xx-only errors of the service."""
+"""Budgets over HTTP, the worker pool, deadlines of requests, merged requests and 4xx-only errors of the service."""
 import http.client
 import json
 import socket
@@ -14,13 +14,9 @@ from hypothesis import HealthCheck, given, settings
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import cli
-from tensorlayer_xplain._utils import deadline as _deadline
-from tensorlayer_xplain.methods._engine import blocks as _graph
-from tensorlayer_xplain.methods.perturbation import occlusion_windows
 from tensorlayer_xplain.serve import create_app
-from tensorlayer_xplain.serve.batching import MicroBatcher, QueueFull
 
-from conftest import tiny_static_cnn
+from conftest import CountingLinear, tiny_static_cnn
 
 SIZE, N_CLASSES = 12, 4
 
@@ -33,20 +29,6 @@ def model():
 @pytest.fixture(scope="module")
 def digits():
     return np.random.default_rng(3).random((16, SIZE, SIZE, 1)).astype(np.float32)
-
-
-class Linear:
-    """A plain-callable model (fast) that counts its calls."""
-
-    def __init__(self, n_in=6, n_out=3):
-        self.w = np.random.default_rng(0).normal(size=(n_in, n_out)).astype(np.float32)
-        self.calls = 0
-
-    def __call__(self, x):
-        import tensorflow as tf
-
-        self.calls += 1
-        return tf.matmul(tf.reshape(tf.cast(x, tf.float32), (-1, self.w.shape[0])), self.w)
 
 
 PIECES = []  # one entry per piece the slow method ran (a record of the work actually done)
@@ -76,92 +58,10 @@ def slow_method():
 
 
 def linear_app(**options):
-    model = Linear()
+    model = CountingLinear()
     explainer = tlxp.ModelExplainer(tlxp.ModelAdapter(model, input_shape=(6,)), methods=["gradient", "slow_pieces"],
                                     cache=False)
     return model, create_app(explainer, **options)
-
-
-# ------------------------------------------------------------------ the cost model
-def test_costs_of_the_builtin_methods(model):
-    n = 3
-    cost = tlxp.estimate_cost(model, "integrated_gradients", n, steps=20)
-    assert (cost.forward, cost.backward, cost.total) == (63, 63, 126)
-    assert tlxp.estimate_cost(model, "gradient", n) == tlxp.Cost("gradient", n, n, n, 2 * n)
-    assert tlxp.estimate_cost(model, "gradcam", n).total == 2 * n
-    assert tlxp.estimate_cost(model, "smoothgrad", n, n_samples=5).total == 2 * n * 5
-    nested = tlxp.estimate_cost(model, "smoothgrad", n, n_samples=5, base_method="ig", base_params={"steps": 9})
-    assert (nested.forward, nested.backward) == (n * 5 * 10, n * 5 * 10)
-    assert tlxp.estimate_cost(model, "rise", n, n_masks=300) == tlxp.Cost("rise", n, 900, 0, 900)
-    assert tlxp.estimate_cost(model, "lime", n, num_samples=70).forward == 210
-    windows = len(occlusion_windows((SIZE, SIZE), (4, 4), (2, 2))[0])
-    assert tlxp.estimate_cost(model, "occlusion", n).forward == n * (windows + 1) and windows == 25
-    channels = tlxp.as_adapter(model).capture(np.zeros((1, SIZE, SIZE, 1), np.float32),
-                                              [tlxp.methods.cam.default_cam_layer(tlxp.as_adapter(model))]).outputs
-    assert tlxp.estimate_cost(model, "scorecam", n).forward == n * (list(channels.values())[0].shape[-1] + 1)
-    background = np.zeros((7, SIZE, SIZE, 1), np.float32)
-    assert tlxp.estimate_cost(model, "shap", n, n_samples=11, background=background) == tlxp.Cost("shap", n, 40, 33, 73)
-    assert tlxp.estimate_cost(model, "shap_kernel", n, nsamples=30, background=background).forward == n * 30 * 7
-    assert tlxp.estimate_cost(model, "shap_kernel", n, nsamples=30, background=background,
-                              n_segments=(4, 9)).forward == n * 2 * 30 * 7  # one game per scale
-    assert tlxp.estimate_cost(model, "shap_kernel", n, background=background, granularity="feature").forward == \
-        n * (2 * SIZE * SIZE + 2048) * 7  # shap's 'auto' coalitions
-    assert tlxp.estimate_cost(model, "shap_partition", n, max_evals=50).forward == 150
-    assert tlxp.estimate_cost(model, "shap_deep", n, background=background).total == 2 * n * 7
-
-
-def test_user_methods_state_their_cost_or_get_the_default(model):
-    @tlxp.register_method("triple_pass", cost=lambda adapter, n, reps=3: (n * reps, n))
-    def triple_pass(adapter, inputs, targets, reps=3):
-        return inputs
-
-    @tlxp.register_method("plain_user_method")
-    def plain_user_method(adapter, inputs, targets):
-        return inputs
-
-    try:
-        assert tlxp.estimate_cost(model, "triple_pass", 2, reps=5) == tlxp.Cost("triple_pass", 2, 10, 2, 12)
-        assert tlxp.estimate_cost(model, "plain_user_method", 4).total == 8
-        with pytest.raises(TypeError, match="cost: expected a callable"):
-            tlxp.register_method("bad_cost", cost=5)(plain_user_method)
-        assert "bad_cost" not in tlxp.available_methods()  # nothing half-registered
-    finally:
-        tlxp.unregister_method("triple_pass")
-        tlxp.unregister_method("plain_user_method")
-
-
-@pytest.mark.parametrize("method, key", [("integrated_gradients", "steps"), ("smoothgrad", "n_samples"),
-                                         ("rise", "n_masks"), ("lime", "num_samples"), ("gradient", "batch_size")])
-@pytest.mark.parametrize("value", [-5, 0, 1.5, 10 ** 30, True])
-def test_count_parameters_are_range_checked(model, digits, method, key, value):
-    with pytest.raises(ValueError, match=r"^%s: expected an int between 1 and \d+ for %s, got" % (key, method)):
-        tlxp.estimate_cost(model, method, 1, **{key: value})
-    with pytest.raises(ValueError, match="^%s: expected an int" % key):
-        tlxp.explain(model, digits[:1], method, **{key: value})
-
-
-def test_batch_size_has_a_cap_and_floats_must_be_finite(model, digits):
-    with pytest.raises(ValueError, match="batch_size: expected an int between 1 and 8192"):
-        tlxp.explain(model, digits[:1], "integrated_gradients", steps=10000, batch_size=10 ** 9)
-    with pytest.raises(ValueError, match="noise_level: expected a finite number"):
-        tlxp.explain(model, digits[:1], "smoothgrad", noise_level=float("inf"))
-
-
-def test_explainer_budget_fails_before_any_model_call(digits):
-    model = Linear()
-    explainer = tlxp.ModelExplainer(tlxp.ModelAdapter(model, input_shape=(6,)), methods=["gradient"], max_cost=1000)
-    x = np.zeros((64, 6), np.float32)
-    with pytest.raises(ValueError) as err:
-        explainer.explain(x, "integrated_gradients", steps=10000)
-    message = str(err.value)
-    assert message.startswith("max_cost:") and "steps=10000" in message and "1280128" in message and "1000" in message
-    assert model.calls == 0
-    stream = (x[i:i + 8] for i in range(0, 64, 8))  # a stream is checked chunk by chunk
-    with pytest.raises(ValueError, match="max_cost"):
-        explainer.explain(stream, "integrated_gradients", steps=100)
-    assert explainer.explain(x[:2], "integrated_gradients", steps=10).attributions.shape == (2, 6)
-    with pytest.raises(ValueError, match="max_cost: expected None or a positive int"):
-        tlxp.ModelExplainer(model, max_cost=-1)
 
 
 # ------------------------------------------------------------------ budgets over HTTP
@@ -237,77 +137,6 @@ def test_full_queue_gets_503_with_retry_after():
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert "queue" in refused.json()["detail"]
         assert running.result().status_code == 200 and waiting.result().status_code == 200
-
-
-def test_deadline_stops_the_blocks_of_batched_methods(model, digits, monkeypatch):
-    import traceback
-
-    monkeypatch.setattr(_graph, "BLOCK_BYTES", 1)  # one compiled call per batch_size rows
-    checks = []
-
-    def cancelled():
-        checks.append(1)
-        return len(checks) > 3  # the runner's predict, then two blocks of windows run
-
-    with pytest.raises(_deadline.DeadlineExceeded, match="cancelled") as err:
-        with _deadline.deadline(seconds=60, cancelled=cancelled):
-            tlxp.explain(model, digits[:1], "occlusion", window=4, stride=4, batch_size=2)
-    assert "run_blocks" in "".join(traceback.format_tb(err.value.__traceback__))
-    assert len(checks) == 4
-    _deadline.check()  # outside the block: nothing to stop
-
-
-# ------------------------------------------------------------------ micro-batching
-def test_micro_batcher_merges_same_key_jobs_and_skips_cancelled_ones():
-    seen, release = [], threading.Event()
-
-    def run(jobs):
-        if jobs[0].key == "hold":
-            release.wait(10)
-        seen.append([j.payload for j in jobs])
-        return [j.payload * 10 for j in jobs]
-
-    pool = MicroBatcher(run, queue_size=4, window=0.2, max_rows=3)
-    try:
-        # keep the one worker busy so the next jobs wait in the queue whatever the machine's load
-        hold = pool.submit("hold", -1, rows=1, timeout=10, mergeable=False)
-        waited = time.monotonic() + 10
-        while pool.running == 0 and time.monotonic() < waited:
-            time.sleep(0.005)
-        jobs = [pool.submit("a", i, rows=1, timeout=5) for i in range(2)]
-        other = pool.submit("b", 7, rows=1, timeout=5)
-        cancelled = pool.submit("a", 9, rows=1, timeout=5)
-        cancelled.cancel()
-        with pytest.raises(QueueFull):
-            pool.submit("a", 5, rows=1, timeout=5)
-        release.set()
-        assert hold.future.result(5) == -10
-        assert [j.future.result(5) for j in jobs] == [0, 10] and other.future.result(5) == 70
-        with pytest.raises(_deadline.DeadlineExceeded):
-            cancelled.future.result(5)
-        assert [0, 1] in seen and [7] in seen and not any(9 in batch for batch in seen)
-    finally:
-        release.set()
-        pool.close()
-
-
-def test_announced_batcher_runs_a_lone_job_at_once_and_waits_only_for_announced_ones():
-    batches = []
-    pool = MicroBatcher(lambda jobs: batches.append([j.payload for j in jobs]) or [None] * len(jobs),
-                        window=1.0, announced=True)
-    try:
-        start = time.monotonic()
-        pool.submit("k", 0, rows=1, timeout=10).future.result(10)
-        assert time.monotonic() - start < 0.5  # not the 1 s window: nothing else was announced
-        with pool.expecting():  # a second request is on its way while the first waits
-            first = pool.submit("k", 1, rows=1, timeout=10)
-            time.sleep(0.2)
-            assert not first.future.done()  # held for the announced job
-            second = pool.submit("k", 2, rows=1, timeout=10)
-        first.future.result(10), second.future.result(10)
-        assert batches == [[0], [1, 2]]
-    finally:
-        pool.close()
 
 
 def test_concurrent_requests_are_merged_and_each_gets_its_own_rows(model, digits):

@@ -13,7 +13,9 @@ import re
 
 import numpy as np
 
-__all__ = ["check_background", "subsample", "parse_masker", "replacement_images"]
+from .._ranges import image_limit, values
+
+__all__ = ["check_background", "subsample", "parse_masker", "replacement_images", "check_blur_masker", "MASKER"]
 
 
 def check_background(adapter, background, method, name="background"):
@@ -56,6 +58,19 @@ def subsample(background, max_size, seed):
 
 _BLUR = re.compile(r"^blur\((\d+),\s*(\d+)\)$")
 _MASKERS = ("blur", "blur(kx,ky)", "inpaint_telea", "inpaint_ns", "a number")
+
+
+def check_blur_masker(method, key, value, image_shape):
+    """A ``'blur(kx,ky)'`` masker's kernel sizes within ``[1, the image's longer side]`` (OpenCV blurs with them)."""
+    match = _BLUR.match(value.replace(" ", ""))
+    side = image_limit("side", image_shape)
+    if match and side is not None and not all(1 <= int(v) <= side for v in match.groups()):
+        raise ValueError("%s: expected 'blur(kx,ky)' with kx, ky in [1, %d] (the image's longer side) for %s, "
+                         "got %.80r" % (key, side, method, value))
+
+
+#: Range of a masker: a fill value, or a string checked by :func:`check_blur_masker`.
+MASKER = values(text=check_blur_masker)
 
 
 def parse_masker(masker, image_shape, allow_inpaint=True):

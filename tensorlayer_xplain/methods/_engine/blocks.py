@@ -14,24 +14,19 @@ rows, ``PARALLEL`` pieces in flight at once. So
 Blocks are capped at :data:`BLOCK_BYTES` of input rows. On out-of-memory the
 piece size is halved (no retracing: it is an argument of the compiled step).
 """
-import time
-import warnings
-
 import numpy as np
 import tensorflow as tf
 
-from ..._utils import deadline as _deadline
 from ...adapter._compile import concrete  # lives with the adapter, which captures with it too
+from ...adapter._steps import BLOCK_SECONDS, run_blocks  # the one block loop (out-of-memory halving, deadlines)
 
 __all__ = ["in_pieces", "run_blocks", "piece_rows", "block_rows", "host_rows", "concrete", "PARALLEL",
-           "BLOCK_BYTES", "BLOCK_SECONDS", "PIECE_SPEC"]
+           "BLOCK_BYTES", "BLOCK_SECONDS", "PIECE_SPEC", "pair_rectangles"]
 
 #: Pieces of one block in flight at once.
 PARALLEL = 4
 #: Largest block of input rows handed to one compiled call, in bytes.
 BLOCK_BYTES = 64 << 20
-#: Seconds one block should take under a deadline (blocks are then sized by time, see :func:`run_blocks`).
-BLOCK_SECONDS = 0.5
 #: Signature of the ``piece`` argument of the compiled steps (rows per piece).
 PIECE_SPEC = tf.TensorSpec((), tf.int32)
 
@@ -120,54 +115,39 @@ def in_pieces(fn, piece, *tensors, dtypes=(tf.float32,), reduce=None):
     return acc
 
 
-def run_blocks(n, rows, piece, call, what="rows"):
-    """Call ``call(start, stop, piece)`` over blocks ``[start, stop)`` of ``range(n)``.
-
-    On ``tf.errors.ResourceExhaustedError`` the piece size is halved and the same
-    block retried, with a warning; ``call`` must only commit its results after
-    the compiled call returned.
-
-    Under a deadline (:mod:`tensorlayer_xplain._deadline`, e.g. in the HTTP
-    service) the deadline is checked between blocks, and blocks are sized by
-    time: the first holds one batch (``PARALLEL`` pieces), the next ones as many
-    rows as ran in about :data:`BLOCK_SECONDS` (never more than ``rows``), so a
-    request past its deadline frees its worker within about a second whatever
-    the method's counts. Without a deadline blocks hold ``rows`` rows.
-
-    Parameters
-    ----------
-    n : int
-        Total rows (inputs, pairs...).
-    rows : int
-        Rows per block.
-    piece : int
-        Rows per piece inside the compiled call.
-    call : callable
-    what : str
-        What the rows are, for the warning.
-    """
-    start = 0
-    timed = _deadline.remaining() is not None
-    size = min(rows, max(1, piece) * PARALLEL) if timed else rows
-    while start < n:
-        _deadline.check()  # stop between compiled calls past a deadline
-        stop = min(n, start + size)
-        began = time.perf_counter()
-        try:
-            call(start, stop, piece)
-        except tf.errors.ResourceExhaustedError:
-            if piece == 1:
-                raise
-            piece = max(1, piece // 2)
-            warnings.warn("out of memory; retrying with %d %s per piece" % (piece, what), RuntimeWarning,
-                          stacklevel=3)
-            continue
-        if timed:  # the next block: what runs in about BLOCK_SECONDS at this block's speed (at most 4x more)
-            per_row = max(time.perf_counter() - began, 1e-6) / (stop - start)
-            size = int(min(rows, 4 * size, max(1, BLOCK_SECONDS / per_row)))
-        start = stop
-
-
 def row_bytes(x):
     """Bytes of one row of ``x``."""
     return int(np.prod(x.shape[1:], dtype=np.int64)) * x.dtype.itemsize
+
+
+def pair_rectangles(start, stop, samples):
+    """Pairs ``[start, stop)`` of an (inputs x ``samples``) grid numbered input-major, as rectangles.
+
+    A block of pairs (not of inputs) keeps a compiled call short however many
+    samples an input has, so a deadline is checked between blocks even for
+    ``steps=10**6`` on one input.
+
+    Returns
+    -------
+    list of (i0, i1, k0, k1)
+        Inputs ``i0:i1`` times samples ``k0:k1``; at most three (a partial first
+        input, whole inputs, a partial last input).
+
+    Examples
+    --------
+    >>> pair_rectangles(3, 11, 4)
+    [(0, 1, 3, 4), (1, 2, 0, 4), (2, 3, 0, 3)]
+    """
+    i_start, k_start = divmod(int(start), samples)
+    i_stop, k_stop = divmod(int(stop), samples)
+    if i_start == i_stop:
+        return [(i_start, i_start + 1, k_start, k_stop)] if k_stop > k_start else []
+    rects = []
+    if k_start:
+        rects.append((i_start, i_start + 1, k_start, samples))
+        i_start += 1
+    if i_stop > i_start:
+        rects.append((i_start, i_stop, 0, samples))
+    if k_stop:
+        rects.append((i_stop, i_stop + 1, 0, k_stop))
+    return rects

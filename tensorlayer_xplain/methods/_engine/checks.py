@@ -3,7 +3,8 @@ import numbers
 
 import numpy as np
 
-from ...adapter._common import needs_layers  # lives with the adapter, which raises it too
+from ...adapter._common import needs_layers
+from .._ranges import check_seed
 
 __all__ = ["positive_int", "fraction", "non_negative", "seed_value", "window_pair", "needs_layers"]
 
@@ -39,12 +40,8 @@ def fraction(name, value, open_low=True):
 
 
 def seed_value(name, value):
-    """Check a seed: None (fresh entropy) or a non-negative int."""
-    if value is None:
-        return None
-    if not _is_int(value) or value < 0:
-        raise TypeError("%s: expected None or a non-negative int, got %r" % (name, value))
-    return int(value)
+    """Check a seed with the one seed rule (:func:`~._ranges.check_seed`): None (fresh entropy) or an int >= 0."""
+    return check_seed(value, name)
 
 
 def window_pair(name, value, limits):

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .._ranges import Range, count
+
 __all__ = [
     "SEGMENTATIONS",
     "segment_image",
@@ -77,6 +79,9 @@ def _relabel(labels):
 #: SLIC's ``compactness`` on the [0, 1]-rescaled image. Outside this range SLIC's native code divides
 #: by (almost) zero: 0 raises ZeroDivisionError, 1e-200 and below corrupt the heap and abort the process.
 COMPACTNESS_RANGE = (1e-4, 1e4)
+#: Declared ranges of the segmentation parameters every superpixel method takes (LIME, SHAP).
+SEGMENTATION_RANGES = {"n_segments": count(pairs=True, bound="area"),
+                       "compactness": Range(*COMPACTNESS_RANGE, note="SLIC on the [0, 1]-rescaled image")}
 
 
 def check_compactness(compactness):

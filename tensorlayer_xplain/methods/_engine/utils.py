@@ -5,7 +5,7 @@ Methods import from here instead of writing their own copies.
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["upsample", "normalize_per_sample", "rng_for", "chunks"]
+__all__ = ["upsample", "normalize_per_sample", "rng_for"]
 
 
 def upsample(maps, size, method="bilinear"):
@@ -63,9 +63,3 @@ def normalize_per_sample(maps, eps=1e-12):
 def rng_for(seed):
     """A numpy ``Generator``: the same stream for the same ``seed`` (None = fresh entropy)."""
     return np.random.default_rng(seed)
-
-
-def chunks(n, size):
-    """``[(start, stop), ...]`` covering ``range(n)`` in pieces of at most ``size``."""
-    size = max(1, int(size))
-    return [(start, min(n, start + size)) for start in range(0, n, size)]

@@ -36,7 +36,8 @@ module registers the two methods and re-exports those names.
 import numpy as np
 
 from ..._utils.docstrings import shared_docstring
-from ..registry import register_method
+from ..costs import one_forward
+from ..registry import Range, register_method
 from ._activation import activation_attention, activation_attention_map, check_p
 from ._dense import dense_unit_attention_map
 from ._layers import attention_layer_names, capture_attention, resolve_attention_layer
@@ -70,7 +71,8 @@ def _attention_meta(layout, query, names):
     }
 
 
-@register_method("attention", family="attention")
+@register_method("attention", family="attention", cost=one_forward, batchable=True, figure="attention_visualization",
+                 ranges={"head": Range(0, 65535, integer=True), "p": Range(0.1, 16.0)})
 @shared_docstring
 def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion="mean", query="auto", p=2.0,
               interpolation="bilinear", batch_size=None):
@@ -131,12 +133,12 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
 
     Examples
     --------
-    >>> exp = ModelExplainer(vit, methods=['attention']).explain(x, method='attention')  # doctest: +SKIP
-    >>> exp.meta['attention_kind'], exp.heatmap().shape                                  # doctest: +SKIP
+    >>> exp = ModelExplainer(vit, methods=['attention']).explain(x, method='attention')
+    >>> exp.meta['attention_kind'], exp.heatmap().shape
     ('self_attention', (4, 28, 28))
-    >>> explain(cnn, x, 'attention').meta['attention_kind']                              # doctest: +SKIP
+    >>> explain(cnn, x, 'attention').meta['attention_kind']
     'activation'
-    >>> tlxp.explain(tlxp.models.mlp(), x.reshape(-1, 784), 'attention').meta['attention_kind']  # doctest: +SKIP
+    >>> tlxp.explain(tlxp.models.mlp(), x.reshape(-1, 784), 'attention').meta['attention_kind']
     'dense_units'
     """
     name = resolve_attention_layer(adapter, layer_name) if adapter.kind != "callable" else None
@@ -156,7 +158,15 @@ def attention(adapter, inputs, targets, layer_name=None, head=None, head_fusion=
     return heat, meta
 
 
-@register_method("attention_rollout", aliases=("rollout",), family="attention")
+def _rollout_applies(adapter, params):
+    """Why rollout does not apply (no self-attention layer), or None."""
+    if adapter.kind == "callable" or not attention_layer_names(adapter):
+        return "no self-attention layer to roll out"
+    return None
+
+
+@register_method("attention_rollout", aliases=("rollout",), family="attention", cost=one_forward, batchable=True,
+                 applies=_rollout_applies, figure="attention_visualization")
 @shared_docstring
 def attention_rollout(adapter, inputs, targets, head_fusion="mean", residual=True, query="auto",
                       interpolation="bilinear", batch_size=None):
@@ -192,8 +202,8 @@ def attention_rollout(adapter, inputs, targets, head_fusion="mean", residual=Tru
 
     Examples
     --------
-    >>> exp = explain(vit, x, 'attention_rollout', head_fusion='max')   # doctest: +SKIP
-    >>> exp.meta['rollout'].shape                                       # doctest: +SKIP
+    >>> exp = explain(vit, x, 'attention_rollout', head_fusion='max')
+    >>> exp.meta['rollout'].shape
     (4, 50, 50)
     """
     check_choice(head_fusion, HEAD_FUSIONS, "head_fusion")

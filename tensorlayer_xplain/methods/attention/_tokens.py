@@ -53,7 +53,7 @@ def token_layout(adapter, n_tokens):
 
     Examples
     --------
-    >>> token_layout(as_adapter(attention_mnist()), 50)     # doctest: +SKIP
+    >>> token_layout(as_adapter(tlxp.models.attention_mnist(seed=0)), 50)
     TokenLayout(n_prefix=1, grid_shape=(7, 7), covered=(28, 28))
     """
     height, width = adapter.image_shape[:2]

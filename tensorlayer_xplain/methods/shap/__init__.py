@@ -50,12 +50,14 @@ import functools
 import numpy as np
 
 from ..._utils.docstrings import shared_docstring
-from .._engine.background import check_background, parse_masker, replacement_images
+from .._engine.background import MASKER, check_background, parse_masker, replacement_images
 from .._engine.blackbox import global_numpy_seed, score_function, target_groups
 from .._engine.blocks import host_rows
 from .._engine.checks import positive_int, seed_value
-from .._engine.segmentation import compose, segment_centroids, segments_to_pixels
-from ..registry import register_method
+from .._engine.segmentation import SEGMENTATION_RANGES, compose, segment_centroids, segments_to_pixels
+from .._ranges import BACKGROUND
+from ..costs import background_rows, per_input
+from ..registry import COUNT, Range, TrainingRows, register_method
 from ._common import (
     GRANULARITIES,
     _additivity,
@@ -159,7 +161,18 @@ def _eg_with_shap(adapter, x, targets, background, n_samples, seed, local_smooth
     return np.asarray(values)[..., 0]
 
 
-@register_method("shap", aliases=("expected_gradients", "shap_gradient"), signed=True, family="shap")
+def _expected_gradients_cost(adapter, n, n_samples, background, **_):
+    """``n_samples`` gradients per input, plus the background's forward pass once."""
+    return n * n_samples + background_rows(background), n * n_samples
+
+
+@register_method("shap", aliases=("expected_gradients", "shap_gradient"), signed=True, family="shap",
+                 cost=_expected_gradients_cost, figure="shap_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, n_samples=COUNT, background=BACKGROUND,
+                             local_smoothing=Range(0.0, 10.0)),
+                 benchmark={"full": {"background": TrainingRows(100)},
+                            "quick": {"background": TrainingRows(20), "n_samples": 50},
+                            "work": ("n_samples", "background")})
 @shared_docstring
 def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples=200, seed=0, local_smoothing=0.0,
                             granularity="pixel", segmentation="slic", n_segments=40, compactness=0.1,
@@ -200,8 +213,8 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:4], 'shap', background=X_train[:100], seed=0)   # doctest: +SKIP
-    >>> exp.meta['expected_value'].shape                                                # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:4], 'shap', background=X_train[:100], seed=0)
+    >>> exp.meta['expected_value'].shape
     (4,)
     """
     background = check_background(adapter, background, "shap")
@@ -312,7 +325,9 @@ def _partition_superpixels(adapter, image, target, segs, replacement, max_evals,
     return np.mean(maps, axis=0), float(np.mean(bases)), raw
 
 
-@register_method("shap_partition", signed=True, family="shap")
+@register_method("shap_partition", signed=True, family="shap", cost=per_input("max_evals"), figure="shap_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, max_evals=COUNT, masker=MASKER),
+                 benchmark={"quick": {"max_evals": 100}, "images": {"full": 16, "quick": 4}, "work": ("max_evals",)})
 @shared_docstring
 def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch_size=None, granularity="pixel",
                    segmentation="slic", n_segments=40, compactness=0.1, seed=0):
@@ -347,7 +362,7 @@ def shap_partition(adapter, inputs, targets, masker="blur", max_evals=500, batch
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_partition', max_evals=1000)   # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_partition', max_evals=1000)
     """
     _granularity(granularity, GRANULARITIES)
     max_evals = positive_int("max_evals", max_evals, minimum=3)

@@ -34,7 +34,7 @@ def import_shap():
 
     Examples
     --------
-    >>> shap = import_shap()       # doctest: +SKIP
+    >>> shap = import_shap()
     """
     import shap
     from shap.utils import _general

@@ -15,7 +15,9 @@ from ..._utils.docstrings import shared_docstring
 from .._engine.background import check_background, subsample
 from .._engine.blackbox import target_groups
 from .._engine.checks import positive_int, seed_value
-from ..registry import register_method
+from .._ranges import BACKGROUND
+from ..costs import background_rows
+from ..registry import COUNT, TrainingRows, register_method
 from ._common import _additivity, _expected_values, _model_outputs, import_shap, keras_model
 
 __all__ = ["shap_deep", "deep_unsupported_ops"]
@@ -75,7 +77,16 @@ def _tf_gradient_recording_restored():
         execute.record_gradient = saved
 
 
-@register_method("shap_deep", signed=True, family="shap")
+def _cost(adapter, n, background, max_background, **_):
+    """One gradient per (input, background row)."""
+    rows = max(1, background_rows(background, max_background))
+    return n * rows, n * rows
+
+
+@register_method("shap_deep", signed=True, family="shap", cost=_cost, figure="shap_visualization",
+                 ranges={"max_background": COUNT, "background": BACKGROUND},
+                 benchmark={"full": {"background": TrainingRows(100)}, "quick": {"background": TrainingRows(20)},
+                            "images": {"full": 16, "quick": 4}, "work": ("background",)})
 @shared_docstring
 def shap_deep(adapter, inputs, targets, background=None, max_background=100, seed=0, batch_size=None):
     """DeepSHAP (``shap.DeepExplainer``, DeepLIFT rescale rule) on the TL model wrapped as Keras.
@@ -119,7 +130,7 @@ def shap_deep(adapter, inputs, targets, background=None, max_background=100, see
 
     Examples
     --------
-    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_deep', background=X_train[:100])   # doctest: +SKIP
+    >>> exp = tlxp.explain(cnn, X_test[:2], 'shap_deep', background=X_train[:100])
     """
     shap = import_shap()
 

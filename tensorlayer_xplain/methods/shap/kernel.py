@@ -10,8 +10,10 @@ from .._engine.background import check_background, subsample
 from .._engine.blackbox import global_numpy_seed, score_function, target_groups
 from .._engine.blocks import host_rows
 from .._engine.checks import positive_int, seed_value
-from .._engine.segmentation import segments_to_pixels
-from ..registry import register_method
+from .._engine.segmentation import SEGMENTATION_RANGES, segments_to_pixels
+from .._ranges import BACKGROUND
+from ..costs import background_rows
+from ..registry import COUNT, TrainingRows, register_method
 from ._common import _additivity, _granularity, _model_outputs, _segmentations, _spatial_to_input, import_shap
 
 __all__ = ["shap_kernel"]
@@ -79,7 +81,23 @@ def _kernel_superpixels(adapter, images, targets, background, segs, nsamples, l1
     return maps, expected, segment_values
 
 
-@register_method("shap_kernel", signed=True, family="shap")
+def _cost(adapter, n, nsamples, background, max_background, granularity, n_segments, **_):
+    """Coalitions per input (one game per scale) times the background rows each is scored with."""
+    h, w, _ = adapter.image_shape
+    if granularity == "feature" or (granularity == "auto" and min(h, w) == 1):
+        scales = (int(np.prod(adapter.input_shape)),)  # one game over the input values
+    else:
+        scales = tuple(n_segments) if isinstance(n_segments, (tuple, list)) else (n_segments,)  # one per scale
+    coalitions = sum(2 * m + 2048 if nsamples == "auto" else int(nsamples) for m in scales)
+    return n * coalitions * max(1, background_rows(background, max_background)), 0
+
+
+@register_method("shap_kernel", signed=True, family="shap", cost=_cost, figure="shap_visualization",
+                 ranges=dict(SEGMENTATION_RANGES, nsamples=COUNT, max_background=COUNT, background=BACKGROUND),
+                 benchmark={"full": {"background": TrainingRows(100)},
+                            "quick": {"background": TrainingRows(20), "nsamples": 300, "max_background": 5},
+                            "images": {"full": 8, "quick": 2}, "inputs": "flat",
+                            "work": ("nsamples", "max_background")})
 @shared_docstring
 def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", granularity="auto", max_background=20,
                 l1_reg=False, segmentation="slic", n_segments=40, compactness=0.1, batch_size=None, seed=0):
@@ -118,7 +136,10 @@ def shap_kernel(adapter, inputs, targets, background=None, nsamples="auto", gran
 
     Examples
     --------
-    >>> exp = tlxp.explain(mlp, X[:2], 'shap_kernel', background=X_train[:20], granularity='feature')  # doctest: +SKIP
+    >>> exp = tlxp.explain(mlp, X_test[:2], 'shap_kernel', background=X_train[:20], granularity='feature',
+    ...                    nsamples=200, max_background=5)
+    >>> exp.attributions.shape
+    (2, 28, 28, 1)
     """
     background = check_background(adapter, background, "shap_kernel")
     seed = seed_value("seed", seed)
