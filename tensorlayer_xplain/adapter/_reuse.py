@@ -85,3 +85,31 @@ def as_adapter(model, **options):
     if adapter is None:
         adapter = per_model[key] = cls(model, **options)
     return adapter
+
+
+def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
+    """The :class:`Seq2seqAdapter` of ``model`` for these options, reused across calls (compiled steps kept).
+
+    Kept on the model like :func:`~tensorlayer_xplain.adapter.as_adapter`'s adapters.
+
+    Examples
+    --------
+    >>> seq2seq_adapter(luong) is seq2seq_adapter(luong)   # doctest: +SKIP
+    True
+    """
+    from ._seq2seq import Seq2seqAdapter
+
+    if isinstance(model, Seq2seqAdapter):
+        return model
+    if isinstance(model, ModelAdapter):
+        model = model.model
+
+    key = ("seq2seq", embedding_layer, pad_id, output)
+    per_model = _adapters_of(model)
+    if per_model is None:
+        return Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
+    adapter = per_model.get(key)
+    if adapter is None:
+        adapter = per_model[key] = Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id,
+                                                  output=output)
+    return adapter

@@ -25,7 +25,7 @@ from ._common import _describe, temporarily_set
 from ._model import ModelAdapter
 from ._tokens import check_token, check_token_ids, embedding_table, is_embedding, replaced_embeddings
 
-__all__ = ["Seq2seqAdapter", "seq2seq_adapter", "is_seq2seq_model", "is_keras_encoder_decoder",
+__all__ = ["Seq2seqAdapter", "is_seq2seq_model", "is_keras_encoder_decoder",
            "recording_alignments"]
 
 
@@ -336,12 +336,29 @@ class Seq2seqAdapter(ModelAdapter):
 
         return self._run("alignments", step, src, dec, batch_size=batch_size)
 
-    def source_gradients(self, src, dec, emb, tokens, batch_size=None):
+    def _position_gradients(self, s, d, e, k, t_out):
+        """Inside a step: ``(d score_t / d e for every position t (B, T_out, T_src, D), scores (B, T_out))``."""
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(e)
+            with replaced_embeddings(self.embedding, e, self._forward_attr(), only=s):
+                logits = self.teacher_forced_call(s, d)
+            selected = tf.gather(logits, k, batch_dims=2)  # (B, T_out)
+            columns = [selected[:, t] for t in range(t_out)]
+        grads = [tape.gradient(column, e) for column in columns]
+        del tape
+        if any(g is None for g in grads):
+            raise TypeError("embedding_layer: the output does not depend on the output of layer %r"
+                            % self.embedding.name)
+        return tf.stack(grads, axis=1), selected
+
+    def source_gradients(self, src, dec, emb, tokens, batch_size=None, alphas=None, weights=None, base=None):
         """Per output position, gradients w.r.t. the source embeddings of the score of ``tokens``.
 
         One forward pass per source sequence and one backward pass per output position
         (a persistent tape), in one compiled step; ``batch_size`` bounds the rows
-        (source sequence x output position) in flight.
+        (source sequence x output position) in flight. With ``alphas``, ``weights``
+        and ``base``, the weighted sum of those gradients along the straight path from
+        ``base`` to ``emb`` (integrated gradients: the path runs inside the step).
 
         Parameters
         ----------
@@ -351,32 +368,43 @@ class Seq2seqAdapter(ModelAdapter):
             What the embedding layer returns for the source ids.
         tokens : ndarray int32 (N, T_out)
             The token explained at each position.
+        alphas, weights : ndarray float32 (S,), optional
+            Path points and their weights (e.g. the trapezoid rule's).
+        base : ndarray float32 (N, T_src, D), optional
+            The path's start.
 
         Returns
         -------
         grads : ndarray (N, T_out, T_src, D)
-        scores : ndarray (N, T_out)
+            The gradients, or their weighted path sum.
+        scores : ndarray (N, T_out), or (N, T_out, 2) on a path (at its first and last point)
         """
         t_out = dec.shape[1]
+        emb_spec = tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32)
+        rows = max(1, min(int(batch_size or self.batch_size), self.batch_size) // t_out)
+        if alphas is None:
+            return self._run("source_gradients", lambda s, d, e, k: self._position_gradients(s, d, e, k, t_out),
+                             src, dec, np.asarray(emb, np.float32), np.asarray(tokens, np.int32),
+                             extra_specs=[emb_spec, tf.TensorSpec((None, t_out), tf.int32)], batch_size=rows)
+        a_t = tf.constant(np.asarray(alphas, np.float32))
+        w_t = tf.constant(np.asarray(weights, np.float32))
 
-        def step(s, d, e, k):
-            with tf.GradientTape(persistent=True) as tape:
-                tape.watch(e)
-                with replaced_embeddings(self.embedding, e, self._forward_attr(), only=s):
-                    logits = self.teacher_forced_call(s, d)
-                selected = tf.gather(logits, k, batch_dims=2)  # (B, T_out)
-                columns = [selected[:, t] for t in range(t_out)]
-            grads = [tape.gradient(column, e) for column in columns]
-            del tape
-            if any(g is None for g in grads):
-                raise TypeError("embedding_layer: the output does not depend on the output of layer %r"
-                                % self.embedding.name)
-            return tf.stack(grads, axis=1), selected
+        def path(s, d, e, b, k):
+            def body(i, total, ends):
+                grads, selected = self._position_gradients(s, d, b + a_t[i] * (e - b), k, t_out)
+                ends = tf.where(tf.equal(i, 0), tf.concat([selected[..., None], ends[..., 1:]], -1), ends)
+                ends = tf.where(tf.equal(i, tf.size(a_t) - 1), tf.concat([ends[..., :1], selected[..., None]], -1),
+                                ends)
+                return i + 1, total + w_t[i] * grads, ends
 
-        specs = [tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32), tf.TensorSpec((None, t_out), tf.int32)]
-        rows = min(int(batch_size or self.batch_size), self.batch_size)
-        return self._run("source_gradients", step, src, dec, np.asarray(emb, np.float32),
-                         np.asarray(tokens, np.int32), extra_specs=specs, batch_size=max(1, rows // t_out))
+            total = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out], tf.shape(e)[1:]], 0))
+            ends = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out, 2]], 0))
+            _, total, ends = tf.while_loop(lambda i, *_: i < tf.size(a_t), body, (tf.constant(0), total, ends))
+            return total, ends
+
+        return self._run("source_path_%s" % fingerprint_floats(alphas, weights), path, src, dec,
+                         np.asarray(emb, np.float32), np.asarray(base, np.float32), np.asarray(tokens, np.int32),
+                         extra_specs=[emb_spec, emb_spec, tf.TensorSpec((None, t_out), tf.int32)], batch_size=rows)
 
     def source_embedding_scores(self, src, dec, emb, batch_size=None):
         """Teacher-forced logits ``(R, T_out, V)`` with the source embeddings replaced by ``emb``."""
@@ -418,31 +446,14 @@ class Seq2seqAdapter(ModelAdapter):
         return out
 
 
-def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
-    """The :class:`Seq2seqAdapter` of ``model`` for these options, reused across calls (compiled steps kept).
+def fingerprint_floats(*arrays):
+    """A short key naming float arrays (a compiled step per path: its points are baked into the trace)."""
+    import hashlib
 
-    Kept on the model like :func:`~tensorlayer_xplain.adapter.as_adapter`'s adapters.
-
-    Examples
-    --------
-    >>> seq2seq_adapter(luong) is seq2seq_adapter(luong)   # doctest: +SKIP
-    True
-    """
-    if isinstance(model, Seq2seqAdapter):
-        return model
-    if isinstance(model, ModelAdapter):
-        model = model.model
-    from ._reuse import _adapters_of
-
-    key = ("seq2seq", embedding_layer, pad_id, output)
-    per_model = _adapters_of(model)
-    if per_model is None:
-        return Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
-    adapter = per_model.get(key)
-    if adapter is None:
-        adapter = per_model[key] = Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id,
-                                                  output=output)
-    return adapter
+    h = hashlib.blake2b(digest_size=8)
+    for arr in arrays:
+        h.update(np.ascontiguousarray(arr, np.float32).tobytes())
+    return h.hexdigest()
 
 
 def _as_tuple(value):

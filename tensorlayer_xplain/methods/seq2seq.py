@@ -41,7 +41,8 @@ import time
 
 import numpy as np
 
-from ..adapter._seq2seq import is_seq2seq_model, seq2seq_adapter
+from ..adapter._reuse import seq2seq_adapter
+from ..adapter._seq2seq import is_seq2seq_model
 from ..explanation import Explanation
 from .integrated_gradients import _completeness, trapezoid_alphas
 from .registry import method_info
@@ -239,13 +240,9 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
         raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
     base = adapter.embed(np.full(src.shape, base_id, np.int32))
     alphas, weights = trapezoid_alphas(steps)
-    total = np.zeros((n, t_out) + emb.shape[1:], np.float32)
-    ends = {}
-    for alpha, weight in zip(alphas, weights):
-        grads, scores = adapter.source_gradients(src, dec, base + alpha * (emb - base), targets, batch_size)
-        total += weight * grads
-        if alpha in (0.0, 1.0):
-            ends[float(alpha)] = scores.reshape(-1)
+    total, ends = adapter.source_gradients(src, dec, emb, targets, batch_size, alphas=alphas, weights=weights,
+                                           base=base)  # the path runs inside one compiled step
+    ends = {0.0: ends[..., 0].reshape(-1), 1.0: ends[..., 1].reshape(-1)}
     attributions = (total * (emb - base)[:, None]).sum(-1)  # (N, T_out, T_src)
     gap, _, _ = _completeness(attributions.reshape(n * t_out, -1), ends[1.0], ends[0.0])
     meta.update({"completeness_gap": gap.reshape(n, t_out).astype(np.float32),
