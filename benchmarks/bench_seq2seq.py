@@ -23,9 +23,7 @@ Run::
 
     python -m benchmarks.bench_seq2seq [--budget 4] [--out DIR]
 """
-import argparse
 import functools
-import json
 import os
 import statistics
 import time
@@ -39,6 +37,7 @@ import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp
 from benchmarks.memory import RSS_HOW, peak_memory
+from benchmarks.report import speed_memory_main
 from benchmarks.timing import time_pairs
 
 VOCAB, EMB, HIDDEN = 2000, 64, 128
@@ -167,20 +166,9 @@ def markdown(speed_rows, memory_rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Seq2seq per-position attribution cost vs a hand-written loop.")
-    parser.add_argument("--budget", type=float, default=4.0, help="seconds of timing per method (default: 4)")
-    parser.add_argument("--out", default=None, help="folder for bench_seq2seq.md / .json (default: print only)")
-    args = parser.parse_args(argv)
-    speed_rows, memory_rows = speed(args.budget), memory()
-    text = markdown(speed_rows, memory_rows)
-    print(text)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "bench_seq2seq.md"), "w") as f:
-            f.write(text + "\n")
-        with open(os.path.join(args.out, "bench_seq2seq.json"), "w") as f:
-            json.dump({"speed": speed_rows, "memory": memory_rows}, f, indent=1)
-    return speed_rows, memory_rows
+    return speed_memory_main(
+        argv, "bench_seq2seq", "Seq2seq per-position attribution cost vs a hand-written loop.",
+        speed, memory, markdown)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ Run::
 
     python -m benchmarks.bench_tokens [--budget 4] [--out DIR]
 """
-import argparse
 import functools
-import json
 import os
 import statistics
 import time
@@ -42,6 +40,7 @@ import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp
 from benchmarks.memory import RSS_HOW, peak_memory
+from benchmarks.report import speed_memory_main
 from benchmarks.timing import time_pairs
 from tensorlayer_xplain.methods.tokens import TOKEN_METHODS
 
@@ -202,20 +201,9 @@ def markdown(speed_rows, memory_rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Token IG vs a hand-written embedding-space IG; its memory.")
-    parser.add_argument("--budget", type=float, default=4.0, help="seconds of timing per model (default: 4)")
-    parser.add_argument("--out", default=None, help="folder for bench_tokens.md / .json (default: print only)")
-    args = parser.parse_args(argv)
-    speed_rows, memory_rows = speed(args.budget), memory()
-    text = markdown(speed_rows, memory_rows)
-    print(text)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "bench_tokens.md"), "w") as f:
-            f.write(text + "\n")
-        with open(os.path.join(args.out, "bench_tokens.json"), "w") as f:
-            json.dump({"speed": speed_rows, "memory": memory_rows}, f, indent=1)
-    return speed_rows, memory_rows
+    return speed_memory_main(
+        argv, "bench_tokens", "Token IG vs a hand-written embedding-space IG; its memory.",
+        speed, memory, markdown)
 
 
 if __name__ == "__main__":

@@ -214,13 +214,13 @@ class CountingLinear:
 
 
 # ----------------------------------------------------------------------------- encoder-decoders
-def tiny_luong(method="general", seed=0, vocab=9, dim=5, hidden=6):
+def tiny_luong(method="general", seed=0, vocab=9, dim=5, hidden=6, cell=None):
     """A tiny ``tl.models.Seq2seqLuongAttention`` (GRU) whose embeddings and score weights are scaled up
     (TL's +-0.1 embeddings give near-uniform alignments)."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = tl.models.Seq2seqLuongAttention(hidden_size=hidden, cell=tf.keras.layers.GRUCell, method=method,
+    model = tl.models.Seq2seqLuongAttention(hidden_size=hidden, cell=cell or tf.keras.layers.GRUCell, method=method,
                                             embedding_layer=tl.layers.Embedding(vocabulary_size=vocab,
                                                                                 embedding_size=dim))
     rng = np.random.RandomState(seed)
