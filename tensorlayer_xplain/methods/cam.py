@@ -184,8 +184,8 @@ def gradcam(adapter, inputs, targets, layer_name=None, relu=True, batch_size=Non
     Examples
     --------
     >>> exp = tlxp.explain(model, x, 'gradcam')
-    >>> exp.meta['layer_name'], exp.heatmap().shape
-    ('maxpool2d_2', (4, 28, 28))
+    >>> exp.meta['layer_name'].startswith('maxpool2d'), exp.heatmap().shape   # the last 4-D layer
+    (True, (4, 28, 28))
     """
     return _gradient_cam(adapter, inputs, targets, layer_name, relu, batch_size, gradcam_weights)
 
