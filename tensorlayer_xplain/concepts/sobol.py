@@ -5,7 +5,7 @@ explains, interactions included, when the concept coefficients are scaled by ran
 [0, 1]: the total-order Sobol index ``ST_i``. As Xplique's ``HaltonSequenceRS`` and
 ``JansenEstimator``: two quasi-random matrices ``A`` and ``B`` (a Halton sequence in ``2d``
 dimensions, split in halves), and for each factor ``i`` the matrix ``C_i`` = ``A`` with column ``i``
-taken from ``B``; then (Jansen 1999)::
+taken from ``B``; then (Jansen 1999, the estimator of :mod:`tensorlayer_xplain.methods.sobol`)::
 
     ST_i = sum_n (f(A_n) - f(C_i,n))^2 / (2 N Var f(A))
 """
@@ -53,6 +53,9 @@ def replicated_design(d, nb_design):
 def jansen_total_indices(outputs, nb_design, d):
     """Jansen's estimator of the total-order Sobol indices from the outputs on a replicated design.
 
+    The estimator of :func:`tensorlayer_xplain.methods.sobol.jansen_total_indices` (the Sobol
+    attribution method's, in the design order of :func:`replicated_design`), for one function.
+
     Parameters
     ----------
     outputs : ndarray, shape (nb_design * (d + 2),)
@@ -72,12 +75,9 @@ def jansen_total_indices(outputs, nb_design, d):
     >>> np.round(st, 1)
     array([0.9, 0.1])
     """
+    from ..methods.sobol import jansen_total_indices as jansen
+
     y = np.asarray(outputs, np.float64).reshape(-1)
     if len(y) != nb_design * (d + 2):
         raise ValueError("outputs: expected nb_design * (d + 2) = %d values, got %d" % (nb_design * (d + 2), len(y)))
-    a = y[:nb_design]
-    c = y[2 * nb_design:].reshape(d, nb_design)
-    var = a.var(ddof=1)
-    if not var > 1e-12:
-        return np.zeros(d)
-    return ((a[None] - c) ** 2).sum(axis=1) / (2.0 * nb_design * var)
+    return jansen(y[None], nb_design, d)[0]
