@@ -17,6 +17,10 @@ digits and one on the clean digits (same seed), and asked about the square as a 
   measure: the share of the most important concept's best crops that contain the square, next to the
   share of all crops that do, and that concept's importance against the others'.
 
+**Class visualizations** (``tlxp.feature_visualization``, activation maximization) of both models
+are drawn too, with the mean value of the class-7 image in the square's region: a model that reads the
+square paints it.
+
 Every measured number is printed; figures go to ``--out`` (default: a new temporary folder). The
 exit code is 1 when the planted concept is not found. Run ``python examples/mnist_concepts.py --help``.
 """
@@ -56,6 +60,8 @@ def parse_args(argv=None):
                         help="test digits per class whose sensitivity TCAV tests (default: %(default)s)")
     parser.add_argument("--craft-inputs", type=int, default=50,
                         help="digits of the planted class CRAFT factorises (default: %(default)s)")
+    parser.add_argument("--fv-steps", type=int, default=128,
+                        help="steps of the class visualizations (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="reduced sizes for a fast check: %s" % QUICK)
     args = parser.parse_args(argv)
@@ -160,6 +166,28 @@ def craft_check(name, model, images, mask, args, n_best=20):
     return res, found
 
 
+def class_visualizations(name, model, mask, args, out):
+    """Class visualizations (activation maximization) of the ten classes; the square region's brightness."""
+    start = time.perf_counter()
+    res = tlxp.feature_visualization(model, [tlxp.objectives.class_logit(k) for k in range(10)],
+                                     steps=args.fv_steps, seed=args.seed)
+    seconds = time.perf_counter() - start
+    images = np.asarray(res.images)[..., 0]
+    corner, rest = images[:, mask].mean(axis=1), images[:, ~mask].mean(axis=1)
+    tlxp.feature_visualization_figure(res, name=os.path.join(out, "classes_%s.png" % name))
+    print("\n== class visualizations, %s model (%d steps, %.1f s): mean value in the square's region / elsewhere"
+          % (name, args.fv_steps, seconds))
+    print("  " + "  ".join("%d: %.2f/%.2f" % (k, corner[k], rest[k]) for k in range(10)))
+    found = {"corner": float(corner[args.planted]), "rest": float(rest[args.planted]), "seconds": seconds}
+    conv = [n for n, _ in tlxp.adapter.spatial_layers(tlxp.as_adapter(model)) if n.startswith("conv")][-1]
+    start = time.perf_counter()
+    channels = tlxp.feature_visualization(model, [tlxp.objectives.channel(conv, c) for c in range(32)],
+                                          steps=args.fv_steps // 2, seed=args.seed)
+    tlxp.feature_visualization_figure(channels, name=os.path.join(out, "channels_%s.png" % name))
+    print("  and the 32 channels of %s in %.1f s (figure channels_%s.png)" % (conv, time.perf_counter() - start, name))
+    return found
+
+
 def load(args):
     X_train, y_train, _, _, X_test, y_test = tlxp.datasets.load_mnist(path=args.data)
     X_train, y_train = X_train[:args.train], y_train[:args.train]
@@ -205,7 +233,8 @@ def main(argv=None):
                                 title="TCAV of 'square', %s model" % name)
         res, craft_found = craft_check(name, model, sevens, mask, args)
         res.plot(name=os.path.join(out, "craft_%s.png" % name), n_concepts=3, n_crops=8, n_images=6)
-        results[name] = {"tcav": found, "craft": craft_found}
+        results[name] = {"tcav": found, "craft": craft_found,
+                         "classes": class_visualizations(name, model, mask, args, out)}
     shortcut, clean = results["shortcut"], results["clean"]
     tcav_ok = (shortcut["tcav"]["significant"] and shortcut["tcav"]["score"] >= 0.9
                and shortcut["tcav"]["derivative"] > 2 * max(shortcut["tcav"]["max_other_derivative"], 0)
@@ -218,6 +247,9 @@ def main(argv=None):
           % (args.planted, shortcut["tcav"]["score"], shortcut["tcav"]["p_value"], clean["tcav"]["score"],
              clean["tcav"]["p_value"], 100 * shortcut["craft"]["top_overlap"], shortcut["craft"]["top_importance"],
              clean["craft"]["square_concept_importance"]))
+    print("class %d visualization, mean value in the square's region / elsewhere: shortcut %.2f / %.2f, clean "
+          "%.2f / %.2f" % (args.planted, shortcut["classes"]["corner"], shortcut["classes"]["rest"],
+                           clean["classes"]["corner"], clean["classes"]["rest"]))
     print("planted concept found by TCAV: %s" % ("yes" if tcav_ok else "NO"))
     print("planted concept found by CRAFT: %s" % ("yes" if craft_ok else "NO"))
     print("figures in %s; total time %.1f s" % (out, time.perf_counter() - start))

@@ -35,5 +35,11 @@ def test_concepts_example_finds_the_planted_square(tmp_path):
     assert shortcut >= 0.9 and sig_shortcut and p_shortcut < 0.05 and not (sig_clean and clean > 0.5)
     top = re.findall(r"top concept \d+: (\d+)% of its 20 best crops contain the square \(all crops: (\d+)%", text)
     assert len(top) == 2 and int(top[0][0]) >= 50 > int(top[0][1])
-    for name in ("tcav_shortcut", "tcav_clean", "craft_shortcut", "craft_clean"):
+    # the shortcut model's class-7 visualization paints the square; the clean model's does not
+    (corner, rest, clean_corner), = [tuple(map(float, m)) for m in re.findall(
+        r"class 7 visualization, mean value in the square's region / elsewhere: shortcut ([\d.]+) / ([\d.]+), "
+        r"clean ([\d.]+)", text)]
+    assert corner > rest and corner > clean_corner + 0.3
+    for name in ("tcav_shortcut", "tcav_clean", "craft_shortcut", "craft_clean", "classes_shortcut", "classes_clean",
+                 "channels_shortcut"):
         assert (tmp_path / (name + ".png")).stat().st_size > 5000
