@@ -181,8 +181,7 @@ def lrp(adapter, inputs, targets, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=
 
     * ``'epsilon'``: ``R_in = x * W^T s`` with ``stab(z) = z + epsilon * sign(z)``;
     * ``'zplus'``: positive contributions only (alpha-beta with ``alpha=1, beta=0``);
-    * ``'alpha_beta'``: ``alpha`` times the positive minus ``beta`` times the negative contributions
-      (``alpha - beta = 1``);
+    * ``'alpha_beta'``: ``alpha`` x the positive minus ``beta`` x the negative contributions (``alpha - beta = 1``);
     * ``'flat'``, ``'w_square'``: as if inputs were ones and weights ones / squared (first layers);
     * ``'zbox'``: the z^B rule for inputs bounded by ``low`` and ``high`` (first layers);
 
