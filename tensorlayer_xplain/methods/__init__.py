@@ -3,6 +3,7 @@
 # isort: off
 from . import gradients  # noqa: F401
 from . import cam, perturbation  # noqa: F401
+from . import layercam, sobol  # noqa: F401
 from . import attention  # noqa: F401
 from . import lime, shap  # noqa: F401
 from . import lrp, deeplift  # noqa: F401
