@@ -200,6 +200,67 @@ def _metrics_table(metrics):
             % (head, body))
 
 
+def evaluation_section(tidy, ranking_uri=None):
+    """The report's evaluation section: one table per metric family, then the ranking figure.
+
+    Parameters
+    ----------
+    tidy : pandas.DataFrame
+        The long table of :meth:`ModelExplainer.evaluate` (columns ``method,
+        metric, family, direction, mean, spread``).
+    ranking_uri : str, optional
+        The ranking figure (:func:`~tensorlayer_xplain.visualize.metric_ranking_visualization`)
+        as a data URI (:func:`figure_uri`).
+
+    Returns
+    -------
+    (str, str)
+        ``('Evaluation', html)``, an extra section for :func:`render_report`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({'method': ['a'], 'metric': ['sparseness'], 'family': ['complexity'],
+    ...                   'direction': ['higher'], 'mean': [0.5], 'spread': [0.1]})
+    >>> evaluation_section(t)[0]
+    'Evaluation'
+    """
+    needed = {"method", "metric", "family", "direction", "mean", "spread"}
+    missing = needed - set(getattr(tidy, "columns", ()))
+    if missing:
+        raise ValueError("evaluation: expected the long table of ModelExplainer.evaluate (columns %s), missing %s"
+                         % (sorted(needed), sorted(missing)))
+    methods = list(dict.fromkeys(tidy["method"]))
+    parts = ["<p class='top'>Mean &plusmn; standard deviation over the inputs; the arrow is each metric's direction "
+             "(&uarr; higher is better, &darr; lower is better). Definitions and costs: docs/metrics.rst.</p>"]
+    for family in dict.fromkeys(tidy["family"]):
+        part = tidy[tidy["family"] == family]
+        metric_names = list(dict.fromkeys(part["metric"]))
+        head = "".join("<th>%s %s</th>" % (html.escape(str(m)), "&uarr;" if part.loc[
+            part["metric"] == m, "direction"].iloc[0] == "higher" else "&darr;") for m in metric_names)
+        rows = []
+        for method in methods:
+            cells = []
+            for m in metric_names:
+                row = part[(part["method"] == method) & (part["metric"] == m)]
+                if row.empty or not np.isfinite(float(row["mean"].iloc[0])):
+                    cells.append("<td>n/a</td>")
+                else:
+                    spread = float(row["spread"].iloc[0])
+                    cells.append("<td>%.4g%s</td>" % (float(row["mean"].iloc[0]), " &plusmn; %.2g" % spread
+                                                        if np.isfinite(spread) else ""))
+            rows.append("<tr><td>%s</td>%s</tr>" % (html.escape(str(method)), "".join(cells)))
+        parts.append("<h3>%s</h3><div class='scroll'><table class='metrics'><tr><th>method</th>%s</tr>%s</table>"
+                     "</div>" % (html.escape(str(family)), head, "".join(rows)))
+    skipped = getattr(tidy, "attrs", {}).get("skipped") or {}
+    if skipped:
+        parts.append("<p class='top'>Not computed: %s.</p>" % html.escape(
+            ", ".join("%s (%s)" % item for item in skipped.items())))
+    if ranking_uri:
+        parts.append("<img alt='methods ranked per metric' style='max-width: 100%%' src='%s'>" % ranking_uri)
+    return "Evaluation", "\n".join(parts)
+
+
 def curve_figure(method, curves):
     """One small figure of a method's mean deletion / insertion curves (with the AUC in the legend).
 

@@ -82,6 +82,15 @@ def static_cnn():
 
 
 @pytest.fixture(scope="module")
+def static_cnn_layers():
+    """``(model, [conv1, conv2], dense)``: a tiny static CNN (seed 3) and its layer names (TL names are global)."""
+    model = tiny_static_cnn(seed=3)
+    order = tlxp.ModelAdapter(model).layer_call_order()
+    convs = [n for n, s in order if len(s) == 3 and "conv" in n]
+    return model, convs, [n for n, s in order if len(s) == 1 and "dense" in n][-1]
+
+
+@pytest.fixture(scope="module")
 def dynamic_cnn():
     return tiny_dynamic_cnn()
 

@@ -102,6 +102,35 @@ def _visualize_tokens(explainer, explanations, save_path, format, compare):
     return explanations
 
 
+def _ranking_uri(tidy):
+    """The ranking figure of an evaluation table as a PNG data URI (drawn to a temporary file, then removed)."""
+    import base64
+    import tempfile
+
+    from ..visualize.metrics import metric_ranking_visualization
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "ranking.png")
+        metric_ranking_visualization(tidy, saveable=True, name=path)
+        with open(path, "rb") as f:
+            return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+def evaluation_sections(explainer, evaluation):
+    """``[('Evaluation', html)]`` for ``evaluation`` (None: the explainer's last tidy evaluate() table), or []."""
+    from ..report import evaluation_section
+
+    if evaluation is None:
+        evaluation = getattr(explainer, "last_evaluation", None)
+    if evaluation is None or evaluation is False:
+        return []
+    if not hasattr(evaluation, "columns") or "family" not in evaluation.columns:
+        raise TypeError("evaluation: expected the tidy table of ModelExplainer.evaluate (tidy=True), None or False, "
+                        "got %s" % type(evaluation).__name__)
+    ranked = evaluation[np.isfinite(evaluation["mean"].astype(float))]
+    return [evaluation_section(evaluation, _ranking_uri(ranked) if len(ranked) else None)]
+
+
 def _visualize_seq2seq(explainer, explanations, save_path, format, compare):
     """visualize_all for an encoder-decoder: per method the (T_out, T_src) maps with tokens (and their comparison)."""
     from ..visualize import seq2seq_comparison, seq2seq_visualization
@@ -114,10 +143,12 @@ def _visualize_seq2seq(explainer, explanations, save_path, format, compare):
     return explanations
 
 
-def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections, decoder_inputs=None):
+def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections, evaluation=None,
+           decoder_inputs=None):
     """:meth:`ModelExplainer.report <tensorlayer_xplain.ModelExplainer.report>` (see there)."""
     from ..report import write_report
 
+    sections = evaluation_sections(explainer, evaluation) + list(sections or [])
     explanations = explainer.explain_all(inputs, targets, methods, **_seq2seq_options(decoder_inputs))
     skipped = explanations.skipped
     _warm_timings(explainer, explanations, targets)

@@ -115,6 +115,8 @@ class ModelExplainer:
         self.seed = check_seed(seed)
         self.max_cost = check_max_cost(max_cost)
         self._cache = make_cache(cache, cache_bytes)
+        #: The tidy table of the last :meth:`evaluate` (shown by :meth:`report`), None before.
+        self.last_evaluation = None
 
     # ------------------------------------------------------------------ config
     def method_params(self, method, **overrides):
@@ -443,6 +445,8 @@ class ModelExplainer:
             mean, spread, n`` (``spread``: standard deviation over the inputs);
             with ``tidy=False``, rows = methods and columns = metrics (means).
             Draw it with :func:`~tensorlayer_xplain.visualize.metric_ranking_visualization`.
+            The tidy table is also kept as ``explainer.last_evaluation``, which
+            :meth:`report` shows (tables per family and the ranking figure).
 
         Examples
         --------
@@ -454,7 +458,10 @@ class ModelExplainer:
 
         explanations = self.explain_all(inputs, targets, methods)
         metrics = metrics if isinstance(metrics, str) else list(metrics)
-        return metrics_module.evaluate(self.adapter, explanations, metrics=metrics, tidy=tidy, **metric_params)
+        table = metrics_module.evaluate(self.adapter, explanations, metrics=metrics, tidy=tidy, **metric_params)
+        if tidy:
+            self.last_evaluation = table
+        return table
 
     def model_name(self):
         """The model's own name (TL ``model.name``, Keras ``model.name``), else its class name.
@@ -476,7 +483,7 @@ class ModelExplainer:
         return "%s (%s)" % (name, type(self.model).__name__) if name != type(self.model).__name__ else name
 
     def report(self, inputs, path="xplain_report.html", targets=None, methods=None, metrics=None, title=None,
-               labels=None, sections=None, decoder_inputs=None):
+               labels=None, sections=None, evaluation=None, decoder_inputs=None):
         """Write a self-contained HTML report (images embedded) and return its path.
 
         Per input: the image, the prediction, the true label (``labels``), the
@@ -503,6 +510,12 @@ class ModelExplainer:
             True classes of ``inputs``.
         sections : list of (str, str), optional
             Extra ``(title, html)`` sections (see :mod:`tensorlayer_xplain.report`).
+        evaluation : pandas.DataFrame, None or False
+            An evaluation section (one table per metric family, with mean,
+            spread and direction, and the ranking figure): the tidy table of
+            :meth:`evaluate`; None (default) uses the last one :meth:`evaluate`
+            computed on this explainer, if any (call it on the same inputs);
+            False leaves the section out.
         decoder_inputs : array-like of int (N, T_out), optional
             Encoder-decoders: as in :meth:`visualize_all`.
 
@@ -517,7 +530,8 @@ class ModelExplainer:
         ...                  metrics=['deletion', 'insertion'])
         'out/report.html'
         """
-        return output.report(self, inputs, path, targets, methods, metrics, title, labels, sections, decoder_inputs)
+        return output.report(self, inputs, path, targets, methods, metrics, title, labels, sections, evaluation,
+                             decoder_inputs)
 
     def diagnose(self, x, y, methods=None, regions=None, top_k=20, **kwargs):
         """Diagnose the model on labelled inputs with this explainer's config and cache.
