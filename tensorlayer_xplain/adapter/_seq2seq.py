@@ -139,7 +139,7 @@ class Seq2seqAdapter(ModelAdapter):
         What is explained at each position.
     batch_size : int
         Largest number of rows (one row = one source sequence at one output
-        position, or one interpolation step) sent to the model at once.
+        position) sent to the model at once: ``batch_size // T_out`` source sequences.
     sos : int, optional
         Start-of-sequence id: the default of ``explain(..., sos=)`` (greedy decoding
         explained when no ``decoder_inputs`` are given).

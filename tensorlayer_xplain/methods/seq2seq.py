@@ -303,7 +303,8 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         Source padding id (zero attribution, never perturbed).
     output : {'logits', 'probabilities'}
     batch_size : int, optional
-        Rows (source x position x step) per model call.
+        Rows (source sequence x output position) per model call (integrated gradients runs its whole path
+        inside each call).
     **params
         ``steps`` (default 64, as for images) and ``baseline_token`` for integrated gradients;
         ``mask_token`` for occlusion.
