@@ -29,6 +29,13 @@ import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import metrics as M
 
 
+def _peak_mb():
+    """Peak resident memory of this process so far, in MB (both sides run in it)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def _best(fn, repeats):
     fn()  # warm-up (compilation, Quantus's model wrapper)
     times = []
@@ -49,7 +56,24 @@ def _keras_around(tl_model, image_shape):
     return keras.Model(inputs, outputs)
 
 
-def _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
+def _keras_channel_first(tl_model, image_shape):
+    """As :func:`_keras_around`, taking channel-first inputs (N, C, H, W).
+
+    Quantus 0.6.0's relative stabilities call ``model.predict`` on their
+    channel-first batch without reshaping it for the model, so they only run on a
+    model that takes channel-first inputs.
+    """
+    import keras
+    import tensorflow as tf
+
+    h, w, c = image_shape
+    inputs = keras.Input((c, h, w))
+    outputs = keras.layers.Lambda(lambda t: tl_model(tf.transpose(tf.cast(t, tf.float32), (0, 2, 3, 1)),
+                                                     is_train=False))(inputs)
+    return keras.Model(inputs, keras.layers.Activation("linear")(outputs))
+
+
+def _cases(model, keras_model, x, exp, masks, nr_samples, quantus, small=False):
     """(name, ours(), theirs()) for every implemented metric Quantus also has."""
     n, (h, w, c) = len(x), exp.image_shape
     xq = np.moveaxis(x.reshape(n, h, w, c), -1, 1).astype(np.float32)  # Quantus: channel first
@@ -82,7 +106,23 @@ def _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
                 else:  # the Keras model takes channel-last inputs
                     scores = metric(model=mdl, x_batch=x.reshape(n, h, w, c), y_batch=y, a_batch=a,
                                     channel_first=False, explain_func=explain_func)
+                if isinstance(scores, dict):  # ROAD: {percentage: accuracy over the inputs}
+                    scores = list(scores.values())
                 return np.asarray(scores, np.float64)
+        return run
+
+    def q_cf(cls, seed=None, **kwargs):
+        """Quantus on the channel-first Keras wrapper (its relative stabilities need one)."""
+        cf_model = _keras_channel_first(tl_model, (h, w, c))
+
+        def run():
+            if seed is not None:
+                np.random.seed(seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                metric = cls(disable_warnings=True, **kwargs)
+                return np.asarray(metric(model=cf_model, x_batch=xq, y_batch=y, a_batch=aq, channel_first=True,
+                                         explain_func=explain_func), np.float64)
         return run
 
     aq_full = aq  # see explain_func: Quantus compares channel-summed maps (ours: all channels; equal when C == 1)
@@ -111,26 +151,91 @@ def _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
          q(quantus.AvgSensitivity, a=aq_full, mdl=keras_model, seed=3, nr_samples=nr_samples)),
         ("random_logit", lambda: M.random_logit(exp, model=model, num_classes=n_classes).scores,
          q(quantus.RandomLogit, a=aq_full, mdl=keras_model, num_classes=n_classes, seed=42, **per_input)),
-    ]
+    ] + _new_cases(model, keras_model, exp, nr_samples, quantus, q, q_cf, per_input, small)
 
 
-def run_model(label, model, x, masks, nr_samples, repeats, quantus):
+def _new_cases(model, keras_model, exp, nr_samples, quantus, q, q_cf, per_input, small):
+    """The metrics of issue 27's second part, at settings both sides run in minutes (Quantus's defaults otherwise).
+
+    Scores are compared where Quantus's definition matches for the model's channels (one channel: MNIST);
+    Quantus's infidelity repeats its deterministic patch perturbation ``n_perturb_samples`` times: it gets 1.
+    """
+    h, w, c = exp.image_shape
+    step = (h * w) // (2 if small else 28)  # pixel flipping: 28 steps on MNIST, 6 on VGG16 (Quantus: H*W % step == 0)
+    patch = 56 if small else 4
+    regions = 8 if small else 49
+    percentages = [10, 50, 90] if small else list(range(1, 100, 2))
+    mono_step, mono_samples = ((h * w) // 4, 2) if small else (28, 10)
+    return [
+        ("pixel_flipping", lambda: M.pixel_flipping(exp, model=model, features_in_step=step).scores,
+         _auc(q(quantus.PixelFlipping, a=aq_of(exp), mdl=keras_model, features_in_step=step, **per_input))),
+        ("region_perturbation", lambda: M.region_perturbation(exp, model=model, patch_size=patch,
+                                                              regions_evaluation=regions).scores,
+         _auc(q(quantus.RegionPerturbation, a=aq_of(exp), mdl=keras_model, patch_size=patch,
+                regions_evaluation=regions, **per_input))),
+        ("road*", lambda: M.road(exp, model=model, percentages=percentages, seed=0).scores,
+         q(quantus.ROAD, a=aq_of(exp), mdl=keras_model, percentages=percentages, seed=0, **per_input)),
+        ("monotonicity_correlation", lambda: M.monotonicity_correlation(
+            exp, model=model, nr_samples=mono_samples, features_in_step=mono_step, seed=0).scores,
+         q(quantus.MonotonicityCorrelation, a=aq_of(exp), mdl=keras_model, nr_samples=mono_samples,
+           features_in_step=mono_step, seed=0, **per_input)),
+        ("infidelity", lambda: M.infidelity(exp, model=model, perturb_patch_sizes=[patch]).scores,
+         q(quantus.Infidelity, a=aq_of(exp), mdl=keras_model, perturb_patch_sizes=[patch], n_perturb_samples=1)),
+        ("local_lipschitz_estimate", lambda: M.local_lipschitz_estimate(exp, model=model, nr_samples=nr_samples,
+                                                                        seed=3).scores,
+         q(quantus.LocalLipschitzEstimate, a=aq_of(exp), mdl=keras_model, seed=3, nr_samples=nr_samples,
+           **per_input)),
+        ("relative_input_stability", lambda: M.relative_input_stability(exp, model=model, nr_samples=nr_samples,
+                                                                        seed=3).scores,
+         q_cf(quantus.RelativeInputStability, seed=3, nr_samples=nr_samples)),
+        ("relative_output_stability", lambda: M.relative_output_stability(exp, model=model, nr_samples=nr_samples,
+                                                                          seed=3).scores,
+         q_cf(quantus.RelativeOutputStability, seed=3, nr_samples=nr_samples)),
+    ] + ([] if small else [
+        ("non_sensitivity", lambda: M.non_sensitivity(exp, model=model).scores,
+         q(quantus.NonSensitivity, a=aq_of(exp), mdl=keras_model, **per_input)),
+    ])
+
+
+def aq_of(exp):
+    """Quantus's a_batch: the channel-summed map, channel-first (N, 1, H, W)."""
+    return exp.heatmap()[:, None].astype(np.float64)
+
+
+def _auc(run):
+    """Quantus's curves (N, steps) to their per-input trapezoid, as ours (its return_auc_per_sample needs np.trapz)."""
+    return lambda: np.trapezoid(run(), axis=1)
+
+
+def run_model(label, model, x, masks, nr_samples, repeats, quantus, only=None, small=False):
     exp = tlxp.explain(model, x, "gradient")
     keras_model = _keras_around(model, exp.image_shape)
     print("\n%s: %d inputs %s, gradient maps, nr_samples=%d" % (label, len(x), exp.image_shape, nr_samples))
-    print("%-26s %10s %10s %8s %12s" % ("metric", "ours s", "quantus s", "ratio", "max |diff|"))
+    print("%-26s %10s %10s %8s %12s %10s" % ("metric", "ours s", "quantus s", "ratio", "max |diff|", "peak MB"))
     rows = []
-    for name, ours, theirs in _cases(model, keras_model, x, exp, masks, nr_samples, quantus):
+    for name, ours, theirs in _cases(model, keras_model, x, exp, masks, nr_samples, quantus, small):
+        if only and name.rstrip("*") not in only:
+            continue
         t_ours, s_ours = _best(ours, repeats)
-        t_q, s_q = _best(theirs, repeats)
-        summed = exp.image_shape[-1] > 1 and name in ("max_sensitivity", "avg_sensitivity", "random_logit")
+        try:
+            t_q, s_q = _best(theirs, repeats)
+        except Exception as error:  # Quantus 0.6.0 fails on some settings (e.g. several channels): say so
+            print("%-26s %10.4f %10s   quantus fails: %s" % (name, t_ours, "-", str(error).split("\n")[0][:80]),
+                  flush=True)
+            rows.append((label, name, t_ours, float("nan"), float("nan"), float("nan")))
+            continue
+        summed = exp.image_shape[-1] > 1 and name not in ("sparseness", "complexity", "effective_complexity",
+                                                          "pointing_game", "attribution_localisation",
+                                                          "top_k_intersection", "relevance_rank_accuracy",
+                                                          "relevance_mass_accuracy", "auc")
         if name.endswith("*") or summed:
             diff = float("nan")
         else:
             both = ~(np.isnan(s_ours) | np.isnan(s_q))
             diff = float(np.max(np.abs(s_ours[both] - s_q[both]))) if both.any() else float("nan")
         rows.append((label, name, t_ours, t_q, t_q / t_ours, diff))
-        print("%-26s %10.4f %10.4f %7.1fx %12.2e" % (name, t_ours, t_q, t_q / t_ours, diff), flush=True)
+        print("%-26s %10.4f %10.4f %7.1fx %12.2e %10.0f" % (name, t_ours, t_q, t_q / t_ours, diff, _peak_mb()),
+              flush=True)
     return rows
 
 
@@ -140,7 +245,9 @@ def main(argv=None):
     parser.add_argument("--nr-samples", type=int, default=10)
     parser.add_argument("--skip-vgg", action="store_true")
     parser.add_argument("--skip-mnist", action="store_true")
+    parser.add_argument("--only", default=None, help="comma-separated metric names to run (default: all)")
     args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else None
     import quantus
 
     from benchmarks._models import trained_cnn
@@ -150,7 +257,7 @@ def main(argv=None):
         model, _, _, X_test, _ = trained_cnn()
         x = X_test[:64]
         masks = x.reshape(64, 28, 28) > 0.5
-        rows += run_model("MNIST CNN", model, x, masks, args.nr_samples, args.repeats, quantus)
+        rows += run_model("MNIST CNN", model, x, masks, args.nr_samples, args.repeats, quantus, only)
     if not args.skip_vgg:
         import tensorlayer as tl
 
@@ -158,7 +265,8 @@ def main(argv=None):
         xv = np.random.default_rng(0).uniform(size=(8, 224, 224, 3)).astype(np.float32)
         box = np.zeros((8, 224, 224), bool)
         box[:, 56:168, 56:168] = True
-        rows += run_model("VGG16", vgg, xv, box, max(1, args.nr_samples // 5), max(1, args.repeats - 2), quantus)
+        rows += run_model("VGG16", vgg, xv, box, max(1, args.nr_samples // 5), max(1, args.repeats - 2), quantus, only,
+                          small=True)
     return rows
 
 

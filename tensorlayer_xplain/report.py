@@ -31,7 +31,13 @@ from matplotlib.figure import Figure
 from ._utils.drawing import MAGNITUDE_CMAP, SIGNED_CMAP, as_probabilities, class_label, normalize_map
 from ._utils.io import atomic_path
 from ._utils.map_checks import map_note
-from ._utils.token_text import is_token_explanation, token_spans
+from ._utils.token_text import (
+    is_seq2seq_explanation,
+    is_token_explanation,
+    token_labels,
+    token_matrix_html,
+    token_spans,
+)
 from .methods.registry import method_parameters
 
 __all__ = ["write_report", "render_report", "figure_uri"]
@@ -56,6 +62,8 @@ figure img.constant { border: 2px dashed #a33; width: 110px; height: 110px; }
 .note { color: #a33; }
 .wrong { color: #a33; font-weight: bold; }
 .top { font-size: .85em; flex-basis: 100%; margin: 0; }
+figure.seq { width: auto; max-width: 100%; overflow-x: auto; }
+table.matrix th { font-size: .75em; padding: 1px 2px; } table.matrix td { padding: 0; min-width: .9em; height: .9em; }
 """
 
 
@@ -192,6 +200,67 @@ def _metrics_table(metrics):
             % (head, body))
 
 
+def evaluation_section(tidy, ranking_uri=None):
+    """The report's evaluation section: one table per metric family, then the ranking figure.
+
+    Parameters
+    ----------
+    tidy : pandas.DataFrame
+        The long table of :meth:`ModelExplainer.evaluate` (columns ``method,
+        metric, family, direction, mean, spread``).
+    ranking_uri : str, optional
+        The ranking figure (:func:`~tensorlayer_xplain.visualize.metric_ranking_visualization`)
+        as a data URI (:func:`figure_uri`).
+
+    Returns
+    -------
+    (str, str)
+        ``('Evaluation', html)``, an extra section for :func:`render_report`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({'method': ['a'], 'metric': ['sparseness'], 'family': ['complexity'],
+    ...                   'direction': ['higher'], 'mean': [0.5], 'spread': [0.1]})
+    >>> evaluation_section(t)[0]
+    'Evaluation'
+    """
+    needed = {"method", "metric", "family", "direction", "mean", "spread"}
+    missing = needed - set(getattr(tidy, "columns", ()))
+    if missing:
+        raise ValueError("evaluation: expected the long table of ModelExplainer.evaluate (columns %s), missing %s"
+                         % (sorted(needed), sorted(missing)))
+    methods = list(dict.fromkeys(tidy["method"]))
+    parts = ["<p class='top'>Mean &plusmn; standard deviation over the inputs; the arrow is each metric's direction "
+             "(&uarr; higher is better, &darr; lower is better). Definitions and costs: docs/metrics.rst.</p>"]
+    for family in dict.fromkeys(tidy["family"]):
+        part = tidy[tidy["family"] == family]
+        metric_names = list(dict.fromkeys(part["metric"]))
+        head = "".join("<th>%s %s</th>" % (html.escape(str(m)), "&uarr;" if part.loc[
+            part["metric"] == m, "direction"].iloc[0] == "higher" else "&darr;") for m in metric_names)
+        rows = []
+        for method in methods:
+            cells = []
+            for m in metric_names:
+                row = part[(part["method"] == method) & (part["metric"] == m)]
+                if row.empty or not np.isfinite(float(row["mean"].iloc[0])):
+                    cells.append("<td>n/a</td>")
+                else:
+                    spread = float(row["spread"].iloc[0])
+                    cells.append("<td>%.4g%s</td>" % (float(row["mean"].iloc[0]), " &plusmn; %.2g" % spread
+                                                        if np.isfinite(spread) else ""))
+            rows.append("<tr><td>%s</td>%s</tr>" % (html.escape(str(method)), "".join(cells)))
+        parts.append("<h3>%s</h3><div class='scroll'><table class='metrics'><tr><th>method</th>%s</tr>%s</table>"
+                     "</div>" % (html.escape(str(family)), head, "".join(rows)))
+    skipped = getattr(tidy, "attrs", {}).get("skipped") or {}
+    if skipped:
+        parts.append("<p class='top'>Not computed: %s.</p>" % html.escape(
+            ", ".join("%s (%s)" % item for item in skipped.items())))
+    if ranking_uri:
+        parts.append("<img alt='methods ranked per metric' style='max-width: 100%%' src='%s'>" % ranking_uri)
+    return "Evaluation", "\n".join(parts)
+
+
 def curve_figure(method, curves):
     """One small figure of a method's mean deletion / insertion curves (with the AUC in the legend).
 
@@ -284,6 +353,22 @@ def _token_inputs(explanations, labels, class_names, vocab):
     return "\n".join(parts)
 
 
+def _seq2seq_inputs(explanations, vocab):
+    """The inputs of an encoder-decoder: per source sequence, its output and one token matrix per method."""
+    first = next(iter(explanations.values()))
+    parts = ["<h2>Inputs</h2>"]
+    for i in range(len(first)):
+        outputs = " ".join(token_labels(first.predicted[i], vocab))
+        source = " ".join(token_labels(first.inputs[i][first.inputs[i] != first.params.get("pad_id", -1)], vocab))
+        parts.append("<section class='input' id='input-%d'><p>source %d: <b>%s</b><br>output (teacher-forced argmax): "
+                     "<b>%s</b></p>" % (i, i, html.escape(source), html.escape(outputs)))
+        for name, exp in explanations.items():
+            parts.append("<figure class='seq'>%s<figcaption>%s</figcaption></figure>"
+                         % (token_matrix_html(exp, i, vocab), html.escape(name)))
+        parts.append("</section>")
+    return "\n".join(parts)
+
+
 def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", labels=None,
                   model_name=None, curves=None, sections=None, skipped=None, vocab=None):
     """The report as an HTML string.
@@ -337,6 +422,10 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
         parts.append(_curves_section(curves))
     for section_title, body in sections:
         parts.append("<section class='extra'><h2>%s</h2>%s</section>" % (html.escape(section_title), body))
+    if is_seq2seq_explanation(first):
+        parts.append(_seq2seq_inputs(explanations, vocab))
+        parts.append("</body></html>")
+        return "\n".join(parts)
     if is_token_explanation(first):
         parts.append(_token_inputs(explanations, labels, class_names, vocab))
         parts.append("</body></html>")

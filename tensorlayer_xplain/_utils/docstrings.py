@@ -87,6 +87,46 @@ base_params : dict, optional
 layer_name : str, optional
     Layer whose output ``A`` (N, h, w, C) is used; default: the last layer with
     a 4-D output larger than 1x1 in call order (nested layers included).""",
+    "metric_attributions": """\
+attributions : Explanation or ndarray, shape (N, ...)
+    An explanation (its inputs and targets are used) or attributions with the
+    inputs' number of values per input (then pass ``inputs`` and ``targets``).
+model : tl.models.Model, keras.Model, callable or ModelAdapter
+    The model that was explained.
+inputs : ndarray, shape (N, ...), optional
+    Required with an attributions array.
+targets : int or ndarray (N,), optional
+    Explained classes (an Explanation brings its own).""",
+    "metric_maps": """\
+attributions : Explanation or ndarray, shape (N, ...)
+    An explanation (its heatmap ``(N, H, W)``, channels combined by ``reduce``,
+    as Quantus's ``a_batch`` ``(N, 1, H, W)``) or attributions, one row per input.""",
+    "metric_softmax": """\
+softmax : bool
+    Follow the softmax probability of the explained class (Quantus's default
+    for this metric) or the adapter's raw output (logits).""",
+    "metric_rerun": """\
+method : str, optional
+    Method to re-explain with (default: the explanation's).
+method_params : dict, optional
+    Its parameters (default: the explanation's).""",
+    "metric_preprocess": """\
+abs : bool
+    Absolute values of the attributions first (after ``normalise``).
+normalise : bool or 'batch'
+    Divide each input's attributions by their maximum absolute value (True),
+    not at all (False), or by the maximum over the whole batch ('batch':
+    Quantus's ``normalise_by_max``).""",
+    "metric_batch_size": """\
+batch_size : int, optional
+    Inputs per model call (default: the adapter's); the perturbed copies of
+    all inputs are stacked and sent in as few calls as memory allows.""",
+    "metric_reduce": """\
+reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+    Channel reduction of an Explanation's heatmap.""",
+    "metric_masks": """\
+masks : ndarray, shape (N, H, W) or any (N, ...) with the map's size
+    Nonzero inside the region.""",
     "method_superpixels": """\
 segmentation, n_segments, compactness
     Superpixels for ``granularity='superpixel'`` (see

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ..methods.applicability import Explanations, applicable_methods
+from ..methods.applicability import applicable_methods
 from ..methods.registry import method_info
 from ..runner import explain as run_method
 from ._chunks import is_stream
@@ -62,14 +62,19 @@ def _warm_timings(explainer, explanations, targets):
     return steady_timings(explanations, rerun)
 
 
-def visualize_all(explainer, inputs, save_path, targets, methods, format, compare):
+def _seq2seq_options(decoder_inputs):
+    return {} if decoder_inputs is None else {"decoder_inputs": decoder_inputs}
+
+
+def visualize_all(explainer, inputs, save_path, targets, methods, format, compare, decoder_inputs=None):
     """:meth:`ModelExplainer.visualize_all <tensorlayer_xplain.ModelExplainer.visualize_all>` (see there)."""
     save_path = _check_folder(save_path)
-    kept, skipped = applicable(explainer, inputs, methods)
-    explanations = Explanations(explainer.explain_all(inputs, targets, kept), skipped)
+    explanations = explainer.explain_all(inputs, targets, methods, **_seq2seq_options(decoder_inputs))
     _warm_timings(explainer, explanations, targets)  # figures show warm times, not the first call's tracing
     if getattr(explainer.adapter, "token_inputs", False):
         return _visualize_tokens(explainer, explanations, save_path, format, compare)
+    if getattr(explainer.adapter, "seq2seq", False):
+        return _visualize_seq2seq(explainer, explanations, save_path, format, compare)
     for name, exp in explanations.items():
         fn = figure_function(name)
         kwargs = {"saveable": True, "name": os.path.join(save_path, "%s.%s" % (name, format))}
@@ -97,12 +102,55 @@ def _visualize_tokens(explainer, explanations, save_path, format, compare):
     return explanations
 
 
-def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections):
+def _ranking_uri(tidy):
+    """The ranking figure of an evaluation table as a PNG data URI (drawn to a temporary file, then removed)."""
+    import base64
+    import tempfile
+
+    from ..visualize.metrics import metric_ranking_visualization
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "ranking.png")
+        metric_ranking_visualization(tidy, saveable=True, name=path)
+        with open(path, "rb") as f:
+            return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+def evaluation_sections(explainer, evaluation):
+    """``[('Evaluation', html)]`` for ``evaluation`` (None: the explainer's last tidy evaluate() table), or []."""
+    from ..report import evaluation_section
+
+    if evaluation is None:
+        evaluation = getattr(explainer, "last_evaluation", None)
+    if evaluation is None or evaluation is False:
+        return []
+    if not hasattr(evaluation, "columns") or "family" not in evaluation.columns:
+        raise TypeError("evaluation: expected the tidy table of ModelExplainer.evaluate (tidy=True), None or False, "
+                        "got %s" % type(evaluation).__name__)
+    ranked = evaluation[np.isfinite(evaluation["mean"].astype(float))]
+    return [evaluation_section(evaluation, _ranking_uri(ranked) if len(ranked) else None)]
+
+
+def _visualize_seq2seq(explainer, explanations, save_path, format, compare):
+    """visualize_all for an encoder-decoder: per method the (T_out, T_src) maps with tokens (and their comparison)."""
+    from ..visualize import seq2seq_comparison, seq2seq_visualization
+
+    for name, exp in explanations.items():
+        seq2seq_visualization(exp, name=os.path.join(save_path, "%s.%s" % (name, format)), vocab=explainer.vocab)
+    if compare and explanations:
+        seq2seq_comparison(explanations, name=os.path.join(save_path, "compare_methods.%s" % format),
+                           vocab=explainer.vocab)
+    return explanations
+
+
+def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections, evaluation=None,
+           decoder_inputs=None):
     """:meth:`ModelExplainer.report <tensorlayer_xplain.ModelExplainer.report>` (see there)."""
     from ..report import write_report
 
-    names, skipped = applicable(explainer, inputs, methods)
-    explanations = explainer.explain_all(inputs, targets, names)
+    sections = evaluation_sections(explainer, evaluation) + list(sections or [])
+    explanations = explainer.explain_all(inputs, targets, methods, **_seq2seq_options(decoder_inputs))
+    skipped = explanations.skipped
     _warm_timings(explainer, explanations, targets)
     table, curves = None, None
     if metrics:

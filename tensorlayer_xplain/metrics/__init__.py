@@ -51,9 +51,11 @@ grad        0.25       0.55         0.12
 """
 from ._common import SCORES
 from .agreement import method_agreement
-from .axiomatic import completeness
+from .axiomatic import completeness, input_invariance, non_sensitivity
 from .complexity_metrics import complexity, effective_complexity, sparseness
 from .faithfulness import deletion, insertion, mu_fidelity
+from .faithfulness_curves import infidelity, monotonicity_correlation, pixel_flipping, region_perturbation
+from .faithfulness_road import road
 from .faithfulness_subsets import faithfulness_correlation
 from .localisation import (
     attribution_localisation,
@@ -63,7 +65,7 @@ from .localisation import (
     relevance_rank_accuracy,
     top_k_intersection,
 )
-from .randomisation import random_logit
+from .randomisation import model_parameter_randomisation, random_logit
 from .registry import (
     DEFAULT_METRICS,
     METRICS,
@@ -82,6 +84,7 @@ from .results import (
     SanityCheckResult,
 )
 from .robustness import avg_sensitivity, max_sensitivity
+from .robustness_relative import local_lipschitz_estimate, relative_input_stability, relative_output_stability
 from .sanity import SANITY_MODES, randomization_sanity_check
 
 __all__ = [
@@ -119,4 +122,15 @@ __all__ = [
     "avg_sensitivity",
     "random_logit",
     "faithfulness_correlation",
+    "pixel_flipping",
+    "region_perturbation",
+    "road",
+    "monotonicity_correlation",
+    "infidelity",
+    "local_lipschitz_estimate",
+    "relative_input_stability",
+    "relative_output_stability",
+    "model_parameter_randomisation",
+    "non_sensitivity",
+    "input_invariance",
 ]

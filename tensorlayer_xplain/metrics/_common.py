@@ -170,17 +170,18 @@ def _pearson_rows(a, b, identical=None):
     return np.where(defined, r, np.where(same, identical, 0.0))
 
 
-def _spearman_rows(a, b):
+def _spearman_rows(a, b, identical=1.0):
     """Row-wise Spearman rank correlation (average ranks for ties).
 
-    Two maps that are both constant, or equal, correlate 1; a constant map against
-    a varying one correlates 0.
+    Two maps that are both constant, or equal, correlate ``identical`` (1 by
+    default); a constant map against a varying one correlates 0. With
+    ``identical=None`` a constant row gives NaN, as ``scipy.stats.spearmanr``.
     """
     from scipy.stats import rankdata
 
     ra = rankdata(np.asarray(a, np.float64), axis=1)
     rb = rankdata(np.asarray(b, np.float64), axis=1)
-    return _pearson_rows(ra, rb, identical=1.0)
+    return _pearson_rows(ra, rb, identical=identical)
 
 
 def _flat_heat(explanation, reduce="sum", absolute=False):

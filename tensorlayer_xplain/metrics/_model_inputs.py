@@ -48,3 +48,92 @@ def target_outputs(adapter, x, targets, batch_size=None):
     """The adapter's output (logits unless built with ``output='probabilities'``) of each input's target."""
     out = adapter.predict(x, batch_size=batch_size)
     return np.asarray(out, np.float64)[np.arange(len(x)), targets]
+
+
+#: Perturbed inputs sent to the model per call of :func:`perturbed_outputs` are bounded by this many values.
+MAX_VALUES_PER_CALL = 2 ** 24
+
+
+def step_chunks(n_steps, n, d):
+    """``(start, k)`` chunks of ``n_steps`` perturbation steps, ``k * n * d`` values at most per chunk."""
+    chunk = max(1, min(n_steps, MAX_VALUES_PER_CALL // max(1, n * d)))
+    for start in range(0, n_steps, chunk):
+        yield start, min(chunk, n_steps - start)
+
+
+def softmax_rows(scores):
+    """Softmax over the last axis in float64 (Quantus's ``softmax=True`` predictions)."""
+    scores = np.asarray(scores, np.float64)
+    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return scores / scores.sum(axis=-1, keepdims=True)
+
+
+def model_outputs(adapter, x, softmax, batch_size=None):
+    """All outputs ``(N, K)`` float64: probabilities when ``softmax`` (and the adapter gives logits), else raw."""
+    out = np.asarray(adapter.predict(x, batch_size=batch_size), np.float64)
+    return softmax_rows(out) if softmax and adapter.output == "logits" else out
+
+
+def perturbed_outputs(adapter, x, n_steps, build, batch_size=None, softmax=False, targets=None):
+    """Outputs of ``n_steps`` perturbed copies of every input, all copies stacked into few batched calls.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    x : ndarray, shape (N, *input_shape)
+    n_steps : int
+    build : callable
+        ``build(start, k) -> (k, N, ...)`` the perturbed inputs of steps
+        ``start .. start + k - 1`` (called in increasing ``start``, so a seeded
+        stream drawn inside is drawn in step order); at most
+        :data:`MAX_VALUES_PER_CALL` values per call.
+    softmax : bool
+        Probabilities instead of the adapter's output.
+    targets : ndarray (N,), optional
+        Return only each input's target output.
+
+    Returns
+    -------
+    ndarray
+        ``(N, n_steps)`` with ``targets``, else ``(N, n_steps, K)``.
+    """
+    n = len(x)
+    parts = []
+    for start, k in step_chunks(n_steps, n, x[0].size):
+        stacked = np.asarray(build(start, k), np.float32).reshape((k * n,) + x.shape[1:])
+        out = model_outputs(adapter, stacked, softmax, batch_size).reshape(k, n, -1)
+        parts.append(out[:, np.arange(n), targets] if targets is not None else out)
+    out = np.concatenate(parts, axis=0)  # (n_steps, N, ...)
+    return np.moveaxis(out, 0, 1)
+
+
+def rerun_method(metric, attributions, method, method_params, exp_method):
+    """``(method, params)`` to re-explain with: the given ones, or the explanation's method and parameters."""
+    method = method or exp_method
+    if method is None:
+        raise TypeError("method: %s re-explains other inputs; pass method= with an attributions array" % metric)
+    params = dict(method_params or {})
+    if not params and exp_method == method:
+        params = rerun_params(attributions)
+    return method, params
+
+
+def black_fill(flat):
+    """Quantus's ``perturb_baseline='black'``: each input's minimum, ``(N,)``."""
+    return flat.min(axis=1)
+
+
+def reexplain(adapter, x, method, targets, batch_size=None, **params):
+    """:func:`~tensorlayer_xplain.explain` for a metric's perturbed inputs, without the constant-map warnings.
+
+    A noisy copy or a randomised model often gives a flat map (that is what the
+    metric measures); the warning the explanation runner gives for it would
+    repeat once per call.
+    """
+    import warnings
+
+    from ..runner import explain
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*the map is constant", category=RuntimeWarning)
+        return explain(adapter, x, method, targets=targets, batch_size=batch_size, **params)

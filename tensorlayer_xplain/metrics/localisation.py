@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 from scipy.stats import rankdata
 
+from .._utils.docstrings import shared_docstring
 from ._maps import attribution_maps, mask_rows, prepare_rows
 from .registry import register_metric, scored
 
@@ -34,6 +35,7 @@ def _empty_to_nan(scores, sizes):
 
 
 @register_metric("pointing_game", direction="higher", family="localisation")
+@shared_docstring
 def pointing_game(attributions, masks=None, weighted=False, abs=False, normalise=True, reduce="sum"):
     """1 when the map's maximum lies inside the mask, else 0 (a tie counts if any maximum is inside).
 
@@ -42,20 +44,14 @@ def pointing_game(attributions, masks=None, weighted=False, abs=False, normalise
 
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-        An explanation (heatmap ``(N, H, W)``) or attributions, one row per input.
-    masks : ndarray, shape (N, H, W) or any (N, ...) with the map's size
-        Nonzero inside the region.
+    %(metric_maps)s
+    %(metric_masks)s
     weighted : bool
         Score a hit ``1 - mask area / map area`` instead of 1 (small regions are
         harder to hit). Quantus 0.6.0 stores that score in a boolean array, so its
         weighted scores come back as True/False; here they are the numbers.
-    abs : bool
-        Absolute values first (Quantus's default False: the positive maximum).
-    normalise : bool or 'batch'
-        Max normalisation (no effect on where the maximum is).
-    reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
-        Channel reduction of an Explanation's heatmap.
+    %(metric_preprocess)s
+    %(metric_reduce)s
 
     Returns
     -------
@@ -81,6 +77,7 @@ def pointing_game(attributions, masks=None, weighted=False, abs=False, normalise
 
 
 @register_metric("attribution_localisation", direction="higher", family="localisation")
+@shared_docstring
 def attribution_localisation(attributions, masks=None, weighted=False, max_size=1.0, positive_attributions=False,
                              abs=True, normalise=True, reduce="sum"):
     """Share of the (absolute) attribution mass inside the mask.
@@ -91,8 +88,8 @@ def attribution_localisation(attributions, masks=None, weighted=False, max_size=
 
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-    masks : ndarray, shape (N, H, W) or any (N, ...) with the map's size
+    %(metric_maps)s
+    %(metric_masks)s
     weighted : bool
         Multiply by the mask's area ratio ``mask area / map area``. Quantus 0.6.0
         divides by ``x_batch[2:].size`` (the whole batch after its first two
@@ -101,10 +98,8 @@ def attribution_localisation(attributions, masks=None, weighted=False, max_size=
         Warn when a mask covers more than this fraction of the map (Quantus's 1.0).
     positive_attributions : bool
         Clip negative attributions to 0 first.
-    abs : bool
-        Absolute values first (Quantus's default True).
-    normalise : bool or 'batch'
-    reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+    %(metric_preprocess)s
+    %(metric_reduce)s
 
     Returns
     -------
@@ -145,6 +140,7 @@ def _check_k(k, n_values):
 
 
 @register_metric("top_k_intersection", direction="higher", family="localisation")
+@shared_docstring
 def top_k_intersection(attributions, masks=None, k=1000, concept_influence=False, abs=False, normalise=True,
                        reduce="sum"):
     """Fraction of the ``k`` highest-attributed features that lie inside the mask.
@@ -155,17 +151,15 @@ def top_k_intersection(attributions, masks=None, k=1000, concept_influence=False
 
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-    masks : ndarray, shape (N, H, W) or any (N, ...) with the map's size
+    %(metric_maps)s
+    %(metric_masks)s
     k : int
         Number of top features (Quantus's default 1000; at most the map's size,
         e.g. 784 for MNIST).
     concept_influence : bool
         Divide by the mask's area fraction (how much better than chance).
-    abs : bool
-        Absolute values first (Quantus's default False).
-    normalise : bool or 'batch'
-    reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+    %(metric_preprocess)s
+    %(metric_reduce)s
 
     Returns
     -------
@@ -192,6 +186,7 @@ def top_k_intersection(attributions, masks=None, k=1000, concept_influence=False
 
 
 @register_metric("relevance_rank_accuracy", direction="higher", family="localisation")
+@shared_docstring
 def relevance_rank_accuracy(attributions, masks=None, abs=False, normalise=True, reduce="sum"):
     """Fraction of the ``K`` highest-attributed features inside the mask, ``K`` = the mask's size.
 
@@ -201,12 +196,10 @@ def relevance_rank_accuracy(attributions, masks=None, abs=False, normalise=True,
 
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-    masks : ndarray, shape (N, H, W) or any (N, ...) with the map's size
-    abs : bool
-        Absolute values first (Quantus's default False).
-    normalise : bool or 'batch'
-    reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+    %(metric_maps)s
+    %(metric_masks)s
+    %(metric_preprocess)s
+    %(metric_reduce)s
 
     Returns
     -------
@@ -229,6 +222,7 @@ def relevance_rank_accuracy(attributions, masks=None, abs=False, normalise=True,
 
 
 @register_metric("relevance_mass_accuracy", direction="higher", family="localisation")
+@shared_docstring
 def relevance_mass_accuracy(attributions, masks=None, abs=False, normalise=True, reduce="sum"):
     """Share of the (signed, by default) attribution sum that falls inside the mask.
 
@@ -238,12 +232,10 @@ def relevance_mass_accuracy(attributions, masks=None, abs=False, normalise=True,
 
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-    masks : ndarray, shape (N, H, W) or any (N, ...) with the map's size
-    abs : bool
-        Absolute values first (Quantus's default False).
-    normalise : bool or 'batch'
-    reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+    %(metric_maps)s
+    %(metric_masks)s
+    %(metric_preprocess)s
+    %(metric_reduce)s
 
     Returns
     -------
@@ -264,6 +256,7 @@ def relevance_mass_accuracy(attributions, masks=None, abs=False, normalise=True,
 
 
 @register_metric("auc", direction="higher", family="localisation")
+@shared_docstring
 def auc(attributions, masks=None, abs=False, normalise=True, reduce="sum"):
     """Area under the ROC curve of the map as a detector of the mask's features.
 
@@ -275,12 +268,10 @@ def auc(attributions, masks=None, abs=False, normalise=True, reduce="sum"):
 
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-    masks : ndarray, shape (N, H, W) or any (N, ...) with the map's size
-    abs : bool
-        Absolute values first (Quantus's default False).
-    normalise : bool or 'batch'
-    reduce : {'sum', 'mean', 'abs_sum', 'max_abs'}
+    %(metric_maps)s
+    %(metric_masks)s
+    %(metric_preprocess)s
+    %(metric_reduce)s
 
     Returns
     -------

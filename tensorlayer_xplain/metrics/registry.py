@@ -138,11 +138,11 @@ def _per_input_caller(fn, needs_model):
     return call
 
 
-def scored(name, scores, method, **params):
+def scored(name, scores, method, details=None, **params):
     """The :class:`MetricResult` of the registered metric ``name`` (its family and direction from the registry)."""
     spec = METRICS[name]
     return MetricResult(name, spec.family, np.asarray(scores, np.float64), spec.higher_is_better, method,
-                        dict(params))
+                        dict(params), dict(details or {}))
 
 
 def metrics_of(selection):

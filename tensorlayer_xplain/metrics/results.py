@@ -158,6 +158,10 @@ class MetricResult:
         The explanation's method (None for a bare attributions array).
     params : dict
         The settings the metric ran with.
+    details : dict
+        What the score summarises, where a metric has more: e.g. ``'curves'``
+        ``(N, steps)`` of the perturbation curves, or per-layer similarities
+        ``(n_layers, N)`` of model parameter randomisation.
     """
 
     metric: str
@@ -166,6 +170,7 @@ class MetricResult:
     higher_is_better: bool
     method: object = None
     params: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
 
     @property
     def direction(self):

@@ -4,76 +4,90 @@ import warnings
 
 import numpy as np
 
-from ..runner import explain
+from .._utils.docstrings import shared_docstring
 from ._common import _check_int, _check_seed
 from ._maps import prepare_rows
-from ._model_inputs import model_setup, rerun_params
-from .registry import register_metric, scored
+from ._model_inputs import model_setup, reexplain, rerun_method, step_chunks
+from .registry import METRICS, register_metric, scored
 
 __all__ = ["max_sensitivity", "avg_sensitivity"]
 
-#: Perturbed copies re-explained per call are bounded by this many float32 values.
-_MAX_VALUES_PER_CALL = 2 ** 24
 
-
-def _sensitivities(metric, attributions, model, inputs, targets, method, method_params, nr_samples, lower_bound,
-                   upper_bound, abs, normalise, seed, batch_size, return_nan_when_prediction_changes):
-    nr_samples = _check_int("nr_samples", nr_samples, 1)
+def check_bounds(lower_bound, upper_bound):
+    """Quantus's uniform noise bounds: ``U(-lower, lower)``, or ``U(lower, upper)`` when ``upper_bound`` is given."""
     for name, value in (("lower_bound", lower_bound), ("upper_bound", upper_bound)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (numbers.Real, np.number))
                                   or not np.isfinite(value) or value < 0):
             raise ValueError("%s: expected a finite number >= 0, got %r" % (name, value))
     if upper_bound is not None and upper_bound <= lower_bound:
         raise ValueError("upper_bound: expected more than lower_bound=%r, got %r" % (lower_bound, upper_bound))
-    seed = _check_seed(seed)
+    return (-lower_bound, lower_bound) if upper_bound is None else (lower_bound, upper_bound)
+
+
+def reexplain_setup(metric, attributions, model, inputs, targets, method, method_params):
+    """``(adapter, x, targets, attributions (N, D), method, params)`` of a metric that re-explains inputs."""
     adapter, x, targets, attr, exp_method = model_setup(metric, attributions, model, inputs, targets)
-    method = method or exp_method
-    if method is None:
-        raise TypeError("method: %s re-explains perturbed inputs; pass method= with an attributions array" % metric)
-    params = dict(method_params or {})
-    if not params and exp_method == method:
-        params = rerun_params(attributions)
-    n, d = len(x), x[0].size
+    method, params = rerun_method(metric, attributions, method, method_params, exp_method)
+    return adapter, x, targets, attr, method, params
+
+
+def prepare_copies(attr, abs, normalise):
+    """Quantus's preprocessing of re-explained copies ``(k, N, D)``: 'batch' normalises each copy's batch of N."""
+    k, n, d = attr.shape
+    if normalise == "batch":
+        return np.stack([prepare_rows(block, abs, normalise) for block in attr])
+    return prepare_rows(attr.reshape(k * n, d), abs, normalise).reshape(k, n, d)
+
+
+def noisy_explanations(adapter, x, targets, method, params, nr_samples, noise, batch_size):
+    """Re-explain ``nr_samples`` noisy copies of every input, the copies of all inputs stacked per call.
+
+    ``noise(k) -> (k, N, *input_shape)`` draws the noise of ``k`` copies (called
+    in copy order, so a seeded stream gives Quantus's sample-by-sample draws).
+    Yields ``(start, noisy (k, N, D) float64, attributions (k, N, D) float64,
+    outputs (k, N, K))`` chunk by chunk, memory bounded by
+    :data:`~._model_inputs.MAX_VALUES_PER_CALL`.
+    """
+    n = len(x)
+    for start, k in step_chunks(nr_samples, n, x[0].size):
+        noisy = x[None].astype(np.float64) + noise(k)
+        stacked = noisy.astype(np.float32).reshape((k * n,) + x.shape[1:])  # sample-major
+        exp = reexplain(adapter, stacked, method, np.tile(targets, k), batch_size, **params)
+        yield (start, noisy.reshape(k, n, -1), np.asarray(exp.attributions, np.float64).reshape(k, n, -1),
+               np.asarray(exp.predictions, np.float64).reshape(k, n, -1))
+
+
+def _sensitivities(metric, attributions, model, inputs, targets, method, method_params, nr_samples, lower_bound,
+                   upper_bound, abs, normalise, seed, batch_size, return_nan_when_prediction_changes):
+    nr_samples = _check_int("nr_samples", nr_samples, 1)
+    low, high = check_bounds(lower_bound, upper_bound)
+    seed = _check_seed(seed)
+    adapter, x, targets, attr, method, params = reexplain_setup(metric, attributions, model, inputs, targets, method,
+                                                                method_params)
     rows = prepare_rows(attr, abs, normalise)
     denominator = np.linalg.norm(rows, axis=1)
     # numpy's legacy stream: the draws of np.random.seed(seed) then Quantus's one (N, D) draw per sample
     rng = np.random.RandomState(seed)
-    low, high = (-lower_bound, lower_bound) if upper_bound is None else (lower_bound, upper_bound)
-    chunk = max(1, min(nr_samples, _MAX_VALUES_PER_CALL // max(1, n * d)))
-    out = np.empty((n, nr_samples), np.float64)
-    original = None
-    for start in range(0, nr_samples, chunk):
-        k = min(chunk, nr_samples - start)
-        noise = rng.uniform(low, high, size=(k, n) + x.shape[1:])
-        stacked = (x[None] + noise).astype(np.float32).reshape((k * n,) + x.shape[1:])  # sample-major
-        exp = explain(adapter, stacked, method, targets=np.tile(targets, k), batch_size=batch_size, **params)
-        perturbed = prepare_rows(np.asarray(exp.attributions, np.float64).reshape(k * n, -1), abs, normalise)
-        diff = np.linalg.norm(perturbed.reshape(k, n, -1) - rows[None], axis=2)
+    original = np.argmax(adapter.predict(x, batch_size=batch_size), axis=1) if return_nan_when_prediction_changes \
+        else None
+    out = np.empty((len(x), nr_samples), np.float64)
+    for start, _, perturbed, outputs in noisy_explanations(adapter, x, targets, method, params, nr_samples,
+                                                           lambda k: rng.uniform(low, high, (k,) + x.shape),
+                                                           batch_size):
+        diff = np.linalg.norm(prepare_copies(perturbed, abs, normalise) - rows[None], axis=2)
         with np.errstate(divide="ignore", invalid="ignore"):
-            sens = (diff / denominator[None]).T
+            sens = diff / denominator[None]
         if return_nan_when_prediction_changes:
-            if original is None:
-                original = np.argmax(adapter.predict(x, batch_size=batch_size), axis=1)
-            changed = (exp.predicted.reshape(k, n) != original[None]).T
-            sens = np.where(changed, np.nan, sens)
-        out[:, start:start + k] = sens
+            sens = np.where(outputs.argmax(axis=2) != original[None], np.nan, sens)
+        out[:, start:start + len(sens)] = sens.T
     return out, method, seed
 
 
 _PARAMS_DOC = """
     Parameters
     ----------
-    attributions : Explanation or ndarray, shape (N, ...)
-        An explanation (re-explained with its method and parameters) or
-        attributions with the inputs' shape (then pass ``inputs``, ``targets``
-        and ``method``).
-    model : tl.models.Model, keras.Model, callable or ModelAdapter
-    inputs : ndarray, shape (N, ...), optional
-    targets : int or ndarray (N,), optional
-    method : str, optional
-        Method to re-explain with (default: the explanation's).
-    method_params : dict, optional
-        Its parameters (default: the explanation's).
+    %(metric_attributions)s
+    %(metric_rerun)s
     nr_samples : int
         Noisy copies per input (Quantus's default 200).
     lower_bound, upper_bound : float
@@ -158,3 +172,5 @@ def avg_sensitivity(attributions, model=None, inputs=None, targets=None, method=
 
 for _fn in (max_sensitivity, avg_sensitivity):
     _fn.__doc__ = _fn.__doc__.replace("    %(params)s\n", _PARAMS_DOC + "\n")
+    shared_docstring(_fn)
+    METRICS[_fn.__name__].fn.__doc__ = _fn.__doc__  # the registry's wrapper copied the docstring before

@@ -70,6 +70,62 @@ def _absolute_heat(explanation):
     return _flat_heat(explanation, "abs_sum")
 
 
+def explain_per_stage(adapter, inputs, method, targets, params, mode, randomize, on_stage, stages=None):
+    """Explain ``inputs`` on the model, then again after each stage of weight randomisation; restore the weights.
+
+    Every weight is snapshotted first, randomised in place with ``assign`` (so
+    compiled steps see the new values) and restored in ``finally``, also when the
+    method raises; the adapter's lock is held throughout.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+    inputs : ndarray
+    method : str
+    targets : None, int, array or callable
+        Explained classes, fixed across stages (None: the trained model's predictions).
+    params : dict
+        The method's parameters.
+    mode : {'cascading', 'independent'}
+        Keep the previous stages' randomisation, or restore the weights first.
+    randomize : callable
+        ``randomize(stage_index, variables)`` changes one layer's variables in place.
+    on_stage : callable
+        ``on_stage(layer_name, original, randomized)``, two Explanations, after each stage.
+    stages : list of (str, list of variables), optional
+        Default: every layer with weights, top (output) layer first.
+
+    Returns
+    -------
+    (Explanation, list of str)
+        The explanation on the unchanged model and the randomised layers' names.
+    """
+    if stages is None:
+        stages = _layer_stages(adapter)
+    if not stages:
+        raise ValueError("model: expected layers with weights to randomize, found none")
+    variables, seen = [], set()
+    for var in _variables_of(adapter.model) + [v for _, vs in stages for v in vs]:
+        if id(var) not in seen:
+            seen.add(id(var))
+            variables.append(var)
+    with adapter._lock:
+        snapshot = [var.numpy().copy() for var in variables]
+        try:
+            original = explain(adapter, inputs, method, targets, **params)
+            fixed = targets if callable(targets) else original.targets
+            for index, (name, layer_vars) in enumerate(stages):
+                if mode == "independent" and index > 0:
+                    for var, value in zip(variables, snapshot):
+                        var.assign(value)
+                randomize(index, layer_vars)
+                on_stage(name, original, explain(adapter, original.inputs, method, fixed, **params))
+        finally:
+            for var, value in zip(variables, snapshot):
+                var.assign(value)
+    return original, [name for name, _ in stages]
+
+
 def randomization_sanity_check(model, inputs, method="gradient", mode="cascading", threshold=0.5, targets=None,
                                seed=0, **method_params):
     """Model parameter randomization test: the explanation must change when the weights are randomized.
@@ -154,34 +210,14 @@ def randomization_sanity_check(model, inputs, method="gradient", mode="cascading
         raise TypeError("model: the randomization check needs a TensorLayer or Keras model with weights, "
                         "got a plain callable")
     adapter.prepare(inputs)  # validates and fixes the input shape before the layers are traced
-    stages = _layer_stages(adapter)
-    if not stages:
-        raise ValueError("model: expected layers with weights to randomize, found none")
-    variables, seen = [], set()
-    for var in _variables_of(adapter.model) + [v for _, vs in stages for v in vs]:
-        if id(var) not in seen:
-            seen.add(id(var))
-            variables.append(var)
     rng = rng_for(seed)
     per_input = []
-    with adapter._lock:
-        snapshot = [var.numpy().copy() for var in variables]
-        try:
-            original = explain(adapter, inputs, spec.name, targets, **params)
-            fixed = targets if callable(targets) else original.targets
-            reference = _absolute_heat(original)
-            for index, (_, layer_vars) in enumerate(stages):
-                if mode == "independent" and index > 0:
-                    for var, value in zip(variables, snapshot):
-                        var.assign(value)
-                _randomize(layer_vars, rng)
-                randomized = explain(adapter, original.inputs, spec.name, fixed, **params)
-                per_input.append(_spearman_rows(reference, _absolute_heat(randomized)))
-        finally:
-            for var, value in zip(variables, snapshot):
-                var.assign(value)
+    original, stages = explain_per_stage(adapter, inputs, spec.name, targets, params, mode,
+                                         lambda _, variables: _randomize(variables, rng),
+                                         lambda _, original, randomized: per_input.append(
+                                             _spearman_rows(_absolute_heat(original), _absolute_heat(randomized))))
     per_input = np.asarray(per_input)
-    result = SanityCheckResult(spec.name, mode, [name for name, _ in stages], per_input.mean(axis=1), per_input,
+    result = SanityCheckResult(spec.name, mode, stages, per_input.mean(axis=1), per_input,
                                float(threshold))
     result.passed = bool(result.score < result.threshold)
     return result

@@ -140,6 +140,31 @@ def method_ranks(tidy):
     return out
 
 
+def _rank_panel(ax, ranked, family, methods, show_methods):
+    """One family's methods x metrics grid coloured by rank, annotated with the means, then the mean rank."""
+    part = ranked[ranked["family"] == family]
+    metric_names = list(dict.fromkeys(part["metric"]))
+    ranks = part.pivot(index="method", columns="metric", values="rank").reindex(methods)[metric_names]
+    means = part.pivot(index="method", columns="metric", values="mean").reindex(methods)[metric_names]
+    values = np.column_stack([ranks.values, np.nanmean(ranks.values, axis=1)
+                              if np.isfinite(ranks.values).any() else np.full(len(methods), np.nan)])
+    top = max(len(methods), 2)
+    ax.imshow(values, cmap="viridis_r", vmin=1, vmax=top, aspect="auto", interpolation="nearest")
+    for r in range(len(methods)):
+        for c in range(values.shape[1]):
+            if c < len(metric_names):
+                text = "%.3g" % means.values[r, c] if np.isfinite(means.values[r, c]) else "n/a"
+            else:
+                text = "%.1f" % values[r, c] if np.isfinite(values[r, c]) else "n/a"
+            light = np.isfinite(values[r, c]) and values[r, c] < 1 + 0.5 * (top - 1)  # yellow-green cells
+            ax.text(c, r, text, ha="center", va="center", fontsize=7, color="black" if light else "white")
+    arrows = ["%s %s" % (m, "\u2191" if part.loc[part["metric"] == m, "direction"].iloc[0] == "higher" else "\u2193")
+              for m in metric_names]
+    ax.set_xticks(range(values.shape[1]), arrows + ["mean rank"], rotation=35, ha="right", fontsize=7)
+    ax.set_yticks(range(len(methods)), methods if show_methods else [""] * len(methods), fontsize=8)
+    ax.set_title(family, fontsize=9)
+
+
 @shared_docstring
 def metric_ranking_visualization(tidy, saveable=True, name="metric_ranking", fig_idx=2396381, second=10):
     """Rank methods per metric, one panel per family: which method is best at what, at a glance.
@@ -171,31 +196,25 @@ def metric_ranking_visualization(tidy, saveable=True, name="metric_ranking", fig
     families = list(dict.fromkeys(ranked["family"]))
     methods = list(dict.fromkeys(ranked["method"]))
     widths = [len(set(ranked.loc[ranked["family"] == f, "metric"])) + 1 for f in families]
-    height = 1.4 + 0.45 * len(methods)
-    with tl_figure(saveable, name, fig_idx, second, figsize=(1.6 + 1.1 * sum(widths), height + 0.6)) as fig:
-        grid = fig.add_gridspec(1, len(families), width_ratios=widths)
-        for i, family in enumerate(families):
-            part = ranked[ranked["family"] == family]
-            ranks = part.pivot(index="method", columns="metric", values="rank").reindex(methods)
-            means = part.pivot(index="method", columns="metric", values="mean").reindex(methods)
-            metric_names = list(dict.fromkeys(part["metric"]))
-            ranks, means = ranks[metric_names], means[metric_names]
-            values = np.column_stack([ranks.values, np.nanmean(ranks.values, axis=1)
-                                      if np.isfinite(ranks.values).any() else np.full(len(methods), np.nan)])
-            ax = fig.add_subplot(grid[0, i])
-            ax.imshow(values, cmap="viridis_r", vmin=1, vmax=max(len(methods), 2), aspect="auto",
-                      interpolation="nearest")
-            for r in range(len(methods)):
-                for c in range(values.shape[1]):
-                    if c < len(metric_names):
-                        text = "%.3g" % means.values[r, c] if np.isfinite(means.values[r, c]) else "n/a"
-                    else:
-                        text = "%.1f" % values[r, c] if np.isfinite(values[r, c]) else "n/a"
-                    ax.text(c, r, text, ha="center", va="center", fontsize=7, color="white")
-            arrows = ["%s %s" % (m, "\u2191" if part.loc[part["metric"] == m, "direction"].iloc[0] == "higher"
-                                 else "\u2193") for m in metric_names]
-            ax.set_xticks(range(values.shape[1]), arrows + ["mean rank"], rotation=35, ha="right", fontsize=7)
-            ax.set_yticks(range(len(methods)), methods if i == 0 else [""] * len(methods), fontsize=8)
-            ax.set_title(family, fontsize=9)
+    # families in rows of at most 10 grid columns (3 panels), so 'all' stays readable instead of one long strip
+    rows_of, row, used = [], [], 0
+    for family, width in zip(families, widths):
+        if row and (used + width > 10 or len(row) == 3):
+            rows_of.append(row)
+            row, used = [], 0
+        row.append((family, width))
+        used += width
+    rows_of.append(row)
+    n_cols = max(sum(w for _, w in r) for r in rows_of)
+    panel_height = 1.4 + 0.45 * len(methods)
+    with tl_figure(saveable, name, fig_idx, second,
+                   figsize=(2.0 + 1.1 * n_cols, panel_height * len(rows_of) + 0.6)) as fig:
+        grid = fig.add_gridspec(len(rows_of), n_cols)
+        for r_index, row in enumerate(rows_of):
+            start = 0
+            for family, width in row:
+                _rank_panel(fig.add_subplot(grid[r_index, start:start + width]), ranked, family, methods,
+                            show_methods=start == 0)
+                start += width
         fig.suptitle("Methods ranked per metric (colour: rank, 1 = best; text: mean score)", fontsize=10)
     return ranked

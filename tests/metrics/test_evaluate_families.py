@@ -57,3 +57,20 @@ def test_method_ranks_follow_each_metrics_direction():
     assert tlxp.visualize.method_ranks(t)["rank"].tolist() == [1.0, 2.0, 2.0, 1.0]
     with pytest.raises(ValueError, match="tidy: expected the long table"):
         tlxp.visualize.method_ranks(t.drop(columns="direction"))
+
+
+def test_report_shows_the_last_evaluation_per_family_with_the_ranking_figure(static_cnn, images, tmp_path):
+    explainer = tlxp.ModelExplainer(static_cnn, methods=["gradient", "gradient_x_input"])
+    assert explainer.last_evaluation is None
+    table = explainer.evaluate(images, metrics=["sparseness", "complexity", "input_invariance", "pixel_flipping"],
+                               pixel_flipping={"features_in_step": 12})
+    assert explainer.last_evaluation is table
+    path = explainer.report(images, str(tmp_path / "report.html"))
+    text = open(path, encoding="utf-8").read()
+    assert "<h2>Evaluation</h2>" in text and "<h3>complexity</h3>" in text and "<h3>axiomatic</h3>" in text
+    assert "methods ranked per metric" in text and text.count("data:image/png;base64,") >= 1
+    assert "input_invariance &uarr;" in text and "pixel_flipping &darr;" in text
+    without = open(explainer.report(images, str(tmp_path / "plain.html"), evaluation=False), encoding="utf-8").read()
+    assert "<h2>Evaluation</h2>" not in without
+    with pytest.raises(TypeError, match="evaluation"):
+        explainer.report(images, str(tmp_path / "bad.html"), evaluation="all")

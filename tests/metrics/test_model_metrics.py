@@ -64,13 +64,13 @@ def test_noisy_copies_are_explained_in_stacked_calls_not_one_per_sample(static_c
     from tensorlayer_xplain.metrics import robustness
 
     calls = []
-    real = robustness.explain
+    real = robustness.reexplain
 
     def counting(model, inputs, *args, **kwargs):
         calls.append(len(inputs))
         return real(model, inputs, *args, **kwargs)
 
-    monkeypatch.setattr(robustness, "explain", counting)
+    monkeypatch.setattr(robustness, "reexplain", counting)
     exp = tlxp.explain(static_cnn, images[:3], "gradient")
     M.avg_sensitivity(exp, model=static_cnn, nr_samples=10)
     assert calls == [30]
