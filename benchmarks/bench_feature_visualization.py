@@ -90,13 +90,16 @@ def floor_function(model, n_classes):
 
 
 def runners(model, shape, classes, include_tkv_defaults):
-    """``{row name: fn(steps) -> images}``."""
-    from tf_keras_vis.activation_maximization import ActivationMaximization
-    from tf_keras_vis.utils.scores import CategoricalScore
+    """``{row name: fn(steps) -> images}``; without tf-keras-vis (extra ``bench``) its rows are left out."""
+    try:
+        from tf_keras_vis.activation_maximization import ActivationMaximization
+        from tf_keras_vis.utils.scores import CategoricalScore
+    except ImportError:
+        print("  tf-keras-vis is not installed (pip install tf-keras-vis): its rows are left out", flush=True)
+        ActivationMaximization = None
 
     objs = [objectives.class_logit(int(k)) for k in classes]
-    kmodel = keras_wrapper(model, shape)
-    am = ActivationMaximization(kmodel, clone=False)
+    am = ActivationMaximization(keras_wrapper(model, shape), clone=False) if ActivationMaximization else None
     start = np.random.default_rng(0).uniform(0.4, 0.6, (len(classes),) + shape).astype(np.float32)
     n_classes = int(tlxp.as_adapter(model).predict(start[:1]).shape[1])
     floor = floor_function(model, n_classes)
@@ -122,10 +125,11 @@ def runners(model, shape, classes, include_tkv_defaults):
         model.eval()
         return floor(floor_start, tf.constant(np.asarray(classes, np.int32)), tf.constant(steps)).numpy()
 
-    rows = {"floor": floor_run, "ours pixels": ours("pixels", None), "ours default": ours("fourier", "standard"),
-            "tf-keras-vis": tkv(False)}
-    if include_tkv_defaults:
-        rows["tf-keras-vis defaults"] = tkv(True)
+    rows = {"floor": floor_run, "ours pixels": ours("pixels", None), "ours default": ours("fourier", "standard")}
+    if am is not None:
+        rows["tf-keras-vis"] = tkv(False)
+        if include_tkv_defaults:
+            rows["tf-keras-vis defaults"] = tkv(True)
     return rows
 
 
