@@ -95,8 +95,10 @@ def recording_alignments(layers, records):
     Examples
     --------
     >>> records = []
-    >>> with recording_alignments([model.dec_layer], records):   # doctest: +SKIP
-    ...     model([src, dec])
+    >>> with recording_alignments([luong.dec_layer], records):       # greedy decoding of 5 tokens
+    ...     ids = luong([tf.constant(src, tf.int32)], seq_length=5, sos=1)
+    >>> len(records), tuple(records[0].shape)                  # one (N, T_src) alignment per decoder step
+    (5, (4, 7))
     """
     with contextlib.ExitStack() as stack:
         for layer in layers:
@@ -148,11 +150,12 @@ class Seq2seqAdapter(ModelAdapter):
 
     Examples
     --------
-    >>> adapter = Seq2seqAdapter(luong_model)                         # doctest: +SKIP
-    >>> adapter.teacher_forced(src, dec).shape                        # doctest: +SKIP
-    (4, 10, 40)
-    >>> adapter.alignments(src, dec).shape                            # doctest: +SKIP
-    (4, 10, 22)
+    >>> adapter = Seq2seqAdapter(luong)
+    >>> tuple(adapter.teacher_forced(src, dec).shape)                 # (N, T_out, vocabulary)
+    (4, 5, 9)
+    >>> alignments, logits = adapter.alignments(src, dec)
+    >>> alignments.shape                                             # (N, T_out, T_src)
+    (4, 5, 7)
     """
 
     seq2seq = True
@@ -300,6 +303,8 @@ class Seq2seqAdapter(ModelAdapter):
         return self.compiled((name, src_len, dec_len), fn, extra_dtypes=specs)
 
     def _run(self, name, fn, src, dec, *extra, extra_specs=(), batch_size=None):
+        src, dec = (np.asarray(ids).astype(np.int32) if np.asarray(ids).dtype.kind in "iu" else ids
+                    for ids in (src, dec))  # numpy's int64 ids: the compiled step takes int32
         step = self._step(name, fn, src.shape[1], dec.shape[1], extra_specs)
         with self.inference_mode():
             return self.map_batches(

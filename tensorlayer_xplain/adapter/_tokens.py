@@ -117,10 +117,15 @@ def replaced_embeddings(layer, emb, attr="forward", only=None):
 
     Examples
     --------
-    >>> with replaced_embeddings(model.emb, emb_tensor):   # doctest: +SKIP
-    ...     logits = model(ids)
-    >>> with replaced_embeddings(seq2seq.embedding_layer, emb, only=src):   # doctest: +SKIP
-    ...     logits = seq2seq([src, dec])
+    >>> layer = fasttext.all_layers[1]                                  # its AverageEmbedding
+    >>> emb = tf.zeros((4, 10, 4))                                        # (B, T, D): every word vector 0
+    >>> with replaced_embeddings(layer, emb):
+    ...     logits = fasttext(tf.constant(ids, tf.int32))
+    >>> bool(np.allclose(logits.numpy(), logits.numpy()[0]))             # all inputs now look alike
+    True
+    >>> src_ids = tf.constant(src, tf.int32)
+    >>> with replaced_embeddings(luong.embedding_layer, tf.zeros((4, 7, 5)), only=src_ids):
+    ...     logits = luong([src_ids, tf.constant(dec, tf.int32)])
     """
     hits = []
     replacement = _replacement(layer, tf.convert_to_tensor(emb), getattr(layer, attr), only, hits)
@@ -237,11 +242,11 @@ class TokenAdapter(ModelAdapter):
 
     Examples
     --------
-    >>> adapter = TokenAdapter(fasttext_model)                      # doctest: +SKIP
-    >>> adapter.embed(ids).shape                                    # doctest: +SKIP
-    (4, 20, 16)
-    >>> adapter.embedding_gradients(ids, adapter.embed(ids), [1, 0, 1, 1]).shape   # doctest: +SKIP
-    (4, 20, 16)
+    >>> adapter = TokenAdapter(fasttext)
+    >>> tuple(adapter.embed(ids).shape)
+    (4, 10, 4)
+    >>> tuple(adapter.embedding_gradients(ids, adapter.embed(ids), [1, 0, 1, 1]).shape)
+    (4, 10, 4)
     """
 
     token_inputs = True

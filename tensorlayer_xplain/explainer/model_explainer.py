@@ -92,6 +92,7 @@ class ModelExplainer:
     ...     return np.abs(inputs * adapter.gradients(inputs, targets)) ** power
     >>> ModelExplainer(model, methods=['input_x_gradient_squared'],
     ...                config={'input_x_gradient_squared': {'power': 1.0}})
+    >>> tlxp.unregister_method('input_x_gradient_squared')
     """
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,

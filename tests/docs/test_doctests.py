@@ -3,7 +3,9 @@
 Examples use a shared namespace (:func:`doctest_namespace`): ``tlxp``, ``np``, ``tf``, ``tl``, a
 small MNIST-shaped CNN ``model`` (28x28x1, 10 classes, seeded random weights), ``mlp`` (flat 784),
 ``x`` (4 images), ``X_test`` / ``y_test`` (16 images and labels), ``adapter``, ``explainer`` and an
-explanation ``exp``. Each module's examples run in a fresh temporary folder (figures land there)
+explanation ``exp``; for sequences a fastText-style token model ``fasttext`` with ``ids`` (4, 10) and
+``words`` (its 30-word vocabulary), a Keras LSTM ``lstm`` reading ``x_rows`` (MNIST rows), and a tiny
+``Seq2seqLuongAttention`` ``luong`` with source ids ``src`` (4, 7) and teacher-forced ``dec`` (4, 5). Each module's examples run in a fresh temporary folder (figures land there)
 with the module's own globals. Examples that cannot run here (network, GPU, a server, minutes of
 work) carry ``# doctest: +SKIP`` and say why in the line before.
 """
@@ -17,6 +19,8 @@ import numpy as np
 import pytest
 
 import tensorlayer_xplain as tlxp
+
+from conftest import tiny_luong, tiny_token_model
 
 _OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -69,13 +73,18 @@ def make_namespace(folder):
     store = explainer.explain_dataset(X_test, os.path.join(folder, "shared.zarr"), methods=["gradient", "gradcam"],
                                       labels=y_test, progress=False)
     siamese = _two_input_model()
+    keras_lstm = tf.keras.Sequential([tf.keras.Input((28, 28)), tf.keras.layers.LSTM(8), tf.keras.layers.Dense(10)])
     return {"tlxp": tlxp, "np": np, "tf": tf, "tl": tl, "os": os, "model": model, "cnn": model, "mlp": mlp,
             "x": x, "X_test": X_test, "x_test": X_test, "y_test": y_test, "X_train": X_train,
             "y_train": rng.integers(0, 10, 32), "adapter": adapter, "explainer": explainer, "exp": exp,
             "t": adapter.predict(x).argmax(1), "exps": explainer.explain_all(x), "store": store,
             "siamese": siamese, "xa": x, "xb": x[::-1].copy(), "ModelExplainer": tlxp.ModelExplainer,
             "ModelAdapter": tlxp.ModelAdapter, "as_adapter": tlxp.as_adapter, "explain": tlxp.explain,
-            "vit": tlxp.models.attention_mnist(seed=0), "d": tlxp.diagnose(model, X_test, y_test)}
+            "vit": tlxp.models.attention_mnist(seed=0), "d": tlxp.diagnose(model, X_test, y_test),
+            "fasttext": tiny_token_model("fasttext", seed=0), "ids": rng.integers(1, 30, (4, 10)),
+            "words": ["<pad>"] + ["w%d" % i for i in range(1, 30)], "lstm": keras_lstm, "x_rows": X_test[..., 0],
+            "luong": tiny_luong("general", seed=0), "src": rng.integers(2, 9, (4, 7)),
+            "dec": rng.integers(2, 9, (4, 5))}
 
 
 #: ``# doctest: +IGNORE_RESULT``: the example runs (it must not raise) but the value it shows is
@@ -112,6 +121,7 @@ def test_docstring_examples_run(name, namespace, tmp_path, monkeypatch):
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(checker=Checker(), optionflags=_OPTIONS)
     failures = []
+    methods = set(tlxp.available_methods())
     try:
         for test in finder.find(module, module=module, globs=dict(namespace, **vars(module))):
             if test.examples:
@@ -121,4 +131,6 @@ def test_docstring_examples_run(name, namespace, tmp_path, monkeypatch):
                 plt.close("all")
     finally:
         np.set_printoptions(**printing)
+        for name in set(tlxp.available_methods()) - methods:  # an example's own method must not reach other tests
+            tlxp.unregister_method(name)
     assert runner.failures == 0, "".join(failures)
