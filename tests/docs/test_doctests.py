@@ -5,7 +5,8 @@ small MNIST-shaped CNN ``model`` (28x28x1, 10 classes, seeded random weights), `
 ``x`` (4 images), ``X_test`` / ``y_test`` (16 images and labels), ``adapter``, ``explainer`` and an
 explanation ``exp``; for sequences a fastText-style token model ``fasttext`` with ``ids`` (4, 10) and
 ``words`` (its 30-word vocabulary), a Keras LSTM ``lstm`` reading ``x_rows`` (MNIST rows), and a tiny
-``Seq2seqLuongAttention`` ``luong`` with source ids ``src`` (4, 7) and teacher-forced ``dec`` (4, 5). Each module's examples run in a fresh temporary folder (figures land there)
+``Seq2seqLuongAttention`` ``luong`` with source ids ``src`` (4, 7) and teacher-forced ``dec`` (4, 5).
+Each module's examples run in a fresh temporary folder (figures land there)
 with the module's own globals. Examples that cannot run here (network, GPU, a server, minutes of
 work) carry ``# doctest: +SKIP`` and say why in the line before.
 """
