@@ -177,7 +177,8 @@ def input_invariance(attributions, model=None, inputs=None, targets=None, method
 
     Difference from Quantus 0.6.0: Quantus shifts the bias of the model's first
     layer (``add_mean_shift_to_first_layer``, Keras and PyTorch models whose first
-    layer has a bias); here the shift is subtracted in front of the model, which
+    layer has a bias; on Keras 3 models it fails in 0.6.0); here the shift is
+    subtracted in front of the model, which
     is the same function for any model, TensorLayer included. A method that
     reads the model's layers (CAM family) cannot see through that wrapper: its
     scores are NaN, with a warning.
