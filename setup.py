@@ -62,6 +62,8 @@ setup(
         # tlxp.tensorboard: ExplanationLogger, log_explanations, ExplanationStore.to_tensorboard
         "tensorboard": ["tensorboard>=2.12"],
         "distributed": ["ray[data]>=2.9", "dask[array]", "psutil"],  # psutil: benchmarks/bench_scale.py
+        # the peer measured side by side in benchmarks/bench_feature_visualization.py (never imported by the package)
+        "bench": ["tf-keras-vis>=0.8"],
     },
     entry_points={"console_scripts": ["tensorlayer-xplain=tensorlayer_xplain.cli:main"]},
     classifiers=[

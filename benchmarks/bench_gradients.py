@@ -34,6 +34,7 @@ import tensorflow as tf
 
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.methods.perturbation import occlusion_windows, rise_masks
+from tensorlayer_xplain.methods.sobol import sobol_design, sobol_masks
 
 from ._models import trained_cnn
 
@@ -43,6 +44,7 @@ SG_SAMPLES = 32
 NOISE = 0.15
 OCC_WINDOW, OCC_STRIDE = 4, 2
 RISE_MASKS, RISE_SIZE, RISE_P = 256, 7, 0.5
+SOBOL_GRID, SOBOL_DESIGN = 8, 8
 CHUNK = 256  # pairs per model call, as the adapter's default batch_size
 TARGETS = {"gradient": 1.1, "integrated_gradients": 1.2, "smoothgrad": 1.2}
 
@@ -54,7 +56,8 @@ def _layers(model):
 
 def make_floors(model, x, t, ig_steps=IG_STEPS, sg_samples=SG_SAMPLES, noise_level=NOISE,
                 occlusion_window=OCC_WINDOW, occlusion_stride=OCC_STRIDE, rise_n_masks=RISE_MASKS,
-                rise_mask_size=RISE_SIZE, rise_p_keep=RISE_P):
+                rise_mask_size=RISE_SIZE, rise_p_keep=RISE_P, sobol_grid=SOBOL_GRID, sobol_nb_design=SOBOL_DESIGN,
+                sobol_seed=0):
     """Hand-written tf.function implementations, written the way a user would, on the same model.
 
     Returns ``{method name: callable}``; each callable runs its floor on ``x`` (targets ``t``) and
@@ -177,6 +180,11 @@ def make_floors(model, x, t, ig_steps=IG_STEPS, sg_samples=SG_SAMPLES, noise_lev
         return _finish(tf.einsum("nhwc,nc->nhw", acts, w))
 
     @tf.function
+    def layercam(xb, tb):
+        acts, g = _cam_parts(xb, tb)
+        return _finish(tf.reduce_sum(tf.nn.relu(g) * acts, -1))
+
+    @tf.function
     def scorecam(xb, tb):
         acts = xb
         for layer in head:
@@ -229,11 +237,32 @@ def make_floors(model, x, t, ig_steps=IG_STEPS, sg_samples=SG_SAMPLES, noise_lev
             sal += tf.math.unsorted_segment_sum(s[:, None, None] * m, i, n)
         return sal / (rise_n_masks * rise_p_keep)
 
+    cells, nb = sobol_grid ** 2, sobol_nb_design
+    n_sobol = nb * (cells + 2)
+    sobol_set = tf.constant(sobol_masks(*sobol_design(sobol_grid, nb, sobol_seed), np.arange(n_sobol),
+                                        sobol_grid)[..., None])
+
+    @tf.function
+    def sobol(xb, tb):  # inpainting, masks to the nearest cell, Jansen's estimator, bicubic resize
+        n = tf.shape(xb)[0]
+        idx_i = tf.tile(tf.range(n), [n_sobol])
+        idx_j = tf.repeat(tf.range(n_sobol), n)
+        scores = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False)
+        for start in tf.range(0, n * n_sobol, CHUNK):
+            i, j = idx_i[start:start + CHUNK], idx_j[start:start + CHUNK]
+            m = tf.image.resize(tf.gather(sobol_set, j), (28, 28), method="nearest")
+            scores = scores.write(scores.size(), select(model(tf.gather(xb, i) * m), tf.gather(tb, i)))
+        f = tf.transpose(tf.reshape(scores.concat(), (n_sobol, n)))
+        fa, fc = f[:, :nb], tf.reshape(f[:, 2 * nb:], (n, cells, nb))
+        var = tf.maximum(tf.math.reduce_variance(fa, 1) * nb / (nb - 1), 1e-12)
+        st = tf.reduce_sum((fa[:, None] - fc) ** 2, -1) / (2.0 * nb * var[:, None])
+        return tf.image.resize(tf.reshape(st, (n, sobol_grid, sobol_grid, 1)), (28, 28), method="bicubic")[..., 0]
+
     floors = {
         "gradient": saliency, "gradient_x_input": grad_x_input, "integrated_gradients": ig,
         "smoothgrad": smoothgrad, "vargrad": vargrad, "guided_backprop": guided,
         "gradcam": gradcam, "gradcam_plus_plus": gradcam_pp, "scorecam": scorecam, "occlusion": occlusion,
-        "rise": rise,
+        "rise": rise, "layercam": layercam, "sobol": sobol,
     }
     return {name: (lambda f=f: f(xt, tt).numpy()) for name, f in floors.items()}
 
@@ -252,9 +281,12 @@ METHODS = [
     ("occlusion", {"window": OCC_WINDOW, "stride": OCC_STRIDE}, "%d windows" % len(
         occlusion_windows((28, 28), (OCC_WINDOW,) * 2, (OCC_STRIDE,) * 2)[0])),
     ("rise", {"n_masks": RISE_MASKS, "mask_size": RISE_SIZE, "p_keep": RISE_P, "seed": 0}, "%d masks" % RISE_MASKS),
+    ("layercam", {}, "last 4-D layer"),
+    ("sobol", {"grid_size": SOBOL_GRID, "nb_design": SOBOL_DESIGN, "seed": 0},
+     "%d masks" % (SOBOL_DESIGN * (SOBOL_GRID ** 2 + 2))),
 ]
 DETERMINISTIC = {"gradient", "gradient_x_input", "integrated_gradients", "guided_backprop", "gradcam",
-                 "gradcam_plus_plus", "scorecam", "occlusion", "rise"}
+                 "gradcam_plus_plus", "scorecam", "occlusion", "rise", "layercam", "sobol"}
 
 
 def _timed(fn):

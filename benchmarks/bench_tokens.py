@@ -9,9 +9,10 @@ Two TensorLayer token models, random weights, CPU:
 
 ``ours`` is the registered method on the token model (``integrated_gradients``,
 32 steps, baseline token 0, as :func:`tensorlayer_xplain.explain` runs it with
-resolved targets). The *floor* is what a user writes by hand, Captum's
-``LayerIntegratedGradients`` recipe: look the ids up once, run the rest of the
-model on interpolated embeddings (the model split at its embedding by hand),
+resolved targets); ``user path`` is :func:`tensorlayer_xplain.explain` itself (input
+checks, the prediction pass it stores with the explanation, the map checks). The
+*floor* is what a user writes by hand, Captum's ``LayerIntegratedGradients`` recipe:
+look the ids up once, run the rest of the model on interpolated embeddings (the model split at its embedding by hand),
 trapezoid rule, chunks of 256 (sequence, step) pairs in a ``tf.range`` loop, all
 in one ``tf.function``. Both sides run after a warm-up (tracing excluded), in
 back-to-back pairs whose order alternates; the ratio is the median of the
@@ -26,9 +27,7 @@ Run::
 
     python -m benchmarks.bench_tokens [--budget 4] [--out DIR]
 """
-import argparse
 import functools
-import json
 import os
 import statistics
 import time
@@ -41,6 +40,7 @@ import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp
 from benchmarks.memory import RSS_HOW, peak_memory
+from benchmarks.report import speed_memory_main
 from benchmarks.timing import time_pairs
 from tensorlayer_xplain.methods.tokens import TOKEN_METHODS
 
@@ -150,9 +150,12 @@ def speed(budget):
         diff = float(np.abs(ours_out - floor_out).max() / max(np.abs(floor_out).max(), 1e-12))
         ours_t, floor_t, ratio, repeats, best = time_pair(functools.partial(ig, adapter, ids, t, steps=STEPS),
                                                           functools.partial(floor, ids, t), budget)
+        user = functools.partial(tlxp.explain, model, ids, "integrated_gradients", targets=t, steps=STEPS)
+        user_t, user_floor_t, user_ratio, _, _ = time_pair(user, functools.partial(floor, ids, t), budget)
         rows.append({"model": name, "batch": "%d x %d ids" % ids.shape, "ours_ms": 1000 * ours_t,
                      "floor_ms": 1000 * floor_t, "ratio": ratio, "best_ratio": best, "max_rel_diff": diff,
-                     "completeness_gap": meta["max_completeness_gap"], "repeats": repeats})
+                     "completeness_gap": meta["max_completeness_gap"], "repeats": repeats,
+                     "user_ms": 1000 * user_t, "user_ratio": user_ratio})
     return rows
 
 
@@ -181,11 +184,11 @@ def markdown(speed_rows, memory_rows):
     lines = ["Token integrated gradients (%d steps) vs a hand-written embedding-space IG in one tf.function "
              "(goal <= %.1fx)" % (STEPS, GOAL), "",
              "| model | batch | ours (ms) | floor (ms) | ratio (median of pairs) | ratio of best runs | max rel. diff "
-             "| IG gap | pairs |", "|---|---|---|---|---|---|---|---|---|"]
+             "| IG gap | pairs | user path (ms) | user path ratio |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in speed_rows:
-        lines.append("| %s | %s | %.1f | %.1f | %.2fx | %.2fx | %.1e | %.1e | %d |" % (
+        lines.append("| %s | %s | %.1f | %.1f | %.2fx | %.2fx | %.1e | %.1e | %d | %.1f | %.2fx |" % (
             r["model"], r["batch"], r["ours_ms"], r["floor_ms"], r["ratio"], r["best_ratio"], r["max_rel_diff"],
-            r["completeness_gap"], r["repeats"]))
+            r["completeness_gap"], r["repeats"], r["user_ms"], r["user_ratio"]))
     lines += ["", "Memory: IG on 64 x 2048 ids (conv model, 64-dim embeddings; all points at once = 1.1 GB); RSS: "
               + RSS_HOW, "",
               "| max_batch_bytes | rows in flight | est. bytes/row (backward) | Python peak | peak RSS growth | time |",
@@ -198,20 +201,9 @@ def markdown(speed_rows, memory_rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Token IG vs a hand-written embedding-space IG; its memory.")
-    parser.add_argument("--budget", type=float, default=4.0, help="seconds of timing per model (default: 4)")
-    parser.add_argument("--out", default=None, help="folder for bench_tokens.md / .json (default: print only)")
-    args = parser.parse_args(argv)
-    speed_rows, memory_rows = speed(args.budget), memory()
-    text = markdown(speed_rows, memory_rows)
-    print(text)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "bench_tokens.md"), "w") as f:
-            f.write(text + "\n")
-        with open(os.path.join(args.out, "bench_tokens.json"), "w") as f:
-            json.dump({"speed": speed_rows, "memory": memory_rows}, f, indent=1)
-    return speed_rows, memory_rows
+    return speed_memory_main(
+        argv, "bench_tokens", "Token IG vs a hand-written embedding-space IG; its memory.",
+        speed, memory, markdown)
 
 
 if __name__ == "__main__":

@@ -44,10 +44,15 @@ METHODS = {
     "rise": ({"n_masks": 64}, {"n_masks": 4}, 64, "forward"),
     "lime": ({"num_samples": 64}, {"num_samples": 4}, 64, "forward"),
     "shap_partition": ({"max_evals": 64}, {"max_evals": 8}, 65, "forward"),
+    "lrp": ({"rule": "epsilon_plus"}, {"rule": "epsilon_plus"}, 1, "backward"),
+    "deeplift": ({}, {}, 2, "backward"),  # the input and its baseline: two rows through one backward pass
+    "layercam": ({}, {}, 1, "backward"),
+    # Faster Score-CAM: the 32 most varied channels (full Score-CAM, one pass per channel: bench_scorecam.py)
+    "scorecam": ({"max_channels": 32}, {"max_channels": 2}, 33, "forward"),
+    "sobol": ({"grid_size": 4, "nb_design": 4}, {"grid_size": 2, "nb_design": 2}, 72, "forward"),
 }
 #: Not run, with the reason.
-SKIPPED = {"scorecam": "one forward pass per channel of the CAM layer (512 on vgg16, 1024 on MobileNetV1): "
-                       "minutes per image on this machine"}
+SKIPPED = {}
 #: Batch sizes of the floors.
 FORWARD_BATCH, BACKWARD_BATCH = 16, 8
 MODELS = ("vgg16", "MobileNetV1", "ResNet50")

@@ -1,4 +1,6 @@
 """The suite's outputs: the Markdown table (with the machine and settings), the CSV and the plot."""
+import argparse
+import json
 import os
 
 import numpy as np
@@ -169,3 +171,22 @@ def write_outputs(table, page, out, tag):
         pd.DataFrame(table.attrs["user_path"]).to_csv(os.path.join(out, tag + "_user_path.csv"), index=False)
     plot(table, png)
     return md, csv, png
+
+
+def speed_memory_main(argv, tag, description, speed, memory, markdown):
+    """The command line of a speed-and-memory benchmark: ``--budget`` seconds, ``--out`` folder for
+    ``<tag>.md`` / ``<tag>.json``; prints the Markdown and returns ``(speed_rows, memory_rows)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--budget", type=float, default=4.0, help="seconds of timing per row (default: 4)")
+    parser.add_argument("--out", default=None, help="folder for %s.md / .json (default: print only)" % tag)
+    args = parser.parse_args(argv)
+    speed_rows, memory_rows = speed(args.budget), memory()
+    text = markdown(speed_rows, memory_rows)
+    print(text)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "%s.md" % tag), "w") as f:
+            f.write(text + "\n")
+        with open(os.path.join(args.out, "%s.json" % tag), "w") as f:
+            json.dump({"speed": speed_rows, "memory": memory_rows}, f, indent=1)
+    return speed_rows, memory_rows

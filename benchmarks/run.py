@@ -103,13 +103,14 @@ def random_explanation(adapter, x, t, seed=SEED):
 def _floor_kwargs(params):
     """``bench_gradients.make_floors`` keyword arguments matching the methods' resolved settings."""
     ig, sg, vg = params["integrated_gradients"], params["smoothgrad"], params["vargrad"]
-    occ, rise = params["occlusion"], params["rise"]
+    occ, rise, sobol = params["occlusion"], params["rise"], params["sobol"]
     if (vg["n_samples"], vg["noise_level"]) != (sg["n_samples"], sg["noise_level"]):
         raise ValueError("benchmark settings: smoothgrad and vargrad share one floor setting; give them the same "
                          "n_samples and noise_level, got %r and %r" % (sg, vg))
     return {"ig_steps": ig["steps"], "sg_samples": sg["n_samples"], "noise_level": sg["noise_level"],
             "occlusion_window": occ["window"], "occlusion_stride": occ["stride"], "rise_n_masks": rise["n_masks"],
-            "rise_mask_size": rise["mask_size"], "rise_p_keep": rise["p_keep"]}
+            "rise_mask_size": rise["mask_size"], "rise_p_keep": rise["p_keep"], "sobol_grid": sobol["grid_size"],
+            "sobol_nb_design": sobol["nb_design"], "sobol_seed": sobol["seed"]}
 
 
 def _floors_match(name, params):
@@ -117,7 +118,8 @@ def _floors_match(name, params):
     fixed = {"integrated_gradients": {"baseline": "zeros"}, "smoothgrad": {"base_method": "gradient"},
              "vargrad": {"base_method": "gradient"}, "gradient": {"absolute": True},
              "occlusion": {"baseline_value": 0.0}, "rise": {"seed": 0, "use_probabilities": True},
-             "scorecam": {"use_probabilities": True}, "gradcam": {"layer_name": None}}
+             "scorecam": {"use_probabilities": True, "max_channels": None}, "gradcam": {"layer_name": None},
+             "layercam": {"layer_name": None}, "sobol": {"perturbation": "inpainting"}}
     for key, value in fixed.get(name, {}).items():
         if params.get(key) != value:
             return "the floor computes %s=%r, the suite runs %s=%r" % (key, value, key, params.get(key))
@@ -153,6 +155,9 @@ def make_baselines(model, adapter, x, t, params, resolved, settings_images):
             why[name] = mismatch
         else:
             pairs[name] = (FLOOR_LABEL, None, fn)
+    for name in ("lrp", "deeplift"):  # one (modified) backward pass: the plain gradient pass is their floor
+        if "gradient" in floors and name in settings_images:
+            pairs[name] = (FLOOR_LABEL, None, floors["gradient"])
     if "lime" in settings_images and image_model and adapter.image_shape[-1] == 1:
         n = settings_images.get("lime", len(x))
         lime_params = dict(params.get("lime", {}))

@@ -27,6 +27,7 @@ __getattr__ = _aliases.install(__name__)
 _compat.apply_patches()
 
 from . import (
+    concepts,
     datasets,
     layers,
     methods,
@@ -39,10 +40,12 @@ from ._install import install, uninstall
 from .adapter import ModelAdapter, TokenAdapter, as_adapter
 from .adapter._seq2seq import Seq2seqAdapter
 from .adapter.multi_input import MultiInputAdapter
+from .concepts import CraftResult, craft, tcav
 from .diagnosis import Diagnosis
 from .explainer import ModelExplainer
 from .explainer.diagnose import diagnose
 from .explanation import Explanation, MultiInputExplanation
+from .features import feature_visualization, objectives
 from .layers import MultiHeadSelfAttention
 from .methods.costs import Cost, estimate_cost
 from .methods.registry import (
@@ -72,6 +75,10 @@ from .weights import load_weights, save_weights
 
 __all__ = [
     "__version__",
+    "concepts",
+    "tcav",
+    "craft",
+    "CraftResult",
     "metrics",
     "tensorboard",
     "deletion",
@@ -115,4 +122,6 @@ __all__ = [
     "methods",
     "models",
     "visualize",
+    "feature_visualization",
+    "objectives",
 ] + list(_visualize_all)

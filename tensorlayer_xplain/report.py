@@ -31,7 +31,13 @@ from matplotlib.figure import Figure
 from ._utils.drawing import MAGNITUDE_CMAP, SIGNED_CMAP, as_probabilities, class_label, normalize_map
 from ._utils.io import atomic_path
 from ._utils.map_checks import map_note
-from ._utils.token_text import is_token_explanation, token_spans
+from ._utils.token_text import (
+    is_seq2seq_explanation,
+    is_token_explanation,
+    token_labels,
+    token_matrix_html,
+    token_spans,
+)
 from .methods.registry import method_parameters
 
 __all__ = ["write_report", "render_report", "figure_uri"]
@@ -56,6 +62,8 @@ figure img.constant { border: 2px dashed #a33; width: 110px; height: 110px; }
 .note { color: #a33; }
 .wrong { color: #a33; font-weight: bold; }
 .top { font-size: .85em; flex-basis: 100%; margin: 0; }
+figure.seq { width: auto; max-width: 100%; overflow-x: auto; }
+table.matrix th { font-size: .75em; padding: 1px 2px; } table.matrix td { padding: 0; min-width: .9em; height: .9em; }
 """
 
 
@@ -345,6 +353,22 @@ def _token_inputs(explanations, labels, class_names, vocab):
     return "\n".join(parts)
 
 
+def _seq2seq_inputs(explanations, vocab):
+    """The inputs of an encoder-decoder: per source sequence, its output and one token matrix per method."""
+    first = next(iter(explanations.values()))
+    parts = ["<h2>Inputs</h2>"]
+    for i in range(len(first)):
+        outputs = " ".join(token_labels(first.predicted[i], vocab))
+        source = " ".join(token_labels(first.inputs[i][first.inputs[i] != first.params.get("pad_id", -1)], vocab))
+        parts.append("<section class='input' id='input-%d'><p>source %d: <b>%s</b><br>output (teacher-forced argmax): "
+                     "<b>%s</b></p>" % (i, i, html.escape(source), html.escape(outputs)))
+        for name, exp in explanations.items():
+            parts.append("<figure class='seq'>%s<figcaption>%s</figcaption></figure>"
+                         % (token_matrix_html(exp, i, vocab), html.escape(name)))
+        parts.append("</section>")
+    return "\n".join(parts)
+
+
 def render_report(explanations, class_names=None, metrics=None, title="tensorlayer-xplain report", labels=None,
                   model_name=None, curves=None, sections=None, skipped=None, vocab=None):
     """The report as an HTML string.
@@ -398,6 +422,10 @@ def render_report(explanations, class_names=None, metrics=None, title="tensorlay
         parts.append(_curves_section(curves))
     for section_title, body in sections:
         parts.append("<section class='extra'><h2>%s</h2>%s</section>" % (html.escape(section_title), body))
+    if is_seq2seq_explanation(first):
+        parts.append(_seq2seq_inputs(explanations, vocab))
+        parts.append("</body></html>")
+        return "\n".join(parts)
     if is_token_explanation(first):
         parts.append(_token_inputs(explanations, labels, class_names, vocab))
         parts.append("</body></html>")

@@ -37,11 +37,11 @@ def _to_input_shape(attributions, x, adapter):
 
 def _is_seq2seq(model, params):
     """An encoder-decoder to explain position by position (see :mod:`tensorlayer_xplain.methods.seq2seq`)."""
-    from .adapter._seq2seq import Seq2seqAdapter, is_seq2seq_model
+    from .adapter._seq2seq import Seq2seqAdapter, is_keras_encoder_decoder, is_seq2seq_model
     from .methods.seq2seq import SEQ2SEQ_PARAMETERS
 
     inner = model.model if isinstance(model, ModelAdapter) else model
-    return (isinstance(model, Seq2seqAdapter) or is_seq2seq_model(inner)
+    return (isinstance(model, Seq2seqAdapter) or is_seq2seq_model(inner) or is_keras_encoder_decoder(inner)
             or any(params.get(k) is not None for k in SEQ2SEQ_PARAMETERS))
 
 

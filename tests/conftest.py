@@ -82,6 +82,15 @@ def static_cnn():
 
 
 @pytest.fixture(scope="module")
+def static_cnn_layers():
+    """``(model, [conv1, conv2], dense)``: a tiny static CNN (seed 3) and its layer names (TL names are global)."""
+    model = tiny_static_cnn(seed=3)
+    order = tlxp.ModelAdapter(model).layer_call_order()
+    convs = [n for n, s in order if len(s) == 3 and "conv" in n]
+    return model, convs, [n for n, s in order if len(s) == 1 and "dense" in n][-1]
+
+
+@pytest.fixture(scope="module")
 def dynamic_cnn():
     return tiny_dynamic_cnn()
 
@@ -211,3 +220,38 @@ class CountingLinear:
     def __call__(self, x):
         self.calls += 1
         return tf.matmul(tf.reshape(tf.cast(x, tf.float32), (-1, self.w.shape[0])), self.w)
+
+
+# ----------------------------------------------------------------------------- encoder-decoders
+def tiny_luong(method="general", seed=0, vocab=9, dim=5, hidden=6, cell=None):
+    """A tiny ``tl.models.Seq2seqLuongAttention`` (GRU) whose embeddings and score weights are scaled up
+    (TL's +-0.1 embeddings give near-uniform alignments)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = tl.models.Seq2seqLuongAttention(hidden_size=hidden, cell=cell or tf.keras.layers.GRUCell, method=method,
+                                            embedding_layer=tl.layers.Embedding(vocabulary_size=vocab,
+                                                                                embedding_size=dim))
+    rng = np.random.RandomState(seed)
+    model.embedding_layer.embeddings.assign(rng.randn(vocab, dim).astype("float32"))
+    for w in model.dec_layer.trainable_weights:
+        if w.shape in ((hidden, hidden), (2 * hidden, hidden), (hidden, 1)):
+            w.assign(rng.randn(*w.shape).astype("float32"))
+    model.eval()
+    return model
+
+
+def tiny_keras_seq2seq(seed=0, vocab=9, dim=5, hidden=6):
+    """A user's own Keras encoder-decoder: inputs [src, decoder_inputs] (int ids), one shared Embedding,
+    GRU encoder and decoder, dot-product attention, logits (N, T_out, vocab)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    src = keras.Input((None,), dtype="int32", name="src")
+    dec = keras.Input((None,), dtype="int32", name="decoder_inputs")
+    emb = keras.layers.Embedding(vocab, dim, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0))
+    enc_seq, enc_state = keras.layers.GRU(hidden, return_sequences=True, return_state=True)(emb(src))
+    dec_seq = keras.layers.GRU(hidden, return_sequences=True)(emb(dec), initial_state=enc_state)
+    context = keras.layers.Attention()([dec_seq, enc_seq])
+    logits = keras.layers.Dense(vocab)(keras.layers.Concatenate()([dec_seq, context]))
+    return keras.Model([src, dec], logits)

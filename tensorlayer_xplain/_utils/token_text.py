@@ -7,7 +7,8 @@ import html as _html
 
 import numpy as np
 
-__all__ = ["token_labels", "token_colors", "token_spans", "is_token_explanation"]
+__all__ = ["token_labels", "token_colors", "token_spans", "token_matrix_html", "is_token_explanation",
+           "is_seq2seq_explanation"]
 
 
 def token_labels(ids, vocab=None):
@@ -116,3 +117,38 @@ def is_token_explanation(exp):
     """
     x = np.asarray(exp.inputs)
     return x.ndim == 2 and x.dtype.kind in "iu"
+
+
+def is_seq2seq_explanation(exp):
+    """True for explanations of an encoder-decoder: attributions ``(N, T_out, T_src)`` and ``decoder_inputs``."""
+    return getattr(exp, "decoder_inputs", None) is not None and np.ndim(getattr(exp, "attributions", None)) == 3
+
+
+def token_matrix_html(exp, i, vocab=None):
+    """An HTML table of sample ``i``'s ``(T_out, T_src)`` map: source tokens across, explained tokens down.
+
+    Cells are coloured as :func:`token_colors` (green positive, red negative, one scale
+    for the whole matrix); padding columns are left out.
+
+    Parameters
+    ----------
+    exp : Seq2seqExplanation
+    i : int
+    vocab : list or dict, optional
+
+    Returns
+    -------
+    str
+    """
+    keep = _visible(exp, i)
+    cols = token_labels(np.asarray(exp.inputs[i])[keep], vocab)
+    rows = token_labels(np.asarray(exp.targets[i]), vocab)
+    matrix = np.asarray(exp.attributions[i], np.float64)[:, keep]
+    colors = token_colors(matrix, float(np.max(np.abs(matrix))) if matrix.size else 0.0)
+    head = "".join("<th>%s</th>" % _html.escape(c) for c in cols)
+    body = "".join(
+        "<tr><th>%s</th>%s</tr>" % (_html.escape(r), "".join(
+            '<td style="background-color: rgba(%d,%d,%d,1)" title="%.4g"></td>'
+            % (int(255 * c[0]), int(255 * c[1]), int(255 * c[2]), v) for v, c in zip(values, cc)))
+        for r, values, cc in zip(rows, matrix, colors))
+    return "<table class='matrix'><tr><th></th>%s</tr>%s</table>" % (head, body)

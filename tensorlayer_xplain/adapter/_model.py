@@ -5,7 +5,19 @@ import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
 
-from . import _capture, _fingerprint, _gradients, _inference, _inputs, _layers, _memory, _steps, _targets
+from . import (
+    _capture,
+    _fingerprint,
+    _gradients,
+    _inference,
+    _inputs,
+    _intervene,
+    _layers,
+    _memory,
+    _relevance,
+    _steps,
+    _targets,
+)
 from ._common import _describe
 from ._inference import OUTPUT_KINDS
 from ._memory import DEFAULT_MAX_BATCH_BYTES
@@ -134,6 +146,11 @@ class ModelAdapter:
     _forward_attr = _capture.forward_attr
     _recording = _capture.recording
     capture = _capture.capture
+    scores_with_layer_output = _intervene.scores_with_layer_output
+
+    # layer roles and swapped forwards for propagation methods: LRP, DeepLIFT (_relevance.py)
+    relevance_roles = _relevance.relevance_roles
+    substituted_forwards = _relevance.substituted_forwards
 
     # byte budgets (_memory.py)
     _input_bytes = _memory.input_bytes

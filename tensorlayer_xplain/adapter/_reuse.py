@@ -59,10 +59,13 @@ def as_adapter(model, **options):
     options = {k: v for k, v in options.items() if v is not None}
     if isinstance(model, ModelAdapter):
         return model
+    from ._seq2seq import Seq2seqAdapter, is_keras_encoder_decoder, is_seq2seq_model
     from ._tokens import TokenAdapter, is_token_model
     from .multi_input import MultiInputAdapter, input_count
 
-    if input_count(model) > 1:
+    if "sos" in options or "seq_length" in options or is_seq2seq_model(model) or is_keras_encoder_decoder(model):
+        cls = Seq2seqAdapter  # an encoder-decoder: explained position by position over its source
+    elif input_count(model) > 1:
         cls = MultiInputAdapter
         if "image_shape" in options:
             raise ValueError("image_shape: a model with several inputs takes image_shapes (one per input); "
@@ -81,4 +84,32 @@ def as_adapter(model, **options):
     adapter = per_model.get(key)
     if adapter is None:
         adapter = per_model[key] = cls(model, **options)
+    return adapter
+
+
+def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
+    """The :class:`Seq2seqAdapter` of ``model`` for these options, reused across calls (compiled steps kept).
+
+    Kept on the model like :func:`~tensorlayer_xplain.adapter.as_adapter`'s adapters.
+
+    Examples
+    --------
+    >>> seq2seq_adapter(luong) is seq2seq_adapter(luong)   # doctest: +SKIP
+    True
+    """
+    from ._seq2seq import Seq2seqAdapter
+
+    if isinstance(model, Seq2seqAdapter):
+        return model
+    if isinstance(model, ModelAdapter):
+        model = model.model
+
+    key = ("seq2seq", embedding_layer, pad_id, output)
+    per_model = _adapters_of(model)
+    if per_model is None:
+        return Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
+    adapter = per_model.get(key)
+    if adapter is None:
+        adapter = per_model[key] = Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id,
+                                                  output=output)
     return adapter

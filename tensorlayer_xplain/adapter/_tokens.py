@@ -28,7 +28,7 @@ from ._common import _describe, temporarily_set
 from ._model import ModelAdapter
 
 __all__ = ["TokenAdapter", "embedding_layers", "embedding_table", "replaced_embeddings", "check_token_ids",
-           "is_embedding", "declares_integer_input", "is_token_model"]
+           "check_token", "is_embedding", "declares_integer_input", "is_token_model"]
 
 _TL_LOOKUPS = (tl.layers.Embedding, tl.layers.Word2vecEmbedding)
 _SEQ2SEQ_MODELS = tuple(getattr(tl.models, name) for name in ("Seq2seq", "Seq2seqLuongAttention")
@@ -65,13 +65,20 @@ def embedding_table(layer):
     return table
 
 
-def _replacement(layer, emb):
-    """A forward function for ``layer`` returning ``emb`` where the layer would return its lookup."""
+def _replacement(layer, emb, original, only, hits):
+    """A forward function for ``layer`` returning ``emb`` where the layer would return its lookup.
+
+    With ``only`` (a tensor), ``emb`` replaces the lookup of that very tensor and every
+    other call runs ``original`` (a shared embedding's other lookups are untouched).
+    """
     if isinstance(layer, tl.layers.AverageEmbedding):
         pad = layer.pad_value
 
         def average(inputs, *args, **kwargs):
             # the layer's own computation with the word vectors taken from `emb`: pads excluded from the mean
+            if only is not None and inputs is not only:
+                return original(inputs, *args, **kwargs)
+            hits.append(True)
             mask = tf.cast(tf.not_equal(inputs, pad), emb.dtype)[..., None]
             total = tf.reduce_sum(emb * mask, axis=1)
             count = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
@@ -79,14 +86,17 @@ def _replacement(layer, emb):
 
         return average
 
-    def lookup(*args, **kwargs):
+    def lookup(inputs, *args, **kwargs):
+        if only is not None and inputs is not only:
+            return original(inputs, *args, **kwargs)
+        hits.append(True)
         return emb
 
     return lookup
 
 
 @contextlib.contextmanager
-def replaced_embeddings(layer, emb, attr="forward"):
+def replaced_embeddings(layer, emb, attr="forward", only=None):
     """Within the block, ``layer`` returns ``emb`` (B, T, D) instead of looking its ids up.
 
     ``AverageEmbedding`` averages ``emb`` over the non-pad positions of its ids
@@ -94,17 +104,55 @@ def replaced_embeddings(layer, emb, attr="forward"):
     ``forward`` (``call`` for Keras: ``attr``) is restored exactly afterwards,
     also on errors; inside a ``tf.function`` the swap is baked into the trace.
 
+    Parameters
+    ----------
+    layer : embedding layer
+    emb : tf.Tensor, float32, shape (B, T, D)
+    attr : str
+        ``'forward'`` (TL) or ``'call'`` (Keras).
+    only : tf.Tensor, optional
+        Replace only the lookup of this very tensor (e.g. an encoder-decoder's source ids
+        when one embedding layer also embeds the decoder inputs); the layer's other calls
+        run its own lookup. ``ValueError`` when it never reached the layer.
+
     Examples
     --------
     >>> with replaced_embeddings(model.emb, emb_tensor):   # doctest: +SKIP
     ...     logits = model(ids)
+    >>> with replaced_embeddings(seq2seq.embedding_layer, emb, only=src):   # doctest: +SKIP
+    ...     logits = seq2seq([src, dec])
     """
-    with temporarily_set(layer, attr, _replacement(layer, tf.convert_to_tensor(emb))):
+    hits = []
+    replacement = _replacement(layer, tf.convert_to_tensor(emb), getattr(layer, attr), only, hits)
+    with temporarily_set(layer, attr, replacement):
         yield
+    if only is not None and not hits:
+        raise ValueError("embedding_layer: the source ids never reached layer %r; name the layer that embeds the "
+                         "source with embedding_layer=" % getattr(layer, "name", layer))
 
 
-def check_token_ids(ids, vocab_size, name="inputs"):
+def check_token(name, value, vocab_size):
+    """Validate one token id argument (``baseline_token``, ``mask_token``, ``sos``): an int in the vocabulary.
+
+    Examples
+    --------
+    >>> check_token('mask_token', 3, 10)
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError("%s: expected an int token id, got %s" % (name, _describe(value)))
+    if not 0 <= int(value) < vocab_size:
+        raise ValueError("%s: expected a token id in [0, %d), got %d" % (name, vocab_size, int(value)))
+    return int(value)
+
+
+_TOKEN_MODEL = "this is a token model (its input goes to an embedding layer); "
+
+
+def check_token_ids(ids, vocab_size, name="inputs", why=_TOKEN_MODEL):
     """Validate token ids: an integer array with every id in ``[0, vocab_size)``.
+
+    ``why`` starts the message of a float array (what takes the ids).
 
     Returns
     -------
@@ -124,8 +172,8 @@ def check_token_ids(ids, vocab_size, name="inputs"):
     except (ValueError, TypeError) as err:
         raise TypeError("%s: expected integer token ids, got %s (%s)" % (name, _describe(ids), err)) from None
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError("%s: this is a token model (its input goes to an embedding layer); expected integer token "
-                        "ids, got %s. Pass the ids as integers (e.g. x.astype('int32'))" % (name, _describe(arr)))
+        raise TypeError("%s: %sexpected integer token ids, got %s. Pass the ids as integers (e.g. x.astype('int32'))"
+                        % (name, why, _describe(arr)))
     if arr.size:
         low, high = int(arr.min()), int(arr.max())
         if low < 0 or high >= vocab_size:
@@ -299,11 +347,7 @@ class TokenAdapter(ModelAdapter):
 
     def check_token(self, name, value):
         """Validate one token id argument (``baseline_token``, ``mask_token``)."""
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError("%s: expected an int token id, got %s" % (name, _describe(value)))
-        if not 0 <= int(value) < self.vocab_size:
-            raise ValueError("%s: expected a token id in [0, %d), got %d" % (name, self.vocab_size, int(value)))
-        return int(value)
+        return check_token(name, value, self.vocab_size)
 
     def padding(self, ids, sequence_length=None):
         """Boolean mask ``(N, T)``: True at padding (the pad id, or positions at or past ``sequence_length``).

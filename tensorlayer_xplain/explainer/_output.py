@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from ..methods.applicability import Explanations, applicable_methods
+from ..methods.applicability import applicable_methods
 from ..methods.registry import method_info
 from ..runner import explain as run_method
 from ._chunks import is_stream
@@ -62,14 +62,19 @@ def _warm_timings(explainer, explanations, targets):
     return steady_timings(explanations, rerun)
 
 
-def visualize_all(explainer, inputs, save_path, targets, methods, format, compare):
+def _seq2seq_options(decoder_inputs):
+    return {} if decoder_inputs is None else {"decoder_inputs": decoder_inputs}
+
+
+def visualize_all(explainer, inputs, save_path, targets, methods, format, compare, decoder_inputs=None):
     """:meth:`ModelExplainer.visualize_all <tensorlayer_xplain.ModelExplainer.visualize_all>` (see there)."""
     save_path = _check_folder(save_path)
-    kept, skipped = applicable(explainer, inputs, methods)
-    explanations = Explanations(explainer.explain_all(inputs, targets, kept), skipped)
+    explanations = explainer.explain_all(inputs, targets, methods, **_seq2seq_options(decoder_inputs))
     _warm_timings(explainer, explanations, targets)  # figures show warm times, not the first call's tracing
     if getattr(explainer.adapter, "token_inputs", False):
         return _visualize_tokens(explainer, explanations, save_path, format, compare)
+    if getattr(explainer.adapter, "seq2seq", False):
+        return _visualize_seq2seq(explainer, explanations, save_path, format, compare)
     for name, exp in explanations.items():
         fn = figure_function(name)
         kwargs = {"saveable": True, "name": os.path.join(save_path, "%s.%s" % (name, format))}
@@ -126,14 +131,26 @@ def evaluation_sections(explainer, evaluation):
     return [evaluation_section(evaluation, _ranking_uri(ranked) if len(ranked) else None)]
 
 
-def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections, evaluation=None):
+def _visualize_seq2seq(explainer, explanations, save_path, format, compare):
+    """visualize_all for an encoder-decoder: per method the (T_out, T_src) maps with tokens (and their comparison)."""
+    from ..visualize import seq2seq_comparison, seq2seq_visualization
+
+    for name, exp in explanations.items():
+        seq2seq_visualization(exp, name=os.path.join(save_path, "%s.%s" % (name, format)), vocab=explainer.vocab)
+    if compare and explanations:
+        seq2seq_comparison(explanations, name=os.path.join(save_path, "compare_methods.%s" % format),
+                           vocab=explainer.vocab)
+    return explanations
+
+
+def report(explainer, inputs, path, targets, methods, metrics, title, labels, sections, evaluation=None,
+           decoder_inputs=None):
     """:meth:`ModelExplainer.report <tensorlayer_xplain.ModelExplainer.report>` (see there)."""
     from ..report import write_report
 
     sections = evaluation_sections(explainer, evaluation) + list(sections or [])
-
-    names, skipped = applicable(explainer, inputs, methods)
-    explanations = explainer.explain_all(inputs, targets, names)
+    explanations = explainer.explain_all(inputs, targets, methods, **_seq2seq_options(decoder_inputs))
+    skipped = explanations.skipped
     _warm_timings(explainer, explanations, targets)
     table, curves = None, None
     if metrics:

@@ -11,8 +11,10 @@ import os
 import numpy as np
 
 from ..adapter import ModelAdapter, as_adapter
+from ..methods.applicability import Explanations
 from ..methods.costs import check_budget, check_max_cost, estimate_cost
 from ..methods.registry import method_info
+from ..methods.seq2seq import SEQ2SEQ_PARAMETERS
 from ..runner import explain as run_method
 from ..runner import pick_targets
 from . import _output as output
@@ -68,6 +70,11 @@ class ModelExplainer:
         Token models: shows words instead of ids in figures and the report, and
         lets the HTTP service take text (a list id -> word, a dict id -> word or
         word -> id, or a vocabulary file: see :func:`~tensorlayer_xplain.vocab.load_vocabulary`).
+    sos, seq_length : int, optional
+        Encoder-decoders (``tl.models.Seq2seq``, ``Seq2seqLuongAttention``, a Keras model with
+        the inputs ``[src, decoder_inputs]``): the start-of-sequence id and the output length of
+        the greedy decoding that is explained when :meth:`explain` gets no ``decoder_inputs``
+        (also what :meth:`explain_dataset` and the HTTP service explain).
 
     Examples
     --------
@@ -89,9 +96,10 @@ class ModelExplainer:
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
                  output="logits", batch_size=256, cache=True, seed=0, cache_bytes=DEFAULT_CACHE_BYTES,
-                 strategy=None, max_cost=None, vocab=None):
+                 strategy=None, max_cost=None, vocab=None, sos=None, seq_length=None):
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
-            model, image_shape=image_shape, output=output, batch_size=batch_size, strategy=strategy)
+            model, image_shape=image_shape, output=output, batch_size=batch_size, strategy=strategy, sos=sos,
+            seq_length=seq_length)
         self.model = self.adapter.model
         self.methods = check_methods(methods, DEFAULT_METHODS)
         self.config = check_config(config, self.adapter)
@@ -259,10 +267,16 @@ class ModelExplainer:
         >>> exp = explainer.explain(X_test[:8], method='gradcam', target_class=3)
         >>> exp = explainer.explain(tf.data.Dataset.from_tensor_slices(X_test).batch(512))
         """
+        seq2seq = {k: overrides.pop(k) for k in SEQ2SEQ_PARAMETERS if k in overrides}
         name, params = self.method_params(method, **overrides)
+        targets = pick_targets(targets, target_class)
+        if getattr(self.adapter, "seq2seq", False):
+            return self._explain_seq2seq(inputs, name, targets, params, seq2seq)
+        if seq2seq:
+            raise TypeError("%s: only an encoder-decoder takes it (a seq2seq model, explained position by position); "
+                            "this model is explained by %s" % (", ".join(seq2seq), type(self.adapter).__name__))
         if self.max_cost is not None and not is_stream(inputs):
             self.check_cost(name, params, n_inputs(self.adapter, inputs))  # the whole call, before any model call
-        targets = pick_targets(targets, target_class)
         if getattr(self.adapter, "n_inputs", 1) > 1:  # one list of batches, explained at once (not cached)
             from ..methods.multi_input import explain_multi
 
@@ -273,6 +287,24 @@ class ModelExplainer:
         if self.max_cost is not None and is_stream(inputs):
             pieces = self._checked_chunks(pieces, name, params)
         return explain_chunks(pieces, lambda x, t: self._explain_batch(x, name, t, params), name, progress)
+
+    def _explain_seq2seq(self, inputs, name, targets, params, seq2seq):
+        """:meth:`explain` of an encoder-decoder: one :class:`Seq2seqExplanation` ``(N, T_out, T_src)``, cached."""
+        if is_stream(inputs):
+            raise TypeError("inputs: an encoder-decoder is explained on an array of source ids (N, T_src); for a "
+                            "dataset use explain_dataset, got %s" % type(inputs).__name__)
+        if self.max_cost is not None:
+            self.check_cost(name, params, n_inputs(self.adapter, inputs))
+        key = None
+        if self._cache is not None:
+            key = self._cache_key(name, dict(params, **seq2seq), targets, inputs)
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        exp = run_method(self.adapter, inputs, name, targets, **params, **seq2seq)
+        if key is not None:
+            self._cache.put(key, exp)
+        return exp
 
     def explain_dataset(self, data, path, methods=None, targets=None, chunk_size=None, resume=True, progress=None,
                         store_inputs=False, labels=None):
@@ -332,8 +364,10 @@ class ModelExplainer:
 
         Returns
         -------
-        dict of str -> Explanation
-            In the order of ``methods``.
+        Explanations
+            dict of str -> Explanation, in the order of ``methods``; ``.skipped`` maps
+            each method that does not apply to the model (skipped with a warning: a CAM
+            on an MLP, ``gradcam`` on token ids) to the reason.
 
         Examples
         --------
@@ -341,15 +375,15 @@ class ModelExplainer:
         >>> {name: exp.heatmap().shape for name, exp in exps.items()}  # doctest: +IGNORE_RESULT
         {'gradient': (8, 28, 28), 'attention': (8, 28, 28), 'lime': (8, 28, 28)}
         """
-        names = self.methods if methods is None else [method_info(m).name for m in methods]
         if not isinstance(inputs, np.ndarray) and is_stream(inputs):
             inputs = list(inputs)  # a one-shot iterator must serve every method
             inputs = np.concatenate([np.asarray(e[0] if isinstance(e, (tuple, list)) else e) for e in inputs])
-        return {name: self.explain(inputs, name, targets, **kwargs) for name in names}
+        names, skipped = output.applicable(self, inputs, methods)
+        return Explanations({name: self.explain(inputs, name, targets, **kwargs) for name in names}, skipped)
 
     # ------------------------------------------------------------------ figures
     def visualize_all(self, inputs, save_path="xplain_out", targets=None, methods=None, format="png",
-                      compare=True):
+                      compare=True, decoder_inputs=None):
         """Write one TL-style figure per method and a comparison grid.
 
         Parameters
@@ -361,6 +395,10 @@ class ModelExplainer:
         format : {'png', 'pdf', 'svg'}
         compare : bool
             Also draw the ``compare_methods`` grid.
+        decoder_inputs : array-like of int (N, T_out), optional
+            Encoder-decoders: the teacher-forcing ids (default: the greedy decoding from
+            the explainer's ``sos``); each method's figure then shows the ``(T_out, T_src)``
+            maps with the tokens on both axes.
 
         Returns
         -------
@@ -375,7 +413,7 @@ class ModelExplainer:
         >>> sorted(os.listdir('xplain_out'))  # doctest: +IGNORE_RESULT
         ['attention.png', 'compare_methods.png', 'gradient.png', 'lime.png']
         """
-        return output.visualize_all(self, inputs, save_path, targets, methods, format, compare)
+        return output.visualize_all(self, inputs, save_path, targets, methods, format, compare, decoder_inputs)
 
     # ------------------------------------------------------------------ metrics / report
     def evaluate(self, inputs, metrics=("deletion", "insertion"), methods=None, targets=None, tidy=True,
@@ -445,7 +483,7 @@ class ModelExplainer:
         return "%s (%s)" % (name, type(self.model).__name__) if name != type(self.model).__name__ else name
 
     def report(self, inputs, path="xplain_report.html", targets=None, methods=None, metrics=None, title=None,
-               labels=None, sections=None, evaluation=None):
+               labels=None, sections=None, evaluation=None, decoder_inputs=None):
         """Write a self-contained HTML report (images embedded) and return its path.
 
         Per input: the image, the prediction, the true label (``labels``), the
@@ -478,6 +516,8 @@ class ModelExplainer:
             :meth:`evaluate`; None (default) uses the last one :meth:`evaluate`
             computed on this explainer, if any (call it on the same inputs);
             False leaves the section out.
+        decoder_inputs : array-like of int (N, T_out), optional
+            Encoder-decoders: as in :meth:`visualize_all`.
 
         Returns
         -------
@@ -490,7 +530,8 @@ class ModelExplainer:
         ...                  metrics=['deletion', 'insertion'])
         'out/report.html'
         """
-        return output.report(self, inputs, path, targets, methods, metrics, title, labels, sections, evaluation)
+        return output.report(self, inputs, path, targets, methods, metrics, title, labels, sections, evaluation,
+                             decoder_inputs)
 
     def diagnose(self, x, y, methods=None, regions=None, top_k=20, **kwargs):
         """Diagnose the model on labelled inputs with this explainer's config and cache.

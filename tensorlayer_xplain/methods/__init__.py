@@ -3,8 +3,10 @@
 # isort: off
 from . import gradients  # noqa: F401
 from . import cam, perturbation  # noqa: F401
+from . import layercam, sobol  # noqa: F401
 from . import attention  # noqa: F401
 from . import lime, shap  # noqa: F401
+from . import lrp, deeplift  # noqa: F401
 from . import costs, engine  # noqa: F401
 # isort: on
 from .registry import *  # noqa: F403

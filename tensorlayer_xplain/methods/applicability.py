@@ -45,6 +45,10 @@ def skip_reason(adapter, method, params=None):
         from .tokens import token_skip_reason
 
         return token_skip_reason(method_info(method).name)
+    if getattr(adapter, "seq2seq", False):
+        from .seq2seq import seq2seq_skip_reason
+
+        return seq2seq_skip_reason(adapter, method_info(method).name)
     return registry.skip_reason(adapter, method, params)
 
 

@@ -138,6 +138,18 @@ def estimate_cost(model, method, n_inputs, **params):
     if not _is_int(n_inputs) or n_inputs < 1:
         raise ValueError("n_inputs: expected a positive int, got %r" % (n_inputs,))
     adapter = as_adapter(model)
+    if getattr(adapter, "seq2seq", False):  # per output position over the source (see methods.seq2seq)
+        from .registry import _parameters_of
+        from .seq2seq import SEQ2SEQ_SIGNATURES, seq2seq_cost, seq2seq_skip_reason
+
+        reason = seq2seq_skip_reason(adapter, spec.name)
+        if reason is not None:
+            raise ValueError("method: " + reason)
+        check_params(spec.name, params, SEQ2SEQ_SIGNATURES[spec.name])
+        check_ranges(spec.name, params)
+        full = dict(_parameters_of(SEQ2SEQ_SIGNATURES[spec.name]), **params)
+        forward, backward = seq2seq_cost(spec.name, adapter, int(n_inputs), **full)
+        return Cost(spec.name, int(n_inputs), int(forward), int(backward), int(forward) + int(backward))
     if getattr(adapter, "token_inputs", False):  # the token version of the method, with its own defaults
         from .registry import _parameters_of
         from .tokens import token_cost, token_method

@@ -418,8 +418,9 @@ def check_ranges(method, params, image_shape=None):
     spec = method_info(method)
     for key, value in params.items():
         rule, default = rule_of(spec.ranges, key), spec.parameters.get(key)
-        if rule is not None and (value is None and default is not None or isinstance(value, str)
-                                 and rule.text is None and not isinstance(default, str)):
+        # a string is the method's to read only where its default is one (e.g. 'auto'); a count takes that string only
+        if rule is not None and (value is None and default is not None or isinstance(value, str) and rule.text is None
+                                 and (not isinstance(default, str) or rule.integer and value != default)):
             raise TypeError("%s: expected %s for %s, got %.80r" % (key, rule.describe(image_shape), spec.name,
                                                                    value))
         check_value(spec.name, key, value, spec.ranges, image_shape)

@@ -32,21 +32,23 @@ Methods (names and aliases as in the registry):
 
 Source padding (``pad_id``, default 0) gets zero attribution and is never perturbed.
 
-.. note:: The token machinery of issue 24 item 2 (integer inputs for single-output
-   token models) lives in its own adapter; this module keeps its own small pieces
-   (id checks, source-only embedding swap) because a seq2seq model's embedding layer
-   is shared by the encoder and the decoder.
+The id checks and the embedding swap are the token models' own
+(:mod:`tensorlayer_xplain.adapter._tokens`): the swap replaces only the lookup of the
+source ids, since a zoo model's embedding layer also embeds the decoder inputs.
 """
+import inspect
 import time
 
 import numpy as np
 
-from ..adapter._seq2seq import is_seq2seq_model, seq2seq_adapter
+from ..adapter._reuse import seq2seq_adapter
+from ..adapter._seq2seq import is_seq2seq_model
 from ..explanation import Explanation
 from .integrated_gradients import _completeness, trapezoid_alphas
 from .registry import method_info
 
-__all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_PARAMETERS", "is_seq2seq_model"]
+__all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_PARAMETERS", "SEQ2SEQ_SIGNATURES",
+           "seq2seq_skip_reason", "seq2seq_cost", "is_seq2seq_model"]
 
 #: Methods that explain a seq2seq model (registry names).
 SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion", "attention")
@@ -54,14 +56,75 @@ SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occl
 #: Keyword arguments that route :func:`tensorlayer_xplain.explain` to :func:`explain_seq2seq`.
 SEQ2SEQ_PARAMETERS = ("decoder_inputs", "sos", "seq_length")
 
-_METHOD_PARAMETERS = {
-    "gradient": (),
-    "gradient_x_input": (),
-    "integrated_gradients": ("steps", "baseline_token"),
-    "occlusion": ("mask_token",),
-    "attention": (),
-}
 _MAX_STEPS = 1024
+
+
+# The parameters each method takes on a seq2seq model, declared once as signatures (what
+# ModelExplainer's config, the service and the cost estimate check against); explain_seq2seq runs them.
+def _gradient(adapter, inputs, targets, batch_size=None):
+    """Per source token: the gradient of each output position's score, summed over the embedding."""
+
+
+def _gradient_x_input(adapter, inputs, targets, batch_size=None):
+    """Per source token: gradient times embedding, summed over the embedding dimension."""
+
+
+def _integrated_gradients(adapter, inputs, targets, steps=64, baseline_token=None, batch_size=None):
+    """Integrated gradients in embedding space from the ``baseline_token`` embeddings (default: the pad id)."""
+
+
+def _occlusion(adapter, inputs, targets, mask_token=None, batch_size=None):
+    """``f(x)[t] - f(x with source token j replaced by mask_token)[t]``."""
+
+
+def _attention(adapter, inputs, targets, batch_size=None):
+    """The Luong alignment recorded from ``Decoder_Attention.score``."""
+
+
+#: name -> a function whose signature declares the method's parameters on a seq2seq model.
+SEQ2SEQ_SIGNATURES = {"gradient": _gradient, "gradient_x_input": _gradient_x_input,
+                      "integrated_gradients": _integrated_gradients, "occlusion": _occlusion,
+                      "attention": _attention}
+_METHOD_PARAMETERS = {name: tuple(p for p in inspect.signature(fn).parameters
+                                  if p not in ("adapter", "inputs", "targets", "batch_size"))
+                      for name, fn in SEQ2SEQ_SIGNATURES.items()}
+
+
+def seq2seq_skip_reason(adapter, name):
+    """Why the registered method ``name`` cannot explain the encoder-decoder behind ``adapter``, or None.
+
+    Examples
+    --------
+    >>> seq2seq_skip_reason(adapter, 'gradcam')   # doctest: +SKIP
+    "'gradcam' does not apply to an encoder-decoder; ..."
+    """
+    if name not in SEQ2SEQ_METHODS:
+        return ("%r does not apply to an encoder-decoder (it needs images, spatial layers or one output per "
+                "input); seq2seq models take %s" % (name, ", ".join(SEQ2SEQ_METHODS)))
+    if name == "attention" and not adapter.attention_layers:
+        return ("no Luong attention decoder (Decoder_Attention, as in tl.models.Seq2seqLuongAttention) to read "
+                "alignments from")
+    return None
+
+
+def seq2seq_cost(name, adapter, n, steps=64, **_):
+    """``(forward, backward)`` rows through the model for ``n`` source sequences (teacher-forced passes).
+
+    One row is one source sequence with all its output positions; the per-position
+    gradient methods take one row per output position (``T_out``: the adapter's
+    ``seq_length`` or output length, else the last one seen; 1 when unknown) and
+    occlusion one per source token (``T_src``: the last length seen, else 1).
+    """
+    t_src, t_out = adapter._lengths or (1, None)
+    t_out = t_out or adapter.seq_length or adapter.fixed_output_length or 1
+    decode = n * t_out if adapter.sos is not None or adapter.seq_length is not None else 0  # greedy decoding
+    if name in ("gradient", "gradient_x_input"):
+        return decode + n * t_out, n * t_out
+    if name == "integrated_gradients":
+        return decode + n * t_out * (int(steps) + 1), n * t_out * (int(steps) + 1)
+    if name == "occlusion":
+        return decode + n * (int(t_src) + 1), 0
+    return decode + n, 0
 
 
 class Seq2seqExplanation(Explanation):
@@ -146,14 +209,6 @@ def _check_params(name, params):
                         % (name, ", ".join(unknown), ", ".join(allowed) or "none"))
 
 
-def _token(adapter, value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError("%s: expected an int token id, got %r" % (name, value))
-    if not 0 <= int(value) < adapter.vocab_size:
-        raise ValueError("%s: expected a token id in [0, %d), got %d" % (name, adapter.vocab_size, int(value)))
-    return int(value)
-
-
 def _targets(adapter, targets, logits):
     n, t_out, vocab = logits.shape
     if targets is None:
@@ -169,51 +224,36 @@ def _targets(adapter, targets, logits):
     return arr.astype(np.int32)
 
 
-def _rows(src, dec, targets):
-    """One row per (sample, output position): src, dec, position, token (sample-major)."""
-    n, t_out = targets.shape
-    positions = np.tile(np.arange(t_out, dtype=np.int32), n)
-    return (np.repeat(src, t_out, 0), np.repeat(dec, t_out, 0), positions,
-            targets.reshape(-1).astype(np.int32))
-
-
 def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, baseline_token=None):
     n, t_out = targets.shape
-    rs, rd, rp, rk = _rows(src, dec, targets)
-    emb = adapter.embed(rs)
+    emb = adapter.embed(src)
     meta = {}
     if name in ("gradient", "gradient_x_input"):
-        grads, _ = adapter.position_gradients(rs, rd, emb, rp, rk, batch_size)
-        per_dim = grads if name == "gradient" else grads * emb
-        attributions = per_dim.sum(-1)
-    else:
-        steps = int(steps)
-        if not 1 <= steps <= _MAX_STEPS:
-            raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
-        base_id = adapter.pad_id if baseline_token is None else _token(adapter, baseline_token, "baseline_token")
-        if base_id is None:
-            raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
-        base = adapter.embed(np.full(rs.shape, base_id, np.int32))
-        alphas, weights = trapezoid_alphas(steps)
-        total = np.zeros(emb.shape, np.float32)
-        ends = {}
-        for alpha, weight in zip(alphas, weights):
-            point = base + alpha * (emb - base)
-            grads, scores = adapter.position_gradients(rs, rd, point, rp, rk, batch_size)
-            total += weight * grads
-            if alpha in (0.0, 1.0):
-                ends[float(alpha)] = scores
-        attributions = (total * (emb - base)).sum(-1)
-        gap, _, _ = _completeness(attributions, ends[1.0], ends[0.0])
-        meta.update({"completeness_gap": gap.reshape(n, t_out).astype(np.float32),
-                     "max_completeness_gap": float(gap.max()),
-                     "baseline_scores": ends[0.0].reshape(n, t_out).astype(np.float32),
-                     "baseline_token": int(base_id), "steps": steps})
-    return attributions.reshape(n, t_out, -1), meta
+        grads, _ = adapter.source_gradients(src, dec, emb, targets, batch_size)  # (N, T_out, T_src, D)
+        per_dim = grads if name == "gradient" else grads * emb[:, None]
+        return per_dim.sum(-1), meta
+    steps = int(steps)
+    if not 1 <= steps <= _MAX_STEPS:
+        raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
+    base_id = adapter.pad_id if baseline_token is None else adapter.check_token("baseline_token", baseline_token)
+    if base_id is None:
+        raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
+    base = adapter.embed(np.full(src.shape, base_id, np.int32))
+    alphas, weights = trapezoid_alphas(steps)
+    total, ends = adapter.source_gradients(src, dec, emb, targets, batch_size, alphas=alphas, weights=weights,
+                                           base=base)  # the path runs inside one compiled step
+    ends = {0.0: ends[..., 0].reshape(-1), 1.0: ends[..., 1].reshape(-1)}
+    attributions = (total * (emb - base)[:, None]).sum(-1)  # (N, T_out, T_src)
+    gap, _, _ = _completeness(attributions.reshape(n * t_out, -1), ends[1.0], ends[0.0])
+    meta.update({"completeness_gap": gap.reshape(n, t_out).astype(np.float32),
+                 "max_completeness_gap": float(gap.max()),
+                 "baseline_scores": ends[0.0].reshape(n, t_out).astype(np.float32),
+                 "baseline_token": int(base_id), "steps": steps})
+    return attributions, meta
 
 
 def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):
-    mask_id = adapter.pad_id if mask_token is None else _token(adapter, mask_token, "mask_token")
+    mask_id = adapter.pad_id if mask_token is None else adapter.check_token("mask_token", mask_token)
     if mask_id is None:
         raise ValueError("mask_token: the adapter has no pad id; give mask_token=")
     n, t_src = src.shape
@@ -263,7 +303,8 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         Source padding id (zero attribution, never perturbed).
     output : {'logits', 'probabilities'}
     batch_size : int, optional
-        Rows (source x position x step) per model call.
+        Rows (source sequence x output position) per model call (integrated gradients runs its whole path
+        inside each call).
     **params
         ``steps`` (default 64, as for images) and ``baseline_token`` for integrated gradients;
         ``mask_token`` for occlusion.
@@ -291,6 +332,9 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         raise ValueError("batch_size: expected a positive int, got %r" % (batch_size,))
     adapter = seq2seq_adapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
     src, _ = adapter.prepare(inputs)
+    if decoder_inputs is None:  # the adapter's defaults (e.g. ModelExplainer(model, sos=1, seq_length=10))
+        sos = adapter.sos if sos is None else sos
+        seq_length = adapter.seq_length if seq_length is None else seq_length
     if seq_length is not None:
         if isinstance(seq_length, bool) or not isinstance(seq_length, (int, np.integer)) or seq_length < 1:
             raise ValueError("seq_length: expected a positive int, got %r" % (seq_length,))
@@ -299,7 +343,7 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
             raise ValueError("seq_length: expected %d (the Seq2seq model's decoder_seq_length), got %d"
                              % (fixed, seq_length))
     start = time.perf_counter()
-    meta = {"sos": None if sos is None else int(sos)}
+    meta = {"sos": None if sos is None else adapter.check_token("sos", sos)}
     if decoder_inputs is None:
         if sos is None:
             raise ValueError("sos: required without decoder_inputs (the model's greedy decoding is explained from "

@@ -466,11 +466,17 @@ def implementation(adapter, name):
     """The function that runs the registered method ``name`` on ``adapter``'s model.
 
     The token version for a token model (None when the method does not apply to
-    token ids), the registered function otherwise.
+    token ids), the seq2seq declaration for an encoder-decoder (its parameters;
+    :func:`~tensorlayer_xplain.methods.seq2seq.explain_seq2seq` runs it), the
+    registered function otherwise.
     """
     from .registry import method_info
 
     spec = method_info(name)
+    if getattr(adapter, "seq2seq", False):
+        from .seq2seq import SEQ2SEQ_SIGNATURES
+
+        return SEQ2SEQ_SIGNATURES.get(spec.name)
     if getattr(adapter, "token_inputs", False):
         return TOKEN_METHODS.get(spec.name)
     return spec.fn

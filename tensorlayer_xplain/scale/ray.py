@@ -25,7 +25,7 @@ import numpy as np
 
 from .chunking import progress_bar
 from .store import open_store
-from .writer import compute_chunk, describe_run, finish_store, prepare_store, verified_done, write_chunk
+from .writer import compute_chunk, describe_run, finish_store, output_size, prepare_store, verified_done, write_chunk
 
 __all__ = ["explain_with_ray", "ChunkWorker"]
 
@@ -230,7 +230,7 @@ def explain_with_ray(model_fn, weights, data, path, methods, num_workers=2, batc
     if isinstance(targets, np.ndarray) and targets.ndim == 1 and len(targets) != len(x):
         raise ValueError("targets: expected one class index per input (%d), got %d" % (len(x), len(targets)))
     run = describe_run(explainer, names, targets, chunk_size, store_inputs)
-    n_classes = explainer.adapter.predict(first).shape[1]
+    n_classes = output_size(explainer.adapter, first)
     group = prepare_store(path, run, len(x), n_classes, labels is not None, resume)
     done = verified_done(group, path)
     todo = [int(c) for c in np.flatnonzero(~done)]

@@ -8,6 +8,10 @@ Layout of a store (a Zarr v3 group, local folder or any fsspec URL)::
         predictions              (N, K) float32, the model's scores
         labels                   (N,) int64, when the data had labels
         inputs                   (N, *input_shape) float32 (int32 token ids), when ``store_inputs``
+        decoder_inputs           (N, T_out) int32, encoder-decoders only (attrs["seq2seq"]): the decoder
+                                 inputs each row was explained with; there ``<method>/attributions`` are
+                                 (N, T_out, T_src), ``<method>/targets`` (N, T_out) token ids and
+                                 ``predictions`` (N, T_out, V) the teacher-forced logits
         checksums                (n_chunks, n_arrays) uint64, per chunk a digest of each array's rows
                                  (columns named by attrs["checksummed"]), written just before the flag
         done                     (n_chunks,) bool, one flag per chunk, set last
@@ -78,7 +82,7 @@ def digest(values):
     return np.frombuffer(h.digest(), np.uint64)[0]
 
 
-def checksummed_arrays(methods, labels, inputs):
+def checksummed_arrays(methods, labels, inputs, seq2seq=False):
     """Names of the arrays a chunk's checksums cover, in column order."""
     names = []
     for name in methods:
@@ -88,7 +92,27 @@ def checksummed_arrays(methods, labels, inputs):
         names.append("labels")
     if inputs:
         names.append("inputs")
+    if seq2seq:
+        names.append("decoder_inputs")
     return names
+
+
+def array_tails(attrs, n_classes):
+    """``{kind: per-row shape}`` of a store's arrays: ``attributions``, ``targets``, ``predictions``, ``inputs``.
+
+    An encoder-decoder's (``attrs['seq2seq']`` with ``t_out``) are one row per output
+    position: attributions ``(T_out, T_src)``, targets ``(T_out,)``, predictions
+    ``(T_out, V)``, plus ``decoder_inputs`` ``(T_out,)``.
+    """
+    sample = tuple(attrs["input_shape"])
+    seq2seq = attrs.get("seq2seq")
+    if seq2seq is None:
+        return {"attributions": sample, "targets": (), "predictions": (n_classes,), "inputs": sample}
+    t_out = seq2seq.get("t_out") if isinstance(seq2seq, dict) else None
+    if not _is_int(t_out, 1, MAX_SAMPLE_VALUES):
+        raise ValueError("seq2seq: expected {'t_out': a positive int}, got %r" % (seq2seq,))
+    return {"attributions": (t_out,) + sample, "targets": (t_out,), "predictions": (t_out, n_classes),
+            "inputs": sample, "decoder_inputs": (t_out,)}
 
 
 def _array(group, name):
@@ -147,10 +171,12 @@ def validate(group, attrs, path):
         if not (isinstance(info, dict) and isinstance(info.get("params"), dict) and isinstance(info.get("signed"), bool)
                 and isinstance(info.get("family"), str)):
             bad("methods[%r]" % name, "params (mapping), signed (bool), family (str)", repr(info)[:100])
+    rank = 3 if attrs.get("seq2seq") is not None else 2
     predictions = _array(group, "predictions")
-    if predictions is None or predictions.ndim != 2:
-        bad("predictions", "an array (N, n_classes)", "none" if predictions is None else predictions.shape)
-    n, k = (int(d) for d in predictions.shape)
+    if predictions is None or predictions.ndim != rank:
+        bad("predictions", "an array (N, n_classes)" if rank == 2 else "an array (N, T_out, vocabulary)",
+            "none" if predictions is None else predictions.shape)
+    n, k = int(predictions.shape[0]), int(predictions.shape[-1])
     if not 0 <= n <= MAX_ROWS:
         bad("predictions", "at most %d rows" % MAX_ROWS, n)
     if not 1 <= k <= MAX_CLASSES:
@@ -159,15 +185,21 @@ def validate(group, attrs, path):
         bad("n_classes", "%d (the predictions' columns)" % k, repr(attrs.get("n_classes")))
     if attrs.get("n") is not None and attrs.get("n") != n:
         bad("n", "%d (the arrays' rows)" % n, repr(attrs.get("n")))
-    sample = tuple(shape)
-    expected = {"predictions": ((k,), "float32")}
+    try:
+        tails = array_tails(attrs, k)
+    except ValueError as err:
+        bad("seq2seq", "{'t_out': a positive int}", str(err))
+    expected = {"predictions": (tails["predictions"], "float32")}
     for name in methods:
-        expected["%s/attributions" % name] = (sample, "float32")
-        expected["%s/targets" % name] = ((), "int32")
+        expected["%s/attributions" % name] = (tails["attributions"], "float32")
+        expected["%s/targets" % name] = (tails["targets"], "int32")
     if attrs.get("labels") or _array(group, "labels") is not None:
         expected["labels"] = ((), "int64")
+    ids = attrs.get("tokens") is not None or attrs.get("seq2seq") is not None
     if attrs.get("store_inputs") or _array(group, "inputs") is not None:
-        expected["inputs"] = (sample, "int32" if attrs.get("tokens") is not None else "float32")  # token ids
+        expected["inputs"] = (tails["inputs"], "int32" if ids else "float32")  # token ids
+    if "decoder_inputs" in tails:
+        expected["decoder_inputs"] = (tails["decoder_inputs"], "int32")
     # a stream that was interrupted (n not recorded yet) grows its arrays one after the other, so
     # they may differ by up to one chunk's rows; no such row is flagged done
     slack = chunk if attrs.get("n") is None else 0
@@ -191,7 +223,8 @@ def validate(group, attrs, path):
     if not n_chunks <= done.shape[0] <= n_chunks + 1:  # a stream may have flagged room for one more chunk
         bad("done shape", "(%d,): one flag per chunk of %d rows" % (n_chunks, chunk), tuple(done.shape))
     if attrs.get("format") == FORMAT:
-        columns = checksummed_arrays(methods, "labels" in expected, "inputs" in expected)
+        columns = checksummed_arrays(methods, "labels" in expected, "inputs" in expected,
+                                     "decoder_inputs" in expected)
         if attrs.get("checksummed") != columns:
             bad("checksummed", columns, repr(attrs.get("checksummed"))[:200])
         sums = _array(group, "checksums")
@@ -401,17 +434,28 @@ class ExplanationStore:
         names = ["%s/attributions" % name, "%s/targets" % name, "predictions"]
         if "inputs" in self.group:
             names.append("inputs")
+        seq2seq = self.attrs.get("seq2seq") is not None
+        if seq2seq:
+            names.append("decoder_inputs")
         got = self._read_arrays(names, rows)
         attributions = got[names[0]]
-        inputs = got["inputs"] if "inputs" in got else np.zeros_like(attributions)
         info = self.attrs["methods"][name]
+        if seq2seq:
+            from ..methods.seq2seq import Seq2seqExplanation
+
+            inputs = got["inputs"] if "inputs" in got else np.zeros(attributions.shape[::2], np.int32)
+            return Seq2seqExplanation(name, attributions, inputs, got["decoder_inputs"], got[names[1]],
+                                      got["predictions"], params=dict(info["params"], pad_id=self._token_meta().get(
+                                          "pad_id")), meta={"signed": info["signed"], "family": info["family"],
+                                                            "inputs_stored": "inputs" in self.group, "rows": rows})
+        inputs = got["inputs"] if "inputs" in got else np.zeros_like(attributions)
         return Explanation(name, attributions, inputs, got[names[1]], got["predictions"], self.image_shape,
                            params=info["params"], meta={"signed": info["signed"], "family": info["family"],
                                                         "inputs_stored": "inputs" in self.group, "rows": rows,
                                                         **self._token_meta()})
 
     def _token_meta(self):
-        tokens = self.attrs.get("tokens")
+        tokens = self.attrs.get("tokens") or self.attrs.get("seq2seq")
         return {} if tokens is None else {"pad_id": tokens.get("pad_id")}
 
     def bad_chunks(self, chunks=None):

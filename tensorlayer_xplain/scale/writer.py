@@ -16,7 +16,7 @@ from .._utils.hashing import fingerprint
 from ..methods.registry import method_info
 from ..runner import explain as run_method
 from .chunking import batch_count, iter_chunks, known_length, progress_bar
-from .store import _IDENTITY, ATTR, FORMAT, ExplanationStore, _zarr, checksummed_arrays, digest
+from .store import _IDENTITY, ATTR, FORMAT, ExplanationStore, _zarr, array_tails, checksummed_arrays, digest
 
 __all__ = ["explain_to_store", "describe_run", "prepare_store", "compute_chunk", "write_chunk", "finish_store",
            "verified_done"]
@@ -74,7 +74,27 @@ def describe_run(explainer, methods, targets, chunk_size, store_inputs):
     }
     if getattr(adapter, "token_inputs", False):  # token ids (N, T): inputs stored as int32, padding known
         run["tokens"] = {"pad_id": adapter.pad_id, "embedding_layer": adapter.embedding.name}
+    if getattr(adapter, "seq2seq", False):  # its greedy decoding, explained per output position
+        run["seq2seq"] = {"t_out": seq2seq_length(adapter), "sos": adapter.sos, "pad_id": adapter.pad_id,
+                          "embedding_layer": adapter.embedding.name}
     return run
+
+
+def seq2seq_length(adapter):
+    """The output length an encoder-decoder's greedy decoding is explained over in a store (ValueError if unset)."""
+    length = adapter.seq_length or adapter.fixed_output_length
+    if adapter.sos is None or length is None:
+        raise ValueError("sos: explain_dataset on an encoder-decoder explains its greedy decoding; build the explainer "
+                         "with ModelExplainer(model, sos=..., seq_length=...)")
+    return int(length)
+
+
+def output_size(adapter, x):
+    """The model's number of classes (an encoder-decoder's output vocabulary), from one sample of ``x``."""
+    if getattr(adapter, "seq2seq", False):
+        dec = np.full((1, seq2seq_length(adapter)), adapter.sos, np.int32)
+        return int(adapter.teacher_forced(x[:1], dec).shape[-1])
+    return int(adapter.predict(x[:1]).shape[1])
 
 
 def _differences(old, new):
@@ -96,23 +116,27 @@ def _fast_codec():
 
 def _create_arrays(group, run, n, n_classes, has_labels, store_inputs):
     """Create every array of a fresh store (``n`` may be 0 for a stream of unknown length)."""
-    chunk, shape = run["chunk_size"], tuple(run["input_shape"])
+    chunk, tails = run["chunk_size"], array_tails(run, n_classes)
     rows = (n,)
     for name in run["methods"]:
         sub = group.require_group(name)
-        sub.create_array("attributions", shape=rows + shape, chunks=(chunk,) + shape, dtype="float32",
-                         fill_value=0.0, compressors=_fast_codec(), overwrite=True)
-        sub.create_array("targets", shape=rows, chunks=(chunk,), dtype="int32", fill_value=-1, overwrite=True)
-    group.create_array("predictions", shape=rows + (n_classes,), chunks=(chunk, n_classes), dtype="float32",
-                       fill_value=0.0, overwrite=True)
+        sub.create_array("attributions", shape=rows + tails["attributions"], chunks=(chunk,) + tails["attributions"],
+                         dtype="float32", fill_value=0.0, compressors=_fast_codec(), overwrite=True)
+        sub.create_array("targets", shape=rows + tails["targets"], chunks=(chunk,) + tails["targets"], dtype="int32",
+                         fill_value=-1, overwrite=True)
+    group.create_array("predictions", shape=rows + tails["predictions"], chunks=(chunk,) + tails["predictions"],
+                       dtype="float32", fill_value=0.0, overwrite=True)
     if has_labels:
         group.create_array("labels", shape=rows, chunks=(chunk,), dtype="int64", fill_value=-1, overwrite=True)
+    ids = run.get("tokens") is not None or run.get("seq2seq") is not None
     if store_inputs:
-        tokens = run.get("tokens") is not None
-        group.create_array("inputs", shape=rows + shape, chunks=(chunk,) + shape,
-                           dtype="int32" if tokens else "float32", fill_value=0 if tokens else 0.0,
+        group.create_array("inputs", shape=rows + tails["inputs"], chunks=(chunk,) + tails["inputs"],
+                           dtype="int32" if ids else "float32", fill_value=0 if ids else 0.0,
                            compressors=_fast_codec(), overwrite=True)
-    columns = checksummed_arrays(run["methods"], has_labels, store_inputs)
+    if "decoder_inputs" in tails:
+        group.create_array("decoder_inputs", shape=rows + tails["decoder_inputs"],
+                           chunks=(chunk,) + tails["decoder_inputs"], dtype="int32", fill_value=0, overwrite=True)
+    columns = checksummed_arrays(run["methods"], has_labels, store_inputs, "decoder_inputs" in tails)
     group.create_array("checksums", shape=(-(-n // chunk), len(columns)), chunks=(1, len(columns)), dtype="uint64",
                        fill_value=0, overwrite=True)
     group.create_array("done", shape=(-(-n // chunk),), chunks=(1,), dtype="bool", fill_value=False, overwrite=True)
@@ -220,7 +244,8 @@ def prepare_store(path, run, n, n_classes, has_labels, resume=True):
     group.attrs[ATTR] = dict(run, state="initializing", n=n)
     _create_arrays(group, run, n or 0, n_classes, has_labels, run["store_inputs"])
     group.attrs[ATTR] = dict(run, state="ready", n=n, complete=False, labels=bool(has_labels), n_classes=n_classes,
-                             checksummed=checksummed_arrays(run["methods"], has_labels, run["store_inputs"]))
+                             checksummed=checksummed_arrays(run["methods"], has_labels, run["store_inputs"],
+                                                            run.get("seq2seq") is not None))
     return group
 
 
@@ -277,7 +302,7 @@ def _ensure_rows(group, stop, run):
         sums = group["checksums"]
         sums.resize((chunks, sums.shape[1]))
         done.resize((chunks,))
-    for name in list(run["methods"]) + ["predictions", "labels", "inputs"]:
+    for name in list(run["methods"]) + ["predictions", "labels", "inputs", "decoder_inputs"]:
         if name in run["methods"]:
             arrays = [group[name]["attributions"], group[name]["targets"]]
         elif name in group:
@@ -310,6 +335,8 @@ def write_chunk(group, index, start, explanations, labels=None, inputs=None):
         values["%s/attributions" % name] = exp.attributions
         values["%s/targets" % name] = exp.targets
     values["predictions"] = first.predictions
+    if "decoder_inputs" in group:
+        values["decoder_inputs"] = first.decoder_inputs
     if labels is not None and "labels" in group:
         values["labels"] = labels
     if inputs is not None and "inputs" in group:
@@ -349,7 +376,7 @@ def explain_to_store(explainer, data, path, methods=None, targets=None, labels=N
     n = known_length(data)
     if labels is not None and n is not None and len(labels) != n:
         raise ValueError("labels: expected one label per input (%d), got %d" % (n, len(labels)))
-    per_row = isinstance(targets, np.ndarray) and targets.ndim == 1
+    per_row = isinstance(targets, np.ndarray) and targets.ndim >= 1  # (N,) classes, or (N, T_out) token ids
     if per_row and n is not None and len(targets) != n:
         raise ValueError("targets: expected one class index per input (%d), got %d" % (n, len(targets)))
     group, run, written, bar, total, pending = None, None, 0, None, n, None
@@ -361,7 +388,7 @@ def explain_to_store(explainer, data, path, methods=None, targets=None, labels=N
             x, _ = explainer.adapter.prepare(chunk.x, name="data")
             if group is None:
                 run = describe_run(explainer, names, targets, chunk_size, store_inputs)
-                n_classes = explainer.adapter.predict(x[:1]).shape[1]
+                n_classes = output_size(explainer.adapter, x)
                 group = prepare_store(path, run, n, n_classes, chunk.labels is not None, resume)
                 done = verified_done(group, path)
                 if total is None and batch_count(data) is not None:

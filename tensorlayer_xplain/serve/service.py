@@ -105,14 +105,15 @@ class ExplainService:
 
         if not isinstance(explainer, ModelExplainer):
             raise TypeError("explainer: expected a ModelExplainer, got %s" % type(explainer).__name__)
-        if explainer.adapter.input_shape is None:
+        self.seq2seq = getattr(explainer.adapter, "seq2seq", False)  # source ids in, (N, T_out, T_src) out
+        if explainer.adapter.input_shape is None and not self.seq2seq:
             raise ValueError("explainer: the model's input shape is unknown (a dynamic model?); build it as "
                              "ModelExplainer(ModelAdapter(model, input_shape=(28, 28, 1)), ...)")
         if not isinstance(max_batch, numbers.Integral) or isinstance(max_batch, bool) or max_batch < 1:
             raise ValueError("max_batch: expected a positive int, got %r" % (max_batch,))
         self.explainer = explainer
         self.adapter = explainer.adapter
-        self.tokens = getattr(self.adapter, "token_inputs", False)
+        self.tokens = getattr(self.adapter, "token_inputs", False) or self.seq2seq  # integer ids, never pixels
         self.methods = [method_info(m).name for m in (explainer.methods if methods is None else methods)]
         if not self.methods:
             raise ValueError("methods: expected at least one method name, got an empty list")
@@ -128,7 +129,8 @@ class ExplainService:
                                     window=batch_window if self.micro_batching else 0.0,
                                     max_rows=max(self.max_batch, self.adapter.batch_size), announced=True)
         self._predict = None
-        self.predict_fn()  # traced now, in inference mode; also tells the adapter its number of classes
+        if not self.seq2seq:
+            self.predict_fn()  # traced now, in inference mode; also tells the adapter its number of classes
 
     # -- validation ------------------------------------------------------------
     def method_name(self, method):
@@ -160,6 +162,8 @@ class ExplainService:
                 level = level[0] if level else None
         else:
             return None
+        if self.seq2seq:
+            return len(shape) and (shape[0] if len(shape) > 1 else 1)
         ranks = {len(self.adapter.input_shape), len(self.adapter.image_shape)}
         if len(shape) - 1 in ranks:
             return shape[0]
@@ -214,6 +218,8 @@ class ExplainService:
         """Token ids ``(N, T)`` of texts, through the explainer's vocabulary (RequestError 422 otherwise)."""
         from ..vocab import encode_text, word_to_id
 
+        if self.seq2seq:
+            raise RequestError(422, "text: an encoder-decoder is served on source token ids; send them as 'inputs'")
         if not self.tokens or self.explainer.vocab is None:
             raise RequestError(422, "text: this server takes 'inputs' (arrays); 'text' needs a token model served "
                                     "with a vocabulary (ModelExplainer(..., vocab=...))")
@@ -260,6 +266,11 @@ class ExplainService:
     def predict(self, inputs):
         """Scores, predicted classes and probabilities of ``inputs`` (arrays as float32 ndarrays)."""
         x = self.inputs(inputs)
+        if self.seq2seq:
+            from . import seq2seq
+
+            with client_errors(), self.lock:
+                return seq2seq.predict(self.adapter, x, self.explainer.vocab)
         try:
             scores = self.predict_fn()(x)  # at most max_batch rows: one call
         except (TypeError, ValueError) as err:
@@ -287,6 +298,11 @@ class ExplainService:
             params = {}
         if not isinstance(params, dict):
             raise RequestError(422, "params: expected a JSON object of method parameters, got %.80r" % (params,))
+        options = {}
+        if self.seq2seq:  # decoder_inputs / sos / seq_length configure the decoding, not the method
+            from . import seq2seq
+
+            params, options = seq2seq.split_options(params)
         with client_errors():
             name, full = self.explainer.method_params(name, **params)  # names (did-you-mean) and types
             self._check_nested(name, full)
@@ -296,10 +312,12 @@ class ExplainService:
                 self.explainer.check_cost(name, full, declared, self.max_cost)
         x = self.inputs(inputs)
         with client_errors():
-            if targets is not None:
+            if targets is not None and self.seq2seq:
+                targets = np.asarray(targets, np.int32)  # token ids (N, T_out): checked by the explanation
+            elif targets is not None:
                 targets = self.adapter.resolve_targets(targets, len(x)).astype(np.int64)  # shape and class range
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets
-        return {"name": name, "params": full, "x": x, "targets": targets, "cost": cost}
+        return {"name": name, "params": full, "x": x, "targets": targets, "cost": cost, "options": options}
 
     def submit(self, request, respond=False, overlay=False):
         """Queue a prepared request (RequestError 503 when the queue is full).
@@ -312,7 +330,8 @@ class ExplainService:
         request = dict(request, respond=bool(respond), overlay=bool(overlay))
         try:
             return self.batcher.submit(key, request, len(request["x"]), self.timeout,
-                                       mergeable=self.micro_batching and batchable(request["name"], request["params"]))
+                                       mergeable=self.micro_batching and not self.seq2seq
+                                       and batchable(request["name"], request["params"]))
         except QueueFull as err:
             raise RequestError(503, str(err), headers={"Retry-After": "1"}) from None
 
@@ -343,7 +362,8 @@ class ExplainService:
         with self.lock:
             if len(requests) == 1:
                 r = requests[0]
-                return [explainer.explain(r["x"], method=name, targets=r["targets"], progress=False, **params)]
+                return [explainer.explain(r["x"], method=name, targets=r["targets"], progress=False, **params,
+                                          **r.get("options", {}))]
             cache = explainer._cache
             weights = self.adapter.weights_fingerprint() if cache is not None else None  # once per batch
             results, todo = [None] * len(requests), []
@@ -388,6 +408,10 @@ class ExplainService:
 
     def respond(self, exp, overlay=False):
         """The response fields of an Explanation (see :meth:`explain`)."""
+        if self.seq2seq:
+            from . import seq2seq
+
+            return seq2seq.respond(exp, self.explainer.vocab)
         heat = exp.heatmap()
         out = {"method": exp.method, "family": exp.meta.get("family"), "signed": bool(exp.meta.get("signed")),
                "params": {k: _jsonable(v) for k, v in exp.params.items()}, "targets": exp.targets.tolist(),
@@ -419,8 +443,10 @@ class ExplainService:
 
     def health(self):
         """Model and server facts as a JSON-able dict."""
+        shape = self.adapter.input_shape
         return {"status": "ok", "model": type(self.explainer.model).__name__, "kind": self.adapter.kind,
-                "input_shape": list(self.adapter.input_shape), "image_shape": list(self.adapter.image_shape),
+                "input_shape": None if shape is None else list(shape),
+                "image_shape": None if shape is None else list(self.adapter.image_shape),
                 "output": self.adapter.output, "n_classes": self.adapter.n_classes, "methods": self.methods,
                 "cache": self.explainer.cache_info, "max_batch": self.max_batch, "max_cost": self.max_cost,
                 "timeout": self.timeout, "batch_window": self.batcher.window if self.micro_batching else None,

@@ -42,3 +42,18 @@ from .text import *  # noqa: F403, E402
 from .text import __all__ as _text_all  # noqa: E402
 
 __all__ += _text_all
+
+from .features import *  # noqa: F403, E402
+from .features import __all__ as _features_all  # noqa: E402
+
+__all__ += _features_all
+
+from .concepts import *  # noqa: F403, E402
+from .concepts import __all__ as _concepts_all  # noqa: E402
+
+__all__ += _concepts_all
+
+from .seq2seq import *  # noqa: F403, E402
+from .seq2seq import __all__ as _seq2seq_all  # noqa: E402
+
+__all__ += _seq2seq_all

@@ -11,7 +11,7 @@ __all__ = ["gradient_visualization", "saliency_visualization", "draw_attribution
 
 
 def method_title(exp, i=None, timing=False):
-    """A cell title: the method, its quality note (IG completeness gap), optionally its time, and a
+    """A cell title: the method, its quality note (completeness or conservation gap), optionally its time, and a
     note when the map is constant or the model's outputs are all equal (:func:`~..map_checks.map_note`).
 
     Parameters
@@ -23,10 +23,10 @@ def method_title(exp, i=None, timing=False):
         Append the time per input.
     """
     title = exp.method
-    base = exp.meta.get("base_method")
-    if base:
+    base = exp.meta.get("base_method") or exp.params.get("rule")  # smoothgrad's base method, lrp's rule
+    if isinstance(base, str):
         title += "(%s)" % base
-    gap = exp.meta.get("completeness_gap")
+    gap = exp.meta.get("completeness_gap", exp.meta.get("conservation_gap"))  # IG/deeplift, lrp
     if gap is not None and i is not None:
         title += "\ngap %.2g%%" % (100 * float(np.asarray(gap).reshape(-1)[i]))
     if timing and "per_sample" in exp.timings:

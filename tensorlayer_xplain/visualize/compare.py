@@ -114,9 +114,14 @@ def compare_methods(model, inputs, methods=DEFAULT_COMPARE_METHODS, targets=None
 
         exps = Explanations(steady_timings({m: run(m) for m in kept}, run), skipped)
     first = next(iter(exps.values()))
-    from .._utils.token_text import is_token_explanation
+    from .._utils.token_text import is_seq2seq_explanation, is_token_explanation
     from .text import token_comparison
 
+    if is_seq2seq_explanation(first):  # encoder-decoders: one (T_out, T_src) map per (sequence, method)
+        from .seq2seq import seq2seq_comparison
+
+        seq2seq_comparison(exps, saveable, name, fig_idx, second)
+        return exps
     if is_token_explanation(first):  # token ids: coloured text, one line per (sequence, method)
         token_comparison(exps, saveable, name, fig_idx, second, class_names=class_names)
         return exps

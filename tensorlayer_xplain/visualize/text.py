@@ -244,18 +244,30 @@ def alignment_visualization(alignment, source_tokens=None, target_tokens=None, s
     rows = labels(target_tokens, matrix.shape[0], tgt_vocab, "target_tokens")
     size = (max(3.0, 0.45 * len(cols) + 1.5), max(2.5, 0.4 * len(rows) + 1.2))
     with tl_figure(saveable, name, fig_idx, second, figsize=size) as fig:
-        ax = fig.add_subplot(1, 1, 1)
-        image = ax.matshow(matrix, cmap="viridis", vmin=0.0, vmax=max(1e-12, float(matrix.max())))
-        ax.set_xticks(range(len(cols)))
-        ax.set_xticklabels(cols, rotation=90, fontsize=8)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels(rows, fontsize=8)
-        ax.set_xlabel("source")
-        ax.set_ylabel("output")
-        if title:
-            ax.set_title(title, fontsize=9)
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        draw_token_matrix(fig, fig.add_subplot(1, 1, 1), matrix, cols, rows, title=title)
     return matrix
+
+
+def draw_token_matrix(fig, ax, matrix, cols, rows, signed=False, title=None):
+    """Draw ``matrix`` (T_out, T_src) with token labels: source along the top, outputs down the side.
+
+    ``signed``: a symmetric red-blue scale around 0 (attributions); else viridis from 0
+    (alignments). Adds a colour bar to ``fig``.
+    """
+    if signed:
+        bound = max(1e-12, float(np.abs(matrix).max()))
+        image = ax.matshow(matrix, cmap="RdBu_r", vmin=-bound, vmax=bound)
+    else:
+        image = ax.matshow(matrix, cmap="viridis", vmin=0.0, vmax=max(1e-12, float(matrix.max())))
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels(cols, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
 
 
 @shared_docstring

@@ -1,5 +1,4 @@
 """Seq2seq models explained position by position; Luong alignments (issue 24 items 4 and 5)."""
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,22 +6,14 @@ import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp
 
+from conftest import tiny_luong
+
 V, E, H, T_SRC, T_OUT = 9, 5, 6, 5, 4
 SOS = 1
 
 
 def _luong(method, seed=0, cell=tf.keras.layers.GRUCell):
-    keras.utils.set_random_seed(seed)  # TL's and the Keras cells' initializers
-    model = tl.models.Seq2seqLuongAttention(hidden_size=H, cell=cell, method=method,
-                                            embedding_layer=tl.layers.Embedding(vocabulary_size=V, embedding_size=E))
-    # TL's embeddings start in +-0.1: scale them so the scores (and alignments) are far from uniform
-    rng = np.random.RandomState(seed)
-    model.embedding_layer.embeddings.assign(rng.randn(V, E).astype("float32"))
-    for w in model.dec_layer.trainable_weights:
-        if w.shape in ((H, H), (2 * H, H), (H, 1)):
-            w.assign(rng.randn(*w.shape).astype("float32"))
-    model.eval()
-    return model
+    return tiny_luong(method, seed, vocab=V, dim=E, hidden=H, cell=cell)  # scaled embeddings and score weights
 
 
 def _data(seed=0, n=3):

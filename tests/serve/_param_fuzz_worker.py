@@ -33,7 +33,8 @@ CHEAP = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"n_samples": 2}, "
          "shap": {"n_samples": 4, "background": BACKGROUND},
          "shap_kernel": {"nsamples": 16, "max_background": 2, "n_segments": 4, "background": BACKGROUND},
          "shap_partition": {"max_evals": 16}, "shap_deep": {"max_background": 2, "background": BACKGROUND},
-         "occlusion": {"window": 4, "stride": 4}}
+         "occlusion": {"window": 4, "stride": 4}, "sobol": {"grid_size": 2, "nb_design": 2},
+         "scorecam": {"max_channels": 2}}
 #: Statuses a parameter may legitimately get.
 OK = {200, 400, 413, 422}
 

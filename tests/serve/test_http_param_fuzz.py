@@ -18,8 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "_param_fuzz_worker.py")
 GROUPS = [
     ["gradient", "gradient_x_input", "guided_backprop", "gradcam", "gradcam_plus_plus", "scorecam",
-     "integrated_gradients", "smoothgrad", "vargrad"],
-    ["occlusion", "rise", "attention", "attention_rollout", "lime", "lime_tabular"],
+     "integrated_gradients", "smoothgrad", "vargrad", "layercam", "lrp", "deeplift"],
+    ["occlusion", "rise", "sobol", "attention", "attention_rollout", "lime", "lime_tabular"],
     ["shap", "shap_kernel", "shap_partition", "shap_deep"],
 ]
 

@@ -1,0 +1,85 @@
+"""The HTTP service on an encoder-decoder: source ids in, ``(N, T_out, T_src)`` attributions out.
+
+A request's ``inputs`` are source token ids (one sequence ``[...]`` or a batch
+``[[...], ...]``). Without more, the model's greedy decoding from the explainer's
+``sos`` (``ModelExplainer(model, sos=..., seq_length=...)``) is explained; ``params``
+may carry ``decoder_inputs`` (teacher forcing, ``(N, T_out)`` ids), ``sos`` and
+``seq_length`` next to the method's own parameters, and ``targets`` may be the
+token ids to explain ``(N, T_out)``. The response holds the attributions, the source
+``tokens``, the ``decoder_inputs`` and the explained ``targets``, the teacher-forced
+argmax ``predicted`` and, for a greedy decoding, its ``outputs`` (and the words of
+each through the explainer's vocabulary).
+"""
+import numpy as np
+
+from .errors import RequestError
+
+__all__ = ["split_options", "respond", "predict", "declared_rows"]
+
+#: Request ``params`` keys that configure the decoding rather than the method.
+OPTIONS = ("decoder_inputs", "sos", "seq_length")
+_MAX_OPTION_VALUES = 1 << 20
+
+
+def split_options(params):
+    """``(method params, decoding options)`` of a request's ``params`` (``decoder_inputs`` as int32 ids)."""
+    method_params = {k: v for k, v in params.items() if k not in OPTIONS}
+    options = {k: params[k] for k in OPTIONS if k in params and params[k] is not None}
+    if "decoder_inputs" in options:
+        value = options["decoder_inputs"]
+        if not isinstance(value, list):
+            raise RequestError(422, "params.decoder_inputs: expected a (nested) list of token ids, got %.60r"
+                               % (value,))
+        try:
+            arr = np.asarray(value)
+        except (ValueError, RecursionError) as err:
+            raise RequestError(422, "params.decoder_inputs: expected a rectangular list of token ids (%s)"
+                               % type(err).__name__) from None
+        if arr.size > _MAX_OPTION_VALUES:
+            raise RequestError(413, "params.decoder_inputs: expected at most %d ids, got %d"
+                               % (_MAX_OPTION_VALUES, arr.size))
+        if arr.dtype.kind not in "iu":
+            raise RequestError(422, "params.decoder_inputs: expected integer token ids, got %s values" % arr.dtype)
+        options["decoder_inputs"] = arr
+    return method_params, options
+
+
+def declared_rows(inputs):
+    """Source sequences a JSON ``inputs`` declares: 1 for one sequence ``[ids]``, N for ``[[ids], ...]``."""
+    return len(inputs) if isinstance(inputs, list) and inputs and isinstance(inputs[0], list) else 1
+
+
+def _words(ids, vocab):
+    from .._utils.token_text import token_labels
+
+    return [token_labels(row, vocab) for row in np.asarray(ids)]
+
+
+def respond(exp, vocab=None):
+    """The response fields of a :class:`~tensorlayer_xplain.Seq2seqExplanation`."""
+    out = {"method": exp.method, "family": exp.meta.get("family"), "signed": bool(exp.meta.get("signed")),
+           "params": {k: v for k, v in exp.params.items() if isinstance(v, (int, float, str, bool, type(None)))},
+           "attributions": np.ascontiguousarray(exp.attributions, np.float32),
+           "tokens": np.asarray(exp.inputs).tolist(), "decoder_inputs": np.asarray(exp.decoder_inputs).tolist(),
+           "targets": np.asarray(exp.targets).tolist(), "predicted": exp.predicted.tolist(),
+           "timings": exp.timings}
+    if "outputs" in exp.meta:
+        out["outputs"] = np.asarray(exp.meta["outputs"]).tolist()
+    if "max_completeness_gap" in exp.meta:
+        out["max_completeness_gap"] = float(exp.meta["max_completeness_gap"])
+    if vocab is not None:
+        out["words"] = _words(exp.inputs, vocab)
+        out["target_words"] = _words(exp.targets, vocab)
+    return out
+
+
+def predict(adapter, x, vocab=None):
+    """``/predict`` on an encoder-decoder: the greedy decoding of ``x`` from the adapter's ``sos``."""
+    if adapter.sos is None or (adapter.seq_length is None and adapter.fixed_output_length is None):
+        raise RequestError(422, "inputs: /predict on an encoder-decoder decodes greedily; serve it with "
+                                "ModelExplainer(model, sos=..., seq_length=...)")
+    outputs = adapter.greedy_decode(x, adapter.sos, adapter.seq_length or adapter.fixed_output_length)
+    out = {"outputs": outputs.tolist(), "tokens": np.asarray(x).tolist()}
+    if vocab is not None:
+        out["output_words"] = _words(outputs, vocab)
+    return out
