@@ -20,10 +20,18 @@ by chunk, so memory stays bounded whatever the number of inputs and steps).
 * per-input metrics in Quantus's families, each named as Quantus names it and
   returning a :class:`MetricResult` (one score per input and the direction):
   complexity (:func:`sparseness`, :func:`complexity`,
-  :func:`effective_complexity`) and localisation against ``masks=``
+  :func:`effective_complexity`), localisation against ``masks=``
   (:func:`pointing_game`, :func:`attribution_localisation`,
   :func:`top_k_intersection`, :func:`relevance_rank_accuracy`,
-  :func:`relevance_mass_accuracy`, :func:`auc`).
+  :func:`relevance_mass_accuracy`, :func:`auc`), faithfulness
+  (:func:`faithfulness_correlation`, :func:`pixel_flipping`,
+  :func:`region_perturbation`, :func:`road`, :func:`monotonicity_correlation`,
+  :func:`infidelity`), robustness (:func:`max_sensitivity`,
+  :func:`avg_sensitivity`, :func:`local_lipschitz_estimate`,
+  :func:`relative_input_stability`, :func:`relative_output_stability`),
+  randomisation (:func:`random_logit`, :func:`model_parameter_randomisation`)
+  and axiomatic (:func:`completeness`, :func:`non_sensitivity`,
+  :func:`input_invariance`).
 * :func:`evaluate`: a table (``pandas.DataFrame``) of methods x metrics, driven by
   a small registry (:func:`register_metric`), so a new metric needs no change
   elsewhere.

@@ -70,6 +70,8 @@ def softmax_rows(scores):
 
 def model_outputs(adapter, x, softmax, batch_size=None):
     """All outputs ``(N, K)`` float64: probabilities when ``softmax`` (and the adapter gives logits), else raw."""
+    if not isinstance(softmax, (bool, np.bool_)):
+        raise TypeError("softmax: expected a bool, got %r" % (softmax,))
     out = np.asarray(adapter.predict(x, batch_size=batch_size), np.float64)
     return softmax_rows(out) if softmax and adapter.output == "logits" else out
 

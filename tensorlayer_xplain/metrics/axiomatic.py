@@ -177,7 +177,8 @@ def input_invariance(attributions, model=None, inputs=None, targets=None, method
 
     Difference from Quantus 0.6.0: Quantus shifts the bias of the model's first
     layer (``add_mean_shift_to_first_layer``, Keras and PyTorch models whose first
-    layer has a bias); here the shift is subtracted in front of the model, which
+    layer has a bias; on Keras 3 models it fails in 0.6.0); here the shift is
+    subtracted in front of the model, which
     is the same function for any model, TensorLayer included. A method that
     reads the model's layers (CAM family) cannot see through that wrapper: its
     scores are NaN, with a warning.
@@ -190,7 +191,9 @@ def input_invariance(attributions, model=None, inputs=None, targets=None, method
         The constant added to every input value (Quantus's default -1).
     atol : float
         Absolute tolerance of the comparison (Quantus's 1e-4; relative 1e-5 as
-        ``np.isclose``).
+        ``np.isclose``). The float32 shift rounds the input (``(x + s) - s``
+        differs from ``x`` by ~3e-8), which a deep model can amplify past 1e-4
+        (VGG16 with random weights: 4.5e-4 on gradients): raise it there.
     %(metric_preprocess)s
         Both off by default, as Quantus.
     %(metric_batch_size)s

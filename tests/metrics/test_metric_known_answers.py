@@ -161,5 +161,7 @@ def test_bad_arguments_give_clear_errors(linear):
                                         method="gradient")
     with pytest.raises(ValueError, match="input_shift"):
         M.input_invariance(exp, model=model, input_shift=float("inf"))
+    with pytest.raises(TypeError, match="softmax"):
+        M.pixel_flipping(exp, model=model, softmax="yes")
     with pytest.raises(TypeError, match="perturb_baseline"):
         M.non_sensitivity(exp, model=model, perturb_baseline=None)
