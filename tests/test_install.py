@@ -8,6 +8,7 @@ import tensorlayer as tl
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import _install
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
 
 @pytest.fixture
 def clean_tl_visualize():

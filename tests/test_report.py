@@ -17,6 +17,8 @@ from tensorlayer.layers import Dense, Input
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.report import render_report
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
+
 PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 

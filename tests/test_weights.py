@@ -50,6 +50,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, kind, ext, images):
     np.testing.assert_array_equal(_scores(fresh, images), expected)
 
 
+@pytest.mark.slow
 def test_safetensors_round_trip_gives_identical_gradcam(tmp_path, images):
     model, fresh = tiny_static_cnn(seed=1), tiny_static_cnn(seed=2)
     expected = tlxp.explain(model, images[:2], method="gradcam", targets=1).attributions
@@ -70,6 +71,7 @@ def test_tl_files_load_into_load_weights(tmp_path, images):
             np.testing.assert_array_equal(_scores(fresh, images), _scores(model, images))
 
 
+@pytest.mark.slow
 def test_tl_npz_save_writes_plain_numeric_arrays(tmp_path, images):
     model = tiny_static_cnn(seed=1)
     path = str(tmp_path / "tl.npz")
@@ -129,6 +131,7 @@ def test_legacy_pickled_file_needs_the_explicit_opt_in(tmp_path, images):
     np.testing.assert_array_equal(_scores(fresh, images), _scores(model, images))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", ["npz", "h5", "safetensors"])
 def test_mismatched_file_names_the_weight_and_leaves_the_model_unchanged(tmp_path, ext):
     # same layers up to the last Dense (4 vs 5 classes): every weight but the last two fits

@@ -20,6 +20,7 @@ def tape_gradient(model, x, targets):
     return tape.gradient(selected, x).numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
 def test_gradients_match_hand_written_tape(builder, images):
     model = builder()
@@ -31,6 +32,7 @@ def test_gradients_match_hand_written_tape(builder, images):
     np.testing.assert_allclose(grads, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_explainer_gradient_matches_tape_for_static_and_dynamic(images):
     for model in (tiny_static_cnn(), tiny_dynamic_cnn()):
         exp = tlxp.ModelExplainer(model, methods=["gradient"]).explain(images)
@@ -141,6 +143,7 @@ def test_layer_call_order_is_call_order_for_dynamic_models(dynamic_cnn, images):
     assert shapes[convs[1]] == (12, 12, 6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", [tiny_static_cnn, tiny_dynamic_cnn])
 def test_capture_outputs_and_gradients_match_manual_split(builder, images):
     model = builder()
@@ -251,6 +254,7 @@ def test_weights_fingerprint_tracks_weight_changes(rng):
     assert adapter.weights_fingerprint() != before
 
 
+@pytest.mark.slow
 def test_weights_fingerprint_is_equal_for_equal_weights_and_sees_every_kind_of_change():
     a, b = tiny_mlp(seed=4), tiny_mlp(seed=4)
     fa, fb = tlxp.ModelAdapter(a).weights_fingerprint(), tlxp.ModelAdapter(b).weights_fingerprint()
@@ -312,6 +316,7 @@ def test_weights_fingerprint_of_weights_outside_tensorflow_hashes_their_numpy_va
     assert adapter.weights_fingerprint() != before
 
 
+@pytest.mark.slow
 def test_models_built_twice_do_not_clash():
     a, b = tlxp.models.mlp(seed=1), tlxp.models.mlp(seed=1)
     assert a is not b and isinstance(b, tl.models.Model)

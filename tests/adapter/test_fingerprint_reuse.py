@@ -28,6 +28,7 @@ def _big_keras_model():
     return tf.keras.Sequential([tf.keras.Input((600,)), tf.keras.layers.Dense(600)])  # 1.4 MB kernel: host sha1
 
 
+@pytest.mark.slow
 def test_unchanged_weights_are_not_hashed_again(monkeypatch, tiny_model_builders):
     for model in (tiny_model_builders[0](seed=1), _big_keras_model()):
         adapter = tlxp.ModelAdapter(model)
@@ -71,6 +72,7 @@ def test_every_kind_of_write_after_a_reused_digest_is_seen(write):
     assert adapter.weights_fingerprint() == _fresh(model)
 
 
+@pytest.mark.slow
 def test_the_reused_digest_is_the_full_hash(tiny_model_builders):
     """Stores compare fingerprints across processes and versions: the fast path returns the full hash."""
     for model in [build(seed=2) for build in tiny_model_builders] + [_big_keras_model()]:

@@ -68,6 +68,7 @@ def test_gradients_use_the_backward_budget():
     assert model.sizes == [3, 3, 1]
 
 
+@pytest.mark.slow
 def test_sample_bytes_are_the_input_plus_every_layer_output():
     model = tiny_static_cnn(size=12)
     adapter = tlxp.ModelAdapter(model)

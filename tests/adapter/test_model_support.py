@@ -55,6 +55,7 @@ def eager_gradient(model, x, targets):
     return tape.gradient(selected, xt).numpy()
 
 
+@pytest.mark.slow
 def test_untraceable_layer_runs_eagerly_with_one_warning_naming_it():
     model, gate = gated_cnn()
     x = np.random.default_rng(0).random((2, 8, 8, 1), dtype=np.float32)
@@ -140,6 +141,7 @@ def head_1x1_cnn(seed=0):
     return tl.models.Model(inputs=ni, outputs=nn), last_map
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gradcam", "gradcam_plus_plus", "scorecam"])
 def test_default_cam_layer_skips_1x1_maps_and_is_recorded(method):
     model, last_map = head_1x1_cnn()
@@ -152,6 +154,7 @@ def test_default_cam_layer_skips_1x1_maps_and_is_recorded(method):
     assert tlxp.explain(model, x, method, layer_name=head).meta["layer_name"] == head
 
 
+@pytest.mark.slow
 def test_only_1x1_maps_is_a_clear_error():
     tf.random.set_seed(0)
     ni = Input([None, 4])
@@ -169,6 +172,7 @@ def chained(first, second):
     return lambda x: second(first(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["gradcam", "gradcam_plus_plus", "scorecam", "guided_backprop"])
 def test_plain_callable_errors_say_how_to_pass_the_model(method):
     fn = chained(tiny_mlp(seed=0, n_in=64, n_classes=64), tiny_mlp(seed=1, n_in=64, n_classes=3))
@@ -178,6 +182,7 @@ def test_plain_callable_errors_say_how_to_pass_the_model(method):
         tlxp.explain(fn, x, method)
 
 
+@pytest.mark.slow
 def test_plain_callable_layer_lookup_and_gradients():
     first, second = tiny_mlp(seed=0, n_in=64, n_classes=64), tiny_mlp(seed=1, n_in=64, n_classes=3)
     fn = chained(first, second)

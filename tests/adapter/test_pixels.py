@@ -13,6 +13,7 @@ from tensorlayer_xplain.serve import create_app, decode_upload
 
 from conftest import tiny_static_cnn
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
 
 @pytest.fixture(scope="module")
 def model():

@@ -26,6 +26,7 @@ class TwoEmbeddings(tl.models.Model):
         return self.dense(tf.reduce_mean(self.words(ids) + self.w2v(ids), axis=1))
 
 
+@pytest.mark.slow
 def test_ids_stay_integers_up_to_the_embedding():
     model = TwoEmbeddings()
     ids = np.array([[1, 2, 3, 0], [4, 5, 0, 0]])

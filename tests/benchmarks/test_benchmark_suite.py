@@ -10,6 +10,8 @@ from benchmarks import machine, report, run, settings
 
 from conftest import tiny_mlp, tiny_static_cnn
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
+
 TINY_RUN = {"batch": 4, "min_repeats": 1, "max_repeats": 1, "budget": 0.0, "metric_images": 3, "steps": 4,
             "n_subsets": 4}
 

@@ -19,6 +19,8 @@ from tensorlayer.layers import BatchNorm2d, Conv2d, Dense, Flatten, MaxPool2d
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import _compat
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 12
 

@@ -8,6 +8,7 @@ from tensorlayer_xplain import _compat
 from conftest import tiny_mlp
 
 
+@pytest.mark.slow
 def test_compat_patches_fix_the_symptoms(tmp_path, rng):
     assert {"h5py3_weight_names", "npz_without_pickle", "batchnorm_tf_function"} <= set(_compat.apply_patches())
     model = tiny_mlp(seed=1)

@@ -57,6 +57,7 @@ def test_patches_are_applied():
     assert tl.layers.RNN.forward._tlxp_patch == "rnn_keras3_cells"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(CELLS))
 @pytest.mark.parametrize("build", ["static", "dynamic"])
 def test_rnn_equals_keras_rnn(kind, build, x):
@@ -150,6 +151,7 @@ def test_sequence_length_errors(bad, exc, words, x):
     assert words in str(info.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", ["static", "dynamic"])
 def test_birnn_equals_keras_bidirectional(build, x):
     """Forward half = Keras' forward half; backward half = Keras' backward half, in TL's (unreversed) order."""
@@ -199,6 +201,7 @@ def test_initial_state_is_used(x):
     assert _max(out, ref) < TOL
 
 
+@pytest.mark.slow
 def test_compiled_train_step_lowers_loss():
     """An LSTMRNN classifier trained with a compiled step: the loss falls, dropout runs in training."""
     rng = np.random.RandomState(0)
@@ -268,6 +271,7 @@ def _luong(method="dot", cell=tf.keras.layers.GRUCell, name=None):
                                            embedding_layer=tl.layers.Embedding(vocabulary_size=8, embedding_size=6))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zoo", ["seq2seq", "luong"])
 def test_zoo_seq2seq_trains_and_greedy_decodes(zoo):
     """Teacher forcing lowers the loss; greedy decoding (sos=) equals argmax of teacher-forced logits."""
@@ -292,6 +296,7 @@ def test_zoo_seq2seq_trains_and_greedy_decodes(zoo):
     assert (np.argmax(logits, -1) == decoded).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zoo", ["seq2seq", "luong"])
 def test_zoo_greedy_decoding_compiles(zoo):
     rng = np.random.RandomState(1)
@@ -306,6 +311,7 @@ def test_zoo_greedy_decoding_compiles(zoo):
     assert (np.asarray(compiled(src[:1])) == eager[:1]).all()
 
 
+@pytest.mark.slow
 def test_luong_name_and_runtime_method_string():
     """name= works (TL passed it as `inputs`); a method string built at run time matches its branch."""
     method = "".join(["gen", "eral"])
@@ -347,6 +353,7 @@ def test_npz_dict_round_trip_with_two_rnn_layers(tmp_path, x):
     assert _max(model(x), before) == 0.0
 
 
+@pytest.mark.slow
 def test_layer_table_rows_for_recurrent_layers_hold():
     """docs/layer_table.inc's rows for the recurrent layers, re-run here (patched process)."""
     import importlib.util

@@ -83,6 +83,7 @@ def test_the_concept_that_drives_the_class_ranks_first_and_model_is_unchanged(tw
     assert res1.importances[res1.order[0]] > 0.9
 
 
+@pytest.mark.slow
 def test_factorisation_reconstructs_the_crop_activations(two_channel):
     """The stated error is ||A - U W|| / ||A|| on the crops' activations, recomputed here independently."""
     model = tiny_static_cnn(seed=2)
@@ -105,6 +106,7 @@ def test_factorisation_reconstructs_the_crop_activations(two_channel):
     assert res.maps.shape == (10, 6, 6, 6) and res.concept_maps().shape == (10, 12, 12, 6)
 
 
+@pytest.mark.slow
 def test_crop_mode_mask_and_dense_layer_maps():
     model = tiny_static_cnn(seed=3)
     adapter = tlxp.as_adapter(model)
@@ -119,6 +121,7 @@ def test_crop_mode_mask_and_dense_layer_maps():
     np.testing.assert_allclose(res.crop_coefficients[2] @ res.concepts, cells, rtol=0.5, atol=0.05 * cells.max())
 
 
+@pytest.mark.slow
 def test_h_through_the_adapter_equals_the_model(tiny_model_builders):
     """scores_with_layer_output with the layer's own activations gives the model's scores (TL static,
     dynamic, Keras); changed activations change them, and the model is restored."""
@@ -137,6 +140,7 @@ def test_h_through_the_adapter_equals_the_model(tiny_model_builders):
             adapter.scores_with_layer_output(x, layer, acts[..., :1])
 
 
+@pytest.mark.slow
 def test_craft_is_deterministic_draws_and_keeps_figures_closed(tmp_path):
     model = tiny_dynamic_cnn(seed=1)
     x = np.random.default_rng(3).random((5, 12, 12, 1), dtype=np.float32)

@@ -109,6 +109,7 @@ def test_tcav_is_deterministic_and_seeded(planted):
     assert not np.allclose(a["random_derivative"], c["random_derivative"])  # other random sets drawn
 
 
+@pytest.mark.slow
 def test_tcav_runs_on_keras_and_draws(tmp_path):
     rng = np.random.default_rng(0)
     model = tiny_keras_cnn()

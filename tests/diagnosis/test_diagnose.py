@@ -13,6 +13,8 @@ from tensorlayer_xplain.diagnosis import RELIANCE_THRESHOLD, default_probes, obj
 
 from conftest import tiny_static_cnn
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
+
 SIZE, N_CLASSES, PLANTED = 12, 4, 2
 PATCH = (slice(0, 2), slice(10, 12))  # top-right corner, away from every stroke
 # Grad-CAM's 6x6 maps on 12x12 images spill far outside 1-pixel strokes; pixel-level methods measure reliance

@@ -71,6 +71,7 @@ def test_date_dataset(dates):
     assert shares["year"] == pytest.approx(masks["year"].sum(1).mean() / dates.SOURCE_LENGTH)
 
 
+@pytest.mark.slow
 def test_date_model_decoder_starts_from_a_learned_constant(dates):
     """The example's model: the decoder's start state is one learned vector, whatever the source."""
     import tensorflow as tf
@@ -103,6 +104,7 @@ def test_date_model_decoder_starts_from_a_learned_constant(dates):
         dates.build_model(hidden=8, decoder_start="zero")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["dot", "general", "concat"])
 def test_date_model_masked_alignment(dates, method):
     """TensorLayer's softmax restricted to the date: 0 on the padding, rows sum to 1 when the padding dominates."""
@@ -140,6 +142,7 @@ def test_date_translation_runs_on_tiny_settings(dates, tmp_path, capsys):
     assert (tmp_path / "date_alignment.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_mnist_lstm_blanking_and_figure(lstm, tmp_path):
     rng = np.random.RandomState(0)
     images = (rng.rand(6, 28, 28) > 0.7).astype(np.float32)

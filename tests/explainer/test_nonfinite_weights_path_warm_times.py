@@ -35,6 +35,7 @@ def test_non_finite_maps_warn_naming_the_method_and_inputs():
         tlxp.explain(_sqrt_model, fine, "gradient", targets=0, image_shape=(4, 4, 1))
 
 
+@pytest.mark.slow
 def test_non_finite_model_outputs_are_named_as_the_cause():
     model = tiny_static_cnn(seed=3)
     kernel = model.all_weights[-2]
@@ -44,6 +45,7 @@ def test_non_finite_model_outputs_are_named_as_the_cause():
         tlxp.explain(model, np.random.default_rng(0).random((2, 12, 12, 1)).astype("f4"), "gradient", targets=1)
 
 
+@pytest.mark.slow
 def test_ray_builder_accepts_a_weights_path(tmp_path):
     trained = tiny_static_cnn(seed=5)
     path = tlxp.save_weights(trained, str(tmp_path / "model.h5"))
@@ -60,6 +62,7 @@ def test_ray_builder_accepts_a_weights_path(tmp_path):
         build_explainer(model_fn, {"w": 1}, ["gradient"])
 
 
+@pytest.mark.slow
 def test_visualize_all_shows_warm_times(tmp_path):
     explainer = tlxp.ModelExplainer(tiny_static_cnn(seed=7), methods=["gradient", "gradcam"])
     x = np.random.default_rng(1).random((2, 12, 12, 1)).astype("f4")

@@ -30,6 +30,7 @@ def _data(seed=0, n=3, t_src=5, t_out=4):
     return src, dec
 
 
+@pytest.mark.slow
 def test_explain_equals_the_function_and_is_cached(luong):
     src, dec = _data(1)
     explainer = tlxp.ModelExplainer(luong, methods=["integrated_gradients", "occlusion"], sos=SOS, seq_length=4,
@@ -60,6 +61,7 @@ def test_seq2seq_options_on_other_models():
         explainer.explain(np.zeros((1, 784), np.float32), "gradient", decoder_inputs=np.ones((1, 3), np.int32))
 
 
+@pytest.mark.slow
 def test_explain_all_skips_methods_that_do_not_apply(luong):
     src, _ = _data(2)
     explainer = tlxp.ModelExplainer(luong, methods=["attention", "gradcam", "lime", "gradient"], sos=SOS,
@@ -89,6 +91,7 @@ def test_visualize_all_and_report(luong, tmp_path):
     assert "source 1: <b>%s</b>" % " ".join(words) in page and "shap" in page  # skipped, with its reason
 
 
+@pytest.mark.slow
 def test_keras_encoder_decoder(keras_model):
     """A user's own Keras encoder-decoder: IG complete against the model's own outputs, occlusion a hand loop."""
     src, dec = _data(5)

@@ -36,6 +36,7 @@ def test_explain_all_on_a_token_model_skips_with_reasons(planted):
         tlxp.ModelExplainer(planted, methods=["gradcam"]).explain_all(_ids())
 
 
+@pytest.mark.slow
 def test_compare_methods_on_token_models_and_encoder_decoders(planted, tmp_path):
     with pytest.warns(UserWarning, match="gradcam"):
         exps = tlxp.compare_methods(planted, _ids(), methods=["gradient", "gradcam", "lime"],

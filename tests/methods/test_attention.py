@@ -195,6 +195,7 @@ def test_captured_block_weights_match_recomputation(model_fixture, request, smal
     np.testing.assert_allclose(weights, recompute_attention(block.attention, out[names[0]]), atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_fixture", ["static_vit", "dynamic_vit"])
 def test_output_identical_with_and_without_capture(model_fixture, request, small_images):
     model = request.getfixturevalue(model_fixture)
@@ -256,6 +257,7 @@ def test_rollout_matches_the_formula(rng):
         np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_rollout_of_model_with_identity_attention_is_identity(rng):
     model, layers = identity_attention_model()
     x = np.broadcast_to(np.eye(16, dtype=np.float32), (3, 16, 16)).copy()

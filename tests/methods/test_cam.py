@@ -55,6 +55,7 @@ def _reference_gradcam(head, tail, x, class_index, size):
     return tf.image.resize(heatmap[..., None], size, method="bilinear")[..., 0].numpy(), head[-1].name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["static", "dynamic", "dynamic_nested_first"])
 def test_gradcam_equals_keras_recipe(kind, images):
     if kind == "static":

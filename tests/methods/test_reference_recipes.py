@@ -15,6 +15,7 @@ import tensorlayer_xplain as tlxp
 
 from conftest import tiny_mlp
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
 
 def _pearson(a, b):
     """Per-row Pearson correlation of two (N, ...) arrays."""

@@ -243,6 +243,7 @@ def test_bad_source_and_method():
         tlxp.explain(model, src, "gradcam", decoder_inputs=dec)
 
 
+@pytest.mark.slow
 def test_agreement_metric_compares_attention_with_gradients(trained):
     src, dec = _data(11)
     att = tlxp.explain(trained, src, "attention", decoder_inputs=dec)

@@ -142,6 +142,7 @@ def test_superpixel_granularity_keeps_sums(cnn, data):
     ("shap_kernel", {"nsamples": 40, "granularity": "feature"}),
     ("shap_partition", {"max_evals": 60}),
 ])
+@pytest.mark.slow
 def test_same_seed_same_values_and_global_state_restored(mlp, data, method, params):
     if method != "shap_partition":
         params = dict(params, background=data["flat_bg"])

@@ -10,8 +10,9 @@ from tensorlayer_xplain.runner import explain
 
 from conftest import assert_same_state, model_state, tiny_static_cnn
 
-
 # ---------------------------------------------------------------------------- fixtures
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
+
 @pytest.fixture(scope="module")
 def mnist_cnn():
     """The reference CNN trained one epoch on 20k MNIST digits (~10 s), and 48 test digits.

@@ -29,6 +29,7 @@ def client(model):
         yield c
 
 
+@pytest.mark.slow
 def test_explain_greedy_and_teacher_forced(client, model):
     response = client.post("/explain", json={"inputs": SRC, "method": "ig"})
     assert response.status_code == 200, response.json()

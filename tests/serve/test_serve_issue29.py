@@ -138,6 +138,7 @@ def test_long_method_names_are_not_echoed(client, x):
 
 
 # ------------------------------------------------------------------ row 4: deadlines stop long loops
+@pytest.mark.slow
 def test_integrated_gradients_with_a_million_steps_frees_the_worker_soon_after_its_504():
     """All of one input's steps were one compiled call (~20 s here): the deadline could only stop between inputs."""
     big = tiny_static_cnn(seed=6, size=28, n_classes=3)

@@ -56,6 +56,7 @@ def test_token_errors_are_422(client):
         assert message in response.json()["detail"], (body, response.json())
 
 
+@pytest.mark.slow
 def test_cli_serve_builds_a_token_explainer(tmp_path):
     from tensorlayer_xplain.adapter import TokenAdapter
     from tensorlayer_xplain.cli import CLIError, serve_explainer

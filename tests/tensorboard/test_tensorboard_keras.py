@@ -42,6 +42,7 @@ def _logged_steps(logdir, tag):
     return [event.step for event in acc.Tensors(tag)]
 
 
+@pytest.mark.slow
 def test_epoch_frequency_logs_once_per_epoch(tmp_path):
     loggers = []
 
@@ -61,6 +62,7 @@ def test_epoch_frequency_logs_once_per_epoch(tmp_path):
     assert loggers[0].history[1]["scalars"]["drift/gradient/first"] < 1.0
 
 
+@pytest.mark.slow
 def test_batch_frequency_counts_training_batches(tmp_path):
     loggers = []
 
@@ -73,6 +75,7 @@ def test_batch_frequency_counts_training_batches(tmp_path):
     assert _logged_steps(tmp_path, "explanations/gradient") == [0, 3, 6]
 
 
+@pytest.mark.slow
 def test_fit_with_the_callback_trains_the_same_weights(tmp_path):
     plain = _fit()
 

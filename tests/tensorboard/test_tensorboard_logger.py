@@ -223,6 +223,7 @@ def _train_tutorial_style(logger_methods, seed=3):
     return [w.numpy() for w in model.all_weights], [v.numpy() for v in optimizer.variables]
 
 
+@pytest.mark.slow
 def test_training_numerics_unchanged_by_the_logger():
     tlxp.register_method("noisy_everywhere_tb_test")(_noisy_method)
     try:

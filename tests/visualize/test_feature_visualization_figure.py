@@ -7,6 +7,7 @@ import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import objectives as O
 from tensorlayer_xplain.visualize.features import objective_label
 
+pytestmark = pytest.mark.slow  # module fixtures train or explain for seconds (see setup.cfg)
 
 @pytest.fixture(scope="module")
 def result(static_cnn_layers):

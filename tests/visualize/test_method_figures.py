@@ -105,6 +105,7 @@ def test_method_grid_titles_and_colormaps(static_cnn, images):
         plt.close(fig)
 
 
+@pytest.mark.slow
 def test_mnist_figures(tmp_path):
     """The reference CNN on real digits (untrained weights are enough to check the layout end to end)."""
     X = tlxp.datasets.load_mnist(shape=(-1, 28, 28, 1))[4][:2]

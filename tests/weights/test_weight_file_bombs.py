@@ -279,6 +279,7 @@ def test_nan_and_overflowing_weights_are_refused_and_rounding_warns(tmp_path):
 
 
 # ------------------------------------------------------------------ the CLI: one line, exit 2, for every bad file
+@pytest.mark.slow
 def test_cli_gives_one_line_and_exit_2_for_every_bad_file(tmp_path, capsys):
     files = {}
     files["bomb.npz"] = _write_zip(tmp_path / "bomb.npz", [_member("params_0", (500_000_000,), zero_mb=2000)])
