@@ -137,8 +137,8 @@ def pixel_flipping(attributions, model=None, inputs=None, targets=None, features
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                                # doctest: +SKIP
-    >>> tlxp.metrics.pixel_flipping(exp, model=model, features_in_step=28).scores     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.pixel_flipping(exp, model=model, features_in_step=28).scores   # doctest: +IGNORE_RESULT
     """
     adapter, x, flat, targets, rows, method = _setup_curve("pixel_flipping", attributions, model, inputs, targets,
                                                            abs, normalise)
@@ -205,8 +205,8 @@ def region_perturbation(attributions, model=None, inputs=None, targets=None, pat
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                                    # doctest: +SKIP
-    >>> tlxp.metrics.region_perturbation(exp, model=model, patch_size=4).scores           # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.region_perturbation(exp, model=model, patch_size=4).scores   # doctest: +IGNORE_RESULT
     """
     adapter, x, flat, targets, rows, method = _setup_curve("region_perturbation", attributions, model, inputs,
                                                            targets, abs, normalise)
@@ -280,9 +280,9 @@ def monotonicity_correlation(attributions, model=None, inputs=None, targets=None
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                                         # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
     >>> tlxp.metrics.monotonicity_correlation(exp, model=model, nr_samples=10,
-    ...                                       features_in_step=28).scores                     # doctest: +SKIP
+    ...                                       features_in_step=28).scores
     """
     adapter, x, flat, targets, rows, method = _setup_curve("monotonicity_correlation", attributions, model, inputs,
                                                            targets, abs, normalise)
@@ -366,8 +366,8 @@ def infidelity(attributions, model=None, inputs=None, targets=None, perturbation
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                   # doctest: +SKIP
-    >>> tlxp.metrics.infidelity(exp, model=model).scores                 # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.infidelity(exp, model=model).scores   # doctest: +IGNORE_RESULT
     """
     adapter, x, flat, targets, rows, method = _setup_curve("infidelity", attributions, model, inputs, targets, abs,
                                                            normalise)

@@ -125,8 +125,8 @@ def road(attributions, model=None, inputs=None, targets=None, percentages=None, 
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                              # doctest: +SKIP
-    >>> tlxp.metrics.road(exp, model=model, percentages=[10, 50, 90]).scores        # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.road(exp, model=model, percentages=[10, 50, 90]).scores   # doctest: +IGNORE_RESULT
     """
     adapter, x, flat, targets, rows, method = _setup_curve("road", attributions, model, inputs, targets, abs,
                                                            normalise)

@@ -60,8 +60,8 @@ def faithfulness_correlation(attributions, model=None, inputs=None, targets=None
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'integrated_gradients')                        # doctest: +SKIP
-    >>> tlxp.metrics.faithfulness_correlation(exp, model=model, nr_runs=50).score       # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'integrated_gradients')
+    >>> tlxp.metrics.faithfulness_correlation(exp, model=model, nr_runs=50).score   # doctest: +IGNORE_RESULT
     """
     nr_runs = _check_int("nr_runs", nr_runs, 2)
     seed = _check_seed(seed)

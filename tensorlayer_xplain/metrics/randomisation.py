@@ -111,8 +111,8 @@ def random_logit(attributions, model=None, inputs=None, targets=None, method=Non
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                    # doctest: +SKIP
-    >>> tlxp.metrics.random_logit(exp, model=model).scores              # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.random_logit(exp, model=model).scores   # doctest: +IGNORE_RESULT
     """
     seed = _check_seed(seed)
     adapter, x, targets, attr, exp_method = model_setup("random_logit", attributions, model, inputs, targets)
@@ -204,9 +204,9 @@ def model_parameter_randomisation(attributions, model=None, inputs=None, targets
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                              # doctest: +SKIP
-    >>> res = tlxp.metrics.model_parameter_randomisation(exp, model=model)          # doctest: +SKIP
-    >>> res.details['layers'], res.details['spearman'].mean(axis=1)                # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> res = tlxp.metrics.model_parameter_randomisation(exp, model=model)
+    >>> res.details['layers'], res.details['spearman'].mean(axis=1)   # doctest: +IGNORE_RESULT
     """
     layer_order = _check_choice("layer_order", layer_order, LAYER_ORDERS)
     similarity = _check_choice("similarity", similarity, SIMILARITIES)

@@ -136,8 +136,8 @@ def max_sensitivity(attributions, model=None, inputs=None, targets=None, method=
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                         # doctest: +SKIP
-    >>> tlxp.metrics.max_sensitivity(exp, model=model, nr_samples=20).scores  # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.max_sensitivity(exp, model=model, nr_samples=20).scores   # doctest: +IGNORE_RESULT
     """
     sens, method, seed = _sensitivities("max_sensitivity", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,
@@ -161,8 +161,8 @@ def avg_sensitivity(attributions, model=None, inputs=None, targets=None, method=
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                         # doctest: +SKIP
-    >>> tlxp.metrics.avg_sensitivity(exp, model=model, nr_samples=20).scores  # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.avg_sensitivity(exp, model=model, nr_samples=20).scores   # doctest: +IGNORE_RESULT
     """
     sens, method, seed = _sensitivities("avg_sensitivity", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, abs, normalise, seed,

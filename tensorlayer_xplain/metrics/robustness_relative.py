@@ -109,8 +109,8 @@ def relative_input_stability(attributions, model=None, inputs=None, targets=None
     %(stability)s
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                                    # doctest: +SKIP
-    >>> tlxp.metrics.relative_input_stability(exp, model=model, nr_samples=20).scores     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.relative_input_stability(exp, model=model, nr_samples=20).scores   # doctest: +IGNORE_RESULT
     """
     ratios, method, params = _stability("relative_input_stability", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, eps_min, abs, normalise,
@@ -131,8 +131,8 @@ def relative_output_stability(attributions, model=None, inputs=None, targets=Non
     %(stability)s
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                                     # doctest: +SKIP
-    >>> tlxp.metrics.relative_output_stability(exp, model=model, nr_samples=20).scores     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.relative_output_stability(exp, model=model, nr_samples=20).scores   # doctest: +IGNORE_RESULT
     """
     ratios, method, params = _stability("relative_output_stability", attributions, model, inputs, targets, method,
                                         method_params, nr_samples, lower_bound, upper_bound, eps_min, abs, normalise,
@@ -185,8 +185,8 @@ def local_lipschitz_estimate(attributions, model=None, inputs=None, targets=None
 
     Examples
     --------
-    >>> exp = tlxp.explain(model, x[:8], 'gradient')                                    # doctest: +SKIP
-    >>> tlxp.metrics.local_lipschitz_estimate(exp, model=model, nr_samples=20).scores     # doctest: +SKIP
+    >>> exp = tlxp.explain(model, x[:8], 'gradient')
+    >>> tlxp.metrics.local_lipschitz_estimate(exp, model=model, nr_samples=20).scores   # doctest: +IGNORE_RESULT
     """
     nr_samples = _check_int("nr_samples", nr_samples, 1)
     perturb_std = check_fraction("perturb_std", perturb_std, 0.0, np.inf)

@@ -187,8 +187,8 @@ def metric_ranking_visualization(tidy, saveable=True, name="metric_ranking", fig
 
     Examples
     --------
-    >>> table = explainer.evaluate(x[:8], metrics='all', nr_samples=10)            # doctest: +SKIP
-    >>> tlxp.visualize.metric_ranking_visualization(table, name='out/ranking.png')  # doctest: +SKIP
+    >>> table = explainer.evaluate(x[:8], metrics='complexity')     # or metrics='all' (minutes on a CPU)
+    >>> tlxp.visualize.metric_ranking_visualization(table, name='out/ranking.png')  # doctest: +IGNORE_RESULT
     """
     ranked = method_ranks(tidy)
     if ranked.empty:

@@ -74,10 +74,11 @@ def seq2seq_visualization(model, inputs=None, method="attention", saveable=True,
 
     Examples
     --------
+    >>> VOCAB = ['<pad>', '<s>'] + list('abcdefg')
     >>> exp = seq2seq_visualization(luong, src[:2], 'attention', sos=1, seq_length=10,
-    ...                             name='out/align.png', vocab=VOCAB)      # doctest: +SKIP
-    >>> exp.shape                                                           # doctest: +SKIP
-    (2, 10, 30)
+    ...                             name='out/align.png', vocab=VOCAB)
+    >>> exp.attributions.shape                                              # (N, T_out, T_src)
+    (2, 10, 7)
     """
     if _is_seq2seq_explanation(model):
         exp = model
@@ -122,7 +123,8 @@ def seq2seq_comparison(explanations, saveable=True, name="compare_seq2seq", fig_
 
     Examples
     --------
-    >>> seq2seq_comparison(explainer.explain_all(src[:2]), name='out/compare.png')   # doctest: +SKIP
+    >>> explainer = tlxp.ModelExplainer(luong, methods=['gradient', 'attention'], sos=1, seq_length=5)
+    >>> seq2seq_comparison(explainer.explain_all(src[:2]), name='out/compare.png')   # doctest: +IGNORE_RESULT
     """
     if not explanations:
         raise ValueError("explanations: expected at least one explanation, got none")
