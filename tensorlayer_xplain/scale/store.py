@@ -473,7 +473,7 @@ class ExplanationStore:
 
         Examples
         --------
-        >>> tlxp.open_store('out.zarr').bad_chunks()          # doctest: +SKIP
+        >>> tlxp.open_store(store.path).bad_chunks()
         {}
         """
         if self._columns is None:
@@ -498,7 +498,7 @@ class ExplanationStore:
 
         Examples
         --------
-        >>> tlxp.open_store('out.zarr').verify()              # doctest: +SKIP
+        >>> tlxp.open_store(store.path).verify()
         """
         bad = self.bad_chunks()
         if bad:
@@ -632,8 +632,8 @@ class ExplanationStore:
 
         Examples
         --------
-        >>> tlxp.open_store('out.zarr').to_tensorboard('runs/store')     # doctest: +SKIP
-        ['class_means/gradient', 'class_counts/gradient']
+        >>> tlxp.open_store(store.path).to_tensorboard('runs/store')
+        ['class_means/gradient', 'class_counts/gradient', ...]
         """
         from ..tensorboard.summaries import log_class_means
 
