@@ -123,9 +123,9 @@ def replaced_embeddings(layer, emb, attr="forward", only=None):
     ...     logits = fasttext(tf.constant(ids, tf.int32))
     >>> bool(np.allclose(logits.numpy(), logits.numpy()[0]))             # all inputs now look alike
     True
-    >>> src_ids = tf.constant(src, tf.int32)
+    >>> src_ids = tf.constant(src, tf.int32)                             # an encoder-decoder's source only
     >>> with replaced_embeddings(luong.embedding_layer, tf.zeros((4, 7, 5)), only=src_ids):
-    ...     logits = luong([src_ids, tf.constant(dec, tf.int32)])
+    ...     ids_out = luong([src_ids], seq_length=5, sos=1)               # greedy decoding from zero vectors
     """
     hits = []
     replacement = _replacement(layer, tf.convert_to_tensor(emb), getattr(layer, attr), only, hits)

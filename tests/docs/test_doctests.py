@@ -74,6 +74,8 @@ def make_namespace(folder):
     store = explainer.explain_dataset(X_test, os.path.join(folder, "shared.zarr"), methods=["gradient", "gradcam"],
                                       labels=y_test, progress=False)
     siamese = _two_input_model()
+    fasttext = tiny_token_model("fasttext", seed=0)
+    fasttext.eval()  # called directly in examples (TL's static models need a mode)
     keras_lstm = tf.keras.Sequential([tf.keras.Input((28, 28)), tf.keras.layers.LSTM(8), tf.keras.layers.Dense(10)])
     return {"tlxp": tlxp, "np": np, "tf": tf, "tl": tl, "os": os, "model": model, "cnn": model, "mlp": mlp,
             "x": x, "X_test": X_test, "x_test": X_test, "y_test": y_test, "X_train": X_train,
@@ -82,7 +84,7 @@ def make_namespace(folder):
             "siamese": siamese, "xa": x, "xb": x[::-1].copy(), "ModelExplainer": tlxp.ModelExplainer,
             "ModelAdapter": tlxp.ModelAdapter, "as_adapter": tlxp.as_adapter, "explain": tlxp.explain,
             "vit": tlxp.models.attention_mnist(seed=0), "d": tlxp.diagnose(model, X_test, y_test),
-            "fasttext": tiny_token_model("fasttext", seed=0), "ids": rng.integers(1, 30, (4, 10)),
+            "fasttext": fasttext, "ids": rng.integers(1, 30, (4, 10)),
             "words": ["<pad>"] + ["w%d" % i for i in range(1, 30)], "lstm": keras_lstm, "x_rows": X_test[..., 0],
             "luong": tiny_luong("general", seed=0), "src": rng.integers(2, 9, (4, 7)),
             "dec": rng.integers(2, 9, (4, 5))}
@@ -122,7 +124,7 @@ def test_docstring_examples_run(name, namespace, tmp_path, monkeypatch):
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(checker=Checker(), optionflags=_OPTIONS)
     failures = []
-    methods = set(tlxp.available_methods())
+    methods, metrics = set(tlxp.available_methods()), set(tlxp.metrics.registry.METRICS)
     try:
         for test in finder.find(module, module=module, globs=dict(namespace, **vars(module))):
             if test.examples:
@@ -134,4 +136,6 @@ def test_docstring_examples_run(name, namespace, tmp_path, monkeypatch):
         np.set_printoptions(**printing)
         for name in set(tlxp.available_methods()) - methods:  # an example's own method must not reach other tests
             tlxp.unregister_method(name)
+        for name in set(tlxp.metrics.registry.METRICS) - metrics:  # nor its own metric
+            del tlxp.metrics.registry.METRICS[name]
     assert runner.failures == 0, "".join(failures)
