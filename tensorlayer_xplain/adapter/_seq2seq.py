@@ -303,8 +303,6 @@ class Seq2seqAdapter(ModelAdapter):
         return self.compiled((name, src_len, dec_len), fn, extra_dtypes=specs)
 
     def _run(self, name, fn, src, dec, *extra, extra_specs=(), batch_size=None):
-        src, dec = (np.asarray(ids).astype(np.int32) if np.asarray(ids).dtype.kind in "iu" else ids
-                    for ids in (src, dec))  # numpy's int64 ids: the compiled step takes int32
         step = self._step(name, fn, src.shape[1], dec.shape[1], extra_specs)
         with self.inference_mode():
             return self.map_batches(
@@ -314,6 +312,7 @@ class Seq2seqAdapter(ModelAdapter):
     # ------------------------------------------------------------------ public, batched
     def teacher_forced(self, src, dec, batch_size=None):
         """Teacher-forced logits (or probabilities) ``(N, T_out, V)`` as numpy, batched and compiled."""
+        src, dec = self.check_ids(src, "src"), self.check_ids(dec, "dec")
         return self._run("teacher_forced", self.teacher_forced_call, src, dec, batch_size=batch_size)[0]
 
     def alignments(self, src, dec, batch_size=None):
@@ -328,6 +327,7 @@ class Seq2seqAdapter(ModelAdapter):
         if not layers:
             raise ValueError("model: attention alignments need a Luong attention decoder (Decoder_Attention, as in "
                              "tl.models.Seq2seqLuongAttention); %s has none" % type(self.model).__name__)
+        src, dec = self.check_ids(src, "src"), self.check_ids(dec, "dec")
         n_steps = dec.shape[1]
 
         def step(s, d):
