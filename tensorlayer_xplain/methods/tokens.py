@@ -155,6 +155,38 @@ def _chunks(n_rows, per_row, batch_size):
     return [(s, min(n_rows, s + step)) for s in range(0, n_rows, step)]
 
 
+def noise_sigma(emb, noise_level):
+    """SmoothGrad's noise scale per sequence: ``noise_level * (max - min)`` of its embeddings ``(N, T, D)`` -> (N,)."""
+    flat = emb.reshape(len(emb), -1)
+    spread = flat.max(axis=1) - flat.min(axis=1)
+    return noise_level * np.where(spread > 0, spread, 1.0)
+
+
+def embedding_noise(rng, shape, sigma, pad):
+    """Gaussian noise ``(R, *shape)`` float32 with standard deviation ``sigma`` (R,) per row; 0 at padding (R, T)."""
+    noise = rng.standard_normal((len(sigma),) + tuple(shape)).astype(np.float32)
+    noise *= (sigma[:, None, None] * ~pad[..., None]).astype(np.float32)
+    return noise
+
+
+def background_ids(adapter, background, baseline_token, length):
+    """Expected gradients' background ids ``(M, length)``: ``background``, or the ``baseline_token`` sequence."""
+    if background is None:
+        return np.full((1, length), adapter.check_token("baseline_token", baseline_token), np.int32)
+    back, _ = adapter.prepare(background, name="background")
+    if back.shape[1] != length:
+        raise ValueError("background: expected token ids (M, %d) like the inputs, got shape %s"
+                         % (length, back.shape))
+    return back
+
+
+def path_draws(rng, n_rows, n_background):
+    """Expected gradients' draws for ``n_rows`` samples: a background row each and a path point ``a ~ U(0, 1)``."""
+    picks = rng.integers(0, n_background, n_rows)
+    alpha = rng.uniform(0.0, 1.0, n_rows).astype(np.float32)[:, None, None]
+    return picks, alpha
+
+
 def smoothgrad(adapter, inputs, targets, n_samples=32, noise_level=0.15, absolute=True, seed=0,
                sequence_length=None, batch_size=None):
     """SmoothGrad in embedding space: per-token gradients averaged over Gaussian noise on the embeddings.
@@ -169,14 +201,12 @@ def smoothgrad(adapter, inputs, targets, n_samples=32, noise_level=0.15, absolut
     pad = _padding(adapter, ids, sequence_length)
     emb = adapter.embed(ids)
     t = _targets(adapter, ids, targets)
-    spread = emb.reshape(len(ids), -1).max(axis=1) - emb.reshape(len(ids), -1).min(axis=1)
-    sigma = noise_level * np.where(spread > 0, spread, 1.0)
+    sigma = noise_sigma(emb, noise_level)
     out = np.zeros(ids.shape, np.float64)
     for start, stop in _chunks(len(ids), n_samples, adapter.batch_rows(batch_size, backward=True)):
         rng = np.random.default_rng(None if seed is None else [seed, start])
         rows = np.repeat(np.arange(start, stop), n_samples)
-        noise = rng.standard_normal((len(rows),) + emb.shape[1:]).astype(np.float32)
-        noise *= (sigma[rows, None, None] * ~pad[rows][..., None]).astype(np.float32)
+        noise = embedding_noise(rng, emb.shape[1:], sigma[rows], pad[rows])
         grads = adapter.embedding_gradients(ids[rows], emb[rows] + noise, t[rows], batch_size)
         per = _per_token(grads, pad[rows])
         per = np.abs(per) if absolute else per
@@ -197,21 +227,14 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
     seed = seed_value("seed", seed)
     ids = np.asarray(inputs, np.int32)
     pad = _padding(adapter, ids, sequence_length)
-    if background is None:
-        back = np.full((1, ids.shape[1]), adapter.check_token("baseline_token", baseline_token), np.int32)
-    else:
-        back, _ = adapter.prepare(background, name="background")
-        if back.shape[1] != ids.shape[1]:
-            raise ValueError("background: expected token ids (M, %d) like the inputs, got shape %s"
-                             % (ids.shape[1], back.shape))
+    back = background_ids(adapter, background, baseline_token, ids.shape[1])
     emb = adapter.embed(ids)
     t = _targets(adapter, ids, targets)
     rng = np.random.default_rng(seed)
     out = np.zeros(ids.shape, np.float64)
     for start, stop in _chunks(len(ids), n_samples, adapter.batch_rows(batch_size, backward=True)):
         rows = np.repeat(np.arange(start, stop), n_samples)
-        picks = rng.integers(0, len(back), len(rows))
-        alpha = rng.uniform(0.0, 1.0, len(rows)).astype(np.float32)[:, None, None]
+        picks, alpha = path_draws(rng, len(rows), len(back))
         base = adapter.embed(np.where(pad[rows], ids[rows], back[picks]))
         grads = adapter.embedding_gradients(ids[rows], base + alpha * (emb[rows] - base), t[rows], batch_size)
         per = _per_token((emb[rows] - base) * grads, pad[rows])
@@ -273,24 +296,49 @@ def _label(target):
     return 0 if callable(target) else int(target)
 
 
-def _text_classifier(adapter, row, positions, target, batch_size):
-    """lime's classifier_fn: texts of space-separated ids (the non-pad positions) -> scores (B, K)."""
+def _text_classifier(row, positions, scores_fn):
+    """lime's classifier_fn: texts of space-separated ids (the non-pad positions) -> ``scores_fn(ids)`` (B, K)."""
 
     def classifier_fn(texts):
         tokens = np.array([[int(w) for w in text.split()] for text in texts], np.int32)
         batch = np.repeat(row[None], len(texts), axis=0)
         batch[:, positions] = tokens
-        scores = adapter.predict(batch, batch_size)
-        if callable(target):
-            return np.asarray(target(tf.constant(scores)), np.float64).reshape(-1, 1)
-        return scores.astype(np.float64)
+        return np.asarray(scores_fn(batch), np.float64).reshape(len(texts), -1)
 
     return classifier_fn
+
+
+def _predicted_scores(adapter, target, batch_size):
+    """``ids (B, T) -> scores (B, K)`` of a token model (the callable target's one column)."""
+
+    def scores_fn(batch):
+        scores = adapter.predict(batch, batch_size)
+        return np.asarray(target(tf.constant(scores))) if callable(target) else scores
+
+    return scores_fn
 
 
 def ids_as_text(ids):
     """A sequence of ids written as space-separated words (what ``lime_text`` reads)."""
     return " ".join(str(int(i)) for i in ids)
+
+
+def lime_text(row, positions, scores_fn, labels, num_samples, num_features, mask_token, kernel_width,
+              feature_selection, seed):
+    """``lime.lime_text.LimeTextExplainer`` on the ids ``row[positions]`` written as words, for every label at once.
+
+    ``bow=False`` (each position is a feature), ``mask_string`` the ``mask_token``
+    id; lime draws one sample set and fits each of ``labels`` (columns of
+    ``scores_fn(ids) -> (B, K)``) on it. Returns lime's explanation.
+    """
+    from lime.lime_text import LimeTextExplainer
+
+    explainer = LimeTextExplainer(kernel_width=kernel_width, bow=False, mask_string=str(mask_token),
+                                  split_expression=r"\s+", feature_selection=feature_selection, random_state=seed)
+    with small_blas():
+        return explainer.explain_instance(
+            ids_as_text(row[positions]), _text_classifier(row, positions, scores_fn), labels=tuple(labels),
+            num_features=len(positions) if num_features is None else num_features, num_samples=num_samples)
 
 
 def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_token=0, kernel_width=25.0,
@@ -301,8 +349,6 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
     ``mask_token`` id, so lime's own sampling, kernel and ridge regression run
     unchanged; its texts are turned back into ids for the model (padding kept).
     """
-    from lime.lime_text import LimeTextExplainer
-
     num_samples = positive_int("num_samples", num_samples)
     num_features = None if num_features is None else positive_int("num_features", num_features)
     mask_token = adapter.check_token("mask_token", mask_token)
@@ -320,14 +366,8 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
             scores_r2.append(np.nan)
             continue
         target = targets if callable(targets) else int(targets[i])
-        explainer = LimeTextExplainer(kernel_width=kernel_width, bow=False, mask_string=str(mask_token),
-                                      split_expression=r"\s+", feature_selection=feature_selection,
-                                      random_state=seed)
-        with small_blas():
-            exp = explainer.explain_instance(
-                ids_as_text(row[positions]), _text_classifier(adapter, row, positions, target, batch_size),
-                labels=(_label(target),), num_features=len(positions) if num_features is None else num_features,
-                num_samples=num_samples)
+        exp = lime_text(row, positions, _predicted_scores(adapter, target, batch_size), (_label(target),),
+                        num_samples, num_features, mask_token, kernel_width, feature_selection, seed)
         for feature, weight in exp.local_exp[_label(target)]:
             out[i, positions[feature]] = weight
         raw.append(exp)
@@ -335,14 +375,59 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
     return out, {"signed": True, "lime_explanations": raw, "score": np.array(scores_r2)}
 
 
-def _binary_model(adapter, row, positions, mask_token, target, batch_size):
-    """``f(z)`` for shap: z (B, M) in {0, 1} keeps (1) or masks (0) the non-pad positions -> selected score."""
+def binary_model(row, positions, mask_token, scores_fn):
+    """``f(z)`` for shap: z (B, M) in {0, 1} keeps (1) or masks (0) ``row[positions]`` -> ``scores_fn(ids)``."""
 
     def f(z):
-        keep = np.asarray(z) > 0.5
-        return selected_scores(adapter, _masked(row, keep, positions, mask_token), target, batch_size)
+        return scores_fn(_masked(row, np.asarray(z) > 0.5, positions, mask_token))
 
     return f
+
+
+def _selected(adapter, target, batch_size):
+    """``ids (B, T) -> (B,)``: a token model's score of ``target`` (a class or a callable)."""
+    return lambda batch: selected_scores(adapter, batch, target, batch_size)
+
+
+def _columns(values, m):
+    """shap's values for one input (any of its layouts) as ``(M, K)``: one column per output."""
+    return np.asarray(values, np.float64).reshape(m, -1)
+
+
+def kernel_shap(f, m, nsamples, l1_reg, seed):
+    """``shap.KernelExplainer`` on ``f`` over ``m`` keep/mask switches from the all-masked background.
+
+    ``f(z (B, m)) -> (B,)`` or ``(B, K)``: one sample set explains every output.
+    Returns the values ``(m, K)`` and the expected values ``(K,)``.
+    """
+    from .shap._common import import_shap
+
+    shap = import_shap()
+    with global_numpy_seed(seed), small_blas():
+        explainer = shap.KernelExplainer(f, np.zeros((1, m)))
+        values = explainer.shap_values(np.ones((1, m)), nsamples=nsamples, l1_reg=l1_reg, silent=True)
+    if isinstance(values, list):  # one array per output
+        values = np.stack([np.asarray(v).reshape(m) for v in values], axis=-1)
+    return _columns(values, m), np.ravel(np.asarray(explainer.expected_value, np.float64))
+
+
+def partition_shap(f, m, max_evals, seed):
+    """``shap.PartitionExplainer`` on ``f`` over ``m`` adjacent switches (:func:`_sequential_tree`).
+
+    ``f(z (B, m)) -> (B,)`` or ``(B, K)``: one traversal explains every output.
+    One switch alone is exact (``f(1) - f(0)``). Returns the values ``(m, K)`` and
+    the base values ``(K,)``.
+    """
+    from .shap._common import import_shap
+
+    if m == 1:
+        full, empty = (np.asarray(f(np.full((1, 1), v)), np.float64).reshape(-1) for v in (1, 0))
+        return (full - empty)[None], empty
+    shap = import_shap()
+    masker = shap.maskers.Partition(np.zeros((1, m)), clustering=_sequential_tree(m))
+    with global_numpy_seed(seed), small_blas():
+        explanation = shap.PartitionExplainer(f, masker)(np.ones((1, m)), max_evals=max_evals, silent=True)
+    return _columns(explanation.values, m), np.ravel(np.asarray(explanation.base_values, np.float64))
 
 
 def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=False, sequence_length=None,
@@ -352,9 +437,6 @@ def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=
     The background is the all-masked sequence (every non-pad token ``mask_token``),
     so ``sum(attr) + expected_value = f(x)`` (additivity, in ``meta``).
     """
-    from .shap._common import import_shap
-
-    shap = import_shap()
     mask_token = adapter.check_token("mask_token", mask_token)
     seed = seed_value("seed", seed)
     ids = np.asarray(inputs, np.int32)
@@ -366,13 +448,10 @@ def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=
         if not len(positions):
             continue
         target = targets if callable(targets) else int(targets[i])
-        f = _binary_model(adapter, row, positions, mask_token, target, batch_size)
-        with global_numpy_seed(seed), small_blas():
-            explainer = shap.KernelExplainer(f, np.zeros((1, len(positions))))
-            values = explainer.shap_values(np.ones((1, len(positions))), nsamples=nsamples, l1_reg=l1_reg,
-                                           silent=True)
-        out[i, positions] = np.asarray(values).reshape(-1)
-        expected[i] = float(np.ravel(explainer.expected_value)[0])
+        f = binary_model(row, positions, mask_token, _selected(adapter, target, batch_size))
+        values, base = kernel_shap(f, len(positions), nsamples, l1_reg, seed)
+        out[i, positions] = values[:, 0]
+        expected[i] = base[0]
     return out, {"signed": True, "expected_value": expected}
 
 
@@ -400,9 +479,6 @@ def shap_partition(adapter, inputs, targets, max_evals=500, mask_token=0, sequen
     As shap's text masker does, coalitions are contiguous spans; masked tokens are
     ``mask_token``. One token alone is returned exactly (no tree needed).
     """
-    from .shap._common import import_shap
-
-    shap = import_shap()
     max_evals = positive_int("max_evals", max_evals)
     mask_token = adapter.check_token("mask_token", mask_token)
     seed = seed_value("seed", seed)
@@ -411,18 +487,11 @@ def shap_partition(adapter, inputs, targets, max_evals=500, mask_token=0, sequen
     out = np.zeros(ids.shape, np.float32)
     for i, row in enumerate(ids):
         positions = np.flatnonzero(~pad[i])
-        target = targets if callable(targets) else int(targets[i])
-        f = _binary_model(adapter, row, positions, mask_token, target, batch_size)
-        if len(positions) == 1:
-            out[i, positions] = f(np.ones((1, 1)))[0] - f(np.zeros((1, 1)))[0]
-            continue
         if not len(positions):
             continue
-        masker = shap.maskers.Partition(np.zeros((1, len(positions))), clustering=_sequential_tree(len(positions)))
-        with global_numpy_seed(seed), small_blas():
-            explanation = shap.PartitionExplainer(f, masker)(np.ones((1, len(positions))), max_evals=max_evals,
-                                                             silent=True)
-        out[i, positions] = np.asarray(explanation.values).reshape(-1)
+        target = targets if callable(targets) else int(targets[i])
+        f = binary_model(row, positions, mask_token, _selected(adapter, target, batch_size))
+        out[i, positions] = partition_shap(f, len(positions), max_evals, seed)[0][:, 0]
     return out, {"signed": True}
 
 
