@@ -29,6 +29,20 @@ Methods (names and aliases as in the registry):
     The Luong alignment (``Seq2seqLuongAttention``): the softmax over source
     positions that the decoder computes at each step, recorded from
     ``Decoder_Attention.score``; rows sum to 1; class-agnostic.
+``smoothgrad``, ``shap`` (expected gradients)
+    In embedding space with the token models' rules and parameters: gradients at
+    noisy source embeddings (``noise_level`` times each sequence's embedding range;
+    ``absolute`` per sample, as for tokens), or at random points on the lines from
+    ``background`` ids' embeddings (default the ``baseline_token`` sequence);
+    ``n_samples`` per sequence, all of them rows of the compiled source gradients.
+    ``shap`` reports its additivity per position: ``meta['additivity_gap']``
+    ``(N, T_out)`` = sum over the source + ``expected_value`` - ``model_output``.
+``lime``, ``shap_kernel``, ``shap_partition``
+    On source tokens replaced by ``mask_token``: one sample set per source sequence,
+    scored at every output position at once; ``lime.lime_text.LimeTextExplainer``
+    fits each position on it, shap's Kernel and Partition explainers explain all
+    positions of a multi-output function; seeded (``seed``). The SHAP versions are
+    exactly additive per position (``meta['additivity_gap']``).
 
 Source padding (``pad_id``, default 0) gets zero attribution and is never perturbed.
 
@@ -54,13 +68,14 @@ from ..adapter._reuse import seq2seq_adapter
 from ..adapter._seq2seq import is_seq2seq_model
 from ..explanation import Explanation
 from .integrated_gradients import _completeness, trapezoid_alphas
-from .registry import method_info
+from .registry import _parameters_of, check_ranges, method_info
+from .seq2seq_sampling import SAMPLED_METHODS, explain_sampled, sampling_cost, token_or_pad
 
 __all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_PARAMETERS", "SEQ2SEQ_SIGNATURES",
            "seq2seq_skip_reason", "seq2seq_cost", "is_seq2seq_model"]
 
 #: Methods that explain a seq2seq model (registry names).
-SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion", "attention")
+SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion", "attention") + SAMPLED_METHODS
 
 #: Keyword arguments that route :func:`tensorlayer_xplain.explain` to :func:`explain_seq2seq`.
 SEQ2SEQ_PARAMETERS = ("decoder_inputs", "sos", "seq_length")
@@ -90,10 +105,32 @@ def _attention(adapter, inputs, targets, batch_size=None):
     """The Luong alignment recorded from ``Decoder_Attention.score``."""
 
 
+def _smoothgrad(adapter, inputs, targets, n_samples=32, noise_level=0.15, absolute=True, seed=0, batch_size=None):
+    """Gradients at noisy source embeddings (``noise_level`` x each sequence's embedding range), averaged."""
+
+
+def _shap(adapter, inputs, targets, background=None, n_samples=64, baseline_token=None, seed=0, batch_size=None):
+    """Expected gradients from the embeddings of ``background`` ids (default the ``baseline_token`` sequence)."""
+
+
+def _lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_token=None, kernel_width=25.0,
+          feature_selection="auto", seed=0, batch_size=None):
+    """``LimeTextExplainer`` on the source tokens, every output position fitted on one sample set."""
+
+
+def _shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=None, l1_reg=False, seed=0, batch_size=None):
+    """``shap.KernelExplainer`` over keep/mask switches of the source tokens, every position at once."""
+
+
+def _shap_partition(adapter, inputs, targets, max_evals=500, mask_token=None, seed=0, batch_size=None):
+    """``shap.PartitionExplainer`` over a tree of adjacent source tokens, every position at once."""
+
+
 #: name -> a function whose signature declares the method's parameters on a seq2seq model.
 SEQ2SEQ_SIGNATURES = {"gradient": _gradient, "gradient_x_input": _gradient_x_input,
                       "integrated_gradients": _integrated_gradients, "occlusion": _occlusion,
-                      "attention": _attention}
+                      "attention": _attention, "smoothgrad": _smoothgrad, "shap": _shap, "lime": _lime,
+                      "shap_kernel": _shap_kernel, "shap_partition": _shap_partition}
 _METHOD_PARAMETERS = {name: tuple(p for p in inspect.signature(fn).parameters
                                   if p not in ("adapter", "inputs", "targets", "batch_size"))
                       for name, fn in SEQ2SEQ_SIGNATURES.items()}
@@ -116,13 +153,14 @@ def seq2seq_skip_reason(adapter, name):
     return None
 
 
-def seq2seq_cost(name, adapter, n, steps=64, **_):
+def seq2seq_cost(name, adapter, n, steps=64, **params):
     """``(forward, backward)`` rows through the model for ``n`` source sequences (teacher-forced passes).
 
     One row is one source sequence with all its output positions; the per-position
     gradient methods take one row per output position (``T_out``: the adapter's
-    ``seq_length`` or output length, else the last one seen; 1 when unknown) and
-    occlusion one per source token (``T_src``: the last length seen, else 1).
+    ``seq_length`` or output length, else the last one seen; 1 when unknown; times
+    ``n_samples`` for smoothgrad and shap), occlusion one per source token (``T_src``:
+    the last length seen, else 1), LIME and SHAP one per sample.
     """
     t_src, t_out = adapter._lengths or (1, None)
     t_out = t_out or adapter.seq_length or adapter.fixed_output_length or 1
@@ -133,6 +171,9 @@ def seq2seq_cost(name, adapter, n, steps=64, **_):
         return decode + n * t_out * (int(steps) + 1), n * t_out * (int(steps) + 1)
     if name == "occlusion":
         return decode + n * (int(t_src) + 1), 0
+    if name in SAMPLED_METHODS:
+        forward, backward = sampling_cost(name, n, int(t_src), t_out, **params)
+        return decode + n + forward, backward  # + the teacher-forced pass of the sources themselves
     return decode + n, 0
 
 
@@ -257,9 +298,7 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
     steps = int(steps)
     if not 1 <= steps <= _MAX_STEPS:
         raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
-    base_id = adapter.pad_id if baseline_token is None else adapter.check_token("baseline_token", baseline_token)
-    if base_id is None:
-        raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
+    base_id = token_or_pad(adapter, "baseline_token", baseline_token)
     base = adapter.embed(np.full(src.shape, base_id, np.int32))
     alphas, weights = trapezoid_alphas(steps)
     total, ends = adapter.source_gradients(src, dec, emb, targets, batch_size, alphas=alphas, weights=weights,
@@ -275,9 +314,7 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
 
 
 def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):
-    mask_id = adapter.pad_id if mask_token is None else adapter.check_token("mask_token", mask_token)
-    if mask_id is None:
-        raise ValueError("mask_token: the adapter has no pad id; give mask_token=")
+    mask_id = token_or_pad(adapter, "mask_token", mask_token)
     n, t_src = src.shape
     t_out = targets.shape[1]
     pad = adapter.padding(src)
@@ -341,7 +378,8 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         inside each call).
     **params
         ``steps`` (default 64, as for images) and ``baseline_token`` for integrated gradients;
-        ``mask_token`` for occlusion.
+        ``mask_token`` for occlusion; the parameters of the token models' ``smoothgrad``,
+        ``shap``, ``lime``, ``shap_kernel`` and ``shap_partition`` (``SEQ2SEQ_SIGNATURES``).
 
     Returns
     -------
@@ -361,6 +399,7 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
     """
     name = _resolve_method(method)
     _check_params(name, params)
+    check_ranges(name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     decoder = None
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                    or batch_size < 1):
@@ -401,6 +440,10 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         resolved = _targets(adapter, targets, logits)
         if name == "occlusion":
             attributions, extra = _occlusion(adapter, src, dec, resolved, logits, batch_size, **params)
+        elif name in SAMPLED_METHODS:
+            full = {k: v for k, v in _parameters_of(SEQ2SEQ_SIGNATURES[name]).items() if k != "batch_size"}
+            attributions, extra = explain_sampled(adapter, name, src, dec, resolved, logits, dict(full, **params),
+                                                  batch_size)
         else:
             attributions, extra = _gradient_family(adapter, name, src, dec, resolved, batch_size, **params)
         attributions = np.where(adapter.padding(src)[:, None, :], 0.0, attributions)
@@ -413,7 +456,8 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         meta["decoding_consistent"] = bool((np.argmax(logits, -1) == meta["outputs"]).all())
     total = time.perf_counter() - start
     signed = name != "attention"
-    meta.update({"signed": signed, "family": method_info(name).family})
+    meta.setdefault("signed", signed)  # smoothgrad says whether its samples were made absolute
+    meta["family"] = method_info(name).family
     return Seq2seqExplanation(name, attributions.astype(np.float32), src, dec, resolved, logits,
                               params=dict(params, pad_id=adapter.pad_id),
                               timings={"total": total, "per_sample": total / len(src)}, meta=meta,
