@@ -43,3 +43,15 @@ def test_each_kind_is_read_by_its_own_class(tmp_path):
     with pytest.raises(ValueError, match="holds a saved Explanation; read it with Explanation.load"):
         Seq2seqExplanation.load(image_path)
     assert tlxp.Explanation.load(image_path).attributions.shape == (1, 4, 4)
+
+
+def test_figure_draws_the_decoder_inputs_beside_the_source(tmp_path):
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    with_decoder, without = _explanation(True), _explanation(False)
+    tlxp.seq2seq_visualization(with_decoder, name=str(tmp_path / "both.png"), n=2)
+    tlxp.seq2seq_visualization(without, name=str(tmp_path / "source.png"), n=2)
+    assert not plt.get_fignums()
+    both, source = (matplotlib.image.imread(str(tmp_path / f)) for f in ("both.png", "source.png"))
+    assert both.shape[0] == source.shape[0] and both.shape[1] > 1.5 * source.shape[1]  # a second panel per row
