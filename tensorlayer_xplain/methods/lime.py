@@ -63,6 +63,13 @@ class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
 #: lime's ``feature_selection`` choices.
 FEATURE_SELECTIONS = ("auto", "none", "forward_selection", "highest_weights", "lasso_path")
 
+
+def check_feature_selection(value):
+    """``value`` when it is one of lime's ``feature_selection`` choices, else ``ValueError`` naming it."""
+    if not isinstance(value, str) or value not in FEATURE_SELECTIONS:
+        raise ValueError("feature_selection: expected one of %s, got %.80r" % (", ".join(FEATURE_SELECTIONS), value))
+    return value
+
 def restart_stream(explainer, seed):
     """Reseed a ``lime`` explainer's random stream so that each input starts from ``seed``.
 
@@ -208,9 +215,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     seed = seed_value("seed", seed)
     hide = _hide_value(hide_color, channels)
     images = adapter.to_image(inputs)
-    if not isinstance(feature_selection, str) or feature_selection not in FEATURE_SELECTIONS:
-        raise ValueError("feature_selection: expected one of %s, got %.80r"
-                         % (", ".join(FEATURE_SELECTIONS), feature_selection))
+    feature_selection = check_feature_selection(feature_selection)
     if num_features is None and feature_selection == "auto":
         feature_selection = "none"  # every superpixel is kept: selecting them first would only cost a second fit
     explainer = BatchedLimeImageExplainer(kernel_width=kernel_width, feature_selection=feature_selection,
