@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import RequestError
 
-__all__ = ["split_options", "respond", "predict", "declared_rows", "is_text",
+__all__ = ["split_options", "respond", "predict", "declared_rows", "is_text", "check_cost", "output_length",
            "MAX_SOURCE_TOKENS", "MAX_OUTPUT_TOKENS"]
 
 #: Request ``params`` keys that configure the decoding rather than the method.
@@ -82,6 +82,33 @@ def split_options(params, text_ids=None):
                                % (MAX_OUTPUT_TOKENS, arr.shape[-1]))
         options["decoder_inputs"] = arr
     return method_params, options
+
+
+def output_length(adapter, options):
+    """``T_out`` of a request: its ``decoder_inputs``' width, its ``seq_length``, else the adapter's (None: unknown)."""
+    dec = options.get("decoder_inputs")
+    if dec is not None and np.ndim(dec):
+        return int(np.shape(dec)[-1])
+    return options.get("seq_length") or adapter.seq_length or adapter.fixed_output_length
+
+
+def check_cost(explainer, name, params, x, options, max_cost):
+    """The request's :class:`~tensorlayer_xplain.methods.costs.Cost` with its own source and output lengths.
+
+    ``ValueError`` (422) over the explainer's or the service's budget.
+    """
+    from ..methods.costs import Cost, check_budget
+    from ..methods.registry import _parameters_of
+    from ..methods.seq2seq import SEQ2SEQ_SIGNATURES, seq2seq_cost
+
+    full = dict(_parameters_of(SEQ2SEQ_SIGNATURES[name]), **params)
+    forward, backward = seq2seq_cost(name, explainer.adapter, len(x), t_src=int(x.shape[1]),
+                                     t_out=output_length(explainer.adapter, options),
+                                     greedy=options.get("decoder_inputs") is None, **full)
+    cost = Cost(name, len(x), int(forward), int(backward), int(forward) + int(backward))
+    for limit in (explainer.max_cost, max_cost):
+        check_budget(cost, limit, params)
+    return cost
 
 
 def declared_rows(inputs):

@@ -388,13 +388,13 @@ class ExplainService:
             elif targets is not None:
                 targets = self.adapter.resolve_targets(targets, len(x)).astype(np.int64)  # shape and class range
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets
+            if self.seq2seq:  # again with this request's own source and output lengths
+                cost = _seq2seq.check_cost(self.explainer, name, full, x, options, self.max_cost)
         return {"name": name, "params": full, "x": x, "targets": targets, "cost": cost, "options": options}
 
     def _pad_targets(self, targets, options):
         """Text targets padded (with the pad id) to the decoding's length when it is known and longer."""
-        dec = options.get("decoder_inputs")
-        length = (np.shape(dec)[-1] if dec is not None and np.ndim(dec) else None) or options.get("seq_length") \
-            or self.adapter.seq_length or self.adapter.fixed_output_length
+        length = _seq2seq.output_length(self.adapter, options)
         if length is None or length <= targets.shape[1] or self.adapter.pad_id is None:
             return targets
         extra = np.full((len(targets), int(length) - targets.shape[1]), self.adapter.pad_id, targets.dtype)

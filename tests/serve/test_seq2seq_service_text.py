@@ -170,3 +170,17 @@ def test_token_model_text_count_is_checked_before_encoding():
     with TestClient(create_app(image, batch_window=None)) as c:
         response = c.post("/explain", json={"text": "w2"})
         assert response.status_code == 422 and response.json()["detail"].startswith("text: this server takes 'inputs'")
+
+
+def test_the_budget_counts_the_request_own_lengths(luong):
+    """A long teacher-forcing sequence is costed at its own length (not the last length the adapter saw)."""
+    explainer = tlxp.ModelExplainer(luong, methods=["gradient", "occlusion"], sos=SOS, seq_length=3, vocab=VOCAB)
+    with TestClient(create_app(explainer, batch_window=None, max_cost=250)) as c:
+        long_dec = {"inputs": SRC, "method": "gradient", "params": {"decoder_inputs": [[1] * 200] * 2}}
+        response = c.post("/explain", json=long_dec)
+        assert response.status_code == 422, response.json()
+        # 2 sources x 200 output positions, one forward and one backward row each
+        assert "costs 800 model passes (400 forward + 400 backward)" in response.json()["detail"]
+        long_src = c.post("/explain", json={"text": " ".join(["a"] * 300), "method": "occlusion"})
+        assert long_src.status_code == 422 and "max_cost: occlusion on 1 input(s)" in long_src.json()["detail"]
+        assert "costs 304 model passes" in long_src.json()["detail"]  # 3 decoded + 301 teacher-forced rows
