@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from ._engine.blackbox import global_numpy_seed, selected_scores, small_blas
 from ._engine.blocks import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
-from ._engine.checks import l1_reg_value, non_negative, positive_int, seed_value
+from ._engine.checks import check_feature_selection, l1_reg_value, non_negative, positive_int, seed_value
 from .integrated_gradients import _completeness, trapezoid_alphas
 
 __all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation", "token_cost"]
@@ -302,8 +302,6 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
     unchanged; its texts are turned back into ids for the model (padding kept).
     """
     from lime.lime_text import LimeTextExplainer
-
-    from .lime import check_feature_selection
 
     feature_selection = check_feature_selection(feature_selection)
     num_samples = positive_int("num_samples", num_samples)

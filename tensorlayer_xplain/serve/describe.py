@@ -11,9 +11,16 @@ are listed under ``skipped`` with the reason the declarations give.
 
 Examples
 --------
->>> info = describe_methods(service)                                  # doctest: +SKIP
+>>> from tensorlayer_xplain.serve import ExplainService
+>>> service = ExplainService(tlxp.ModelExplainer(fasttext, methods=['occlusion', 'gradcam']))
+>>> info = describe_methods(service)
 >>> info['model']['kind'], sorted(info['methods']['occlusion']['parameters'])
 ('tokens', ['batch_size', 'mask_token', 'sequence_length', 'stride', 'window'])
+>>> info['methods']['occlusion']['ranges']['mask_token']['description']
+'a token id in [0, 30)'
+>>> info['skipped']['gradcam']
+"'gradcam' does not apply to token ids (it needs images, spatial layers or float inputs); ..."
+>>> service.close()
 """
 import dataclasses
 

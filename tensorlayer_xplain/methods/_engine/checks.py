@@ -7,7 +7,11 @@ import numpy as np
 from ...adapter._common import needs_layers
 from .._ranges import check_seed
 
-__all__ = ["positive_int", "fraction", "non_negative", "seed_value", "window_pair", "needs_layers", "l1_reg_value"]
+__all__ = ["positive_int", "fraction", "non_negative", "seed_value", "window_pair", "needs_layers", "l1_reg_value",
+           "FEATURE_SELECTIONS", "check_feature_selection"]
+
+#: lime's ``feature_selection`` choices.
+FEATURE_SELECTIONS = ("auto", "none", "forward_selection", "highest_weights", "lasso_path")
 
 
 def _is_int(value):
@@ -76,3 +80,10 @@ def l1_reg_value(name, value):
         return value
     raise ValueError("%s: expected False, 'auto', 'aic', 'bic', 'num_features(k)' or a Lasso alpha in (0, 1e6], got "
                      "%.80r" % (name, value))
+
+
+def check_feature_selection(value):
+    """``value`` when it is one of lime's ``feature_selection`` choices, else ``ValueError`` naming it."""
+    if not isinstance(value, str) or value not in FEATURE_SELECTIONS:
+        raise ValueError("feature_selection: expected one of %s, got %.80r" % (", ".join(FEATURE_SELECTIONS), value))
+    return value
