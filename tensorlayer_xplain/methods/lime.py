@@ -319,9 +319,10 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
     """
     n_features = int(np.prod(adapter.input_shape))
     if training_data is None:
-        raise ValueError("training_data: method 'lime_tabular' needs the training set (an array (M, %d)) to learn "
+        raise ValueError("training_data: method 'lime_tabular' needs the training set (an array (M, %s)) to learn "
                          "feature statistics, got None; pass explain(..., training_data=X_train) or "
-                         "ModelExplainer(config={'lime_tabular': {'training_data': X_train}})" % n_features)
+                         "ModelExplainer(config={'lime_tabular': {'training_data': X_train}})"
+                         % ", ".join(str(int(d)) for d in adapter.input_shape))
     train, _ = adapter.prepare(training_data, name="training_data")
     train = train.reshape(len(train), n_features)
     feature_names = _tabular_names(feature_names, n_features, "feature_names",
