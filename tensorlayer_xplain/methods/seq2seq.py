@@ -116,17 +116,22 @@ def seq2seq_skip_reason(adapter, name):
     return None
 
 
-def seq2seq_cost(name, adapter, n, steps=64, **_):
+def seq2seq_cost(name, adapter, n, steps=64, t_src=None, t_out=None, greedy=None, **_):
     """``(forward, backward)`` rows through the model for ``n`` source sequences (teacher-forced passes).
 
     One row is one source sequence with all its output positions; the per-position
-    gradient methods take one row per output position (``T_out``: the adapter's
-    ``seq_length`` or output length, else the last one seen; 1 when unknown) and
-    occlusion one per source token (``T_src``: the last length seen, else 1).
+    gradient methods take one row per output position (``T_out``: ``t_out`` when the
+    caller knows it, else the last one seen, else the adapter's ``seq_length`` or output
+    length; 1 when unknown) and occlusion one per source token (``T_src``: ``t_src``,
+    else the last length seen, else 1). ``greedy``: whether a greedy decoding runs first
+    (None: when the adapter has a ``sos`` or ``seq_length``).
     """
-    t_src, t_out = adapter._lengths or (1, None)
-    t_out = t_out or adapter.seq_length or adapter.fixed_output_length or 1
-    decode = n * t_out if adapter.sos is not None or adapter.seq_length is not None else 0  # greedy decoding
+    last_src, last_out = adapter._lengths or (1, None)
+    t_src = t_src or last_src
+    t_out = t_out or last_out or adapter.seq_length or adapter.fixed_output_length or 1
+    if greedy is None:
+        greedy = adapter.sos is not None or adapter.seq_length is not None
+    decode = n * t_out if greedy else 0  # greedy decoding
     if name in ("gradient", "gradient_x_input"):
         return decode + n * t_out, n * t_out
     if name == "integrated_gradients":

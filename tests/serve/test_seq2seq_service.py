@@ -56,7 +56,7 @@ def test_errors_are_422(client):
     cases = [({"inputs": [[1.5, 2.0]]}, "expected integer token ids"),
              ({"inputs": [[99, 2]]}, "expected token ids in [0, 9)"),
              ({"inputs": SRC, "params": {"decoder_inputs": [[1, 2]]}}, "decoder_inputs: expected one row per source"),
-             ({"inputs": SRC, "params": {"decoder_inputs": "abc"}}, "params.decoder_inputs: expected a (nested) list"),
+             ({"inputs": SRC, "params": {"decoder_inputs": {"a": 1}}}, "params.decoder_inputs: expected a (nested)"),
              ({"inputs": SRC, "targets": [[1, 2]]}, "targets: expected token ids of shape (2, 4)"),
              ({"inputs": SRC, "params": {"window": 3}}, "unknown 'window'"),
              ({"inputs": SRC, "method": "occlusion", "params": {"mask_token": 77}}, "mask_token")]
