@@ -153,18 +153,23 @@ def seq2seq_skip_reason(adapter, name):
     return None
 
 
-def seq2seq_cost(name, adapter, n, steps=64, **params):
+def seq2seq_cost(name, adapter, n, steps=64, t_src=None, t_out=None, greedy=None, **params):
     """``(forward, backward)`` rows through the model for ``n`` source sequences (teacher-forced passes).
 
     One row is one source sequence with all its output positions; the per-position
-    gradient methods take one row per output position (``T_out``: the adapter's
-    ``seq_length`` or output length, else the last one seen; 1 when unknown; times
-    ``n_samples`` for smoothgrad and shap), occlusion one per source token (``T_src``:
-    the last length seen, else 1), LIME and SHAP one per sample.
+    gradient methods take one row per output position (``T_out``: ``t_out`` when the
+    caller knows it, else the last one seen, else the adapter's ``seq_length`` or output
+    length; 1 when unknown; times ``n_samples`` for smoothgrad and shap), occlusion one
+    per source token (``T_src``: ``t_src``, else the last length seen, else 1), LIME and
+    SHAP one per sample. ``greedy``: whether a greedy decoding runs first (None: when
+    the adapter has a ``sos`` or ``seq_length``).
     """
-    t_src, t_out = adapter._lengths or (1, None)
-    t_out = t_out or adapter.seq_length or adapter.fixed_output_length or 1
-    decode = n * t_out if adapter.sos is not None or adapter.seq_length is not None else 0  # greedy decoding
+    last_src, last_out = adapter._lengths or (1, None)
+    t_src = t_src or last_src
+    t_out = t_out or last_out or adapter.seq_length or adapter.fixed_output_length or 1
+    if greedy is None:
+        greedy = adapter.sos is not None or adapter.seq_length is not None
+    decode = n * t_out if greedy else 0  # greedy decoding
     if name in ("gradient", "gradient_x_input"):
         return decode + n * t_out, n * t_out
     if name == "integrated_gradients":
@@ -240,10 +245,13 @@ class Seq2seqExplanation(Explanation):
         """The source ids as one row each, ``(N, 1, T_src, 1)``."""
         return self.inputs.reshape(len(self), 1, -1, 1)
 
-    def save(self, path):
-        """Not supported yet for seq2seq explanations (raises ``TypeError``)."""
-        raise TypeError("Seq2seqExplanation.save: seq2seq explanations are not saved to .npz yet; save "
-                        "exp.attributions, exp.inputs and exp.decoder_inputs with numpy")
+    _saved_arrays = ("attributions", "inputs", "decoder_inputs", "targets", "predictions", "decoder_attributions")
+
+    @classmethod
+    def _from_saved(cls, header, fields, groups):
+        return cls(header["method"], fields["attributions"], fields["inputs"], fields["decoder_inputs"],
+                   fields["targets"], fields["predictions"], params=groups["params"], timings=header["timings"],
+                   meta=groups["meta"], decoder_attributions=fields["decoder_attributions"])
 
     def __repr__(self):
         return "Seq2seqExplanation(method=%r, n=%d, T_out=%d, T_src=%d)" % (

@@ -20,7 +20,7 @@ attributions ``(N, T_out, T_src)`` over the source tokens and a dict of extras.
 import numpy as np
 
 from ._engine.blocks import BLOCK_BYTES
-from ._engine.checks import non_negative, positive_int, seed_value
+from ._engine.checks import check_feature_selection, l1_reg_value, non_negative, positive_int, seed_value
 from ._engine.token_sampling import (
     background_ids,
     binary_model,
@@ -150,12 +150,15 @@ def _perturbation(adapter, name, src, dec, targets, logits, batch_size, seed, ma
     expected = np.zeros((n, t_out))
     raw = []
     if name == "lime":
+        feature_selection = check_feature_selection(feature_selection)
         num_samples = positive_int("num_samples", num_samples)
         num_features = None if num_features is None else positive_int("num_features", num_features)
         if num_features is None and feature_selection == "auto":
             feature_selection = "none"
     elif name == "shap_partition":
         max_evals = positive_int("max_evals", max_evals)
+    else:
+        l1_reg = l1_reg_value("l1_reg", l1_reg)
     for i in range(n):
         positions = np.flatnonzero(~pad[i])
         if not len(positions):
