@@ -324,3 +324,13 @@ def test_a_keras_encoder_decoder():
     smooth = tlxp.explain(model, src, "smoothgrad", decoder_inputs=dec, n_samples=4)
     assert smooth.shape == (2, 3, 4) and np.all(smooth.attributions[1, :, -1] == 0)
     assert np.all(smooth.attributions >= 0) and smooth.attributions.max() > 0  # |per sample|, averaged
+
+
+def test_saved_and_loaded(luong, data, tmp_path):
+    src, dec = data
+    for method in ("lime", "shap"):
+        exp = tlxp.explain(luong, src, method, decoder_inputs=dec, **FAST[method])
+        back = tlxp.Seq2seqExplanation.load(exp.save(str(tmp_path / ("%s.npz" % method))))
+        np.testing.assert_array_equal(back.attributions, exp.attributions)
+        key = "intercept" if method == "lime" else "additivity_gap"
+        np.testing.assert_allclose(back.meta[key], exp.meta[key])
