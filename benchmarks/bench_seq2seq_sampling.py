@@ -17,8 +17,8 @@ draw the same samples whatever the outputs, so they agree; partition SHAP's trav
 all outputs at once, so it differs within its ``max_evals`` budget).
 
 ``smoothgrad`` and ``shap`` (expected gradients, 16 samples each) are timed against
-``gradient`` on the same sequences: their samples are rows of one compiled gradient call, so
-the cost per sample is below one ``gradient`` call.
+``gradient`` on the same sequences (medians of 5 interleaved runs): their samples are rows of
+one compiled gradient call, so the cost per sample is below one ``gradient`` call.
 
 Run::
 
@@ -39,6 +39,7 @@ from benchmarks.timing import time_pairs
 
 SETTINGS = {"lime": {"num_samples": 1000}, "shap_kernel": {"nsamples": 500}, "shap_partition": {"max_evals": 500}}
 SAMPLES = 16
+REPEATS = 5
 
 
 def per_position(adapter, name, src, dec, targets, params, seed=0):
@@ -79,7 +80,7 @@ def per_position(adapter, name, src, dec, targets, params, seed=0):
             f = lambda z, score=score, masked=masked: score(masked(z))  # noqa: E731
             if name == "shap_kernel":
                 values = shap.KernelExplainer(f, np.zeros((1, m))).shap_values(
-                    np.ones((1, m)), nsamples=params["nsamples"], silent=True)
+                    np.ones((1, m)), nsamples=params["nsamples"], l1_reg=False, silent=True)
             else:
                 # adjacent tokens joined bottom-up (Ward on the positions), as the method's own tree does
                 tree = linkage(np.arange(m, dtype=np.float64)[:, None], method="ward")
@@ -116,12 +117,15 @@ def main(argv=None):
                                                  n_samples=SAMPLES))
            for name in ("smoothgrad", "shap")}
     run["gradient"] = lambda: tlxp.explain(adapter, src, "gradient", decoder_inputs=dec, targets=targets)
-    seconds = {}
-    for name, fn in run.items():
+    for fn in run.values():
         fn()  # warm-up: traces
-        start = time.perf_counter()
-        fn()
-        seconds[name] = time.perf_counter() - start
+    seconds = {name: [] for name in run}
+    for _ in range(REPEATS):  # interleaved
+        for name, fn in run.items():
+            start = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - start)
+    seconds = {name: float(np.median(times)) for name, times in seconds.items()}
     for name in ("smoothgrad", "shap"):
         print("%-16s %10.2f s for %d samples = %.1f gradient calls (%.2f per sample)"
               % (name, seconds[name], SAMPLES, seconds[name] / seconds["gradient"],

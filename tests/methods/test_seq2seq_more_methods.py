@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain.methods._engine.token_sampling import _sequential_tree
 
-from conftest import luong_logits, tiny_keras_seq2seq, tiny_luong
+from conftest import assert_luong_unchanged, luong_logits, luong_state, tiny_keras_seq2seq, tiny_luong
 
 pytestmark = pytest.mark.slow  # ~40 s: a compiled step per method and the first lime / shap imports
 
@@ -37,19 +37,6 @@ def data():
     src[0, -2:] = 0  # padding at the end of the first source
     dec = rng.randint(1, V, size=(3, T_OUT)).astype(np.int32)
     return src, dec
-
-
-def _state(model):
-    return ([w.numpy().copy() for w in model.all_weights], model.is_train,
-            [getattr(layer, "is_train", None) for layer in model.all_layers],
-            sorted(k for k in vars(model.dec_layer) if k in ("score", "forward")),
-            sorted(k for k in vars(model.embedding_layer) if k in ("forward", "call")))
-
-
-def _assert_unchanged(model, before):
-    after = _state(model)
-    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0]))
-    assert before[1:] == after[1:]
 
 
 def _scores(model, src, dec, targets):
@@ -256,7 +243,7 @@ def test_padding_gets_nothing_and_is_never_perturbed(method, luong, data):
 @pytest.mark.parametrize("method", METHODS)
 def test_seeded_runs_repeat_and_the_model_is_unchanged(method, luong, data):
     src, dec = data
-    before = _state(luong)
+    before = luong_state(luong)
     a = tlxp.explain(luong, src, method, decoder_inputs=dec, seed=7, **FAST[method])
     b = tlxp.explain(luong, src, method, decoder_inputs=dec, seed=7, **FAST[method])
     np.testing.assert_array_equal(a.attributions, b.attributions)
@@ -264,7 +251,7 @@ def test_seeded_runs_repeat_and_the_model_is_unchanged(method, luong, data):
     if method in ("smoothgrad", "shap", "lime"):
         c = tlxp.explain(luong, src, method, decoder_inputs=dec, seed=8, **FAST[method])
         assert not np.array_equal(a.attributions, c.attributions)
-    _assert_unchanged(luong, before)
+    assert_luong_unchanged(luong, before)
 
 
 @pytest.mark.parametrize("method, params, exc, message", [
@@ -284,10 +271,10 @@ def test_seeded_runs_repeat_and_the_model_is_unchanged(method, luong, data):
 ])
 def test_bad_parameters_name_themselves(method, params, exc, message, luong, data):
     src, dec = data
-    before = _state(luong)
+    before = luong_state(luong)
     with pytest.raises(exc, match=message):
         tlxp.explain(luong, src, method, decoder_inputs=dec, **params)
-    _assert_unchanged(luong, before)
+    assert_luong_unchanged(luong, before)
 
 
 def test_model_explainer_config_costs_and_greedy_decoding(luong, data):
