@@ -45,7 +45,14 @@ SAMPLED_METHODS = GRADIENT_SAMPLING + PERTURBATION
 
 
 def token_or_pad(adapter, name, value):
-    """The token id argument ``name`` (``mask_token``, ``baseline_token``), the pad id when None."""
+    """The token id argument ``name`` (``mask_token``, ``baseline_token``), the pad id when None.
+
+    Examples
+    --------
+    >>> adapter = tlxp.Seq2seqAdapter(luong)
+    >>> token_or_pad(adapter, 'mask_token', None), token_or_pad(adapter, 'mask_token', 3)
+    (0, 3)
+    """
     token = adapter.pad_id if value is None else adapter.check_token(name, value)
     if token is None:
         raise ValueError("%s: the adapter has no pad id; give %s=" % (name, name))
@@ -59,6 +66,13 @@ def position_scores(adapter, src, dec, tokens, batch_size=None):
     tokens. The logits ``(R, T_out, V)`` are taken in blocks of at most
     :data:`~tensorlayer_xplain.methods.engine.BLOCK_BYTES` and reduced to the selected
     scores at once.
+
+    Examples
+    --------
+    >>> adapter = tlxp.Seq2seqAdapter(luong)
+    >>> scores = position_scores(adapter, src, dec, np.zeros(dec.shape, np.int32))   # token 0 at every position
+    >>> scores.shape, bool(np.allclose(scores, adapter.teacher_forced(src, dec)[..., 0], atol=1e-6))
+    ((4, 5), True)
     """
     out = np.zeros(tokens.shape, np.float32)
     rows = max(1, BLOCK_BYTES // (4 * tokens.shape[1] * max(1, adapter.vocab_size)))
@@ -205,6 +219,20 @@ def explain_sampled(adapter, name, src, dec, targets, logits, params, batch_size
     params : dict
         All the method's parameters, defaults filled in (``SEQ2SEQ_SIGNATURES``).
     batch_size : int, optional
+
+    Returns
+    -------
+    attributions : ndarray (N, T_out, T_src)
+    meta : dict
+        ``expected_value``, ``model_output``, ``additivity_gap`` ``(N, T_out)`` and
+        ``max_additivity_gap`` for the SHAP methods; ``intercept`` ``(N, T_out)`` and
+        ``lime_explanations`` for LIME; ``signed``.
+
+    Examples
+    --------
+    >>> exp = tlxp.explain(luong, src, 'shap_kernel', decoder_inputs=dec)     # runs explain_sampled
+    >>> exp.shape, bool(exp.meta['max_additivity_gap'] < 1e-4)
+    ((4, 5, 7), True)
     """
     params = dict(params)
     seed = seed_value("seed", params.pop("seed"))
@@ -219,6 +247,11 @@ def sampling_cost(name, n, t_src, t_out, n_samples=None, background=None, num_sa
     """``(forward, backward)`` rows of a sampling method on ``n`` sequences (one row: a source x all positions).
 
     The gradient methods count one row per output position, as the other gradient methods do.
+
+    Examples
+    --------
+    >>> sampling_cost('lime', 2, 30, 10, num_samples=100), sampling_cost('smoothgrad', 2, 30, 10, n_samples=8)
+    ((200, 0), (160, 160))
     """
     if name in GRADIENT_SAMPLING:
         rows = n * t_out * int(n_samples)

@@ -17,7 +17,13 @@ __all__ = ["noise_sigma", "embedding_noise", "background_ids", "path_draws", "id
 
 
 def noise_sigma(emb, noise_level):
-    """SmoothGrad's noise scale per sequence: ``noise_level * (max - min)`` of its embeddings ``(N, T, D)`` -> (N,)."""
+    """SmoothGrad's noise scale per sequence: ``noise_level * (max - min)`` of its embeddings ``(N, T, D)`` -> (N,).
+
+    Examples
+    --------
+    >>> noise_sigma(np.array([[[0.0, 2.0]], [[1.0, 1.0]]]), 0.5).tolist()     # a flat sequence: range 1
+    [1.0, 0.5]
+    """
     flat = emb.reshape(len(emb), -1)
     spread = flat.max(axis=1) - flat.min(axis=1)
     return noise_level * np.where(spread > 0, spread, 1.0)
@@ -109,6 +115,12 @@ def kernel_shap(f, m, nsamples, l1_reg, seed):
 
     ``f(z (B, m)) -> (B,)`` or ``(B, K)``: one sample set explains every output.
     Returns the values ``(m, K)`` and the expected values ``(K,)``.
+
+    Examples
+    --------
+    >>> values, base = kernel_shap(lambda z: z @ np.array([[1.0, 0.0], [2.0, -1.0]]), 2, 'auto', False, 0)
+    >>> values.round(6).tolist(), base.tolist()                 # a linear game: its weights, from f(0) = 0
+    ([[1.0, 0.0], [2.0, -1.0]], [0.0, 0.0])
     """
     shap = import_shap()
     with global_numpy_seed(seed), small_blas():
@@ -125,6 +137,12 @@ def partition_shap(f, m, max_evals, seed):
     ``f(z (B, m)) -> (B,)`` or ``(B, K)``: one traversal explains every output.
     One switch alone is exact (``f(1) - f(0)``). Returns the values ``(m, K)`` and
     the base values ``(K,)``.
+
+    Examples
+    --------
+    >>> values, base = partition_shap(lambda z: z @ np.array([[1.0], [2.0], [3.0]]), 3, 100, 0)
+    >>> values.round(6).ravel().tolist(), base.tolist()
+    ([1.0, 2.0, 3.0], [0.0])
     """
     if m == 1:
         full, empty = (np.asarray(f(np.full((1, 1), v)), np.float64).reshape(-1) for v in (1, 0))
