@@ -104,6 +104,7 @@ def test_text_gives_the_attributions_of_the_same_ids(client, luong):
     assert body["attributions"] == by_ids.json()["attributions"]
     direct = tlxp.explain(luong, np.asarray(SRC), "gradient", sos=SOS, seq_length=4)
     np.testing.assert_allclose(body["attributions"], direct.attributions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(body["decoder_attributions"], direct.decoder_attributions, rtol=1e-5, atol=1e-6)
     assert body["output_words"] == [[VOCAB[i] for i in row] for row in direct.meta["outputs"]]
     # teacher forcing and the explained tokens as text too
     forced = client.post("/explain", json={"text": TEXT, "method": "occlusion", "targets": TARGET_TEXT,
