@@ -204,10 +204,13 @@ class Seq2seqExplanation(Explanation):
         """The source ids as one row each, ``(N, 1, T_src, 1)``."""
         return self.inputs.reshape(len(self), 1, -1, 1)
 
-    def save(self, path):
-        """Not supported yet for seq2seq explanations (raises ``TypeError``)."""
-        raise TypeError("Seq2seqExplanation.save: seq2seq explanations are not saved to .npz yet; save "
-                        "exp.attributions, exp.inputs and exp.decoder_inputs with numpy")
+    _saved_arrays = ("attributions", "inputs", "decoder_inputs", "targets", "predictions", "decoder_attributions")
+
+    @classmethod
+    def _from_saved(cls, header, fields, groups):
+        return cls(header["method"], fields["attributions"], fields["inputs"], fields["decoder_inputs"],
+                   fields["targets"], fields["predictions"], params=groups["params"], timings=header["timings"],
+                   meta=groups["meta"], decoder_attributions=fields["decoder_attributions"])
 
     def __repr__(self):
         return "Seq2seqExplanation(method=%r, n=%d, T_out=%d, T_src=%d)" % (

@@ -5,11 +5,11 @@ A request's ``inputs`` are source token ids (one sequence ``[...]`` or a batch
 ``sos`` (``ModelExplainer(model, sos=..., seq_length=...)``) is explained; ``params``
 may carry ``decoder_inputs`` (teacher forcing, ``(N, T_out)`` ids), ``sos`` and
 ``seq_length`` next to the method's own parameters, and ``targets`` may be the
-token ids to explain ``(N, T_out)``. The response holds the attributions (and, where the
-method gives them, ``decoder_attributions`` ``(N, T_out, T_out)``), the source
+token ids to explain ``(N, T_out)``. The response holds the attributions, the source
 ``tokens``, the ``decoder_inputs`` and the explained ``targets``, the teacher-forced
-argmax ``predicted`` and, for a greedy decoding, its ``outputs`` (and the words of
-each through the explainer's vocabulary).
+argmax ``predicted``, the ``decoder_attributions`` ``(N, T_out, T_out)`` of the methods
+that give them (gradient, gradient_x_input, occlusion) and, for a greedy decoding, its
+``outputs`` (and the words of each through the explainer's vocabulary).
 
 With a vocabulary (``ModelExplainer(model, vocab=...)``) a request may send ``text``
 (one source sentence or a list) instead of ``inputs``, ``params.decoder_inputs`` and
@@ -131,10 +131,10 @@ def respond(exp, vocab=None):
            "tokens": np.asarray(exp.inputs).tolist(), "decoder_inputs": np.asarray(exp.decoder_inputs).tolist(),
            "targets": np.asarray(exp.targets).tolist(), "predicted": exp.predicted.tolist(),
            "timings": exp.timings}
-    if getattr(exp, "decoder_attributions", None) is not None:  # (N, T_out, T_out): what each position owes its inputs
-        out["decoder_attributions"] = np.ascontiguousarray(exp.decoder_attributions, np.float32)
     if "outputs" in exp.meta:
         out["outputs"] = np.asarray(exp.meta["outputs"]).tolist()
+    if getattr(exp, "decoder_attributions", None) is not None:
+        out["decoder_attributions"] = np.ascontiguousarray(exp.decoder_attributions, np.float32)
     if "max_completeness_gap" in exp.meta:
         out["max_completeness_gap"] = float(exp.meta["max_completeness_gap"])
     if vocab is not None:

@@ -10,6 +10,7 @@ that are not about recurrent layers: ``net.weights`` does not exist on a TL 2.2.
 model (``trainable_weights`` does), and a Keras 3 optimizer takes a callable rather
 than a ``tf.Variable`` as its learning rate.
 """
+import keras
 import numpy as np
 import tensorflow as tf
 import tensorlayer as tl
@@ -107,7 +108,7 @@ def _generation_call(net, x, state):
 
 
 def test_ptb_lstm_trains_with_truncated_backpropagation_and_evaluates_word_by_word(tmp_path):
-    tf.random.set_seed(0)
+    keras.utils.set_random_seed(0)  # TensorLayer's initializers and the Keras cells'
     net = PTB_Net(hidden_size=HIDDEN, vocab_size=VOCAB, init=tf.random_uniform_initializer(-0.1, 0.1), keep=0.9)
     perplexities = _perplexity_per_epoch(net, _ptb_call, epochs=3)
     assert perplexities[-1] < 0.6 * perplexities[0], perplexities
@@ -132,9 +133,9 @@ def test_ptb_lstm_trains_with_truncated_backpropagation_and_evaluates_word_by_wo
 
 
 def test_text_generation_lstm_trains_and_generates_from_a_seed():
-    tf.random.set_seed(1)
+    keras.utils.set_random_seed(1)
     net = Text_Generation_Net(VOCAB, HIDDEN, tl.initializers.random_uniform(-0.1, 0.1))
-    perplexities = _perplexity_per_epoch(net, _generation_call, epochs=4)
+    perplexities = _perplexity_per_epoch(net, _generation_call, epochs=8)
     assert perplexities[-1] < 0.6 * perplexities[0], perplexities
     # the tutorial's generation: feed the seed word by word, then sample from the top k
     net.eval()

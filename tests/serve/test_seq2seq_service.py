@@ -45,8 +45,11 @@ def test_explain_greedy_and_teacher_forced(client, model):
     attention = np.asarray(forced.json()["attributions"])
     assert attention.shape == (2, 4, 5) and forced.json()["decoder_inputs"] == dec
     np.testing.assert_allclose(attention.sum(-1), 1.0, atol=1e-5)
+    assert "decoder_attributions" not in body  # integrated gradients keeps its path on the source
     one = client.post("/explain", json={"inputs": SRC[1], "method": "occlusion", "targets": [[3, 3, 3, 3]]})
     assert one.status_code == 200 and one.json()["targets"] == [[3, 3, 3, 3]]
+    direct = tlxp.explain(model, np.asarray(SRC[1:]), "occlusion", sos=SOS, seq_length=4, targets=[[3, 3, 3, 3]])
+    np.testing.assert_allclose(one.json()["decoder_attributions"], direct.decoder_attributions, atol=1e-5)
     predicted = client.post("/predict", json={"inputs": SRC})
     assert predicted.status_code == 200 and predicted.json()["outputs"] == body["outputs"]
     assert client.get("/health").json()["status"] == "ok"
