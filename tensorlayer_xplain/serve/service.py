@@ -14,6 +14,7 @@ from .._utils import deadline as _deadline
 from .._utils.hashing import fingerprint
 from ..adapter.pixels import check_scaled
 from ..explanation import Explanation
+from ..methods.applicability import skip_reason
 from ..methods.costs import batchable, check_max_cost
 from ..methods.registry import method_info
 from ..report import _png
@@ -167,14 +168,20 @@ class ExplainService:
                                % (method, ", ".join(self.methods)))
         return name
 
-    def _check_applies(self, name, params):
+    def _check_applies(self, name, params, now=False):
         """422 for a method that does not apply to this model (the reason found at start, see ``GET /methods``).
 
-        An image method given parameters of its own (e.g. Grad-CAM's ``layer_name``) may apply with them:
-        the method itself then decides; token and seq2seq reasons never depend on parameters.
+        An image method given parameters of its own (e.g. Grad-CAM's ``layer_name``) may apply with
+        them: its declaration is asked again with them by the worker (``now``, under the explainer's
+        lock, since it may look at the model's layers); token and seq2seq reasons never depend on
+        parameters.
         """
         reason = self.skipped.get(name)
-        if reason is not None and (self.tokens or not params):
+        if reason is None or (params and not self.tokens and not now):
+            return
+        if now:
+            reason = skip_reason(self.adapter, name, params)
+        if reason is not None:
             raise RequestError(422, "method: %r is enabled but does not apply to this model (%s); the methods "
                                     "that apply here: %s" % (name, reason, ", ".join(self.applicable)))
 
@@ -441,6 +448,7 @@ class ExplainService:
         name, params = requests[0]["name"], requests[0]["params"]
         explainer = self.explainer
         with self.lock:
+            self._check_applies(name, params, now=True)
             if len(requests) == 1:
                 r = requests[0]
                 return [explainer.explain(r["x"], method=name, targets=r["targets"], progress=False, **params,

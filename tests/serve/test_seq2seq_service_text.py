@@ -104,6 +104,7 @@ def test_text_gives_the_attributions_of_the_same_ids(client, luong):
     assert body["attributions"] == by_ids.json()["attributions"]
     direct = tlxp.explain(luong, np.asarray(SRC), "gradient", sos=SOS, seq_length=4)
     np.testing.assert_allclose(body["attributions"], direct.attributions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(body["decoder_attributions"], direct.decoder_attributions, rtol=1e-5, atol=1e-6)
     assert body["output_words"] == [[VOCAB[i] for i in row] for row in direct.meta["outputs"]]
     # teacher forcing and the explained tokens as text too
     forced = client.post("/explain", json={"text": TEXT, "method": "occlusion", "targets": TARGET_TEXT,
@@ -184,3 +185,14 @@ def test_the_budget_counts_the_request_own_lengths(luong):
         long_src = c.post("/explain", json={"text": " ".join(["a"] * 300), "method": "occlusion"})
         assert long_src.status_code == 422 and "max_cost: occlusion on 1 input(s)" in long_src.json()["detail"]
         assert "costs 304 model passes" in long_src.json()["detail"]  # 3 decoded + 301 teacher-forced rows
+
+
+def test_the_demo_offers_only_the_methods_that_apply():
+    gr = pytest.importorskip("gradio")
+    from tensorlayer_xplain.serve.demo import build_demo
+
+    explainer = tlxp.ModelExplainer(tiny_static_cnn(seed=1, size=12, n_classes=3),
+                                    methods=["attention_rollout", "gradient", "gradcam"])
+    demo = build_demo(explainer, examples=np.zeros((1, 12, 12, 1), np.float32))
+    (methods,) = [b for b in demo.blocks.values() if isinstance(b, gr.CheckboxGroup)]
+    assert [c[1] for c in methods.choices] == ["gradient", "gradcam"] and methods.value == ["gradient", "gradcam"]
