@@ -82,8 +82,10 @@ def test_methods_lists_token_versions_for_a_token_model():
 def test_methods_lists_seq2seq_versions_and_options(client):
     info = client.get("/methods").json()
     assert info["model"]["kind"] == "seq2seq" and info["default"] == "gradient"
-    assert list(info["methods"]) == ["gradient", "occlusion", "attention"]
-    assert set(info["skipped"]) == {"gradcam", "smoothgrad"} and "encoder-decoder" in info["skipped"]["gradcam"]
+    assert list(info["methods"]) == ["gradient", "occlusion", "attention", "smoothgrad"]
+    assert set(info["skipped"]) == {"gradcam"} and "encoder-decoder" in info["skipped"]["gradcam"]
+    assert set(info["methods"]["smoothgrad"]["parameters"]) == {"n_samples", "noise_level", "absolute", "seed",
+                                                                 "batch_size"}  # the seq2seq version's
     assert info["methods"]["occlusion"]["parameters"] == {"mask_token": None, "batch_size": None}
     assert info["methods"]["occlusion"]["ranges"]["mask_token"]["high"] == 8
     assert info["methods"]["gradient"]["parameters"] == {"batch_size": None}
