@@ -321,3 +321,17 @@ def test_saved_and_loaded(luong, data, tmp_path):
         np.testing.assert_array_equal(back.attributions, exp.attributions)
         key = "intercept" if method == "lime" else "additivity_gap"
         np.testing.assert_allclose(back.meta[key], exp.meta[key])
+
+
+def test_byte_bounded_blocks_give_the_same_results(luong, data, monkeypatch):
+    """With a block budget of one row, samples and scored rows go one block each: the numbers do not change."""
+    from tensorlayer_xplain.methods import seq2seq_sampling
+
+    src, dec = data
+    grad = tlxp.explain(luong, src, "gradient", decoder_inputs=dec)
+    kernel = tlxp.explain(luong, src, "shap_kernel", decoder_inputs=dec)
+    monkeypatch.setattr(seq2seq_sampling, "BLOCK_BYTES", 1)
+    smooth = tlxp.explain(luong, src, "smoothgrad", decoder_inputs=dec, noise_level=0.0, absolute=False, n_samples=3)
+    np.testing.assert_allclose(smooth.attributions, grad.attributions, atol=1e-6)
+    np.testing.assert_allclose(tlxp.explain(luong, src, "shap_kernel", decoder_inputs=dec).attributions,
+                               kernel.attributions, atol=1e-5)
