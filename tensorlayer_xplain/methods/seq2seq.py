@@ -67,11 +67,13 @@ import numpy as np
 from ..adapter._reuse import seq2seq_adapter
 from ..adapter._seq2seq import is_seq2seq_model
 from ..explanation import Explanation
+from ._ranges import Range
 from .integrated_gradients import _completeness, trapezoid_alphas
 from .registry import _parameters_of, check_ranges, method_info
 from .seq2seq_sampling import SAMPLED_METHODS, explain_sampled, sampling_cost, token_or_pad
 
 __all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_PARAMETERS", "SEQ2SEQ_SIGNATURES",
+           "SEQ2SEQ_RANGES",
            "seq2seq_skip_reason", "seq2seq_cost", "is_seq2seq_model"]
 
 #: Methods that explain a seq2seq model (registry names).
@@ -80,7 +82,11 @@ SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occl
 #: Keyword arguments that route :func:`tensorlayer_xplain.explain` to :func:`explain_seq2seq`.
 SEQ2SEQ_PARAMETERS = ("decoder_inputs", "sos", "seq_length")
 
-_MAX_STEPS = 1024
+#: Ranges that are narrower on an encoder-decoder than the method's declaration (checked first by
+#: explain_seq2seq, listed by the service's GET /methods): IG's whole path runs inside one compiled
+#: step, which a deadline cannot stop between steps.
+SEQ2SEQ_RANGES = {"integrated_gradients": {
+    "steps": Range(1, 1024, integer=True, note="an encoder-decoder runs the whole path in one compiled step")}}
 
 
 # The parameters each method takes on a seq2seq model, declared once as signatures (what
@@ -303,9 +309,7 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
             grads, dec_grads = grads * emb[:, None], dec_grads * dec_emb[:, None]
         meta["decoder_attributions"] = dec_grads.sum(-1)  # (N, T_out, T_out): the same backward passes
         return grads.sum(-1), meta
-    steps = int(steps)
-    if not 1 <= steps <= _MAX_STEPS:
-        raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
+    steps = int(steps)  # in range: SEQ2SEQ_RANGES
     base_id = token_or_pad(adapter, "baseline_token", baseline_token)
     base = adapter.embed(np.full(src.shape, base_id, np.int32))
     alphas, weights = trapezoid_alphas(steps)
@@ -407,6 +411,8 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
     """
     name = _resolve_method(method)
     _check_params(name, params)
+    for key, rule in SEQ2SEQ_RANGES.get(name, {}).items():
+        rule.check(name, key, params.get(key))
     check_ranges(name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
     decoder = None
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))

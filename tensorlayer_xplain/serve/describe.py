@@ -27,6 +27,7 @@ import dataclasses
 from ..methods._ranges import count, image_limit, rule_of
 from ..methods.applicability import skip_reason
 from ..methods.registry import _parameters_of, method_info
+from ..methods.seq2seq import SEQ2SEQ_RANGES
 from ..methods.tokens import implementation
 from . import seq2seq
 from .encode import _jsonable
@@ -81,8 +82,9 @@ def _ranges(adapter, spec, parameters, kind):
     # sizes are bounded by the image for image and token models (runner.explain); seq2seq checks them unbounded
     image_shape = None if kind == "seq2seq" else adapter.image_shape
     out = {}
+    narrower = SEQ2SEQ_RANGES.get(spec.name, {}) if kind == "seq2seq" else {}
     for key in parameters:
-        rule = rule_of(spec.ranges, key)
+        rule = narrower.get(key) or rule_of(spec.ranges, key)
         if rule is not None:
             if kind == "seq2seq" and rule.bound is not None:
                 rule = dataclasses.replace(rule, bound=None)

@@ -198,3 +198,15 @@ def test_the_demo_offers_only_the_methods_that_apply():
     demo = build_demo(explainer, examples=np.zeros((1, 12, 12, 1), np.float32))
     (methods,) = [b for b in demo.blocks.values() if isinstance(b, gr.CheckboxGroup)]
     assert [c[1] for c in methods.choices] == ["gradient", "gradcam"] and methods.value == ["gradient", "gradcam"]
+
+
+def test_seq2seq_integrated_gradients_steps_range_is_the_one_checked(luong):
+    """GET /methods lists the narrower seq2seq range of IG's steps, and explain refuses what it says."""
+    from tensorlayer_xplain.serve.describe import describe_method
+
+    steps = describe_method(tlxp.as_adapter(luong), "integrated_gradients")["ranges"]["steps"]
+    assert steps["high"] == 1024 < method_info("integrated_gradients").ranges["steps"].high
+    src = np.array(SRC)
+    with pytest.raises(ValueError, match=r"steps: expected an int between 1 and 1024 \(an encoder-decoder runs the "
+                                         r"whole path in one compiled step\) for integrated_gradients, got 1025"):
+        tlxp.explain(luong, src, "integrated_gradients", sos=SOS, seq_length=4, steps=1025)
