@@ -116,6 +116,12 @@ def _add_serve_parser(sub):
     sv.add_argument("--vocab", metavar="PATH",
                     help="token models: vocabulary file (one token per line, or 'word id' lines); requests may then "
                          "send text ({\"text\": \"...\"}) and responses carry the words")
+    sv.add_argument("--sos", type=int,
+                    help="encoder-decoders: start-of-sequence id; requests without decoder_inputs then explain the "
+                         "model's greedy decoding from it")
+    sv.add_argument("--seq-length", type=int,
+                    help="encoder-decoders: length of that greedy decoding (default: a tl.models.Seq2seq's "
+                         "decoder_seq_length)")
     sv.add_argument("--max-upload-bytes", type=int, default=2 * 1024 * 1024,
                     help="largest request body; larger ones get 413 (default: 2 MiB)")
     sv.add_argument("--max-batch", type=int, default=64, help="most samples per request (default: 64)")
@@ -273,21 +279,62 @@ def _explain_to_store(args, explainer, inputs):
     print("wrote %d samples x %d methods to %s and %s" % (len(store), len(store.methods), args.store, report))
 
 
-def serve_explainer(model, methods, config=None, input_shape=None, output="logits", seed=0, vocab=None):
-    """The ModelExplainer ``serve`` runs: the model's adapter (a TokenAdapter for a token model), checked on zeros.
+def _seq2seq_explainer(model, methods, config, input_shape, output, seed, vocab, sos, seq_length):
+    """``serve_explainer`` for an encoder-decoder: a Seq2seqAdapter with the decoding options, checked on pads."""
+    import numpy as np
+
+    from .adapter._seq2seq import Seq2seqAdapter
+    from .explainer.model_explainer import ModelExplainer
+
+    if input_shape is not None:
+        raise CLIError("--input-shape: an encoder-decoder takes source ids of any length; leave it out, got %s"
+                       % (input_shape,))
+    try:
+        adapter = Seq2seqAdapter(model, output=output, sos=sos, seq_length=seq_length)
+    except (TypeError, ValueError) as err:
+        raise CLIError("--%s" % str(err).replace("seq_length:", "seq-length:", 1)) from None
+    length = adapter.seq_length or adapter.fixed_output_length
+    pads = np.zeros((1, 3), np.int32)
+    try:  # fail now, not on the first request
+        if adapter.sos is not None and length is not None:
+            adapter.greedy_decode(pads, adapter.sos, length)
+        adapter.teacher_forced(pads, np.zeros((1, length or 2), np.int32))
+    except Exception as err:
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        raise CLIError("--model: the encoder-decoder fails on a padded source: %s" % lines[-1].strip()) from None
+    try:
+        return ModelExplainer(adapter, methods=methods, config=config, seed=seed, vocab=vocab)
+    except ValueError as err:
+        if str(err).startswith("vocab"):
+            raise CLIError("--%s" % err) from None
+        raise
+
+
+def serve_explainer(model, methods, config=None, input_shape=None, output="logits", seed=0, vocab=None, sos=None,
+                    seq_length=None):
+    """The ModelExplainer ``serve`` runs: the model's adapter (token model, encoder-decoder or not), checked on zeros.
 
     Raises
     ------
     CLIError
         ``--input-shape`` missing or contradicting the model, ``--model`` failing on a zero batch,
-        ``--vocab`` unreadable or given for a model that does not take token ids.
+        ``--vocab`` unreadable or given for a model that does not take token ids, ``--sos`` or
+        ``--seq-length`` given for a model that is not an encoder-decoder or out of range.
     """
     import numpy as np
 
     from .adapter import ModelAdapter, TokenAdapter
+    from .adapter._seq2seq import is_keras_encoder_decoder, is_seq2seq_model
     from .adapter._tokens import is_token_model
     from .explainer.model_explainer import ModelExplainer
 
+    if is_seq2seq_model(model) or is_keras_encoder_decoder(model):
+        return _seq2seq_explainer(model, methods, config, input_shape, output, seed, vocab, sos, seq_length)
+    for flag, value in (("--sos", sos), ("--seq-length", seq_length)):
+        if value is not None:
+            raise CLIError("%s: only for an encoder-decoder (tl.models.Seq2seq, Seq2seqLuongAttention or a Keras "
+                           "model with inputs [src, decoder_inputs]), got %d for a %s" % (flag, value,
+                                                                                         type(model).__name__))
     tokens = is_token_model(model)
     if vocab is not None and not tokens:
         raise CLIError("--vocab: the model does not take token ids (no embedding layer); a vocabulary is for token "
@@ -357,7 +404,7 @@ def _serve(args):
     from .serve.api import create_app
 
     explainer = serve_explainer(load_model(args.model, args.weights), methods, config, input_shape, args.output,
-                                args.seed, getattr(args, "vocab", None))
+                                args.seed, getattr(args, "vocab", None), args.sos, args.seq_length)
     app = create_app(explainer, max_upload_bytes=args.max_upload_bytes, max_batch=args.max_batch,
                      max_cost=args.max_cost or None, timeout=args.timeout, workers=args.workers,
                      queue_size=args.queue_size,

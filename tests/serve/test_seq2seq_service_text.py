@@ -210,3 +210,27 @@ def test_seq2seq_integrated_gradients_steps_range_is_the_one_checked(luong):
     with pytest.raises(ValueError, match=r"steps: expected an int between 1 and 1024 \(an encoder-decoder runs the "
                                          r"whole path in one compiled step\) for integrated_gradients, got 1025"):
         tlxp.explain(luong, src, "integrated_gradients", sos=SOS, seq_length=4, steps=1025)
+
+
+def test_cli_serve_builds_an_encoder_decoder_explainer(luong, tmp_path):
+    """``tensorlayer-xplain serve`` on an encoder-decoder: --sos, --seq-length and --vocab reach the service."""
+    from tensorlayer_xplain.adapter._seq2seq import Seq2seqAdapter
+    from tensorlayer_xplain.cli import CLIError, serve_explainer
+
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(VOCAB) + "\n")
+    explainer = serve_explainer(luong, ["gradient", "attention"], vocab=str(path), sos=SOS, seq_length=4)
+    assert isinstance(explainer.adapter, Seq2seqAdapter) and explainer.vocab["c"] == 4
+    with TestClient(create_app(explainer, batch_window=None)) as c:
+        response = c.post("/explain", json={"text": TEXT[0], "method": "attention"})
+        assert response.status_code == 200, response.json()
+        assert np.asarray(response.json()["attributions"]).shape == (1, 4, 4)
+        assert len(response.json()["output_words"][0]) == 4
+    with pytest.raises(CLIError, match="--input-shape: an encoder-decoder takes source ids of any length"):
+        serve_explainer(luong, ["gradient"], input_shape=(5,), sos=SOS, seq_length=4)
+    with pytest.raises(CLIError, match=r"--sos: expected a token id in \[0, 9\)"):
+        serve_explainer(luong, ["gradient"], sos=9, seq_length=4)
+    with pytest.raises(CLIError, match="--seq-length: expected an int >= 1"):
+        serve_explainer(luong, ["gradient"], sos=SOS, seq_length=0)
+    with pytest.raises(CLIError, match="--sos: only for an encoder-decoder"):
+        serve_explainer(tiny_static_cnn(seed=1, size=12, n_classes=3), ["gradient"], sos=SOS)
