@@ -114,8 +114,8 @@ def _add_serve_parser(sub):
     sv.add_argument("--config", help="JSON file {method: {param: value}} of method parameters")
     sv.add_argument("--input-shape", help="one sample's shape, e.g. 28,28,1 (needed for dynamic TL models)")
     sv.add_argument("--vocab", metavar="PATH",
-                    help="token models: vocabulary file (one token per line, or 'word id' lines); requests may then "
-                         "send text ({\"text\": \"...\"}) and responses carry the words")
+                    help="token models and encoder-decoders: vocabulary file (one token per line, or 'word id' lines); "
+                         "requests may then send text ({\"text\": \"...\"}) and responses carry the words")
     sv.add_argument("--sos", type=int,
                     help="encoder-decoders: start-of-sequence id; requests without decoder_inputs then explain the "
                          "model's greedy decoding from it")
