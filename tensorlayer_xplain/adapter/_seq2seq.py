@@ -27,6 +27,9 @@ from ._model import ModelAdapter
 from ._seq2seq_memory import call_bytes, row_activation_bytes
 from ._tokens import check_token, check_token_ids, embedding_table, is_embedding, replaced_embeddings
 
+#: Points of an integrated-gradients path in flight at once inside the step (the byte estimate assumes 1).
+PATH_PARALLEL_ITERATIONS = 1
+
 __all__ = ["Seq2seqAdapter", "is_seq2seq_model", "is_keras_encoder_decoder",
            "recording_alignments"]
 
@@ -441,7 +444,7 @@ class Seq2seqAdapter(ModelAdapter):
         total = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out], tf.shape(e)[1:]], 0))
         ends = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out, 2]], 0))
         _, total, ends = tf.while_loop(lambda i, *_: i < tf.size(alphas), body, (tf.constant(0), total, ends),
-                                       parallel_iterations=1)
+                                       parallel_iterations=PATH_PARALLEL_ITERATIONS)
         return total, ends
 
     def _specs(self, src, emb, t_out):
