@@ -8,6 +8,12 @@ every flag afterwards, and compiles each step once per (source length, output
 length). It serves TensorLayer's ``Seq2seq`` and ``Seq2seqLuongAttention`` and
 users' own TL or Keras encoder-decoders that take ``[src, decoder_inputs]``.
 
+Every batched call is sized in source sequences from ``max_batch_bytes`` and the
+bytes one sequence occupies in that kind of call, measured from a one-row trace
+(:mod:`~tensorlayer_xplain.adapter._seq2seq_memory`). The per-position gradient
+methods get their attributions, logits and predicted tokens from one compiled step
+per piece (:meth:`Seq2seqAdapter.source_attributions`).
+
 Gradients are taken in embedding space: the output of the embedding layer for the
 *source* ids is replaced by a given tensor while the decoder's own lookups (the
 zoo models share one embedding layer) are left alone (the token models' swap,

@@ -82,7 +82,7 @@ def row_activation_bytes(adapter, t_src, t_out):
 
     Examples
     --------
-    >>> a, v = row_activation_bytes(Seq2seqAdapter(luong), 7, 5)
+    >>> a, v = row_activation_bytes(tlxp.Seq2seqAdapter(luong), 7, 5)
     >>> v, a > 4 * 5 * v                                # the logits (5, 9) are part of it
     (9, True)
     """
