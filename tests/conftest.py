@@ -241,6 +241,33 @@ def tiny_luong(method="general", seed=0, vocab=9, dim=5, hidden=6, cell=None):
     return model
 
 
+def luong_logits(model, src, dec, src_emb=None):
+    """A ``tiny_luong`` model's teacher-forced logits ``(N, T_out, V)`` written out from its layers (eager).
+
+    ``src_emb`` ``(N, T_src, D)`` replaces the source's embedding lookup (the decoder's own lookup is kept).
+    """
+    emb = model.embedding_layer(tf.constant(src)) if src_emb is None else src_emb
+    _, hs, last = model.enc_layer(emb)
+    out = model.dec_layer(model.embedding_layer(tf.constant(dec)), tf.stack(hs, 1), last, method=model.method)
+    logits = model.dense_layer(tf.reshape(out, [-1, out.shape[-1]]))
+    return tf.reshape(logits, [len(dec), dec.shape[1], -1])
+
+
+def luong_state(model):
+    """Weights, train flags and instance-level patches (``score``, ``forward``) of a zoo seq2seq model."""
+    return ([w.numpy().copy() for w in model.all_weights], model.is_train,
+            [getattr(layer, "is_train", None) for layer in model.all_layers],
+            sorted(k for k in vars(model.dec_layer) if k in ("score", "forward")),
+            sorted(k for k in vars(model.embedding_layer) if k in ("forward", "call")))
+
+
+def assert_luong_unchanged(model, before):
+    """The model's :func:`luong_state` equals ``before``."""
+    after = luong_state(model)
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0]))
+    assert before[1:] == after[1:]
+
+
 def tiny_keras_seq2seq(seed=0, vocab=9, dim=5, hidden=6):
     """A user's own Keras encoder-decoder: inputs [src, decoder_inputs] (int ids), one shared Embedding,
     GRU encoder and decoder, dot-product attention, logits (N, T_out, vocab)."""

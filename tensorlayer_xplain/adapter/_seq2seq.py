@@ -199,6 +199,7 @@ class Seq2seqAdapter(ModelAdapter):
         self.sos = None if sos is None else self.check_token("sos", sos)
         self.seq_length = None if seq_length is None else _check_int(seq_length, "seq_length", 1)
         self._lengths = None
+        self._facts = {}  # what one probe pass found, by (question, T_src, T_out)
 
     # ------------------------------------------------------------------ model facts
     def _infer_input_shape(self):
@@ -415,24 +416,37 @@ class Seq2seqAdapter(ModelAdapter):
         with replaced_embeddings(self.embedding, e, self._forward_attr(), only=s):
             return self.teacher_forced_call(s, d)
 
-    def _position_gradients(self, s, d, e, k, t_out):
+    def _position_gradients(self, s, d, e, k, t_out, e_dec=None):
         """Inside a step: ``(d score_t / d e`` for every position t ``(B, T_out, T_src, D)``, scores ``(B, T_out)``,
-        logits ``(B, T_out, V)``, tokens ``(B, T_out)``)``; a negative token is the position's argmax.
+        logits ``(B, T_out, V)``, tokens ``(B, T_out)``, decoder gradients or None``)``.
 
-        One forward pass on a persistent tape and one backward pass per output position.
+        One forward pass on a persistent tape and one backward pass per output position;
+        a negative token is the position's argmax. With ``e_dec`` (the embeddings of the
+        decoder inputs ``d``, ``(B, T_out, D)``), the decoder's lookup of ``d`` returns it
+        too, and the gradients with respect to it ``(B, T_out, T_out, D)`` come last.
         """
+        watched = [e] if e_dec is None else [e, e_dec]
         with tf.GradientTape(persistent=True) as tape:
-            tape.watch(e)
-            logits = self._source_logits(s, e, d)
+            for tensor in watched:
+                tape.watch(tensor)
+            with contextlib.ExitStack() as swaps:
+                swaps.enter_context(replaced_embeddings(self.embedding, e, self._forward_attr(), only=s))
+                if e_dec is not None:
+                    swaps.enter_context(replaced_embeddings(self.embedding, e_dec, self._forward_attr(), only=d,
+                                                            what="decoder inputs"))
+                logits = self.teacher_forced_call(s, d)
             k = tf.where(k < 0, tf.argmax(logits, -1, output_type=tf.int32), k)
             selected = tf.gather(logits, k, batch_dims=2)  # (B, T_out)
             columns = [selected[:, t] for t in range(t_out)]
-        grads = [tape.gradient(column, e) for column in columns]
+        grads = [tape.gradient(column, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO
+                               if e_dec is not None else tf.UnconnectedGradients.NONE) for column in columns]
         del tape
-        if any(g is None for g in grads):
+        if any(g[0] is None for g in grads):
             raise TypeError("embedding_layer: the output does not depend on the output of layer %r"
                             % self.embedding.name)
-        return tf.stack(grads, axis=1), selected, logits, k
+        source = tf.stack([g[0] for g in grads], axis=1)
+        decoder = None if e_dec is None else tf.stack([g[1] for g in grads], axis=1)
+        return source, selected, logits, k, decoder
 
     def _path_sum(self, s, d, e, b, k, alphas, weights, t_out):
         """Inside a step: ``sum_i weights[i] * grads(b + alphas[i] (e - b))`` and the scores at the path's ends.
@@ -441,7 +455,7 @@ class Seq2seqAdapter(ModelAdapter):
         tape in flight at a time, as the byte estimate assumes.
         """
         def body(i, total, ends):
-            grads, selected, _, _ = self._position_gradients(s, d, b + alphas[i] * (e - b), k, t_out)
+            grads, selected = self._position_gradients(s, d, b + alphas[i] * (e - b), k, t_out)[:2]
             ends = tf.where(tf.equal(i, 0), tf.concat([selected[..., None], ends[..., 1:]], -1), ends)
             ends = tf.where(tf.equal(i, tf.size(alphas) - 1), tf.concat([ends[..., :1], selected[..., None]], -1),
                             ends)
@@ -457,7 +471,29 @@ class Seq2seqAdapter(ModelAdapter):
         return (tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32),
                 tf.TensorSpec((None, t_out), tf.int32))
 
-    def source_gradients(self, src, dec, emb, tokens, batch_size=None, alphas=None, weights=None, base=None):
+    def decoder_shares_the_embedding(self, src, dec):
+        """True when the decoder inputs are looked up by the source's embedding layer in one call.
+
+        Decoder-side gradients swap that lookup (the zoo models embed source and
+        decoder inputs with one layer); a model with its own decoder embedding has none.
+        """
+        key = ("decoder_shares", src.shape[1], dec.shape[1])
+        if key not in self._facts:
+            s, d = tf.constant(src[:1]), tf.constant(dec[:1])
+            zeros = tf.zeros((1, dec.shape[1], int(embedding_table(self.embedding).shape[1])))
+            try:
+                with self.inference_mode(), replaced_embeddings(self.embedding, zeros, self._forward_attr(), only=d,
+                                                                what="decoder inputs"):
+                    self.teacher_forced_call(s, d)
+                self._facts[key] = True
+            except ValueError as err:
+                if "never reached" not in str(err):
+                    raise
+                self._facts[key] = False
+        return self._facts[key]
+
+    def source_gradients(self, src, dec, emb, tokens, batch_size=None, alphas=None, weights=None, base=None,
+                         dec_emb=None):
         """Per output position, gradients w.r.t. the source embeddings of the score of ``tokens``.
 
         One forward pass per source sequence and one backward pass per output position
@@ -465,7 +501,9 @@ class Seq2seqAdapter(ModelAdapter):
         source sequences (at most ``batch_size``, within ``max_batch_bytes``). With
         ``alphas``, ``weights`` and ``base``, the weighted sum of those gradients
         along the straight path from ``base`` to ``emb`` (integrated gradients: the
-        path runs inside the step).
+        path runs inside the step). With ``dec_emb`` (no path), the gradients w.r.t.
+        the decoder inputs' embeddings ``(N, T_out, T_out, D)`` come third (see
+        :meth:`decoder_shares_the_embedding`).
 
         Parameters
         ----------
@@ -489,6 +527,13 @@ class Seq2seqAdapter(ModelAdapter):
         t_out = dec.shape[1]
         emb_spec, tok_spec = self._specs(src, emb, t_out)
         emb, tokens = np.asarray(emb, np.float32), np.asarray(tokens, np.int32)
+        if alphas is None and dec_emb is not None:
+            dec_spec = tf.TensorSpec((None, t_out, emb.shape[2]), tf.float32)
+            return self._run("source_decoder_gradients",
+                             lambda s, d, e, k, ed: tuple(self._position_gradients(s, d, e, k, t_out, ed)[i]
+                                                          for i in (0, 1, 4)),
+                             src, dec, emb, tokens, np.asarray(dec_emb, np.float32),
+                             extra_specs=[emb_spec, tok_spec, dec_spec], kind="gradient", batch_size=batch_size)
         if alphas is None:
             return self._run("source_gradients", lambda s, d, e, k: self._position_gradients(s, d, e, k, t_out)[:2],
                              src, dec, emb, tokens, extra_specs=[emb_spec, tok_spec], kind="gradient",
@@ -501,7 +546,7 @@ class Seq2seqAdapter(ModelAdapter):
                          batch_size=batch_size)
 
     def source_attributions(self, src, dec, emb, tokens, method="gradient", batch_size=None, alphas=None,
-                            weights=None, base=None):
+                            weights=None, base=None, dec_emb=None):
         """Per-token attributions ``(N, T_out, T_src)`` with the logits, in one compiled pass per piece.
 
         What :meth:`source_gradients` computes, reduced inside the step: summed over
@@ -513,7 +558,7 @@ class Seq2seqAdapter(ModelAdapter):
 
         Parameters
         ----------
-        src, dec, emb, tokens, alphas, weights, base
+        src, dec, emb, tokens, alphas, weights, base, dec_emb
             As :meth:`source_gradients`; ``tokens`` < 0 means the predicted token.
         method : {'gradient', 'gradient_x_input', 'integrated_gradients'}
 
@@ -523,8 +568,10 @@ class Seq2seqAdapter(ModelAdapter):
         logits : ndarray float32 (N, T_out, V)
         tokens : ndarray int32 (N, T_out)
             The explained tokens.
-        ends : ndarray (N, T_out, 2) or None
-            Integrated gradients: the scores at the path's first and last point.
+        extra : ndarray or None
+            Integrated gradients: the scores at the path's first and last point
+            ``(N, T_out, 2)``; with ``dec_emb``: the decoder-side attributions
+            ``(N, T_out, T_out)`` from the same backward passes.
         """
         t_out = dec.shape[1]
         emb_spec, tok_spec = self._specs(src, emb, t_out)
@@ -532,12 +579,25 @@ class Seq2seqAdapter(ModelAdapter):
         if method in ("gradient", "gradient_x_input"):
             times_input = method == "gradient_x_input"
 
-            def step(s, d, e, k):
-                grads, _, logits, k = self._position_gradients(s, d, e, k, t_out)
-                return tf.reduce_sum(grads * e[:, None] if times_input else grads, -1), logits, k
+            def per_token(grads, inputs):
+                return tf.reduce_sum(grads * inputs[:, None] if times_input else grads, -1)
 
-            return self._run("source_" + method, step, src, dec, emb, tokens, extra_specs=[emb_spec, tok_spec],
-                             kind="gradient", batch_size=batch_size) + (None,)
+            if dec_emb is None:
+                def step(s, d, e, k):
+                    grads, _, logits, k, _ = self._position_gradients(s, d, e, k, t_out)
+                    return per_token(grads, e), logits, k
+
+                return self._run("source_" + method, step, src, dec, emb, tokens, extra_specs=[emb_spec, tok_spec],
+                                 kind="gradient", batch_size=batch_size) + (None,)
+
+            def with_decoder(s, d, e, k, ed):
+                grads, _, logits, k, dec_grads = self._position_gradients(s, d, e, k, t_out, ed)
+                return per_token(grads, e), logits, k, per_token(dec_grads, ed)
+
+            dec_spec = tf.TensorSpec((None, t_out, emb.shape[2]), tf.float32)
+            return self._run("source_decoder_" + method, with_decoder, src, dec, emb, tokens,
+                             np.asarray(dec_emb, np.float32), extra_specs=[emb_spec, tok_spec, dec_spec],
+                             kind="gradient", batch_size=batch_size)
         if method != "integrated_gradients":
             raise ValueError("method: expected 'gradient', 'gradient_x_input' or 'integrated_gradients', got %r"
                              % (method,))

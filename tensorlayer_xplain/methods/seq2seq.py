@@ -29,8 +29,31 @@ Methods (names and aliases as in the registry):
     The Luong alignment (``Seq2seqLuongAttention``): the softmax over source
     positions that the decoder computes at each step, recorded from
     ``Decoder_Attention.score``; rows sum to 1; class-agnostic.
+``smoothgrad``, ``shap`` (expected gradients)
+    In embedding space with the token models' rules and parameters: gradients at
+    noisy source embeddings (``noise_level`` times each sequence's embedding range;
+    ``absolute`` per sample, as for tokens), or at random points on the lines from
+    ``background`` ids' embeddings (default the ``baseline_token`` sequence);
+    ``n_samples`` per sequence, all of them rows of the compiled source gradients.
+    ``shap`` reports its additivity per position: ``meta['additivity_gap']``
+    ``(N, T_out)`` = sum over the source + ``expected_value`` - ``model_output``.
+``lime``, ``shap_kernel``, ``shap_partition``
+    On source tokens replaced by ``mask_token``: one sample set per source sequence,
+    scored at every output position at once; ``lime.lime_text.LimeTextExplainer``
+    fits each position on it, shap's Kernel and Partition explainers explain all
+    positions of a multi-output function; seeded (``seed``). The SHAP versions are
+    exactly additive per position (``meta['additivity_gap']``).
 
 Source padding (``pad_id``, default 0) gets zero attribution and is never perturbed.
+
+Where a method can say it, the decoder inputs get attributions too,
+``exp.decoder_attributions`` ``(N, T_out, T_out)`` (row ``t``: what position ``t`` owes
+each teacher-forcing input; zero above the diagonal in a causal decoder): ``gradient``
+and ``gradient_x_input`` from the same backward passes (when the decoder inputs go
+through the source's embedding layer, as in both zoo models), ``occlusion`` by
+replacing each decoder input with ``mask_token`` in the same batched run. Integrated
+gradients keeps its path on the source (its completeness is stated there) and the
+Luong alignment reads the source only.
 
 The id checks and the embedding swap are the token models' own
 (:mod:`tensorlayer_xplain.adapter._tokens`): the swap replaces only the lookup of the
@@ -44,19 +67,29 @@ import numpy as np
 from ..adapter._reuse import seq2seq_adapter
 from ..adapter._seq2seq import is_seq2seq_model
 from ..explanation import Explanation
+from ._ranges import Range
 from .integrated_gradients import _completeness, trapezoid_alphas
-from .registry import method_info
+from .registry import _parameters_of, check_ranges, method_info
+from .seq2seq_sampling import SAMPLED_METHODS, explain_sampled, sampling_cost, token_or_pad
 
 __all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_PARAMETERS", "SEQ2SEQ_SIGNATURES",
+           "SEQ2SEQ_RANGES",
            "seq2seq_skip_reason", "seq2seq_cost", "is_seq2seq_model"]
 
 #: Methods that explain a seq2seq model (registry names).
-SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion", "attention")
+SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion", "attention") + SAMPLED_METHODS
+
+#: Methods whose attributions, logits and predicted tokens come from one compiled gradient step.
+GRADIENT_FAMILY = ("gradient", "gradient_x_input", "integrated_gradients")
 
 #: Keyword arguments that route :func:`tensorlayer_xplain.explain` to :func:`explain_seq2seq`.
 SEQ2SEQ_PARAMETERS = ("decoder_inputs", "sos", "seq_length")
 
-_MAX_STEPS = 1024
+#: Ranges that are narrower on an encoder-decoder than the method's declaration (checked first by
+#: explain_seq2seq, listed by the service's GET /methods): IG's whole path runs inside one compiled
+#: step, which a deadline cannot stop between steps.
+SEQ2SEQ_RANGES = {"integrated_gradients": {
+    "steps": Range(1, 1024, integer=True, note="an encoder-decoder runs the whole path in one compiled step")}}
 
 
 # The parameters each method takes on a seq2seq model, declared once as signatures (what
@@ -81,10 +114,32 @@ def _attention(adapter, inputs, targets, batch_size=None):
     """The Luong alignment recorded from ``Decoder_Attention.score``."""
 
 
+def _smoothgrad(adapter, inputs, targets, n_samples=32, noise_level=0.15, absolute=True, seed=0, batch_size=None):
+    """Gradients at noisy source embeddings (``noise_level`` x each sequence's embedding range), averaged."""
+
+
+def _shap(adapter, inputs, targets, background=None, n_samples=64, baseline_token=None, seed=0, batch_size=None):
+    """Expected gradients from the embeddings of ``background`` ids (default the ``baseline_token`` sequence)."""
+
+
+def _lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_token=None, kernel_width=25.0,
+          feature_selection="auto", seed=0, batch_size=None):
+    """``LimeTextExplainer`` on the source tokens, every output position fitted on one sample set."""
+
+
+def _shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=None, l1_reg=False, seed=0, batch_size=None):
+    """``shap.KernelExplainer`` over keep/mask switches of the source tokens, every position at once."""
+
+
+def _shap_partition(adapter, inputs, targets, max_evals=500, mask_token=None, seed=0, batch_size=None):
+    """``shap.PartitionExplainer`` over a tree of adjacent source tokens, every position at once."""
+
+
 #: name -> a function whose signature declares the method's parameters on a seq2seq model.
 SEQ2SEQ_SIGNATURES = {"gradient": _gradient, "gradient_x_input": _gradient_x_input,
                       "integrated_gradients": _integrated_gradients, "occlusion": _occlusion,
-                      "attention": _attention}
+                      "attention": _attention, "smoothgrad": _smoothgrad, "shap": _shap, "lime": _lime,
+                      "shap_kernel": _shap_kernel, "shap_partition": _shap_partition}
 _METHOD_PARAMETERS = {name: tuple(p for p in inspect.signature(fn).parameters
                                   if p not in ("adapter", "inputs", "targets", "batch_size"))
                       for name, fn in SEQ2SEQ_SIGNATURES.items()}
@@ -107,23 +162,32 @@ def seq2seq_skip_reason(adapter, name):
     return None
 
 
-def seq2seq_cost(name, adapter, n, steps=64, **_):
+def seq2seq_cost(name, adapter, n, steps=64, t_src=None, t_out=None, greedy=None, **params):
     """``(forward, backward)`` rows through the model for ``n`` source sequences (teacher-forced passes).
 
     One row is one source sequence with all its output positions; the per-position
-    gradient methods take one row per output position (``T_out``: the adapter's
-    ``seq_length`` or output length, else the last one seen; 1 when unknown) and
-    occlusion one per source token (``T_src``: the last length seen, else 1).
+    gradient methods take one row per output position (``T_out``: ``t_out`` when the
+    caller knows it, else the last one seen, else the adapter's ``seq_length`` or output
+    length; 1 when unknown; times ``n_samples`` for smoothgrad and shap), occlusion one
+    per source token (``T_src``: ``t_src``, else the last length seen, else 1), LIME and
+    SHAP one per sample. ``greedy``: whether a greedy decoding runs first (None: when
+    the adapter has a ``sos`` or ``seq_length``).
     """
-    t_src, t_out = adapter._lengths or (1, None)
-    t_out = t_out or adapter.seq_length or adapter.fixed_output_length or 1
-    decode = n * t_out if adapter.sos is not None or adapter.seq_length is not None else 0  # greedy decoding
+    last_src, last_out = adapter._lengths or (1, None)
+    t_src = t_src or last_src
+    t_out = t_out or last_out or adapter.seq_length or adapter.fixed_output_length or 1
+    if greedy is None:
+        greedy = adapter.sos is not None or adapter.seq_length is not None
+    decode = n * t_out if greedy else 0  # greedy decoding
     if name in ("gradient", "gradient_x_input"):
         return decode + n * t_out, n * t_out
     if name == "integrated_gradients":
         return decode + n * t_out * (int(steps) + 1), n * t_out * (int(steps) + 1)
     if name == "occlusion":
         return decode + n * (int(t_src) + 1), 0
+    if name in SAMPLED_METHODS:
+        forward, backward = sampling_cost(name, n, int(t_src), t_out, **params)
+        return decode + n + forward, backward  # + the teacher-forced pass of the sources themselves
     return decode + n, 0
 
 
@@ -146,6 +210,12 @@ class Seq2seqExplanation(Explanation):
     predictions : ndarray, shape (N, T_out, V)
         Teacher-forced logits (or probabilities).
     params, timings, meta : dict, optional
+    decoder_attributions : ndarray, shape (N, T_out, T_out), optional
+        Attributions to the decoder inputs (teacher-forcing ids): row ``t`` over the
+        decoder inputs that position ``t`` read. ``gradient``, ``gradient_x_input``
+        (the same backward passes, when the decoder's lookup goes through the source's
+        embedding layer, as in the zoo models) and ``occlusion`` (each decoder input
+        replaced by ``mask_token``) give them; None for the other methods.
 
     Examples
     --------
@@ -156,7 +226,7 @@ class Seq2seqExplanation(Explanation):
     """
 
     def __init__(self, method, attributions, inputs, decoder_inputs, targets, predictions, params=None,
-                 timings=None, meta=None):
+                 timings=None, meta=None, decoder_attributions=None):
         attributions = np.asarray(attributions)
         inputs = np.asarray(inputs)
         if attributions.ndim != 3 or attributions.shape[0] != inputs.shape[0] or \
@@ -173,6 +243,7 @@ class Seq2seqExplanation(Explanation):
         self.params = dict(params or {})
         self.timings = dict(timings or {})
         self.meta = dict(meta or {})
+        self.decoder_attributions = None if decoder_attributions is None else np.asarray(decoder_attributions)
 
     @property
     def predicted(self):
@@ -183,10 +254,13 @@ class Seq2seqExplanation(Explanation):
         """The source ids as one row each, ``(N, 1, T_src, 1)``."""
         return self.inputs.reshape(len(self), 1, -1, 1)
 
-    def save(self, path):
-        """Not supported yet for seq2seq explanations (raises ``TypeError``)."""
-        raise TypeError("Seq2seqExplanation.save: seq2seq explanations are not saved to .npz yet; save "
-                        "exp.attributions, exp.inputs and exp.decoder_inputs with numpy")
+    _saved_arrays = ("attributions", "inputs", "decoder_inputs", "targets", "predictions", "decoder_attributions")
+
+    @classmethod
+    def _from_saved(cls, header, fields, groups):
+        return cls(header["method"], fields["attributions"], fields["inputs"], fields["decoder_inputs"],
+                   fields["targets"], fields["predictions"], params=groups["params"], timings=header["timings"],
+                   meta=groups["meta"], decoder_attributions=fields["decoder_attributions"])
 
     def __repr__(self):
         return "Seq2seqExplanation(method=%r, n=%d, T_out=%d, T_src=%d)" % (
@@ -236,14 +310,14 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
     n, t_out = targets.shape
     emb = adapter.embed(src)
     if name in ("gradient", "gradient_x_input"):
-        attributions, logits, targets, _ = adapter.source_attributions(src, dec, emb, targets, name, batch_size)
-        return attributions, logits, targets, {}
-    steps = int(steps)
-    if not 1 <= steps <= _MAX_STEPS:
-        raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
-    base_id = adapter.pad_id if baseline_token is None else adapter.check_token("baseline_token", baseline_token)
-    if base_id is None:
-        raise ValueError("baseline_token: the adapter has no pad id; give baseline_token=")
+        if not adapter.decoder_shares_the_embedding(src, dec):
+            attributions, logits, targets, _ = adapter.source_attributions(src, dec, emb, targets, name, batch_size)
+            return attributions, logits, targets, {}
+        attributions, logits, targets, decoder = adapter.source_attributions(
+            src, dec, emb, targets, name, batch_size, dec_emb=adapter.embed(dec))
+        return attributions, logits, targets, {"decoder_attributions": decoder}  # the same backward passes
+    steps = int(steps)  # in range: SEQ2SEQ_RANGES
+    base_id = token_or_pad(adapter, "baseline_token", baseline_token)
     base = adapter.embed(np.full(src.shape, base_id, np.int32))
     alphas, weights = trapezoid_alphas(steps)
     attributions, logits, targets, ends = adapter.source_attributions(
@@ -258,25 +332,35 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
 
 
 def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):
-    mask_id = adapter.pad_id if mask_token is None else adapter.check_token("mask_token", mask_token)
-    if mask_id is None:
-        raise ValueError("mask_token: the adapter has no pad id; give mask_token=")
+    mask_id = token_or_pad(adapter, "mask_token", mask_token)
     n, t_src = src.shape
     t_out = targets.shape[1]
     pad = adapter.padding(src)
     which = [(i, j) for i in range(n) for j in range(t_src) if not pad[i, j]]
     attributions = np.zeros((n, t_out, t_src), np.float32)
-    if not which:
-        return attributions, {"mask_token": int(mask_id)}
-    rows = np.array([i for i, _ in which])
-    cols = np.array([j for _, j in which])
+    rows = np.array([i for i, _ in which], np.int64)
+    cols = np.array([j for _, j in which], np.int64)
     masked = src[rows].copy()
     masked[np.arange(len(rows)), cols] = mask_id
-    masked_logits = adapter.teacher_forced(masked, dec[rows], batch_size)
     base = np.take_along_axis(logits, targets[..., None], -1)[..., 0]  # (N, T_out)
-    after = np.take_along_axis(masked_logits, targets[rows][..., None], -1)[..., 0]  # (R, T_out)
-    attributions[rows, :, cols] = base[rows] - after
-    return attributions, {"mask_token": int(mask_id)}
+    # the decoder inputs too: decoder input j (not padding) replaced by mask_token, every position's change
+    dec_pad = adapter.padding(dec)
+    dec_which = [(i, j) for i in range(n) for j in range(t_out) if not dec_pad[i, j]]
+    dec_rows = np.array([i for i, _ in dec_which], np.int64)
+    dec_cols = np.array([j for _, j in dec_which], np.int64)
+    masked_dec = dec[dec_rows].copy()
+    masked_dec[np.arange(len(dec_rows)), dec_cols] = mask_id
+    all_src = np.concatenate([masked, src[dec_rows]])
+    all_dec = np.concatenate([dec[rows], masked_dec])  # one batched run for both sides
+    if not len(all_src):
+        return attributions, {"mask_token": int(mask_id), "decoder_attributions": np.zeros((n, t_out, t_out))}
+    masked_logits = adapter.teacher_forced(all_src, all_dec, batch_size)
+    all_targets = np.concatenate([targets[rows], targets[dec_rows]])
+    after = np.take_along_axis(masked_logits, all_targets[..., None], -1)[..., 0]  # (R, T_out)
+    attributions[rows, :, cols] = base[rows] - after[:len(rows)]
+    decoder = np.zeros((n, t_out, t_out), np.float32)
+    decoder[dec_rows, :, dec_cols] = base[dec_rows] - after[len(rows):]
+    return attributions, {"mask_token": int(mask_id), "decoder_attributions": decoder}
 
 
 def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs=None, targets=None, sos=None,
@@ -318,7 +402,8 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         ``model`` is already a ``Seq2seqAdapter`` (its own budget is used).
     **params
         ``steps`` (default 64, as for images) and ``baseline_token`` for integrated gradients;
-        ``mask_token`` for occlusion.
+        ``mask_token`` for occlusion; the parameters of the token models' ``smoothgrad``,
+        ``shap``, ``lime``, ``shap_kernel`` and ``shap_partition`` (``SEQ2SEQ_SIGNATURES``).
 
     Returns
     -------
@@ -338,6 +423,10 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
     """
     name = _resolve_method(method)
     _check_params(name, params)
+    for key, rule in SEQ2SEQ_RANGES.get(name, {}).items():
+        rule.check(name, key, params.get(key))
+    check_ranges(name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
+    decoder = None
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                    or batch_size < 1):
         raise ValueError("batch_size: expected a positive int, got %r" % (batch_size,))
@@ -373,24 +462,34 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         meta.update({"attention_kind": "luong_alignment", "class_agnostic": True,
                      "method": getattr(adapter.attention_layers[0], "method", None)})
         resolved = _targets(adapter, targets, logits)
-    elif name == "occlusion":
-        logits = adapter.teacher_forced(src, dec, batch_size)
-        resolved = _targets(adapter, targets, logits)
-        attributions, extra = _occlusion(adapter, src, dec, resolved, logits, batch_size, **params)
-    else:  # the logits and the predicted tokens come from the gradient step itself
-        width = adapter.row_bytes(src.shape[1], dec.shape[1])[1]
-        resolved = _targets(adapter, targets, (len(src), dec.shape[1], width))
-        attributions, logits, resolved, extra = _gradient_family(adapter, name, src, dec, resolved, batch_size,
-                                                                 **params)
-    if name != "attention":
+    else:
+        if name in GRADIENT_FAMILY:  # the logits and the predicted tokens come from the gradient step itself
+            width = adapter.row_bytes(src.shape[1], dec.shape[1])[1]
+            resolved = _targets(adapter, targets, (len(src), dec.shape[1], width))
+            attributions, logits, resolved, extra = _gradient_family(adapter, name, src, dec, resolved, batch_size,
+                                                                     **params)
+        else:
+            logits = adapter.teacher_forced(src, dec, batch_size)
+            resolved = _targets(adapter, targets, logits)
+        if name == "occlusion":
+            attributions, extra = _occlusion(adapter, src, dec, resolved, logits, batch_size, **params)
+        elif name in SAMPLED_METHODS:
+            full = {k: v for k, v in _parameters_of(SEQ2SEQ_SIGNATURES[name]).items() if k != "batch_size"}
+            attributions, extra = explain_sampled(adapter, name, src, dec, resolved, logits, dict(full, **params),
+                                                  batch_size)
         attributions = np.where(adapter.padding(src)[:, None, :], 0.0, attributions)
+        decoder = extra.pop("decoder_attributions", None)
+        if decoder is not None:  # padded decoder inputs get nothing either
+            decoder = np.where(adapter.padding(dec)[:, None, :], 0.0, decoder).astype(np.float32)
         meta.update(extra)
     if "outputs" in meta:
         # the greedy decoding and the teacher-forced argmax agree (the model's own prefix is fed back)
         meta["decoding_consistent"] = bool((np.argmax(logits, -1) == meta["outputs"]).all())
     total = time.perf_counter() - start
     signed = name != "attention"
-    meta.update({"signed": signed, "family": method_info(name).family})
+    meta.setdefault("signed", signed)  # smoothgrad says whether its samples were made absolute
+    meta["family"] = method_info(name).family
     return Seq2seqExplanation(name, attributions.astype(np.float32), src, dec, resolved, logits,
                               params=dict(params, pad_id=adapter.pad_id),
-                              timings={"total": total, "per_sample": total / len(src)}, meta=meta)
+                              timings={"total": total, "per_sample": total / len(src)}, meta=meta,
+                              decoder_attributions=decoder)

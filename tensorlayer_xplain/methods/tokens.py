@@ -30,12 +30,23 @@ and the :class:`~tensorlayer_xplain.ModelAdapter` plumbing (``compiled``,
 import numpy as np
 import tensorflow as tf
 
-from ._engine.blackbox import global_numpy_seed, selected_scores, small_blas
+from ._engine.blackbox import selected_scores
 from ._engine.blocks import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
-from ._engine.checks import non_negative, positive_int, seed_value
+from ._engine.checks import check_feature_selection, l1_reg_value, non_negative, positive_int, seed_value
+from ._engine.token_sampling import (
+    background_ids,
+    binary_model,
+    embedding_noise,
+    ids_as_text,
+    kernel_shap,
+    lime_text,
+    noise_sigma,
+    partition_shap,
+    path_draws,
+)
 from .integrated_gradients import _completeness, trapezoid_alphas
 
-__all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation", "token_cost"]
+__all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation", "token_cost", "ids_as_text"]
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -169,14 +180,12 @@ def smoothgrad(adapter, inputs, targets, n_samples=32, noise_level=0.15, absolut
     pad = _padding(adapter, ids, sequence_length)
     emb = adapter.embed(ids)
     t = _targets(adapter, ids, targets)
-    spread = emb.reshape(len(ids), -1).max(axis=1) - emb.reshape(len(ids), -1).min(axis=1)
-    sigma = noise_level * np.where(spread > 0, spread, 1.0)
+    sigma = noise_sigma(emb, noise_level)
     out = np.zeros(ids.shape, np.float64)
     for start, stop in _chunks(len(ids), n_samples, adapter.batch_rows(batch_size, backward=True)):
         rng = np.random.default_rng(None if seed is None else [seed, start])
         rows = np.repeat(np.arange(start, stop), n_samples)
-        noise = rng.standard_normal((len(rows),) + emb.shape[1:]).astype(np.float32)
-        noise *= (sigma[rows, None, None] * ~pad[rows][..., None]).astype(np.float32)
+        noise = embedding_noise(rng, emb.shape[1:], sigma[rows], pad[rows])
         grads = adapter.embedding_gradients(ids[rows], emb[rows] + noise, t[rows], batch_size)
         per = _per_token(grads, pad[rows])
         per = np.abs(per) if absolute else per
@@ -197,21 +206,14 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
     seed = seed_value("seed", seed)
     ids = np.asarray(inputs, np.int32)
     pad = _padding(adapter, ids, sequence_length)
-    if background is None:
-        back = np.full((1, ids.shape[1]), adapter.check_token("baseline_token", baseline_token), np.int32)
-    else:
-        back, _ = adapter.prepare(background, name="background")
-        if back.shape[1] != ids.shape[1]:
-            raise ValueError("background: expected token ids (M, %d) like the inputs, got shape %s"
-                             % (ids.shape[1], back.shape))
+    back = background_ids(adapter, background, baseline_token, ids.shape[1])
     emb = adapter.embed(ids)
     t = _targets(adapter, ids, targets)
     rng = np.random.default_rng(seed)
     out = np.zeros(ids.shape, np.float64)
     for start, stop in _chunks(len(ids), n_samples, adapter.batch_rows(batch_size, backward=True)):
         rows = np.repeat(np.arange(start, stop), n_samples)
-        picks = rng.integers(0, len(back), len(rows))
-        alpha = rng.uniform(0.0, 1.0, len(rows)).astype(np.float32)[:, None, None]
+        picks, alpha = path_draws(rng, len(rows), len(back))
         base = adapter.embed(np.where(pad[rows], ids[rows], back[picks]))
         grads = adapter.embedding_gradients(ids[rows], base + alpha * (emb[rows] - base), t[rows], batch_size)
         per = _per_token((emb[rows] - base) * grads, pad[rows])
@@ -220,13 +222,6 @@ def shap_expected_gradients(adapter, inputs, targets, background=None, n_samples
 
 
 # ----------------------------------------------------------------------------- perturbation family
-def _masked(ids_row, keep, positions, mask_token):
-    """Copies of ``ids_row`` with ``positions[j]`` replaced by ``mask_token`` where ``keep[:, j]`` is False."""
-    out = np.repeat(ids_row[None], len(keep), axis=0)
-    out[:, positions] = np.where(keep, ids_row[positions][None], mask_token)
-    return out
-
-
 def _window_starts(length, window, stride):
     """First positions of the occlusion windows over ``length`` tokens (the last one ends at the end)."""
     window = min(window, length)
@@ -273,24 +268,14 @@ def _label(target):
     return 0 if callable(target) else int(target)
 
 
-def _text_classifier(adapter, row, positions, target, batch_size):
-    """lime's classifier_fn: texts of space-separated ids (the non-pad positions) -> scores (B, K)."""
+def _predicted_scores(adapter, target, batch_size):
+    """``ids (B, T) -> scores (B, K)`` of a token model (the callable target's one column)."""
 
-    def classifier_fn(texts):
-        tokens = np.array([[int(w) for w in text.split()] for text in texts], np.int32)
-        batch = np.repeat(row[None], len(texts), axis=0)
-        batch[:, positions] = tokens
+    def scores_fn(batch):
         scores = adapter.predict(batch, batch_size)
-        if callable(target):
-            return np.asarray(target(tf.constant(scores)), np.float64).reshape(-1, 1)
-        return scores.astype(np.float64)
+        return np.asarray(target(tf.constant(scores))) if callable(target) else scores
 
-    return classifier_fn
-
-
-def ids_as_text(ids):
-    """A sequence of ids written as space-separated words (what ``lime_text`` reads)."""
-    return " ".join(str(int(i)) for i in ids)
+    return scores_fn
 
 
 def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_token=0, kernel_width=25.0,
@@ -301,8 +286,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
     ``mask_token`` id, so lime's own sampling, kernel and ridge regression run
     unchanged; its texts are turned back into ids for the model (padding kept).
     """
-    from lime.lime_text import LimeTextExplainer
-
+    feature_selection = check_feature_selection(feature_selection)
     num_samples = positive_int("num_samples", num_samples)
     num_features = None if num_features is None else positive_int("num_features", num_features)
     mask_token = adapter.check_token("mask_token", mask_token)
@@ -320,14 +304,8 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
             scores_r2.append(np.nan)
             continue
         target = targets if callable(targets) else int(targets[i])
-        explainer = LimeTextExplainer(kernel_width=kernel_width, bow=False, mask_string=str(mask_token),
-                                      split_expression=r"\s+", feature_selection=feature_selection,
-                                      random_state=seed)
-        with small_blas():
-            exp = explainer.explain_instance(
-                ids_as_text(row[positions]), _text_classifier(adapter, row, positions, target, batch_size),
-                labels=(_label(target),), num_features=len(positions) if num_features is None else num_features,
-                num_samples=num_samples)
+        exp = lime_text(row, positions, _predicted_scores(adapter, target, batch_size), (_label(target),),
+                        num_samples, num_features, mask_token, kernel_width, feature_selection, seed)
         for feature, weight in exp.local_exp[_label(target)]:
             out[i, positions[feature]] = weight
         raw.append(exp)
@@ -335,14 +313,9 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
     return out, {"signed": True, "lime_explanations": raw, "score": np.array(scores_r2)}
 
 
-def _binary_model(adapter, row, positions, mask_token, target, batch_size):
-    """``f(z)`` for shap: z (B, M) in {0, 1} keeps (1) or masks (0) the non-pad positions -> selected score."""
-
-    def f(z):
-        keep = np.asarray(z) > 0.5
-        return selected_scores(adapter, _masked(row, keep, positions, mask_token), target, batch_size)
-
-    return f
+def _selected(adapter, target, batch_size):
+    """``ids (B, T) -> (B,)``: a token model's score of ``target`` (a class or a callable)."""
+    return lambda batch: selected_scores(adapter, batch, target, batch_size)
 
 
 def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=False, sequence_length=None,
@@ -352,10 +325,8 @@ def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=
     The background is the all-masked sequence (every non-pad token ``mask_token``),
     so ``sum(attr) + expected_value = f(x)`` (additivity, in ``meta``).
     """
-    from .shap._common import import_shap
-
-    shap = import_shap()
     mask_token = adapter.check_token("mask_token", mask_token)
+    l1_reg = l1_reg_value("l1_reg", l1_reg)
     seed = seed_value("seed", seed)
     ids = np.asarray(inputs, np.int32)
     pad = _padding(adapter, ids, sequence_length)
@@ -366,31 +337,11 @@ def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=
         if not len(positions):
             continue
         target = targets if callable(targets) else int(targets[i])
-        f = _binary_model(adapter, row, positions, mask_token, target, batch_size)
-        with global_numpy_seed(seed), small_blas():
-            explainer = shap.KernelExplainer(f, np.zeros((1, len(positions))))
-            values = explainer.shap_values(np.ones((1, len(positions))), nsamples=nsamples, l1_reg=l1_reg,
-                                           silent=True)
-        out[i, positions] = np.asarray(values).reshape(-1)
-        expected[i] = float(np.ravel(explainer.expected_value)[0])
+        f = binary_model(row, positions, mask_token, _selected(adapter, target, batch_size))
+        values, base = kernel_shap(f, len(positions), nsamples, l1_reg, seed)
+        out[i, positions] = values[:, 0]
+        expected[i] = base[0]
     return out, {"signed": True, "expected_value": expected}
-
-
-def _sequential_tree(m):
-    """A linkage matrix joining adjacent positions into a balanced binary tree (shap's text partition)."""
-    clusters = [(k, 1) for k in range(m)]
-    rows, nxt = [], m
-    while len(clusters) > 1:
-        merged = []
-        for j in range(0, len(clusters) - 1, 2):
-            (a, na), (b, nb) = clusters[j], clusters[j + 1]
-            rows.append([a, b, float(np.log2(na + nb) + 1), na + nb])
-            merged.append((nxt, na + nb))
-            nxt += 1
-        if len(clusters) % 2:
-            merged.append(clusters[-1])
-        clusters = merged
-    return np.array(rows, np.float64)
 
 
 def shap_partition(adapter, inputs, targets, max_evals=500, mask_token=0, sequence_length=None, batch_size=None,
@@ -400,9 +351,6 @@ def shap_partition(adapter, inputs, targets, max_evals=500, mask_token=0, sequen
     As shap's text masker does, coalitions are contiguous spans; masked tokens are
     ``mask_token``. One token alone is returned exactly (no tree needed).
     """
-    from .shap._common import import_shap
-
-    shap = import_shap()
     max_evals = positive_int("max_evals", max_evals)
     mask_token = adapter.check_token("mask_token", mask_token)
     seed = seed_value("seed", seed)
@@ -411,18 +359,11 @@ def shap_partition(adapter, inputs, targets, max_evals=500, mask_token=0, sequen
     out = np.zeros(ids.shape, np.float32)
     for i, row in enumerate(ids):
         positions = np.flatnonzero(~pad[i])
-        target = targets if callable(targets) else int(targets[i])
-        f = _binary_model(adapter, row, positions, mask_token, target, batch_size)
-        if len(positions) == 1:
-            out[i, positions] = f(np.ones((1, 1)))[0] - f(np.zeros((1, 1)))[0]
-            continue
         if not len(positions):
             continue
-        masker = shap.maskers.Partition(np.zeros((1, len(positions))), clustering=_sequential_tree(len(positions)))
-        with global_numpy_seed(seed), small_blas():
-            explanation = shap.PartitionExplainer(f, masker)(np.ones((1, len(positions))), max_evals=max_evals,
-                                                             silent=True)
-        out[i, positions] = np.asarray(explanation.values).reshape(-1)
+        target = targets if callable(targets) else int(targets[i])
+        f = binary_model(row, positions, mask_token, _selected(adapter, target, batch_size))
+        out[i, positions] = partition_shap(f, len(positions), max_evals, seed)[0][:, 0]
     return out, {"signed": True}
 
 

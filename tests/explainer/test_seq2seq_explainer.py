@@ -64,31 +64,31 @@ def test_seq2seq_options_on_other_models():
 @pytest.mark.slow
 def test_explain_all_skips_methods_that_do_not_apply(luong):
     src, _ = _data(2)
-    explainer = tlxp.ModelExplainer(luong, methods=["attention", "gradcam", "lime", "gradient"], sos=SOS,
+    explainer = tlxp.ModelExplainer(luong, methods=["attention", "gradcam", "rise", "gradient"], sos=SOS,
                                     seq_length=4)
     with pytest.warns(UserWarning, match="gradcam"):
         exps = explainer.explain_all(src)
     assert list(exps) == ["attention", "gradient"]
-    assert set(exps.skipped) == {"gradcam", "lime"} and "encoder-decoder" in exps.skipped["lime"]
+    assert set(exps.skipped) == {"gradcam", "rise"} and "encoder-decoder" in exps.skipped["rise"]
     np.testing.assert_allclose(exps["attention"].attributions.sum(-1), 1.0, atol=1e-5)
 
 
 def test_visualize_all_and_report(luong, tmp_path):
     src, dec = _data(3)
-    explainer = tlxp.ModelExplainer(luong, methods=["attention", "integrated_gradients", "shap"], vocab=VOCAB,
+    explainer = tlxp.ModelExplainer(luong, methods=["attention", "integrated_gradients", "rise"], vocab=VOCAB,
                                     config={"integrated_gradients": {"steps": 8}})
-    with pytest.warns(UserWarning, match="shap"):
+    with pytest.warns(UserWarning, match="rise"):
         exps = explainer.visualize_all(src[:2], save_path=str(tmp_path / "out"), decoder_inputs=dec[:2])
     assert sorted(os.listdir(tmp_path / "out")) == ["attention.png", "compare_methods.png",
                                                   "integrated_gradients.png"]
     assert all(os.path.getsize(tmp_path / "out" / f) > 2000 for f in os.listdir(tmp_path / "out"))
-    assert exps["integrated_gradients"].shape == (2, 4, 5) and "shap" in exps.skipped
-    with pytest.warns(UserWarning, match="shap"):
+    assert exps["integrated_gradients"].shape == (2, 4, 5) and "rise" in exps.skipped
+    with pytest.warns(UserWarning, match="rise"):
         path = explainer.report(src[:2], str(tmp_path / "report.html"), decoder_inputs=dec[:2])
     page = open(path).read()
     assert page.count("<table class='matrix'>") == 4  # 2 sources x 2 methods
     words = [VOCAB[i] for i in src[1]]
-    assert "source 1: <b>%s</b>" % " ".join(words) in page and "shap" in page  # skipped, with its reason
+    assert "source 1: <b>%s</b>" % " ".join(words) in page and "rise" in page  # skipped, with its reason
 
 
 @pytest.mark.slow

@@ -46,9 +46,9 @@ def test_compare_methods_on_token_models_and_encoder_decoders(planted, tmp_path)
     luong = tiny_luong("dot", seed=8)
     src = np.array([[2, 3, 4, 5, 0], [6, 7, 8, 2, 3]], np.int32)
     dec = np.array([[1, 2, 3], [1, 4, 5]], np.int32)
-    with pytest.warns(UserWarning, match="lime"):
-        exps = tlxp.compare_methods(luong, src, methods=["attention", "lime", "gradient"],
+    with pytest.warns(UserWarning, match="rise"):
+        exps = tlxp.compare_methods(luong, src, methods=["attention", "rise", "gradient"],
                                     config={"attention": {"decoder_inputs": dec}, "gradient": {"decoder_inputs": dec}},
                                     name=str(tmp_path / "seq2seq.png"))
-    assert list(exps) == ["attention", "gradient"] and "encoder-decoder" in exps.skipped["lime"]
+    assert list(exps) == ["attention", "gradient"] and "encoder-decoder" in exps.skipped["rise"]
     assert exps["attention"].shape == (2, 3, 5) and os.path.getsize(tmp_path / "seq2seq.png") > 1000

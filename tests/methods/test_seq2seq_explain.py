@@ -6,7 +6,7 @@ import tensorlayer as tl
 
 import tensorlayer_xplain as tlxp
 
-from conftest import tiny_luong
+from conftest import assert_luong_unchanged, luong_state, tiny_luong
 
 V, E, H, T_SRC, T_OUT = 9, 5, 6, 5, 4
 SOS = 1
@@ -22,19 +22,6 @@ def _data(seed=0, n=3):
     src[0, -2:] = 0  # padding at the end of the first sequence
     dec = rng.randint(1, V, size=(n, T_OUT)).astype(np.int32)
     return src, dec
-
-
-def _state(model):
-    return ([w.numpy().copy() for w in model.all_weights], model.is_train,
-            [getattr(layer, "is_train", None) for layer in model.all_layers],
-            sorted(k for k in vars(model.dec_layer) if k in ("score", "forward")),
-            sorted(k for k in vars(model.embedding_layer) if k in ("forward", "call")))
-
-
-def _assert_unchanged(model, before):
-    after = _state(model)
-    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0]))
-    assert before[1:] == after[1:]
 
 
 def _hand_luong(model, src, dec):
@@ -71,7 +58,7 @@ def _hand_luong(model, src, dec):
 def test_luong_alignment_equals_hand_computed_softmax(method):
     model = _luong(method)
     src, dec = _data()
-    before = _state(model)
+    before = luong_state(model)
     exp = tlxp.explain(model, src, "attention", decoder_inputs=dec)
     ref_align, ref_logits = _hand_luong(model, src, dec)
     assert exp.shape == (3, T_OUT, T_SRC)
@@ -80,7 +67,7 @@ def test_luong_alignment_equals_hand_computed_softmax(method):
     assert np.abs(exp.predictions - ref_logits).max() < 1e-4
     assert np.ptp(exp.attributions, axis=-1).max() > 0.1  # far from uniform: the check above means something
     assert exp.meta["attention_kind"] == "luong_alignment" and exp.meta["method"] == method
-    _assert_unchanged(model, before)
+    assert_luong_unchanged(model, before)
 
 
 def test_luong_greedy_alignment_follows_the_models_own_decoding():
@@ -124,7 +111,7 @@ def trained():
 @pytest.mark.parametrize("method", ["gradient", "gradient_x_input"])
 def test_gradient_methods_equal_a_hand_written_tape(trained, method):
     src, dec = _data(3)
-    before = _state(trained)
+    before = luong_state(trained)
     exp = tlxp.explain(trained, src, method, decoder_inputs=dec)
     table = trained.embedding_layer.embeddings.numpy()
     emb = tf.constant(table[src])
@@ -141,7 +128,7 @@ def test_gradient_methods_equal_a_hand_written_tape(trained, method):
     assert exp.shape == (3, T_OUT, T_SRC)
     assert np.abs(exp.attributions - ref).max() < 1e-5 * max(1.0, np.abs(ref).max())
     assert (exp.targets == exp.predictions.argmax(-1)).all()
-    _assert_unchanged(trained, before)
+    assert_luong_unchanged(trained, before)
 
 
 def test_integrated_gradients_is_complete_and_pads_get_zero(trained):
@@ -224,10 +211,10 @@ def test_vanilla_seq2seq_greedy_explanation():
 def test_bad_arguments_name_the_argument(kwargs, exc, message):
     model = _luong("dot", seed=9)
     src, _ = _data(9)
-    before = _state(model)
+    before = luong_state(model)
     with pytest.raises(exc, match=message):
         tlxp.explain(model, src, "gradient", **kwargs)
-    _assert_unchanged(model, before)
+    assert_luong_unchanged(model, before)
 
 
 def test_bad_source_and_method():
