@@ -15,9 +15,14 @@ same numbers (``max rel. diff``) and run after a warm-up, in back-to-back pairs 
 alternates; the ratio is the median of the per-pair ratios. The table also gives the time
 per output position and per (output position, source token) attribution.
 
-Memory: ``integrated_gradients`` (32 steps) on 64 sources under two ``batch_size`` values (rows of
-one source x one output position x one step per model call): the process's peak RSS growth and
-the Python-side peak during the call, next to the bytes of the rows in flight.
+``ModelExplainer(model, cache=False).explain(...)`` is timed against the same floor too
+(``explainer ratio``).
+
+Memory: a larger case, 256 source sequences of 30 ids -> 10 positions with hidden 256
+(``gradient``, and ``integrated_gradients`` with 8 steps), under ``max_batch_bytes`` = 64 MB and the
+default (1 GiB), in that order in one process: the source sequences per call the adapter chose, its
+estimated bytes per sequence (``Seq2seqAdapter.sequence_bytes``), the process's peak RSS growth and the
+Python-side peak during the call, and the time.
 
 Run::
 
@@ -46,9 +51,13 @@ IG_STEPS = 16
 SOS = 1
 
 
-def make_model(seed=0):
+MEMORY_N, MEMORY_HIDDEN, MEMORY_IG_STEPS = 256, 256, 8
+BUDGETS_MB = (64, None)  # None: the default max_batch_bytes (1 GiB)
+
+
+def make_model(seed=0, hidden=HIDDEN):
     keras.utils.set_random_seed(seed)
-    model = tl.models.Seq2seqLuongAttention(hidden_size=HIDDEN, cell=tf.keras.layers.GRUCell, method="general",
+    model = tl.models.Seq2seqLuongAttention(hidden_size=hidden, cell=tf.keras.layers.GRUCell, method="general",
                                             embedding_layer=tl.layers.Embedding(vocabulary_size=VOCAB,
                                                                                 embedding_size=EMB))
     rng = np.random.RandomState(seed)
@@ -73,7 +82,7 @@ def make_floor(model):
     def logits_from(emb, dec):
         _, hidden, last = model.enc_layer(emb)
         out = model.dec_layer(model.embedding_layer(dec), tf.stack(hidden, 1), last, method=model.method)
-        logits = model.dense_layer(tf.reshape(out, [-1, HIDDEN]))
+        logits = model.dense_layer(tf.reshape(out, [-1, out.shape[-1]]))
         return tf.reshape(logits, [tf.shape(dec)[0], T_OUT, VOCAB])
 
     def position_grads(emb, dec, targets):
@@ -112,56 +121,68 @@ def speed(budget):
     src, dec = make_data(N)
     targets = np.argmax(tlxp.Seq2seqAdapter(model).teacher_forced(src, dec), -1).astype(np.int32)
     floor = make_floor(model)
+    explainer = tlxp.ModelExplainer(model, methods=["gradient", "integrated_gradients"], cache=False)
     rows = []
     for name, params in (("gradient", {}), ("integrated_gradients", {"steps": IG_STEPS})):
         ours = functools.partial(tlxp.explain, model, src, name, targets=targets, decoder_inputs=dec, **params)
         theirs = functools.partial(floor, name, src, dec, targets)
+        via_explainer = functools.partial(explainer.explain, src, name, targets=targets, decoder_inputs=dec,
+                                          **params)
         a, b = np.asarray(ours().attributions), theirs()
         diff = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+        diff = max(diff, float(np.abs(np.asarray(via_explainer().attributions) - b).max()
+                               / max(np.abs(b).max(), 1e-12)))
         t = time_pairs(ours, theirs, budget, 3, 30)
+        e = time_pairs(via_explainer, theirs, budget, 3, 30)
         ours_s, floor_s = statistics.median(t["ours"]), statistics.median(t["baseline"])
         rows.append({"method": name, "ours_ms": 1000 * ours_s, "floor_ms": 1000 * floor_s, "ratio": t["ratio"],
+                     "explainer_ms": 1000 * statistics.median(e["ours"]), "explainer_ratio": e["ratio"],
                      "per_position_ms": 1000 * ours_s / (N * T_OUT),
                      "per_attribution_us": 1e6 * ours_s / (N * T_OUT * T_SRC), "max_rel_diff": diff,
-                     "pairs": len(t["ours"])})
+                     "pairs": len(t["ours"]) + len(e["ours"])})
     return rows
 
 
 def memory():
-    model = make_model(1)
-    src, dec = make_data(2 * N, seed=1)
+    model = make_model(1, hidden=MEMORY_HIDDEN)
+    src, dec = make_data(MEMORY_N, seed=1)
     rows = []
-    for batch_size in (32, 256):
-        call = functools.partial(tlxp.explain, model, src, "integrated_gradients", decoder_inputs=dec, steps=32,
-                                 batch_size=batch_size)
-        call()  # traced outside the peak
-        start = time.perf_counter()
-        python_peak, rss = peak_memory(call)
-        seconds = (time.perf_counter() - start) / 2  # peak_memory calls it twice
-        # one row in flight: the source embeddings in and their gradients out, the decoder's activations
-        row_bytes = 4 * (2 * T_SRC * EMB + T_SRC * HIDDEN * 4 + T_OUT * (EMB + 3 * HIDDEN + VOCAB))
-        rows.append({"batch_size": batch_size, "row_bytes_kb": row_bytes / 1024.0,
-                     "in_flight_mb": batch_size * row_bytes / 2 ** 20, "python_peak_mb": python_peak,
-                     "rss_growth_mb": rss, "seconds": seconds})
+    for name, params in (("gradient", {}), ("integrated_gradients", {"steps": MEMORY_IG_STEPS})):
+        for budget_mb in BUDGETS_MB:
+            budget = None if budget_mb is None else budget_mb << 20
+            adapter = tlxp.Seq2seqAdapter(model) if budget is None else tlxp.Seq2seqAdapter(model,
+                                                                                            max_batch_bytes=budget)
+            call = functools.partial(tlxp.explain, adapter, src, name, decoder_inputs=dec, **params)
+            tlxp.explain(adapter, src[:1], name, decoder_inputs=dec[:1], **params)  # traced outside the peak
+            kind = "gradient" if name == "gradient" else "path"
+            start = time.perf_counter()
+            python_peak, rss = peak_memory(call)
+            seconds = (time.perf_counter() - start) / 2  # peak_memory calls it twice
+            rows.append({"method": name, "max_batch_bytes_mb": adapter.max_batch_bytes / 2 ** 20,
+                         "sequences_per_call": adapter.sequence_rows(kind, T_SRC, T_OUT),
+                         "sequence_bytes_mb": adapter.sequence_bytes(kind, T_SRC, T_OUT) / 2 ** 20,
+                         "python_peak_mb": python_peak, "rss_growth_mb": rss, "seconds": seconds})
     return rows
 
 
 def markdown(speed_rows, memory_rows):
     lines = ["Seq2seq (Luong, %d sources x %d ids -> %d positions) vs a hand-written per-position gradient loop "
              "in one tf.function" % (N, T_SRC, T_OUT), "",
-             "| method | ours (ms) | floor (ms) | ratio (median of pairs) | per output position | per attribution "
-             "| max rel. diff | pairs |", "|---|---|---|---|---|---|---|---|"]
+             "| method | ours: tlxp.explain (ms) | floor (ms) | ratio (median of pairs) | ModelExplainer.explain (ms) "
+             "| its ratio | per output position | per attribution | max rel. diff | pairs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in speed_rows:
-        lines.append("| %s | %.1f | %.1f | %.2fx | %.2f ms | %.1f us | %.1e | %d |" % (
-            r["method"], r["ours_ms"], r["floor_ms"], r["ratio"], r["per_position_ms"], r["per_attribution_us"],
-            r["max_rel_diff"], r["pairs"]))
-    lines += ["", "Memory: integrated gradients (32 steps) on %d sources; RSS: %s" % (2 * N, RSS_HOW), "",
-              "| batch_size (rows) | est. bytes/row | rows in flight | Python peak | peak RSS growth | time |",
-              "|---|---|---|---|---|---|"]
+        lines.append("| %s | %.1f | %.1f | %.2fx | %.1f | %.2fx | %.2f ms | %.1f us | %.1e | %d |" % (
+            r["method"], r["ours_ms"], r["floor_ms"], r["ratio"], r["explainer_ms"], r["explainer_ratio"],
+            r["per_position_ms"], r["per_attribution_us"], r["max_rel_diff"], r["pairs"]))
+    lines += ["", "Memory: %d sources x %d ids -> %d positions, hidden %d (IG: %d steps), the budgets in this order "
+              "in one process; RSS: %s" % (MEMORY_N, T_SRC, T_OUT, MEMORY_HIDDEN, MEMORY_IG_STEPS, RSS_HOW), "",
+              "| method | max_batch_bytes | sequences per call | est. bytes per sequence | Python peak "
+              "| peak RSS growth | time |", "|---|---|---|---|---|---|---|"]
     for r in memory_rows:
-        lines.append("| %d | %.0f KB | %.1f MB | %.1f MB | %.0f MB | %.1f s |" % (
-            r["batch_size"], r["row_bytes_kb"], r["in_flight_mb"], r["python_peak_mb"], r["rss_growth_mb"],
-            r["seconds"]))
+        lines.append("| %s | %.0f MB | %d | %.1f MB | %.1f MB | %.0f MB | %.1f s |" % (
+            r["method"], r["max_batch_bytes_mb"], r["sequences_per_call"], r["sequence_bytes_mb"],
+            r["python_peak_mb"], r["rss_growth_mb"], r["seconds"]))
     return "\n".join(lines)
 
 

@@ -46,7 +46,7 @@ def _is_seq2seq(model, params):
 
 
 def explain(model, inputs, method="gradient", targets=None, *, output=None, batch_size=None,
-            image_shape=None, **params):
+            image_shape=None, max_batch_bytes=None, **params):
     """Explain ``model``'s decisions on ``inputs`` with one registered method.
 
     Parameters
@@ -57,8 +57,11 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         A name from :func:`available_methods` (aliases allowed).
     targets : None, int, array-like of int (N,), or callable
         Class to explain per input; None explains the predicted class.
-    output, batch_size, image_shape
-        Passed to the adapter (ignored when ``model`` is already an adapter).
+    output, batch_size, image_shape, max_batch_bytes
+        Passed to the adapter (ignored when ``model`` is already an adapter):
+        ``max_batch_bytes`` is the memory budget of one model call (default 1 GiB; see
+        :class:`ModelAdapter`, and :class:`~tensorlayer_xplain.adapter.Seq2seqAdapter` for
+        encoder-decoders).
     **params
         The method's own parameters. For an encoder-decoder (``tl.models.Seq2seq``,
         ``Seq2seqLuongAttention``, or any model given ``decoder_inputs=`` / ``sos=``):
@@ -82,11 +85,12 @@ def explain(model, inputs, method="gradient", targets=None, *, output=None, batc
         from .methods.seq2seq import explain_seq2seq
 
         return explain_seq2seq(model, inputs, method, targets=targets, output=output or "logits",
-                               batch_size=batch_size, **params)
+                               batch_size=batch_size, max_batch_bytes=max_batch_bytes, **params)
     spec = method_info(method)
     token_options = {k: params.pop(k) for k in _TOKEN_OPTIONS if k in params}
     check_ranges(spec.name, dict(params, **({} if batch_size is None else {"batch_size": batch_size})))
-    adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape, **token_options)
+    adapter = as_adapter(model, output=output, batch_size=batch_size, image_shape=image_shape,
+                         max_batch_bytes=max_batch_bytes, **token_options)
     fn = spec.fn
     if getattr(adapter, "token_inputs", False):
         from .methods.tokens import token_method

@@ -36,6 +36,11 @@ def _adapters_of(model):
         return per_model
 
 
+def _options_key(options):
+    """A hashable key of adapter options; typed, so ``True`` (rejected by the adapter) never finds ``1``'s adapter."""
+    return tuple(sorted((k, type(v).__name__, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+
+
 def as_adapter(model, **options):
     """Return a :class:`ModelAdapter` for ``model``, reusing one per (model, options).
 
@@ -77,7 +82,7 @@ def as_adapter(model, **options):
                              % (options["image_shape"],))
     else:
         cls = ModelAdapter
-    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+    key = _options_key(options)
     per_model = _adapters_of(model)
     if per_model is None:  # takes no attributes (a builtin, a bound method): no reuse
         return cls(model, **options)
@@ -87,10 +92,11 @@ def as_adapter(model, **options):
     return adapter
 
 
-def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
+def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits", max_batch_bytes=None):
     """The :class:`Seq2seqAdapter` of ``model`` for these options, reused across calls (compiled steps kept).
 
-    Kept on the model like :func:`~tensorlayer_xplain.adapter.as_adapter`'s adapters.
+    Kept on the model like :func:`~tensorlayer_xplain.adapter.as_adapter`'s adapters;
+    ``max_batch_bytes`` None means the default budget.
 
     Examples
     --------
@@ -103,13 +109,14 @@ def seq2seq_adapter(model, embedding_layer=None, pad_id=0, output="logits"):
         return model
     if isinstance(model, ModelAdapter):
         model = model.model
-
-    key = ("seq2seq", embedding_layer, pad_id, output)
+    options = {"embedding_layer": embedding_layer, "pad_id": pad_id, "output": output}
+    if max_batch_bytes is not None:
+        options["max_batch_bytes"] = max_batch_bytes
+    key = ("seq2seq",) + _options_key(options)
     per_model = _adapters_of(model)
     if per_model is None:
-        return Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
+        return Seq2seqAdapter(model, **options)
     adapter = per_model.get(key)
     if adapter is None:
-        adapter = per_model[key] = Seq2seqAdapter(model, embedding_layer=embedding_layer, pad_id=pad_id,
-                                                  output=output)
+        adapter = per_model[key] = Seq2seqAdapter(model, **options)
     return adapter

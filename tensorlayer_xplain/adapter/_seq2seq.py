@@ -8,6 +8,12 @@ every flag afterwards, and compiles each step once per (source length, output
 length). It serves TensorLayer's ``Seq2seq`` and ``Seq2seqLuongAttention`` and
 users' own TL or Keras encoder-decoders that take ``[src, decoder_inputs]``.
 
+Every batched call is sized in source sequences from ``max_batch_bytes`` and the
+bytes one sequence occupies in that kind of call, measured from a one-row trace
+(:mod:`~tensorlayer_xplain.adapter._seq2seq_memory`). The per-position gradient
+methods get their attributions, logits and predicted tokens from one compiled step
+per piece (:meth:`Seq2seqAdapter.source_attributions`).
+
 Gradients are taken in embedding space: the output of the embedding layer for the
 *source* ids is replaced by a given tensor while the decoder's own lookups (the
 zoo models share one embedding layer) are left alone (the token models' swap,
@@ -22,8 +28,13 @@ import tensorflow as tf
 import tensorlayer as tl
 
 from ._common import _describe, temporarily_set
+from ._memory import DEFAULT_MAX_BATCH_BYTES
 from ._model import ModelAdapter
+from ._seq2seq_memory import call_bytes, row_activation_bytes
 from ._tokens import check_token, check_token_ids, embedding_table, is_embedding, replaced_embeddings
+
+#: Points of an integrated-gradients path in flight at once inside the step (the byte estimate assumes 1).
+PATH_PARALLEL_ITERATIONS = 1
 
 __all__ = ["Seq2seqAdapter", "is_seq2seq_model", "is_keras_encoder_decoder",
            "recording_alignments"]
@@ -140,8 +151,15 @@ class Seq2seqAdapter(ModelAdapter):
     output : {'logits', 'probabilities'}
         What is explained at each position.
     batch_size : int
-        Largest number of rows (one row = one source sequence at one output
-        position) sent to the model at once: ``batch_size // T_out`` source sequences.
+        Most source sequences sent to the model at once (an upper bound).
+    max_batch_bytes : int
+        Memory budget of one model call (default 1 GiB, as :class:`ModelAdapter`):
+        every batched call (teacher forcing, alignments, per-position gradients,
+        the integrated-gradients path, greedy decoding) takes at most
+        ``max_batch_bytes // call_bytes`` source sequences, at least one, where
+        ``call_bytes`` is the estimated bytes of one source sequence in that call
+        at the current lengths, from the activations measured on a one-row trace
+        (:mod:`tensorlayer_xplain.adapter._seq2seq_memory`; :meth:`sequence_rows`).
     sos : int, optional
         Start-of-sequence id: the default of ``explain(..., sos=)`` (greedy decoding
         explained when no ``decoder_inputs`` are given).
@@ -161,7 +179,7 @@ class Seq2seqAdapter(ModelAdapter):
     seq2seq = True
 
     def __init__(self, model, embedding_layer=None, pad_id=0, output="logits", batch_size=256, sos=None,
-                 seq_length=None, image_shape=None, strategy=None):
+                 seq_length=None, image_shape=None, strategy=None, max_batch_bytes=DEFAULT_MAX_BATCH_BYTES):
         if not isinstance(model, (tl.models.Model, tf.keras.Model)):
             raise TypeError("model: a seq2seq model must be a TensorLayer model whose training call takes "
                             "[src, decoder_inputs] or a Keras model with those two inputs, got %s" % _describe(model))
@@ -169,7 +187,8 @@ class Seq2seqAdapter(ModelAdapter):
             if value is not None:
                 raise ValueError("%s: not supported for an encoder-decoder (source ids are drawn as text, steps run "
                                  "on one device), got %r" % (option, value))
-        super().__init__(model, output=output, batch_size=batch_size)
+        super().__init__(model, output=output, batch_size=batch_size, max_batch_bytes=max_batch_bytes)
+        self._row_bytes = {}  # (T_src, T_out) -> (activation bytes of one row, logits width)
         self.embedding = self._find_embedding(embedding_layer)
         self.vocab_size = int(embedding_table(self.embedding).shape[0])
         if pad_id is not None:
@@ -281,6 +300,54 @@ class Seq2seqAdapter(ModelAdapter):
         """Embedding vectors ``(N, T, D)`` float32 of ids, read from the layer's table."""
         return tf.gather(embedding_table(self.embedding), np.asarray(ids, np.int32)).numpy().astype(np.float32)
 
+    @property
+    def embedding_dim(self):
+        """Width ``D`` of the source embeddings."""
+        return int(embedding_table(self.embedding).shape[1])
+
+    # ------------------------------------------------------------------ byte budgets
+    def row_bytes(self, t_src, t_out):
+        """``(A, V)``: activation bytes of one source sequence and the logits' width at these lengths.
+
+        Measured once per lengths from a one-row trace of the teacher-forced pass
+        (:func:`~tensorlayer_xplain.adapter._seq2seq_memory.row_activation_bytes`).
+        """
+        key = (int(t_src), int(t_out))
+        if key not in self._row_bytes:
+            with self._lock:
+                self._row_bytes[key] = row_activation_bytes(self, *key)
+        return self._row_bytes[key]
+
+    def sequence_bytes(self, kind, t_src, t_out):
+        """Estimated bytes of one source sequence in a call of ``kind`` ('forward', 'gradient' or 'path').
+
+        See :func:`~tensorlayer_xplain.adapter._seq2seq_memory.call_bytes` for the formulas.
+        """
+        return call_bytes(kind, self.row_bytes(t_src, t_out)[0], int(t_src), int(t_out), self.embedding_dim)
+
+    def sequence_rows(self, kind, t_src, t_out, batch_size=None):
+        """Source sequences per call of ``kind``: ``batch_size`` capped by ``max_batch_bytes``, at least 1.
+
+        Returns
+        -------
+        int
+            ``max(1, min(batch_size, max_batch_bytes // sequence_bytes(kind, t_src, t_out)))``
+            (``batch_size`` at most the adapter's).
+
+        Examples
+        --------
+        >>> Seq2seqAdapter(luong, max_batch_bytes=1).sequence_rows('gradient', 7, 5)   # below one row: one row
+        1
+        """
+        limit = min(int(batch_size or self.batch_size), self.batch_size)
+        return max(1, min(limit, self.max_batch_bytes // self.sequence_bytes(kind, t_src, t_out)))
+
+    def sample_bytes(self, backward=False):
+        """Estimated bytes of one source sequence at the last lengths seen (a forward or a gradient call)."""
+        if self._lengths is None:
+            raise ValueError("inputs: the sequence lengths are not known yet; explain a batch first")
+        return self.sequence_bytes("gradient" if backward else "forward", *self._lengths)
+
     # ------------------------------------------------------------------ forward passes (inside a step)
     def teacher_forced_call(self, src, dec):
         """Logits ``(B, T_out, V)`` of ``model([src, dec])``: a TL model's branch flag set to training only."""
@@ -303,12 +370,14 @@ class Seq2seqAdapter(ModelAdapter):
         specs = [tf.TensorSpec((None, dec_len), tf.int32)] + list(extra)
         return self.compiled((name, src_len, dec_len), fn, extra_dtypes=specs)
 
-    def _run(self, name, fn, src, dec, *extra, extra_specs=(), batch_size=None):
+    def _run(self, name, fn, src, dec, *extra, extra_specs=(), kind="forward", batch_size=None):
+        """``fn`` compiled for these lengths, over pieces of :meth:`sequence_rows` source sequences."""
+        rows = self.sequence_rows(kind, src.shape[1], dec.shape[1], batch_size)
         step = self._step(name, fn, src.shape[1], dec.shape[1], extra_specs)
         with self.inference_mode():
             return self.map_batches(
                 lambda *parts: tuple(np.asarray(v) for v in _as_tuple(step(*(tf.constant(p) for p in parts)))),
-                src, dec, *extra, batch_size=min(int(batch_size or self.batch_size), self.batch_size))
+                src, dec, *extra, batch_size=rows)
 
     # ------------------------------------------------------------------ public, batched
     def teacher_forced(self, src, dec, batch_size=None):
@@ -342,12 +411,19 @@ class Seq2seqAdapter(ModelAdapter):
 
         return self._run("alignments", step, src, dec, batch_size=batch_size)
 
-    def _position_gradients(self, s, d, e, k, t_out, e_dec=None):
-        """Inside a step: ``(d score_t / d e for every position t (B, T_out, T_src, D), scores (B, T_out))``.
+    def _source_logits(self, s, e, d):
+        """Inside a step: teacher-forced logits with the source embeddings replaced by ``e``."""
+        with replaced_embeddings(self.embedding, e, self._forward_attr(), only=s):
+            return self.teacher_forced_call(s, d)
 
-        With ``e_dec`` (the embeddings of the decoder inputs ``d``, ``(B, T_out, D)``),
-        the decoder's lookup of ``d`` returns it too, and the gradients with respect to
-        it ``(B, T_out, T_out, D)`` come third.
+    def _position_gradients(self, s, d, e, k, t_out, e_dec=None):
+        """Inside a step: ``(d score_t / d e`` for every position t ``(B, T_out, T_src, D)``, scores ``(B, T_out)``,
+        logits ``(B, T_out, V)``, tokens ``(B, T_out)``, decoder gradients or None``)``.
+
+        One forward pass on a persistent tape and one backward pass per output position;
+        a negative token is the position's argmax. With ``e_dec`` (the embeddings of the
+        decoder inputs ``d``, ``(B, T_out, D)``), the decoder's lookup of ``d`` returns it
+        too, and the gradients with respect to it ``(B, T_out, T_out, D)`` come last.
         """
         watched = [e] if e_dec is None else [e, e_dec]
         with tf.GradientTape(persistent=True) as tape:
@@ -359,6 +435,7 @@ class Seq2seqAdapter(ModelAdapter):
                     swaps.enter_context(replaced_embeddings(self.embedding, e_dec, self._forward_attr(), only=d,
                                                             what="decoder inputs"))
                 logits = self.teacher_forced_call(s, d)
+            k = tf.where(k < 0, tf.argmax(logits, -1, output_type=tf.int32), k)
             selected = tf.gather(logits, k, batch_dims=2)  # (B, T_out)
             columns = [selected[:, t] for t in range(t_out)]
         grads = [tape.gradient(column, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO
@@ -368,9 +445,31 @@ class Seq2seqAdapter(ModelAdapter):
             raise TypeError("embedding_layer: the output does not depend on the output of layer %r"
                             % self.embedding.name)
         source = tf.stack([g[0] for g in grads], axis=1)
-        if e_dec is None:
-            return source, selected
-        return source, selected, tf.stack([g[1] for g in grads], axis=1)
+        decoder = None if e_dec is None else tf.stack([g[1] for g in grads], axis=1)
+        return source, selected, logits, k, decoder
+
+    def _path_sum(self, s, d, e, b, k, alphas, weights, t_out):
+        """Inside a step: ``sum_i weights[i] * grads(b + alphas[i] (e - b))`` and the scores at the path's ends.
+
+        The points run one after the other (``parallel_iterations=1``): one point's
+        tape in flight at a time, as the byte estimate assumes.
+        """
+        def body(i, total, ends):
+            grads, selected = self._position_gradients(s, d, b + alphas[i] * (e - b), k, t_out)[:2]
+            ends = tf.where(tf.equal(i, 0), tf.concat([selected[..., None], ends[..., 1:]], -1), ends)
+            ends = tf.where(tf.equal(i, tf.size(alphas) - 1), tf.concat([ends[..., :1], selected[..., None]], -1),
+                            ends)
+            return i + 1, total + weights[i] * grads, ends
+
+        total = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out], tf.shape(e)[1:]], 0))
+        ends = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out, 2]], 0))
+        _, total, ends = tf.while_loop(lambda i, *_: i < tf.size(alphas), body, (tf.constant(0), total, ends),
+                                       parallel_iterations=PATH_PARALLEL_ITERATIONS)
+        return total, ends
+
+    def _specs(self, src, emb, t_out):
+        return (tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32),
+                tf.TensorSpec((None, t_out), tf.int32))
 
     def decoder_shares_the_embedding(self, src, dec):
         """True when the decoder inputs are looked up by the source's embedding layer in one call.
@@ -398,12 +497,13 @@ class Seq2seqAdapter(ModelAdapter):
         """Per output position, gradients w.r.t. the source embeddings of the score of ``tokens``.
 
         One forward pass per source sequence and one backward pass per output position
-        (a persistent tape), in one compiled step; ``batch_size`` bounds the rows
-        (source sequence x output position) in flight. With ``alphas``, ``weights``
-        and ``base``, the weighted sum of those gradients along the straight path from
-        ``base`` to ``emb`` (integrated gradients: the path runs inside the step).
-        With ``dec_emb`` (no path), the gradients w.r.t. the decoder inputs' embeddings
-        ``(N, T_out, T_out, D)`` come third (see :meth:`decoder_shares_the_embedding`).
+        (a persistent tape), in one compiled step; pieces of :meth:`sequence_rows`
+        source sequences (at most ``batch_size``, within ``max_batch_bytes``). With
+        ``alphas``, ``weights`` and ``base``, the weighted sum of those gradients
+        along the straight path from ``base`` to ``emb`` (integrated gradients: the
+        path runs inside the step). With ``dec_emb`` (no path), the gradients w.r.t.
+        the decoder inputs' embeddings ``(N, T_out, T_out, D)`` come third (see
+        :meth:`decoder_shares_the_embedding`).
 
         Parameters
         ----------
@@ -425,57 +525,108 @@ class Seq2seqAdapter(ModelAdapter):
         scores : ndarray (N, T_out), or (N, T_out, 2) on a path (at its first and last point)
         """
         t_out = dec.shape[1]
-        emb_spec = tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32)
-        rows = max(1, min(int(batch_size or self.batch_size), self.batch_size) // t_out)
+        emb_spec, tok_spec = self._specs(src, emb, t_out)
+        emb, tokens = np.asarray(emb, np.float32), np.asarray(tokens, np.int32)
         if alphas is None and dec_emb is not None:
             dec_spec = tf.TensorSpec((None, t_out, emb.shape[2]), tf.float32)
             return self._run("source_decoder_gradients",
-                             lambda s, d, e, k, ed: self._position_gradients(s, d, e, k, t_out, ed),
-                             src, dec, np.asarray(emb, np.float32), np.asarray(tokens, np.int32),
-                             np.asarray(dec_emb, np.float32),
-                             extra_specs=[emb_spec, tf.TensorSpec((None, t_out), tf.int32), dec_spec],
-                             batch_size=rows)
+                             lambda s, d, e, k, ed: tuple(self._position_gradients(s, d, e, k, t_out, ed)[i]
+                                                          for i in (0, 1, 4)),
+                             src, dec, emb, tokens, np.asarray(dec_emb, np.float32),
+                             extra_specs=[emb_spec, tok_spec, dec_spec], kind="gradient", batch_size=batch_size)
         if alphas is None:
-            return self._run("source_gradients", lambda s, d, e, k: self._position_gradients(s, d, e, k, t_out),
-                             src, dec, np.asarray(emb, np.float32), np.asarray(tokens, np.int32),
-                             extra_specs=[emb_spec, tf.TensorSpec((None, t_out), tf.int32)], batch_size=rows)
+            return self._run("source_gradients", lambda s, d, e, k: self._position_gradients(s, d, e, k, t_out)[:2],
+                             src, dec, emb, tokens, extra_specs=[emb_spec, tok_spec], kind="gradient",
+                             batch_size=batch_size)
+        a_t = tf.constant(np.asarray(alphas, np.float32))
+        w_t = tf.constant(np.asarray(weights, np.float32))
+        return self._run("source_path_%s" % fingerprint_floats(alphas, weights),
+                         lambda s, d, e, b, k: self._path_sum(s, d, e, b, k, a_t, w_t, t_out), src, dec, emb,
+                         np.asarray(base, np.float32), tokens, extra_specs=[emb_spec, emb_spec, tok_spec], kind="path",
+                         batch_size=batch_size)
+
+    def source_attributions(self, src, dec, emb, tokens, method="gradient", batch_size=None, alphas=None,
+                            weights=None, base=None, dec_emb=None):
+        """Per-token attributions ``(N, T_out, T_src)`` with the logits, in one compiled pass per piece.
+
+        What :meth:`source_gradients` computes, reduced inside the step: summed over
+        the embedding dimension (``gradient``), times the embeddings first
+        (``gradient_x_input``), or times ``emb - base`` after the path sum
+        (``integrated_gradients``). The same step returns the teacher-forced logits
+        and resolves negative ``tokens`` to the argmax at that position, so no
+        separate forward pass is needed.
+
+        Parameters
+        ----------
+        src, dec, emb, tokens, alphas, weights, base, dec_emb
+            As :meth:`source_gradients`; ``tokens`` < 0 means the predicted token.
+        method : {'gradient', 'gradient_x_input', 'integrated_gradients'}
+
+        Returns
+        -------
+        attributions : ndarray float32 (N, T_out, T_src)
+        logits : ndarray float32 (N, T_out, V)
+        tokens : ndarray int32 (N, T_out)
+            The explained tokens.
+        extra : ndarray or None
+            Integrated gradients: the scores at the path's first and last point
+            ``(N, T_out, 2)``; with ``dec_emb``: the decoder-side attributions
+            ``(N, T_out, T_out)`` from the same backward passes.
+        """
+        t_out = dec.shape[1]
+        emb_spec, tok_spec = self._specs(src, emb, t_out)
+        emb, tokens = np.asarray(emb, np.float32), np.asarray(tokens, np.int32)
+        if method in ("gradient", "gradient_x_input"):
+            times_input = method == "gradient_x_input"
+
+            def per_token(grads, inputs):
+                return tf.reduce_sum(grads * inputs[:, None] if times_input else grads, -1)
+
+            if dec_emb is None:
+                def step(s, d, e, k):
+                    grads, _, logits, k, _ = self._position_gradients(s, d, e, k, t_out)
+                    return per_token(grads, e), logits, k
+
+                return self._run("source_" + method, step, src, dec, emb, tokens, extra_specs=[emb_spec, tok_spec],
+                                 kind="gradient", batch_size=batch_size) + (None,)
+
+            def with_decoder(s, d, e, k, ed):
+                grads, _, logits, k, dec_grads = self._position_gradients(s, d, e, k, t_out, ed)
+                return per_token(grads, e), logits, k, per_token(dec_grads, ed)
+
+            dec_spec = tf.TensorSpec((None, t_out, emb.shape[2]), tf.float32)
+            return self._run("source_decoder_" + method, with_decoder, src, dec, emb, tokens,
+                             np.asarray(dec_emb, np.float32), extra_specs=[emb_spec, tok_spec, dec_spec],
+                             kind="gradient", batch_size=batch_size)
+        if method != "integrated_gradients":
+            raise ValueError("method: expected 'gradient', 'gradient_x_input' or 'integrated_gradients', got %r"
+                             % (method,))
         a_t = tf.constant(np.asarray(alphas, np.float32))
         w_t = tf.constant(np.asarray(weights, np.float32))
 
         def path(s, d, e, b, k):
-            def body(i, total, ends):
-                grads, selected = self._position_gradients(s, d, b + a_t[i] * (e - b), k, t_out)
-                ends = tf.where(tf.equal(i, 0), tf.concat([selected[..., None], ends[..., 1:]], -1), ends)
-                ends = tf.where(tf.equal(i, tf.size(a_t) - 1), tf.concat([ends[..., :1], selected[..., None]], -1),
-                                ends)
-                return i + 1, total + w_t[i] * grads, ends
+            logits = self._source_logits(s, e, d)
+            k = tf.where(k < 0, tf.argmax(logits, -1, output_type=tf.int32), k)
+            total, ends = self._path_sum(s, d, e, b, k, a_t, w_t, t_out)
+            return tf.reduce_sum(total * (e - b)[:, None], -1), logits, k, ends
 
-            total = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out], tf.shape(e)[1:]], 0))
-            ends = tf.zeros(tf.concat([tf.shape(e)[:1], [t_out, 2]], 0))
-            _, total, ends = tf.while_loop(lambda i, *_: i < tf.size(a_t), body, (tf.constant(0), total, ends))
-            return total, ends
-
-        return self._run("source_path_%s" % fingerprint_floats(alphas, weights), path, src, dec,
-                         np.asarray(emb, np.float32), np.asarray(base, np.float32), np.asarray(tokens, np.int32),
-                         extra_specs=[emb_spec, emb_spec, tf.TensorSpec((None, t_out), tf.int32)], batch_size=rows)
+        return self._run("source_ig_%s" % fingerprint_floats(alphas, weights), path, src, dec, emb,
+                         np.asarray(base, np.float32), tokens, extra_specs=[emb_spec, emb_spec, tok_spec],
+                         kind="path", batch_size=batch_size)
 
     def source_embedding_scores(self, src, dec, emb, batch_size=None):
         """Teacher-forced logits ``(R, T_out, V)`` with the source embeddings replaced by ``emb``."""
-
-        def step(s, d, e):
-            with replaced_embeddings(self.embedding, e, self._forward_attr(), only=s):
-                return self.teacher_forced_call(s, d)
-
         specs = [tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32)]
-        return self._run("source_embedding_scores", step, src, dec, np.asarray(emb, np.float32), extra_specs=specs,
-                         batch_size=batch_size)[0]
+        return self._run("source_embedding_scores", lambda s, d, e: self._source_logits(s, e, d), src, dec,
+                         np.asarray(emb, np.float32), extra_specs=specs, batch_size=batch_size)[0]
 
     def greedy_decode(self, src, sos, seq_length, batch_size=None):
         """The model's own greedy decoding ``(N, seq_length)`` int32, starting from ``sos``.
 
         The zoo models decode with their inference mode (``sos=`` / ``start_token=``);
         other models by repeated teacher forcing (position ``t`` reads the argmax of
-        position ``t - 1``).
+        position ``t - 1``). Pieces of :meth:`sequence_rows` source sequences (a
+        forward call at lengths ``(T_src, seq_length)``).
         """
         sos = _check_int(sos, "sos", 0)
         if sos >= self.vocab_size:
@@ -484,12 +635,12 @@ class Seq2seqAdapter(ModelAdapter):
         seq2seq, luong = _zoo_classes()
         if isinstance(self.model, (seq2seq, luong)):
             kw = {"start_token": sos} if isinstance(self.model, seq2seq) else {"sos": sos}
+            rows = self.sequence_rows("forward", src.shape[1], seq_length, batch_size)
             self._lengths = (src.shape[1], seq_length)
             step = self.compiled(("greedy", src.shape[1], seq_length, sos),
                                  lambda s: tf.cast(self.model([s], seq_length=seq_length, **kw), tf.int32))
             with self.inference_mode():
-                return self.map_batches(lambda s: step(tf.constant(s)).numpy(), src,
-                                        batch_size=batch_size or self.batch_size)
+                return self.map_batches(lambda s: step(tf.constant(s)).numpy(), src, batch_size=rows)
         dec = np.full((len(src), seq_length), sos, np.int32)
         out = np.zeros((len(src), seq_length), np.int32)
         for t in range(seq_length):

@@ -49,6 +49,12 @@ class ModelExplainer:
     batch_size : int
         Largest batch sent to the model at once; also the chunk size when
         streaming a dataset.
+    max_batch_bytes : int, optional
+        Memory budget of one model call (default 1 GiB): rows in flight are capped
+        so that their estimated bytes stay within it (see :class:`ModelAdapter`; an
+        encoder-decoder counts source sequences, see
+        :class:`~tensorlayer_xplain.adapter.Seq2seqAdapter`). Ignored when ``model``
+        is already an adapter.
     cache : bool or int
         Cache results (LRU of 128 entries, or of the given size); False disables.
     cache_bytes : int
@@ -97,10 +103,10 @@ class ModelExplainer:
 
     def __init__(self, model, methods=None, config=None, class_names=None, image_shape=None,
                  output="logits", batch_size=256, cache=True, seed=0, cache_bytes=DEFAULT_CACHE_BYTES,
-                 strategy=None, max_cost=None, vocab=None, sos=None, seq_length=None):
+                 strategy=None, max_cost=None, vocab=None, sos=None, seq_length=None, max_batch_bytes=None):
         self.adapter = model if isinstance(model, ModelAdapter) else as_adapter(
             model, image_shape=image_shape, output=output, batch_size=batch_size, strategy=strategy, sos=sos,
-            seq_length=seq_length)
+            seq_length=seq_length, max_batch_bytes=max_batch_bytes)
         self.model = self.adapter.model
         self.methods = check_methods(methods, DEFAULT_METHODS)
         self.config = check_config(config, self.adapter)

@@ -79,6 +79,9 @@ __all__ = ["explain_seq2seq", "Seq2seqExplanation", "SEQ2SEQ_METHODS", "SEQ2SEQ_
 #: Methods that explain a seq2seq model (registry names).
 SEQ2SEQ_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion", "attention") + SAMPLED_METHODS
 
+#: Methods whose attributions, logits and predicted tokens come from one compiled gradient step.
+GRADIENT_FAMILY = ("gradient", "gradient_x_input", "integrated_gradients")
+
 #: Keyword arguments that route :func:`tensorlayer_xplain.explain` to :func:`explain_seq2seq`.
 SEQ2SEQ_PARAMETERS = ("decoder_inputs", "sos", "seq_length")
 
@@ -281,8 +284,15 @@ def _check_params(name, params):
 
 
 def _targets(adapter, targets, logits):
-    n, t_out, vocab = logits.shape
+    """The explained token per position ``(N, T_out)``: ``targets`` checked, or the argmax of ``logits``.
+
+    ``logits`` may be only the shape ``(N, T_out, V)``: no targets then means -1 (the
+    argmax, resolved inside the compiled step).
+    """
+    n, t_out, vocab = logits if isinstance(logits, tuple) else logits.shape
     if targets is None:
+        if isinstance(logits, tuple):
+            return np.full((n, t_out), -1, np.int32)
         return np.argmax(logits, -1).astype(np.int32)
     arr = np.asarray(targets)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
@@ -296,33 +306,29 @@ def _targets(adapter, targets, logits):
 
 
 def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, baseline_token=None):
+    """``(attributions (N, T_out, T_src), logits, explained tokens, meta)``: one compiled pass per piece."""
     n, t_out = targets.shape
     emb = adapter.embed(src)
-    meta = {}
     if name in ("gradient", "gradient_x_input"):
         if not adapter.decoder_shares_the_embedding(src, dec):
-            grads, _ = adapter.source_gradients(src, dec, emb, targets, batch_size)  # (N, T_out, T_src, D)
-            return (grads if name == "gradient" else grads * emb[:, None]).sum(-1), meta
-        dec_emb = adapter.embed(dec)
-        grads, _, dec_grads = adapter.source_gradients(src, dec, emb, targets, batch_size, dec_emb=dec_emb)
-        if name == "gradient_x_input":
-            grads, dec_grads = grads * emb[:, None], dec_grads * dec_emb[:, None]
-        meta["decoder_attributions"] = dec_grads.sum(-1)  # (N, T_out, T_out): the same backward passes
-        return grads.sum(-1), meta
+            attributions, logits, targets, _ = adapter.source_attributions(src, dec, emb, targets, name, batch_size)
+            return attributions, logits, targets, {}
+        attributions, logits, targets, decoder = adapter.source_attributions(
+            src, dec, emb, targets, name, batch_size, dec_emb=adapter.embed(dec))
+        return attributions, logits, targets, {"decoder_attributions": decoder}  # the same backward passes
     steps = int(steps)  # in range: SEQ2SEQ_RANGES
     base_id = token_or_pad(adapter, "baseline_token", baseline_token)
     base = adapter.embed(np.full(src.shape, base_id, np.int32))
     alphas, weights = trapezoid_alphas(steps)
-    total, ends = adapter.source_gradients(src, dec, emb, targets, batch_size, alphas=alphas, weights=weights,
-                                           base=base)  # the path runs inside one compiled step
+    attributions, logits, targets, ends = adapter.source_attributions(
+        src, dec, emb, targets, name, batch_size, alphas=alphas, weights=weights, base=base)  # the path runs inside
     ends = {0.0: ends[..., 0].reshape(-1), 1.0: ends[..., 1].reshape(-1)}
-    attributions = (total * (emb - base)[:, None]).sum(-1)  # (N, T_out, T_src)
     gap, _, _ = _completeness(attributions.reshape(n * t_out, -1), ends[1.0], ends[0.0])
-    meta.update({"completeness_gap": gap.reshape(n, t_out).astype(np.float32),
-                 "max_completeness_gap": float(gap.max()),
-                 "baseline_scores": ends[0.0].reshape(n, t_out).astype(np.float32),
-                 "baseline_token": int(base_id), "steps": steps})
-    return attributions, meta
+    meta = {"completeness_gap": gap.reshape(n, t_out).astype(np.float32),
+            "max_completeness_gap": float(gap.max()),
+            "baseline_scores": ends[0.0].reshape(n, t_out).astype(np.float32),
+            "baseline_token": int(base_id), "steps": steps}
+    return attributions, logits, targets, meta
 
 
 def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):
@@ -358,7 +364,8 @@ def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):
 
 
 def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs=None, targets=None, sos=None,
-                    seq_length=None, *, embedding_layer=None, pad_id=0, output="logits", batch_size=None, **params):
+                    seq_length=None, *, embedding_layer=None, pad_id=0, output="logits", batch_size=None,
+                    max_batch_bytes=None, **params):
     """Explain every output position of an encoder-decoder model over its source tokens.
 
     Parameters
@@ -386,8 +393,13 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         Source padding id (zero attribution, never perturbed).
     output : {'logits', 'probabilities'}
     batch_size : int, optional
-        Rows (source sequence x output position) per model call (integrated gradients runs its whole path
+        Most source sequences per model call (integrated gradients runs its whole path
         inside each call).
+    max_batch_bytes : int, optional
+        Memory budget of one model call (default 1 GiB): the source sequences per call
+        are capped so that their estimated bytes stay within it (see
+        :meth:`~tensorlayer_xplain.adapter.Seq2seqAdapter.sequence_rows`). Ignored when
+        ``model`` is already a ``Seq2seqAdapter`` (its own budget is used).
     **params
         ``steps`` (default 64, as for images) and ``baseline_token`` for integrated gradients;
         ``mask_token`` for occlusion; the parameters of the token models' ``smoothgrad``,
@@ -418,7 +430,8 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                    or batch_size < 1):
         raise ValueError("batch_size: expected a positive int, got %r" % (batch_size,))
-    adapter = seq2seq_adapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output)
+    adapter = seq2seq_adapter(model, embedding_layer=embedding_layer, pad_id=pad_id, output=output,
+                              max_batch_bytes=max_batch_bytes)
     src, _ = adapter.prepare(inputs)
     if decoder_inputs is None:  # the adapter's defaults (e.g. ModelExplainer(model, sos=1, seq_length=10))
         sos = adapter.sos if sos is None else sos
@@ -450,16 +463,20 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
                      "method": getattr(adapter.attention_layers[0], "method", None)})
         resolved = _targets(adapter, targets, logits)
     else:
-        logits = adapter.teacher_forced(src, dec, batch_size)
-        resolved = _targets(adapter, targets, logits)
+        if name in GRADIENT_FAMILY:  # the logits and the predicted tokens come from the gradient step itself
+            width = adapter.row_bytes(src.shape[1], dec.shape[1])[1]
+            resolved = _targets(adapter, targets, (len(src), dec.shape[1], width))
+            attributions, logits, resolved, extra = _gradient_family(adapter, name, src, dec, resolved, batch_size,
+                                                                     **params)
+        else:
+            logits = adapter.teacher_forced(src, dec, batch_size)
+            resolved = _targets(adapter, targets, logits)
         if name == "occlusion":
             attributions, extra = _occlusion(adapter, src, dec, resolved, logits, batch_size, **params)
         elif name in SAMPLED_METHODS:
             full = {k: v for k, v in _parameters_of(SEQ2SEQ_SIGNATURES[name]).items() if k != "batch_size"}
             attributions, extra = explain_sampled(adapter, name, src, dec, resolved, logits, dict(full, **params),
                                                   batch_size)
-        else:
-            attributions, extra = _gradient_family(adapter, name, src, dec, resolved, batch_size, **params)
         attributions = np.where(adapter.padding(src)[:, None, :], 0.0, attributions)
         decoder = extra.pop("decoder_attributions", None)
         if decoder is not None:  # padded decoder inputs get nothing either
