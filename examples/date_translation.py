@@ -170,18 +170,96 @@ class StartStateEncoder(Encoder):
         return output, encoding_hidden_states, tf.tile(self.start_state, [tf.shape(src_seq)[0], 1])
 
 
+class SharedKeys:
+    """The keys ``(B, T_src, H)`` of the encoder's last call, read by the decoder's score (None outside a call)."""
+
+    keys = None
+
+
+def word_characters(src_ids):
+    """1.0 on letters and digits, 0.0 on spaces, punctuation and padding; ``(N, T)`` float."""
+    return tf.cast(tf.greater_equal(src_ids, IDS["0"]), tf.float32)  # VOCAB lists the letters and digits last
+
+
+class LocalValueEncoder(StartStateEncoder):
+    """A Luong encoder with separate keys and values: TensorLayer's GRU states say *where*, the characters *what*.
+
+    TensorLayer's attention reads the same encoder states to score the source positions
+    and to build the context. Those states come from a left-to-right GRU, so the state
+    over any character holds everything written before it: a decoder can read the month
+    at the space after it, or at the year, and a "where does the month look" check then
+    depends on the training seed. This encoder keeps TensorLayer's GRU states as the
+    **keys** (they know the format: which group of digits is the month) and returns as
+    its encoder states, the **values** the context is built from, what is written at each
+    character: ``tanh`` of a width-3 convolution of the embeddings in which a character
+    sees only its neighbours inside the same word (letters and digits; spaces and
+    punctuation end a word, ``word=True``), and spaces, punctuation and padding hold
+    nothing. A field's value can then only be read at the characters of its own word:
+    **this is what makes the alignment readable**, and the example's check measures how
+    well the trained attention does so; it is not something the check discovers. With
+    ``word=False`` the window crosses word ends and separators hold their neighbours.
+
+    The keys reach :class:`MaskedDecoderAttention` through :attr:`shared` (a plain
+    :class:`SharedKeys` both layers hold, set per call and cleared by
+    :class:`AttentionOnlyLuong`), which also sets the word mask :attr:`word_mask`.
+    """
+
+    word_mask = None  # (B, T_src) float, 1 on letters and digits (set by AttentionOnlyLuong)
+
+    def __init__(self, hidden_size, cell, embedding_layer, word=True, name=None):
+        super().__init__(hidden_size, cell, embedding_layer, name=name)
+        self.shared = SharedKeys()
+        size = embedding_layer.embedding_size
+        self.value_kernel = self._get_weights("value_kernel", shape=(3, size, hidden_size),
+                                              init=tl.initializers.truncated_normal(stddev=(3 * size) ** -0.5))
+        self.value_bias = self._get_weights("value_bias", shape=(hidden_size,), init=tl.initializers.zeros())
+        self.word = bool(word)
+
+    def forward(self, src_seq, initial_state=None):
+        output, keys, start = super().forward(src_seq, initial_state=initial_state)
+        self.shared.keys = tf.stack(keys, 1)
+        if self.word_mask is None:  # called on its own: every character is a word character
+            mask = tf.ones(tf.shape(src_seq)[:2])
+        else:
+            mask = self.word_mask
+        kernel = self.value_kernel
+        if self.word:
+            # neighbour t-1 / t+1 only when it and t are both word characters
+            left = tf.pad(mask[:, :-1], [[0, 0], [1, 0]]) * mask
+            right = tf.pad(mask[:, 1:], [[0, 0], [0, 1]]) * mask
+            before = tf.pad(src_seq[:, :-1], [[0, 0], [1, 0], [0, 0]])
+            after = tf.pad(src_seq[:, 1:], [[0, 0], [0, 1], [0, 0]])
+            pre = (tf.einsum("bte,eh->bth", before, kernel[0]) * left[..., None]
+                   + tf.einsum("bte,eh->bth", src_seq, kernel[1])
+                   + tf.einsum("bte,eh->bth", after, kernel[2]) * right[..., None])
+            values = tf.nn.tanh(pre + self.value_bias) * mask[..., None]
+        else:
+            values = tf.nn.tanh(tf.nn.conv1d(src_seq, kernel, 1, "SAME") + self.value_bias)
+        return output, tf.unstack(values, axis=1), start
+
+
+#: What the attention's context is built from: see :func:`build_model`.
+VALUES = ("word", "window", "encoder")
+
+
 class MaskedDecoderAttention(Decoder_Attention):
     """TensorLayer's Luong decoder whose alignment leaves out the source padding.
 
     TensorLayer's ``score`` is a softmax over every source position, padding included.
     This one takes the softmax of the same scores over the characters of the date only
     (``source_mask``, set by :class:`AttentionOnlyLuong` for each batch), so the padding
-    can neither be read nor serve as a place to look at nothing.
+    can neither be read nor serve as a place to look at nothing. With a
+    :class:`LocalValueEncoder` (``shared``), it scores the encoder's keys instead of the
+    encoder states it is given (the values); TensorLayer's ``forward`` then builds the
+    context from the values as before.
     """
 
     source_mask = None  # (B, T_src) float, 1 on the date's characters
+    shared = None  # the SharedKeys of a LocalValueEncoder
 
     def score(self, encoding_hidden, hidden, method):
+        if self.shared is not None and self.shared.keys is not None:
+            encoding_hidden = self.shared.keys  # the keys; the context is still built from the values
         if self.source_mask is None:
             return super().score(encoding_hidden, hidden, method)
         # TensorLayer's three score functions before its softmax (the same formulas), (B, T_src);
@@ -200,33 +278,57 @@ class MaskedDecoderAttention(Decoder_Attention):
 class AttentionOnlyLuong(tl.models.Seq2seqLuongAttention):
     """``tl.models.Seq2seqLuongAttention`` whose decoder reads the source through its attention alone.
 
-    Two changes, both in the layers: the encoder (:class:`StartStateEncoder`) hands the
-    decoder a learned start state instead of its final state, and, with
-    ``mask_padding=True``, the decoder (:class:`MaskedDecoderAttention`) attends only
-    to the date's characters. TensorLayer's ``forward`` and ``inference`` run unchanged.
+    The changes are in the layers; TensorLayer's ``forward`` and ``inference`` run
+    unchanged. The encoder hands the decoder a learned start state instead of its final
+    state (:class:`StartStateEncoder`); with ``mask_padding=True`` the decoder
+    (:class:`MaskedDecoderAttention`) attends only to the date's characters; with
+    ``values='word'`` (or ``'window'``) the encoder is a :class:`LocalValueEncoder`:
+    the attention scores TensorLayer's GRU states but builds its context from what is
+    written at each character, so the alignment shows where each field was read.
+    ``values='encoder'`` keeps TensorLayer's attention (GRU states as keys and values).
     """
 
-    def __init__(self, hidden_size, embedding_layer, cell, method, mask_padding=True, name=None):
+    def __init__(self, hidden_size, embedding_layer, cell, method, mask_padding=True, values="word", name=None):
+        if values not in VALUES:
+            raise ValueError("values: expected one of %s, got %r" % (", ".join(map(repr, VALUES)), values))
+        if values != "encoder" and not mask_padding:
+            raise ValueError("values=%r needs mask_padding=True (the keys reach the decoder's masked score)" % values)
         super().__init__(hidden_size, embedding_layer=embedding_layer, cell=cell, method=method, name=name)
-        self.enc_layer = StartStateEncoder(hidden_size, cell, embedding_layer)
+        if values == "encoder":
+            self.enc_layer = StartStateEncoder(hidden_size, cell, embedding_layer)
+        else:
+            self.enc_layer = LocalValueEncoder(hidden_size, cell, embedding_layer, word=values == "word")
         if mask_padding:
             self.dec_layer = MaskedDecoderAttention(hidden_size, cell, embedding_layer, method=self.method)
+            self.dec_layer.shared = getattr(self.enc_layer, "shared", None)
         self.mask_padding = bool(mask_padding)
+        self.values = values
 
     def forward(self, inputs, seq_length=20, sos=None):
+        shared = getattr(self.enc_layer, "shared", None)
         if self.mask_padding:
             self.dec_layer.source_mask = tf.cast(tf.not_equal(inputs[0], PAD), tf.float32)
+        if shared is not None:
+            self.enc_layer.word_mask = word_characters(inputs[0])
         try:
             return super().forward(inputs, seq_length=seq_length, sos=sos)
         finally:
             self.dec_layer.source_mask = None
+            if shared is not None:
+                self.enc_layer.word_mask = shared.keys = None
 
 
-def build_model(hidden=128, embedding=64, method="general", seed=0, decoder_start="learned", mask_padding=True):
+def build_model(hidden=128, embedding=64, method="general", seed=0, decoder_start="learned", mask_padding=True,
+                values="word"):
     """The date model: :class:`AttentionOnlyLuong` (``decoder_start='learned'``) or TensorLayer's model as it is.
 
+    ``values`` (:data:`VALUES`): ``'word'`` (default) builds the context from each
+    character and its neighbours inside its word, ``'window'`` from each character and its
+    two neighbours, ``'encoder'`` from TensorLayer's GRU states (the attention as
+    TensorLayer computes it; its alignment then depends on the seed, see the guide).
     ``decoder_start='encoder'`` builds ``tl.models.Seq2seqLuongAttention`` unchanged (its
-    decoder starts from the encoder's final state; ``mask_padding`` is then ignored).
+    decoder starts from the encoder's final state; ``mask_padding`` and ``values`` are then
+    ignored).
     """
     if decoder_start not in ("learned", "encoder"):
         raise ValueError("decoder_start: expected 'learned' or 'encoder', got %r" % (decoder_start,))
@@ -235,7 +337,8 @@ def build_model(hidden=128, embedding=64, method="general", seed=0, decoder_star
     if decoder_start == "encoder":
         return tl.models.Seq2seqLuongAttention(hidden_size=hidden, cell=tf.keras.layers.GRUCell, method=method,
                                                embedding_layer=embedding_layer)
-    return AttentionOnlyLuong(hidden, embedding_layer, tf.keras.layers.GRUCell, method, mask_padding=mask_padding)
+    return AttentionOnlyLuong(hidden, embedding_layer, tf.keras.layers.GRUCell, method, mask_padding=mask_padding,
+                              values=values)
 
 
 def train(model, src, tgt, epochs, batch_size=128, learning_rate=5e-3, seed=0, log=print):
@@ -339,6 +442,11 @@ def parse_args(argv=None):
     parser.add_argument("--attend-padding", action="store_true",
                         help="let the attention fall on the padding (TensorLayer's softmax over every source "
                         "position; with --decoder-start learned the default leaves the padding out)")
+    parser.add_argument("--values", default="word", choices=VALUES,
+                        help="what the attention's context is built from (with --decoder-start learned): each "
+                        "character with its neighbours inside its word ('word'), with its two neighbours ('window'), "
+                        "or TensorLayer's GRU encoder states ('encoder': TensorLayer's attention, whose alignment "
+                        "depends on the seed) (default: %(default)s)")
     parser.add_argument("--n", type=int, default=4, help="dates drawn in the figure (default: %(default)s)")
     parser.add_argument("--check", type=int, default=300,
                         help="held-out dates for the attention and gradient checks (default: %(default)s)")
@@ -360,10 +468,12 @@ def main(argv=None):
     src, tgt, _, _ = make_dataset(train_dates, rng)
     test_src, test_tgt, test_spans, test_formats = make_dataset(test_dates, rng)
     model = build_model(args.hidden, embedding=args.embedding, method=args.method, seed=args.seed,
-                        decoder_start=args.decoder_start, mask_padding=not args.attend_padding)
-    start = time.perf_counter()
+                        decoder_start=args.decoder_start, mask_padding=not args.attend_padding,
+                        values=args.values)
+    start, cpu = time.perf_counter(), time.process_time()
     train(model, src, tgt, args.epochs, learning_rate=args.learning_rate, seed=args.seed)
-    print("trained %d epochs on %d dates in %.1f s" % (args.epochs, len(src), time.perf_counter() - start))
+    print("trained %d epochs on %d dates in %.1f s (%.1f s of CPU time)" % (
+        args.epochs, len(src), time.perf_counter() - start, time.process_time() - cpu))
 
     decoded = greedy(model, test_src)
     exact = (decoded == test_tgt).all(axis=1)
@@ -389,6 +499,9 @@ def main(argv=None):
               "%.1f%%, on the padding in front); those characters are %.1f%% of the date"
               % (field, 100 * shares[field], 100 * shares[field] / max(on_text, 1e-12), 100 * on_padding[field],
                  100 * source_share[field]))
+    print("  per output character: %s" % ", ".join(
+        "%s %.0f%%" % (field, 100 * float((attention.attributions[:, t] * masks[field]).sum(-1).mean()))
+        for field, positions in FIELDS.items() for t in positions))
     attends = {field: share > 0.5 for field, share in shares.items()}
     print("check: every output field puts most (> 50%%) of its attention on the characters holding it: %s (%s)"
           % ("PASSED" if all(attends.values()) else "FAILED",

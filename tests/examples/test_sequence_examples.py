@@ -87,10 +87,13 @@ def test_date_model_decoder_starts_from_a_learned_constant(dates):
     src, tgt, _, _ = dates.make_dataset(train, rng)
     start.assign(tf.fill(start.shape, 0.25))
     emb = model.embedding_layer.forward(src)
-    output, hiddens, last = model.enc_layer.forward(emb)
+    output, values, last = model.enc_layer.forward(emb)
+    keys = model.enc_layer.shared.keys
+    model.enc_layer.shared.keys = None
     assert np.allclose(last.numpy(), 0.25) and last.shape == (6, 8)
     _, ref_hiddens, ref_last = dates.Encoder.forward(model.enc_layer, emb)  # TensorLayer's, same weights
-    assert np.allclose(np.stack(hiddens, 1), np.stack(ref_hiddens, 1), atol=1e-6)  # the same encoder states
+    assert np.allclose(keys.numpy(), np.stack(ref_hiddens, 1), atol=1e-6)  # the keys: TensorLayer's encoder states
+    assert len(values) == dates.SOURCE_LENGTH and values[0].shape == (6, 8)
     assert not np.allclose(ref_last.numpy(), 0.25)
     assert type(dates.build_model(hidden=8, decoder_start="encoder")) is dates.tl.models.Seq2seqLuongAttention
     model.train()
@@ -102,6 +105,50 @@ def test_date_model_decoder_starts_from_a_learned_constant(dates):
     assert np.allclose(exp.attributions.sum(-1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="decoder_start"):
         dates.build_model(hidden=8, decoder_start="zero")
+
+
+@pytest.mark.slow
+def test_date_model_local_values(dates):
+    """Values: a character and its word neighbours only (nothing on spaces and punctuation); scores read the keys."""
+    import tensorflow as tf
+
+    model = dates.build_model(hidden=8, embedding=4, seed=0)
+    window = dates.build_model(hidden=8, embedding=4, seed=0, values="window")
+    src = np.array([dates.encode(t, 12, pre=True) for t in ("5 march 96", "5 march 97", "6 march 96")], np.int32)
+
+    def values(m):
+        m.enc_layer.word_mask = dates.word_characters(src)
+        try:
+            out = np.stack(m.enc_layer.forward(m.embedding_layer.forward(src))[1], 1)
+        finally:
+            m.enc_layer.word_mask = m.enc_layer.shared.keys = None
+        return out
+
+    v, w = values(model), values(window)
+    assert (v[:, :2] == 0).all() and (v[:, 3] == 0).all() and (v[:, 9] == 0).all()  # padding, the spaces
+    assert np.abs(v[:, [2, 4, 5, 6, 7, 8, 10, 11]]).min(-1).max() > 0
+    assert np.allclose(v[0, :10], v[1, :10]) and not np.allclose(v[0, 10:], v[1, 10:])  # "96"/"97": its word only
+    assert np.allclose(v[0, 3:], v[2, 3:]) and not np.allclose(v[0, 2], v[2, 2])  # "5"/"6" leaves "march" as it was
+    assert not np.allclose(w[0, 3], w[2, 3])  # a window crosses the space
+    assert np.allclose(w[0, :10], w[1, :10]) and not np.allclose(w[0, 10], w[1, 10])
+    dec = model.dec_layer
+    rng = np.random.RandomState(1)
+    keys, vals = (tf.constant(rng.randn(3, 12, 8), tf.float32) for _ in range(2))
+    hidden = tf.constant(rng.randn(3, 8), tf.float32)
+    dec.source_mask = tf.constant((src != dates.PAD).astype(np.float32))
+    try:
+        dec.shared.keys = keys
+        scored = dec.score(vals, hidden, "general").numpy()
+        dec.shared.keys = None
+        expected = dec.score(keys, hidden, "general").numpy()
+    finally:
+        dec.source_mask = dec.shared.keys = None
+    assert np.allclose(scored, expected, atol=1e-6)
+    logits = (keys.numpy() @ (hidden.numpy() @ dec.W.numpy())[..., None])[..., 0] - 1e9 * (src == dates.PAD)
+    manual = np.exp(logits - logits.max(-1, keepdims=True))
+    assert np.allclose(scored, manual / manual.sum(-1, keepdims=True), atol=1e-5)
+    with pytest.raises(ValueError, match="values"):
+        dates.build_model(hidden=8, values="gru")
 
 
 @pytest.mark.slow
