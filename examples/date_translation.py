@@ -4,13 +4,28 @@ Dates between 1950 and 2049 are written with ``datetime`` in 13 formats ("tuesda
 1996", "5/3/96", "march 5, 1996", "05.03.1996", "the 5th of march, 1996", "19960305",
 ...) and translated character by character into ``1996-03-05``. The model is
 TensorLayer's own ``tl.models.Seq2seqLuongAttention`` (a GRU encoder and decoder, Luong
-attention, one embedding shared by source and output characters) with two layers changed
-(:class:`AttentionOnlyLuong`): its decoder starts from a learned constant state instead of
-the encoder's final state, and its alignment leaves out the padding, so the decoder can read
-the date through its attention only (``--decoder-start encoder --attend-padding`` trains
-TensorLayer's model unchanged: as accurate, but its attention then sits on the padding).
-Training uses teacher forcing; held-out dates (never seen in training, in any format) are
-decoded greedily.
+attention, one embedding shared by source and output characters; its ``forward`` and
+``inference`` run unchanged) with three layers changed (:class:`AttentionOnlyLuong`):
+
+* its decoder starts from a learned constant state instead of the encoder's final state,
+  so it can learn about a date only through its attention;
+* its alignment leaves out the padding;
+* its encoder states (what the attention scores and reads) are TensorLayer's GRU states
+  plus a projection of each character's own embedding (:class:`ResidualEncoder`).
+  TensorLayer's encoder is a left-to-right GRU: its state over a character holds
+  everything written before it, so the decoder could read the month at the year, and
+  where it did depended on the seed.
+
+**The skip connection is what makes the alignment readable** at most seeds: it puts
+each character, unmixed, in the state at that character, so reading a field in place is
+the easy route; the decoder can still read a field elsewhere, and the check below
+measures whether it does (it does at some seeds: see the guide for the seeds measured).
+``--encoder gru`` keeps TensorLayer's encoder states, ``--encoder local`` scores them
+but builds the context from each character and its neighbours (the alignment is then
+readable by construction, but training stalls on some formats at some seeds), and
+``--decoder-start encoder --attend-padding`` trains TensorLayer's model unchanged (as
+accurate, but its attention then sits on the padding). Training uses teacher forcing;
+held-out dates (never seen in training, in any format) are decoded greedily.
 
 The script prints
 
@@ -18,8 +33,8 @@ The script prints
 * for each output field (year, month, day): the share of the attention that the output
   positions of that field put on the source characters holding that field, the same
   among the attention that falls on the written date, and the share of the date those
-  characters take (what uniform attention would give); then whether every field puts
-  most (> 50%) of its attention on its own characters;
+  characters take (what uniform attention would give), the same per output character;
+  then whether every field puts most (> 50%) of its attention on its own characters;
 * how well gradient attributions (integrated gradients over the source characters)
   agree with the attention (the share of positions where the source character with
   the largest attribution lies inside the attended field);
@@ -170,15 +185,35 @@ class StartStateEncoder(Encoder):
         return output, encoding_hidden_states, tf.tile(self.start_state, [tf.shape(src_seq)[0], 1])
 
 
+class ResidualEncoder(StartStateEncoder):
+    """TensorLayer's GRU encoder states plus a projection of each character's own embedding.
+
+    TensorLayer's encoder is a left-to-right GRU: its state over any character holds
+    everything written before it, so a decoder can read the month at the space after
+    it, or at the year, and where it does so depends on the training seed. This encoder
+    adds to the state at each character a learned linear projection of that character's
+    embedding (a skip connection, as in residual networks), so what is written at a
+    character is also there, unmixed, in the state at that character. The decoder can
+    still read a field elsewhere; the skip makes reading it in place the easy route,
+    and the example's check measures whether it does.
+    """
+
+    def __init__(self, hidden_size, cell, embedding_layer, name=None):
+        super().__init__(hidden_size, cell, embedding_layer, name=name)
+        size = embedding_layer.embedding_size
+        self.skip = self._get_weights("skip", shape=(size, hidden_size),
+                                      init=tl.initializers.truncated_normal(stddev=size ** -0.5))
+
+    def forward(self, src_seq, initial_state=None):
+        output, states, start = super().forward(src_seq, initial_state=initial_state)
+        skip = tf.einsum("bte,eh->bth", src_seq, self.skip)
+        return output, [state + skip[:, t] for t, state in enumerate(states)], start
+
+
 class SharedKeys:
     """The keys ``(B, T_src, H)`` of the encoder's last call, read by the decoder's score (None outside a call)."""
 
     keys = None
-
-
-def word_characters(src_ids):
-    """1.0 on letters and digits, 0.0 on spaces, punctuation and padding; ``(N, T)`` float."""
-    return tf.cast(tf.greater_equal(src_ids, IDS["0"]), tf.float32)  # VOCAB lists the letters and digits last
 
 
 class LocalValueEncoder(StartStateEncoder):
@@ -189,57 +224,36 @@ class LocalValueEncoder(StartStateEncoder):
     over any character holds everything written before it: a decoder can read the month
     at the space after it, or at the year, and a "where does the month look" check then
     depends on the training seed. This encoder keeps TensorLayer's GRU states as the
-    **keys** (they know the format: which group of digits is the month) and returns as
-    its encoder states, the **values** the context is built from, what is written at each
-    character: ``tanh`` of a width-3 convolution of the embeddings in which a character
-    sees only its neighbours inside the same word (letters and digits; spaces and
-    punctuation end a word, ``word=True``), and spaces, punctuation and padding hold
-    nothing. A field's value can then only be read at the characters of its own word:
-    **this is what makes the alignment readable**, and the example's check measures how
-    well the trained attention does so; it is not something the check discovers. With
-    ``word=False`` the window crosses word ends and separators hold their neighbours.
+    **keys** (they know the format: which group of digits is the month), and returns as
+    its encoder states, the **values** the context is built from, what is written around
+    each character: ``tanh`` of a width-3 convolution of the embeddings (the character
+    and its two neighbours). A field can then be read only at its own characters or at
+    the character just before or after it: **this is what makes the alignment
+    readable**, and the example's check measures how much of the attention lands on the
+    field's own characters rather than on its neighbours or elsewhere.
 
-    The keys reach :class:`MaskedDecoderAttention` through :attr:`shared` (a plain
-    :class:`SharedKeys` both layers hold, set per call and cleared by
-    :class:`AttentionOnlyLuong`), which also sets the word mask :attr:`word_mask`.
+    The keys reach :class:`MaskedDecoderAttention` through :attr:`shared`, a plain
+    :class:`SharedKeys` both layers hold (set per call, cleared by
+    :class:`AttentionOnlyLuong`).
     """
 
-    word_mask = None  # (B, T_src) float, 1 on letters and digits (set by AttentionOnlyLuong)
-
-    def __init__(self, hidden_size, cell, embedding_layer, word=True, name=None):
+    def __init__(self, hidden_size, cell, embedding_layer, name=None):
         super().__init__(hidden_size, cell, embedding_layer, name=name)
         self.shared = SharedKeys()
         size = embedding_layer.embedding_size
         self.value_kernel = self._get_weights("value_kernel", shape=(3, size, hidden_size),
                                               init=tl.initializers.truncated_normal(stddev=(3 * size) ** -0.5))
         self.value_bias = self._get_weights("value_bias", shape=(hidden_size,), init=tl.initializers.zeros())
-        self.word = bool(word)
 
     def forward(self, src_seq, initial_state=None):
         output, keys, start = super().forward(src_seq, initial_state=initial_state)
         self.shared.keys = tf.stack(keys, 1)
-        if self.word_mask is None:  # called on its own: every character is a word character
-            mask = tf.ones(tf.shape(src_seq)[:2])
-        else:
-            mask = self.word_mask
-        kernel = self.value_kernel
-        if self.word:
-            # neighbour t-1 / t+1 only when it and t are both word characters
-            left = tf.pad(mask[:, :-1], [[0, 0], [1, 0]]) * mask
-            right = tf.pad(mask[:, 1:], [[0, 0], [0, 1]]) * mask
-            before = tf.pad(src_seq[:, :-1], [[0, 0], [1, 0], [0, 0]])
-            after = tf.pad(src_seq[:, 1:], [[0, 0], [0, 1], [0, 0]])
-            pre = (tf.einsum("bte,eh->bth", before, kernel[0]) * left[..., None]
-                   + tf.einsum("bte,eh->bth", src_seq, kernel[1])
-                   + tf.einsum("bte,eh->bth", after, kernel[2]) * right[..., None])
-            values = tf.nn.tanh(pre + self.value_bias) * mask[..., None]
-        else:
-            values = tf.nn.tanh(tf.nn.conv1d(src_seq, kernel, 1, "SAME") + self.value_bias)
+        values = tf.nn.tanh(tf.nn.conv1d(src_seq, self.value_kernel, 1, "SAME") + self.value_bias)
         return output, tf.unstack(values, axis=1), start
 
 
-#: What the attention's context is built from: see :func:`build_model`.
-VALUES = ("word", "window", "encoder")
+#: The encoder states the attention reads: see :func:`build_model`.
+ENCODERS = ("residual", "local", "gru")
 
 
 class MaskedDecoderAttention(Decoder_Attention):
@@ -280,55 +294,49 @@ class AttentionOnlyLuong(tl.models.Seq2seqLuongAttention):
 
     The changes are in the layers; TensorLayer's ``forward`` and ``inference`` run
     unchanged. The encoder hands the decoder a learned start state instead of its final
-    state (:class:`StartStateEncoder`); with ``mask_padding=True`` the decoder
-    (:class:`MaskedDecoderAttention`) attends only to the date's characters; with
-    ``values='word'`` (or ``'window'``) the encoder is a :class:`LocalValueEncoder`:
-    the attention scores TensorLayer's GRU states but builds its context from what is
-    written at each character, so the alignment shows where each field was read.
-    ``values='encoder'`` keeps TensorLayer's attention (GRU states as keys and values).
+    state (:class:`StartStateEncoder`), so the decoder learns about a date only through its
+    attention; with ``mask_padding=True`` the decoder (:class:`MaskedDecoderAttention`)
+    attends only to the date's characters. ``encoder`` picks the states the attention
+    reads: ``'residual'`` TensorLayer's GRU states plus each character's own embedding
+    (:class:`ResidualEncoder`), ``'local'`` the GRU states as keys and each character with
+    its two neighbours as values (:class:`LocalValueEncoder`), ``'gru'`` TensorLayer's GRU
+    states as they are.
     """
 
-    def __init__(self, hidden_size, embedding_layer, cell, method, mask_padding=True, values="word", name=None):
-        if values not in VALUES:
-            raise ValueError("values: expected one of %s, got %r" % (", ".join(map(repr, VALUES)), values))
-        if values != "encoder" and not mask_padding:
-            raise ValueError("values=%r needs mask_padding=True (the keys reach the decoder's masked score)" % values)
+    def __init__(self, hidden_size, embedding_layer, cell, method, mask_padding=True, encoder="residual", name=None):
+        if encoder not in ENCODERS:
+            raise ValueError("encoder: expected one of %s, got %r" % (", ".join(map(repr, ENCODERS)), encoder))
+        if encoder == "local" and not mask_padding:
+            raise ValueError("encoder='local' needs mask_padding=True (the keys reach the decoder's masked score)")
         super().__init__(hidden_size, embedding_layer=embedding_layer, cell=cell, method=method, name=name)
-        if values == "encoder":
-            self.enc_layer = StartStateEncoder(hidden_size, cell, embedding_layer)
-        else:
-            self.enc_layer = LocalValueEncoder(hidden_size, cell, embedding_layer, word=values == "word")
+        kind = {"residual": ResidualEncoder, "local": LocalValueEncoder, "gru": StartStateEncoder}[encoder]
+        self.enc_layer = kind(hidden_size, cell, embedding_layer)
         if mask_padding:
             self.dec_layer = MaskedDecoderAttention(hidden_size, cell, embedding_layer, method=self.method)
             self.dec_layer.shared = getattr(self.enc_layer, "shared", None)
         self.mask_padding = bool(mask_padding)
-        self.values = values
+        self.encoder = encoder
 
     def forward(self, inputs, seq_length=20, sos=None):
-        shared = getattr(self.enc_layer, "shared", None)
         if self.mask_padding:
             self.dec_layer.source_mask = tf.cast(tf.not_equal(inputs[0], PAD), tf.float32)
-        if shared is not None:
-            self.enc_layer.word_mask = word_characters(inputs[0])
         try:
             return super().forward(inputs, seq_length=seq_length, sos=sos)
         finally:
             self.dec_layer.source_mask = None
-            if shared is not None:
-                self.enc_layer.word_mask = shared.keys = None
+            if getattr(self.enc_layer, "shared", None) is not None:
+                self.enc_layer.shared.keys = None
 
 
 def build_model(hidden=128, embedding=64, method="general", seed=0, decoder_start="learned", mask_padding=True,
-                values="word"):
+                encoder="residual"):
     """The date model: :class:`AttentionOnlyLuong` (``decoder_start='learned'``) or TensorLayer's model as it is.
 
-    ``values`` (:data:`VALUES`): ``'word'`` (default) builds the context from each
-    character and its neighbours inside its word, ``'window'`` from each character and its
-    two neighbours, ``'encoder'`` from TensorLayer's GRU states (the attention as
-    TensorLayer computes it; its alignment then depends on the seed, see the guide).
-    ``decoder_start='encoder'`` builds ``tl.models.Seq2seqLuongAttention`` unchanged (its
-    decoder starts from the encoder's final state; ``mask_padding`` and ``values`` are then
-    ignored).
+    ``encoder`` (:data:`ENCODERS`, see :class:`AttentionOnlyLuong`): ``'residual'``
+    (default), ``'local'`` or ``'gru'`` (TensorLayer's encoder states; where the alignment
+    looks then depends on the seed, see the guide). ``decoder_start='encoder'`` builds
+    ``tl.models.Seq2seqLuongAttention`` unchanged (its decoder starts from the encoder's
+    final state; ``mask_padding`` and ``encoder`` are then ignored).
     """
     if decoder_start not in ("learned", "encoder"):
         raise ValueError("decoder_start: expected 'learned' or 'encoder', got %r" % (decoder_start,))
@@ -338,7 +346,7 @@ def build_model(hidden=128, embedding=64, method="general", seed=0, decoder_star
         return tl.models.Seq2seqLuongAttention(hidden_size=hidden, cell=tf.keras.layers.GRUCell, method=method,
                                                embedding_layer=embedding_layer)
     return AttentionOnlyLuong(hidden, embedding_layer, tf.keras.layers.GRUCell, method, mask_padding=mask_padding,
-                              values=values)
+                              encoder=encoder)
 
 
 def train(model, src, tgt, epochs, batch_size=128, learning_rate=5e-3, seed=0, log=print):
@@ -441,12 +449,13 @@ def parse_args(argv=None):
                         "its attention then reads nothing) (default: %(default)s)")
     parser.add_argument("--attend-padding", action="store_true",
                         help="let the attention fall on the padding (TensorLayer's softmax over every source "
-                        "position; with --decoder-start learned the default leaves the padding out)")
-    parser.add_argument("--values", default="word", choices=VALUES,
-                        help="what the attention's context is built from (with --decoder-start learned): each "
-                        "character with its neighbours inside its word ('word'), with its two neighbours ('window'), "
-                        "or TensorLayer's GRU encoder states ('encoder': TensorLayer's attention, whose alignment "
-                        "depends on the seed) (default: %(default)s)")
+                        "position; with --decoder-start learned the default leaves the padding out, and "
+                        "--attend-padding does not go with --encoder local)")
+    parser.add_argument("--encoder", default="residual", choices=ENCODERS,
+                        help="the encoder states the attention reads (with --decoder-start learned): TensorLayer's "
+                        "GRU states plus each character's own embedding ('residual'), the GRU states as keys and "
+                        "each character with its neighbours as values ('local'), or TensorLayer's GRU states "
+                        "('gru': where the alignment looks then depends on the seed) (default: %(default)s)")
     parser.add_argument("--n", type=int, default=4, help="dates drawn in the figure (default: %(default)s)")
     parser.add_argument("--check", type=int, default=300,
                         help="held-out dates for the attention and gradient checks (default: %(default)s)")
@@ -469,7 +478,7 @@ def main(argv=None):
     test_src, test_tgt, test_spans, test_formats = make_dataset(test_dates, rng)
     model = build_model(args.hidden, embedding=args.embedding, method=args.method, seed=args.seed,
                         decoder_start=args.decoder_start, mask_padding=not args.attend_padding,
-                        values=args.values)
+                        encoder=args.encoder)
     start, cpu = time.perf_counter(), time.process_time()
     train(model, src, tgt, args.epochs, learning_rate=args.learning_rate, seed=args.seed)
     print("trained %d epochs on %d dates in %.1f s (%.1f s of CPU time)" % (
