@@ -190,8 +190,9 @@ class Explanation:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
-        arrays = {name: getattr(self, name) for name in _ARRAY_FIELDS}
-        header = {"method": self.method, "image_shape": list(self.image_shape), "timings": self.timings}
+        arrays = {name: getattr(self, name) for name in self._saved_arrays if getattr(self, name) is not None}
+        header = {"kind": type(self).__name__, "method": self.method, "image_shape": list(self.image_shape),
+                  "timings": self.timings}
         unsaved = []
         for group in ("params", "meta"):
             plain = {}
@@ -209,12 +210,18 @@ class Explanation:
             np.savez_compressed(tmp, **arrays)
         return path
 
+    #: The array attributes :meth:`save` writes (None-valued ones are left out).
+    _saved_arrays = _ARRAY_FIELDS
+
     @classmethod
     def load(cls, path):
-        """Read an :class:`Explanation` written by :meth:`save`."""
+        """Read an explanation written by :meth:`save` (of this class: ``ValueError`` names the one saved)."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
             header = json.loads(str(data["header"]))
-            fields = {name: data[name] for name in _ARRAY_FIELDS}
+            kind = header.get("kind", "Explanation")  # files written before kinds were recorded: Explanation
+            if kind != cls.__name__:
+                raise ValueError("path: %s holds a saved %s; read it with %s.load" % (os.fspath(path), kind, kind))
+            fields = {name: data[name] if name in data.files else None for name in cls._saved_arrays}
             groups = {"params": dict(header["params"]), "meta": dict(header["meta"])}
             for key in data.files:
                 if "__" in key:
@@ -222,6 +229,10 @@ class Explanation:
                     groups[group][name] = data[key]
         if header["unsaved"]:
             groups["meta"]["_unsaved"] = header["unsaved"]
+        return cls._from_saved(header, fields, groups)
+
+    @classmethod
+    def _from_saved(cls, header, fields, groups):
         return cls(header["method"], fields["attributions"], fields["inputs"], fields["targets"],
                    fields["predictions"], header["image_shape"], params=groups["params"],
                    timings=header["timings"], meta=groups["meta"])

@@ -180,6 +180,7 @@ class Seq2seqAdapter(ModelAdapter):
         self.sos = None if sos is None else self.check_token("sos", sos)
         self.seq_length = None if seq_length is None else _check_int(seq_length, "seq_length", 1)
         self._lengths = None
+        self._facts = {}  # what one probe pass found, by (question, T_src, T_out)
 
     # ------------------------------------------------------------------ model facts
     def _infer_input_shape(self):
@@ -341,22 +342,59 @@ class Seq2seqAdapter(ModelAdapter):
 
         return self._run("alignments", step, src, dec, batch_size=batch_size)
 
-    def _position_gradients(self, s, d, e, k, t_out):
-        """Inside a step: ``(d score_t / d e for every position t (B, T_out, T_src, D), scores (B, T_out))``."""
+    def _position_gradients(self, s, d, e, k, t_out, e_dec=None):
+        """Inside a step: ``(d score_t / d e for every position t (B, T_out, T_src, D), scores (B, T_out))``.
+
+        With ``e_dec`` (the embeddings of the decoder inputs ``d``, ``(B, T_out, D)``),
+        the decoder's lookup of ``d`` returns it too, and the gradients with respect to
+        it ``(B, T_out, T_out, D)`` come third.
+        """
+        watched = [e] if e_dec is None else [e, e_dec]
         with tf.GradientTape(persistent=True) as tape:
-            tape.watch(e)
-            with replaced_embeddings(self.embedding, e, self._forward_attr(), only=s):
+            for tensor in watched:
+                tape.watch(tensor)
+            with contextlib.ExitStack() as swaps:
+                swaps.enter_context(replaced_embeddings(self.embedding, e, self._forward_attr(), only=s))
+                if e_dec is not None:
+                    swaps.enter_context(replaced_embeddings(self.embedding, e_dec, self._forward_attr(), only=d,
+                                                            what="decoder inputs"))
                 logits = self.teacher_forced_call(s, d)
             selected = tf.gather(logits, k, batch_dims=2)  # (B, T_out)
             columns = [selected[:, t] for t in range(t_out)]
-        grads = [tape.gradient(column, e) for column in columns]
+        grads = [tape.gradient(column, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO
+                               if e_dec is not None else tf.UnconnectedGradients.NONE) for column in columns]
         del tape
-        if any(g is None for g in grads):
+        if any(g[0] is None for g in grads):
             raise TypeError("embedding_layer: the output does not depend on the output of layer %r"
                             % self.embedding.name)
-        return tf.stack(grads, axis=1), selected
+        source = tf.stack([g[0] for g in grads], axis=1)
+        if e_dec is None:
+            return source, selected
+        return source, selected, tf.stack([g[1] for g in grads], axis=1)
 
-    def source_gradients(self, src, dec, emb, tokens, batch_size=None, alphas=None, weights=None, base=None):
+    def decoder_shares_the_embedding(self, src, dec):
+        """True when the decoder inputs are looked up by the source's embedding layer in one call.
+
+        Decoder-side gradients swap that lookup (the zoo models embed source and
+        decoder inputs with one layer); a model with its own decoder embedding has none.
+        """
+        key = ("decoder_shares", src.shape[1], dec.shape[1])
+        if key not in self._facts:
+            s, d = tf.constant(src[:1]), tf.constant(dec[:1])
+            zeros = tf.zeros((1, dec.shape[1], int(embedding_table(self.embedding).shape[1])))
+            try:
+                with self.inference_mode(), replaced_embeddings(self.embedding, zeros, self._forward_attr(), only=d,
+                                                                what="decoder inputs"):
+                    self.teacher_forced_call(s, d)
+                self._facts[key] = True
+            except ValueError as err:
+                if "never reached" not in str(err):
+                    raise
+                self._facts[key] = False
+        return self._facts[key]
+
+    def source_gradients(self, src, dec, emb, tokens, batch_size=None, alphas=None, weights=None, base=None,
+                         dec_emb=None):
         """Per output position, gradients w.r.t. the source embeddings of the score of ``tokens``.
 
         One forward pass per source sequence and one backward pass per output position
@@ -364,6 +402,8 @@ class Seq2seqAdapter(ModelAdapter):
         (source sequence x output position) in flight. With ``alphas``, ``weights``
         and ``base``, the weighted sum of those gradients along the straight path from
         ``base`` to ``emb`` (integrated gradients: the path runs inside the step).
+        With ``dec_emb`` (no path), the gradients w.r.t. the decoder inputs' embeddings
+        ``(N, T_out, T_out, D)`` come third (see :meth:`decoder_shares_the_embedding`).
 
         Parameters
         ----------
@@ -387,6 +427,14 @@ class Seq2seqAdapter(ModelAdapter):
         t_out = dec.shape[1]
         emb_spec = tf.TensorSpec((None, src.shape[1], emb.shape[2]), tf.float32)
         rows = max(1, min(int(batch_size or self.batch_size), self.batch_size) // t_out)
+        if alphas is None and dec_emb is not None:
+            dec_spec = tf.TensorSpec((None, t_out, emb.shape[2]), tf.float32)
+            return self._run("source_decoder_gradients",
+                             lambda s, d, e, k, ed: self._position_gradients(s, d, e, k, t_out, ed),
+                             src, dec, np.asarray(emb, np.float32), np.asarray(tokens, np.int32),
+                             np.asarray(dec_emb, np.float32),
+                             extra_specs=[emb_spec, tf.TensorSpec((None, t_out), tf.int32), dec_spec],
+                             batch_size=rows)
         if alphas is None:
             return self._run("source_gradients", lambda s, d, e, k: self._position_gradients(s, d, e, k, t_out),
                              src, dec, np.asarray(emb, np.float32), np.asarray(tokens, np.int32),

@@ -96,7 +96,7 @@ def _replacement(layer, emb, original, only, hits):
 
 
 @contextlib.contextmanager
-def replaced_embeddings(layer, emb, attr="forward", only=None):
+def replaced_embeddings(layer, emb, attr="forward", only=None, what="source ids"):
     """Within the block, ``layer`` returns ``emb`` (B, T, D) instead of looking its ids up.
 
     ``AverageEmbedding`` averages ``emb`` over the non-pad positions of its ids
@@ -114,6 +114,8 @@ def replaced_embeddings(layer, emb, attr="forward", only=None):
         Replace only the lookup of this very tensor (e.g. an encoder-decoder's source ids
         when one embedding layer also embeds the decoder inputs); the layer's other calls
         run its own lookup. ``ValueError`` when it never reached the layer.
+    what : str
+        What ``only`` holds, for that error (``'source ids'``, ``'decoder inputs'``).
 
     Examples
     --------
@@ -132,8 +134,8 @@ def replaced_embeddings(layer, emb, attr="forward", only=None):
     with temporarily_set(layer, attr, replacement):
         yield
     if only is not None and not hits:
-        raise ValueError("embedding_layer: the source ids never reached layer %r; name the layer that embeds the "
-                         "source with embedding_layer=" % getattr(layer, "name", layer))
+        raise ValueError("embedding_layer: the %s never reached layer %r; name the layer that embeds the "
+                         "source with embedding_layer=" % (what, getattr(layer, "name", layer)))
 
 
 def check_token(name, value, vocab_size):

@@ -44,11 +44,11 @@ def _is_number(value):
 
 
 def image_limit(bound, image_shape):
-    """The largest value a size parameter takes from the image ``(H, W, C)``: its longer side or its area."""
+    """The largest value a size parameter takes from the image ``(H, W, C)``: a side or its area."""
     if bound is None or image_shape is None or len(image_shape) < 2:
         return None
     h, w = int(image_shape[0]), int(image_shape[1])
-    return {"side": max(h, w), "area": h * w}[bound]
+    return {"side": max(h, w), "short_side": min(h, w), "area": h * w}[bound]
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,10 @@ class Range:
         Why the bounds are there, shown in the error (e.g. what native code needs).
     low_open : bool
         ``low`` itself is not valid.
-    bound : {None, 'side', 'area'}
+    bound : {None, 'side', 'short_side', 'area'}
         With the input's image shape known, ``high`` is at most the image's
-        longer side (``'side'``) or its pixel count (``'area'``).
+        longer side (``'side'``), its shorter side (``'short_side'``: a grid of
+        cells per side in both directions) or its pixel count (``'area'``).
     kind : {'number', 'values', 'rows'}
         One number; a number or an array of numbers (a fill colour per channel,
         a baseline image); or an array ``(M, ...)`` of M inputs (a background).
@@ -100,7 +101,8 @@ class Range:
             high = limit
             note += " (the image is %dx%d)" % (image_shape[0], image_shape[1])
         elif self.bound is not None and limit is None:
-            note += " (at most the image's %s)" % ("longer side" if self.bound == "side" else "pixel count")
+            note += " (at most the image's %s)" % {"side": "longer side", "short_side": "shorter side",
+                                                   "area": "pixel count"}[self.bound]
         if high == float("inf"):
             return "%s %s %s%s" % (what, ">" if self.low_open else ">=", _fmt(self.low), note)
         if self.low_open:

@@ -30,7 +30,7 @@ from lime import lime_tabular as _lime_tabular
 from .._utils.docstrings import shared_docstring
 from ._engine.blackbox import score_function, small_blas
 from ._engine.blocks import host_rows
-from ._engine.checks import positive_int, seed_value
+from ._engine.checks import check_feature_selection, positive_int, seed_value
 from ._engine.segmentation import SEGMENTATION_RANGES, compose, segment_image, segments_to_pixels
 from ._ranges import VALUES
 from .costs import per_input
@@ -60,8 +60,6 @@ class BatchedLimeImageExplainer(lime_image.LimeImageExplainer):
         return data, np.concatenate(labels, axis=0)
 
 
-#: lime's ``feature_selection`` choices.
-FEATURE_SELECTIONS = ("auto", "none", "forward_selection", "highest_weights", "lasso_path")
 
 def restart_stream(explainer, seed):
     """Reseed a ``lime`` explainer's random stream so that each input starts from ``seed``.
@@ -208,9 +206,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, positive
     seed = seed_value("seed", seed)
     hide = _hide_value(hide_color, channels)
     images = adapter.to_image(inputs)
-    if not isinstance(feature_selection, str) or feature_selection not in FEATURE_SELECTIONS:
-        raise ValueError("feature_selection: expected one of %s, got %.80r"
-                         % (", ".join(FEATURE_SELECTIONS), feature_selection))
+    feature_selection = check_feature_selection(feature_selection)
     if num_features is None and feature_selection == "auto":
         feature_selection = "none"  # every superpixel is kept: selecting them first would only cost a second fit
     explainer = BatchedLimeImageExplainer(kernel_width=kernel_width, feature_selection=feature_selection,
@@ -323,9 +319,10 @@ def lime_tabular(adapter, inputs, targets, training_data=None, feature_names=Non
     """
     n_features = int(np.prod(adapter.input_shape))
     if training_data is None:
-        raise ValueError("training_data: method 'lime_tabular' needs the training set (an array (M, %d)) to learn "
+        raise ValueError("training_data: method 'lime_tabular' needs the training set (an array (M, %s)) to learn "
                          "feature statistics, got None; pass explain(..., training_data=X_train) or "
-                         "ModelExplainer(config={'lime_tabular': {'training_data': X_train}})" % n_features)
+                         "ModelExplainer(config={'lime_tabular': {'training_data': X_train}})"
+                         % ", ".join(str(int(d)) for d in adapter.input_shape))
     train, _ = adapter.prepare(training_data, name="training_data")
     train = train.reshape(len(train), n_features)
     feature_names = _tabular_names(feature_names, n_features, "feature_names",

@@ -32,6 +32,15 @@ Methods (names and aliases as in the registry):
 
 Source padding (``pad_id``, default 0) gets zero attribution and is never perturbed.
 
+Where a method can say it, the decoder inputs get attributions too,
+``exp.decoder_attributions`` ``(N, T_out, T_out)`` (row ``t``: what position ``t`` owes
+each teacher-forcing input; zero above the diagonal in a causal decoder): ``gradient``
+and ``gradient_x_input`` from the same backward passes (when the decoder inputs go
+through the source's embedding layer, as in both zoo models), ``occlusion`` by
+replacing each decoder input with ``mask_token`` in the same batched run. Integrated
+gradients keeps its path on the source (its completeness is stated there) and the
+Luong alignment reads the source only.
+
 The id checks and the embedding swap are the token models' own
 (:mod:`tensorlayer_xplain.adapter._tokens`): the swap replaces only the lookup of the
 source ids, since a zoo model's embedding layer also embeds the decoder inputs.
@@ -107,17 +116,22 @@ def seq2seq_skip_reason(adapter, name):
     return None
 
 
-def seq2seq_cost(name, adapter, n, steps=64, **_):
+def seq2seq_cost(name, adapter, n, steps=64, t_src=None, t_out=None, greedy=None, **_):
     """``(forward, backward)`` rows through the model for ``n`` source sequences (teacher-forced passes).
 
     One row is one source sequence with all its output positions; the per-position
-    gradient methods take one row per output position (``T_out``: the adapter's
-    ``seq_length`` or output length, else the last one seen; 1 when unknown) and
-    occlusion one per source token (``T_src``: the last length seen, else 1).
+    gradient methods take one row per output position (``T_out``: ``t_out`` when the
+    caller knows it, else the last one seen, else the adapter's ``seq_length`` or output
+    length; 1 when unknown) and occlusion one per source token (``T_src``: ``t_src``,
+    else the last length seen, else 1). ``greedy``: whether a greedy decoding runs first
+    (None: when the adapter has a ``sos`` or ``seq_length``).
     """
-    t_src, t_out = adapter._lengths or (1, None)
-    t_out = t_out or adapter.seq_length or adapter.fixed_output_length or 1
-    decode = n * t_out if adapter.sos is not None or adapter.seq_length is not None else 0  # greedy decoding
+    last_src, last_out = adapter._lengths or (1, None)
+    t_src = t_src or last_src
+    t_out = t_out or last_out or adapter.seq_length or adapter.fixed_output_length or 1
+    if greedy is None:
+        greedy = adapter.sos is not None or adapter.seq_length is not None
+    decode = n * t_out if greedy else 0  # greedy decoding
     if name in ("gradient", "gradient_x_input"):
         return decode + n * t_out, n * t_out
     if name == "integrated_gradients":
@@ -146,6 +160,12 @@ class Seq2seqExplanation(Explanation):
     predictions : ndarray, shape (N, T_out, V)
         Teacher-forced logits (or probabilities).
     params, timings, meta : dict, optional
+    decoder_attributions : ndarray, shape (N, T_out, T_out), optional
+        Attributions to the decoder inputs (teacher-forcing ids): row ``t`` over the
+        decoder inputs that position ``t`` read. ``gradient``, ``gradient_x_input``
+        (the same backward passes, when the decoder's lookup goes through the source's
+        embedding layer, as in the zoo models) and ``occlusion`` (each decoder input
+        replaced by ``mask_token``) give them; None for the other methods.
 
     Examples
     --------
@@ -156,7 +176,7 @@ class Seq2seqExplanation(Explanation):
     """
 
     def __init__(self, method, attributions, inputs, decoder_inputs, targets, predictions, params=None,
-                 timings=None, meta=None):
+                 timings=None, meta=None, decoder_attributions=None):
         attributions = np.asarray(attributions)
         inputs = np.asarray(inputs)
         if attributions.ndim != 3 or attributions.shape[0] != inputs.shape[0] or \
@@ -173,6 +193,7 @@ class Seq2seqExplanation(Explanation):
         self.params = dict(params or {})
         self.timings = dict(timings or {})
         self.meta = dict(meta or {})
+        self.decoder_attributions = None if decoder_attributions is None else np.asarray(decoder_attributions)
 
     @property
     def predicted(self):
@@ -183,10 +204,13 @@ class Seq2seqExplanation(Explanation):
         """The source ids as one row each, ``(N, 1, T_src, 1)``."""
         return self.inputs.reshape(len(self), 1, -1, 1)
 
-    def save(self, path):
-        """Not supported yet for seq2seq explanations (raises ``TypeError``)."""
-        raise TypeError("Seq2seqExplanation.save: seq2seq explanations are not saved to .npz yet; save "
-                        "exp.attributions, exp.inputs and exp.decoder_inputs with numpy")
+    _saved_arrays = ("attributions", "inputs", "decoder_inputs", "targets", "predictions", "decoder_attributions")
+
+    @classmethod
+    def _from_saved(cls, header, fields, groups):
+        return cls(header["method"], fields["attributions"], fields["inputs"], fields["decoder_inputs"],
+                   fields["targets"], fields["predictions"], params=groups["params"], timings=header["timings"],
+                   meta=groups["meta"], decoder_attributions=fields["decoder_attributions"])
 
     def __repr__(self):
         return "Seq2seqExplanation(method=%r, n=%d, T_out=%d, T_src=%d)" % (
@@ -229,9 +253,15 @@ def _gradient_family(adapter, name, src, dec, targets, batch_size, steps=64, bas
     emb = adapter.embed(src)
     meta = {}
     if name in ("gradient", "gradient_x_input"):
-        grads, _ = adapter.source_gradients(src, dec, emb, targets, batch_size)  # (N, T_out, T_src, D)
-        per_dim = grads if name == "gradient" else grads * emb[:, None]
-        return per_dim.sum(-1), meta
+        if not adapter.decoder_shares_the_embedding(src, dec):
+            grads, _ = adapter.source_gradients(src, dec, emb, targets, batch_size)  # (N, T_out, T_src, D)
+            return (grads if name == "gradient" else grads * emb[:, None]).sum(-1), meta
+        dec_emb = adapter.embed(dec)
+        grads, _, dec_grads = adapter.source_gradients(src, dec, emb, targets, batch_size, dec_emb=dec_emb)
+        if name == "gradient_x_input":
+            grads, dec_grads = grads * emb[:, None], dec_grads * dec_emb[:, None]
+        meta["decoder_attributions"] = dec_grads.sum(-1)  # (N, T_out, T_out): the same backward passes
+        return grads.sum(-1), meta
     steps = int(steps)
     if not 1 <= steps <= _MAX_STEPS:
         raise ValueError("steps: expected an int in [1, %d], got %d" % (_MAX_STEPS, steps))
@@ -261,17 +291,29 @@ def _occlusion(adapter, src, dec, targets, logits, batch_size, mask_token=None):
     pad = adapter.padding(src)
     which = [(i, j) for i in range(n) for j in range(t_src) if not pad[i, j]]
     attributions = np.zeros((n, t_out, t_src), np.float32)
-    if not which:
-        return attributions, {"mask_token": int(mask_id)}
-    rows = np.array([i for i, _ in which])
-    cols = np.array([j for _, j in which])
+    rows = np.array([i for i, _ in which], np.int64)
+    cols = np.array([j for _, j in which], np.int64)
     masked = src[rows].copy()
     masked[np.arange(len(rows)), cols] = mask_id
-    masked_logits = adapter.teacher_forced(masked, dec[rows], batch_size)
     base = np.take_along_axis(logits, targets[..., None], -1)[..., 0]  # (N, T_out)
-    after = np.take_along_axis(masked_logits, targets[rows][..., None], -1)[..., 0]  # (R, T_out)
-    attributions[rows, :, cols] = base[rows] - after
-    return attributions, {"mask_token": int(mask_id)}
+    # the decoder inputs too: decoder input j (not padding) replaced by mask_token, every position's change
+    dec_pad = adapter.padding(dec)
+    dec_which = [(i, j) for i in range(n) for j in range(t_out) if not dec_pad[i, j]]
+    dec_rows = np.array([i for i, _ in dec_which], np.int64)
+    dec_cols = np.array([j for _, j in dec_which], np.int64)
+    masked_dec = dec[dec_rows].copy()
+    masked_dec[np.arange(len(dec_rows)), dec_cols] = mask_id
+    all_src = np.concatenate([masked, src[dec_rows]])
+    all_dec = np.concatenate([dec[rows], masked_dec])  # one batched run for both sides
+    if not len(all_src):
+        return attributions, {"mask_token": int(mask_id), "decoder_attributions": np.zeros((n, t_out, t_out))}
+    masked_logits = adapter.teacher_forced(all_src, all_dec, batch_size)
+    all_targets = np.concatenate([targets[rows], targets[dec_rows]])
+    after = np.take_along_axis(masked_logits, all_targets[..., None], -1)[..., 0]  # (R, T_out)
+    attributions[rows, :, cols] = base[rows] - after[:len(rows)]
+    decoder = np.zeros((n, t_out, t_out), np.float32)
+    decoder[dec_rows, :, dec_cols] = base[dec_rows] - after[len(rows):]
+    return attributions, {"mask_token": int(mask_id), "decoder_attributions": decoder}
 
 
 def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs=None, targets=None, sos=None,
@@ -327,6 +369,7 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
     """
     name = _resolve_method(method)
     _check_params(name, params)
+    decoder = None
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                    or batch_size < 1):
         raise ValueError("batch_size: expected a positive int, got %r" % (batch_size,))
@@ -369,6 +412,9 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
         else:
             attributions, extra = _gradient_family(adapter, name, src, dec, resolved, batch_size, **params)
         attributions = np.where(adapter.padding(src)[:, None, :], 0.0, attributions)
+        decoder = extra.pop("decoder_attributions", None)
+        if decoder is not None:  # padded decoder inputs get nothing either
+            decoder = np.where(adapter.padding(dec)[:, None, :], 0.0, decoder).astype(np.float32)
         meta.update(extra)
     if "outputs" in meta:
         # the greedy decoding and the teacher-forced argmax agree (the model's own prefix is fed back)
@@ -378,4 +424,5 @@ def explain_seq2seq(model, inputs, method="integrated_gradients", decoder_inputs
     meta.update({"signed": signed, "family": method_info(name).family})
     return Seq2seqExplanation(name, attributions.astype(np.float32), src, dec, resolved, logits,
                               params=dict(params, pad_id=adapter.pad_id),
-                              timings={"total": total, "per_sample": total / len(src)}, meta=meta)
+                              timings={"total": total, "per_sample": total / len(src)}, meta=meta,
+                              decoder_attributions=decoder)

@@ -154,6 +154,18 @@ def _perturbed_pair(adapter, x, perturbation):
     return x, blurred.reshape(x.shape).astype(np.float32)
 
 
+#: ``grid_size`` when none is given (Xplique's), lowered to the input's sides when they are smaller.
+DEFAULT_GRID_SIZE = 8
+
+
+def _grid_size(adapter, grid_size):
+    """``grid_size``, or the default cells per side for this input: ``min(8, H, W)``."""
+    if grid_size is None:
+        h, w, _ = adapter.image_shape
+        return min(DEFAULT_GRID_SIZE, h, w)
+    return grid_size
+
+
 def _check(adapter, grid_size, nb_design, perturbation):
     h, w, _ = adapter.image_shape
     for key, value in (("grid_size", grid_size), ("nb_design", nb_design)):
@@ -175,17 +187,18 @@ def _check(adapter, grid_size, nb_design, perturbation):
     return masks
 
 
-def _sobol_cost(adapter, n, grid_size=8, nb_design=32, perturbation="inpainting", **_):
+def _sobol_cost(adapter, n, grid_size=None, nb_design=32, perturbation="inpainting", **_):
     """One forward pass per mask: ``nb_design * (grid_size**2 + 2)`` per input (parameters checked first)."""
-    return n * _check(adapter, grid_size, nb_design, perturbation), 0
+    return n * _check(adapter, _grid_size(adapter, grid_size), nb_design, perturbation), 0
 
 
 @register_method("sobol", aliases=("sobol_attribution",), family="perturbation", cost=_sobol_cost,
                  batchable=lambda params: params.get("seed") is not None,
-                 ranges={"grid_size": count(MAX_GRID_SIZE, bound="side"), "nb_design": count(MAX_NB_DESIGN, low=2)},
+                 ranges={"grid_size": count(MAX_GRID_SIZE, bound="short_side"),
+                         "nb_design": count(MAX_NB_DESIGN, low=2)},
                  benchmark={"quick": {"nb_design": 8}, "work": ("grid_size", "nb_design")})
 @shared_docstring
-def sobol(adapter, inputs, targets, grid_size=8, nb_design=32, perturbation="inpainting", seed=0, batch_size=None):
+def sobol(adapter, inputs, targets, grid_size=None, nb_design=32, perturbation="inpainting", seed=0, batch_size=None):
     """Sobol attribution: total-order Sobol indices of the cells of a grid of quasi-random masks.
 
     Fel et al. (2021), "Look at the Variance! Efficient Black-box Explanations
@@ -210,8 +223,9 @@ def sobol(adapter, inputs, targets, grid_size=8, nb_design=32, perturbation="inp
     Parameters
     ----------
     %(method_inputs)s
-    grid_size : int
-        Cells per side, between 1 and ``min(100, H, W)`` (Xplique: 8).
+    grid_size : int or None
+        Cells per side, between 1 and ``min(100, H, W)``; None: ``min(8, H, W)``
+        (Xplique's 8, fewer on a smaller input such as a short sequence).
     nb_design : int
         Points of the Sobol sequence, a power of two between 2 and 1024 (Xplique: 32);
         ``nb_design * (grid_size**2 + 2)`` at most 1,000,000.
@@ -241,6 +255,7 @@ def sobol(adapter, inputs, targets, grid_size=8, nb_design=32, perturbation="inp
     ((4, 4, 4), 144)
     >>> blur = tlxp.explain(model, x, 'sobol', grid_size=4, nb_design=8, perturbation='blur')
     """
+    grid_size = _grid_size(adapter, grid_size)
     n_masks = _check(adapter, grid_size, nb_design, perturbation)
     seed = seed_value("seed", seed)
     grid_size, nb_design = int(grid_size), int(nb_design)

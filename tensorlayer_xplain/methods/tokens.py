@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from ._engine.blackbox import global_numpy_seed, selected_scores, small_blas
 from ._engine.blocks import PIECE_SPEC, block_rows, concrete, in_pieces, piece_rows, row_bytes, run_blocks
-from ._engine.checks import non_negative, positive_int, seed_value
+from ._engine.checks import check_feature_selection, l1_reg_value, non_negative, positive_int, seed_value
 from .integrated_gradients import _completeness, trapezoid_alphas
 
 __all__ = ["TOKEN_METHODS", "token_method", "token_skip_reason", "implementation", "token_cost"]
@@ -303,6 +303,7 @@ def lime(adapter, inputs, targets, num_samples=1000, num_features=None, mask_tok
     """
     from lime.lime_text import LimeTextExplainer
 
+    feature_selection = check_feature_selection(feature_selection)
     num_samples = positive_int("num_samples", num_samples)
     num_features = None if num_features is None else positive_int("num_features", num_features)
     mask_token = adapter.check_token("mask_token", mask_token)
@@ -356,6 +357,7 @@ def shap_kernel(adapter, inputs, targets, nsamples="auto", mask_token=0, l1_reg=
 
     shap = import_shap()
     mask_token = adapter.check_token("mask_token", mask_token)
+    l1_reg = l1_reg_value("l1_reg", l1_reg)
     seed = seed_value("seed", seed)
     ids = np.asarray(inputs, np.int32)
     pad = _padding(adapter, ids, sequence_length)

@@ -11,8 +11,13 @@ Endpoints
     one sample or a batch as a nested list. Images are not resized: a PNG/JPEG
     must have the model's ``image_shape`` height and width (gray for one
     channel, RGB for three; alpha is ignored) and pixels are scaled to [0, 1].
+    A token model or an encoder-decoder served with a vocabulary also takes
+    ``{"text": "..." or [...]}`` instead of ``inputs`` (and, for an encoder-decoder,
+    ``targets`` and ``params.decoder_inputs`` as text).
 ``GET /methods``
-    The methods this server runs, with their parameters and defaults.
+    The methods this server runs that apply to its model (as their declarations
+    say), with the parameters, defaults and ranges of the version that runs on it
+    (image, token or seq2seq); enabled methods that do not apply under ``skipped``.
 ``GET /health``
     Model kind, input and image shapes, methods, cache statistics and limits.
 
@@ -218,7 +223,7 @@ def create_app(explainer, max_upload_bytes=MAX_UPLOAD_BYTES, methods=None, max_b
             job = service.submit(prepared, respond=True, overlay=overlay)
         return ArrayJSONResponse(await wait_for(job, request))
 
-    @app.get("/methods", summary="Methods served, with parameters and defaults")
+    @app.get("/methods", summary="Methods that apply to the served model, with parameters, defaults and ranges")
     async def methods_route():
         return service.methods_info()
 

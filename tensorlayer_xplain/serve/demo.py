@@ -302,7 +302,8 @@ def build_demo(explainer, examples=None, methods=None, title="tensorlayer-xplain
         Inputs offered in a clickable gallery; default: 12 MNIST test digits
         from the package's sample when the model takes 28x28x1 images.
     methods : list of str, optional
-        Methods offered; default ``explainer.methods``. The first two are preselected.
+        Methods offered (those of them that apply to the model); default ``explainer.methods``.
+        The first two are preselected.
     title : str
 
     Returns
@@ -369,7 +370,8 @@ def build_demo(explainer, examples=None, methods=None, title="tensorlayer-xplain
                         brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
                         label="Pick the brush (left), then draw a digit"))
                     draw_button = gr.Button("Explain the drawing", variant="primary")
-                chosen = gr.CheckboxGroup(service.methods, value=service.methods[:2], label="Methods")
+                # the methods that apply to the model (GET /methods lists the same)
+                chosen = gr.CheckboxGroup(service.applicable, value=service.applicable[:2], label="Methods")
                 target = gr.Dropdown(target_choices, value=target_choices[0], label="Explain the class")
                 shown = gr.Image(label="Model input", interactive=False, height=160)
             with gr.Column(scale=2):

@@ -10,12 +10,20 @@ _REQUEST_BODY = {
             "targets": {"type": "string", "description": "JSON: 3 or [3, 5]"},
             "params": {"type": "string", "description": "JSON object of method parameters"},
             "overlay": {"type": "boolean"}}}},
-        "application/json": {"schema": {"type": "object", "required": ["inputs"], "properties": {
-            "inputs": {"type": "array", "description": "one sample or a batch, nested lists"},
+        "application/json": {"schema": {"type": "object", "properties": {
+            "inputs": {"type": "array", "description": "one sample or a batch, nested lists (token ids for a token "
+                                                       "model or an encoder-decoder)"},
+            "text": {"description": "instead of inputs, for a token model or an encoder-decoder served with a "
+                                    "vocabulary: one text or a list of texts (words split on whitespace)",
+                     "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
             "method": {"type": "string"},
-            "targets": {"description": "null, a class index or a list of them"},
-            "params": {"type": "object"},
-            "overlay": {"type": "boolean"}}}},
+            "targets": {"description": "null, a class index or a list of them; for an encoder-decoder the token "
+                                       "ids (N, T_out) to explain, or text with a vocabulary"},
+            "params": {"type": "object", "description": "method parameters (GET /methods lists them); for an "
+                                                        "encoder-decoder also decoder_inputs (ids or text), sos, "
+                                                        "seq_length"},
+            "overlay": {"type": "boolean"}},
+            "anyOf": [{"required": ["inputs"]}, {"required": ["text"]}]}},
     },
 }
 

@@ -187,13 +187,16 @@ async def _read_request(request, run=None):
         # a large body is read in a worker thread, in slices short enough for the event loop to run between them
         body = parse_json_body(raw) if len(raw) <= _INLINE_BODY or run is None else await run(parse_json_body, raw)
         if not isinstance(body, dict) or ("inputs" not in body and "text" not in body):
-            raise RequestError(422, "body: expected a JSON object with 'inputs' (or 'text' for a token model with a "
-                                    "vocabulary; and optional method, targets, params, overlay), got %.80r" % (body,))
+            raise RequestError(422, "body: expected a JSON object with 'inputs' (or 'text' for a token model or an "
+                                    "encoder-decoder served with a vocabulary; and optional method, targets, params, "
+                                    "overlay), got %.80r" % (body,))
         unknown = sorted(set(body) - {"inputs", "text", "method", "targets", "params", "overlay"})
         if unknown:
             raise RequestError(422, "body: unknown field(s) %s; expected inputs (or text), method, targets, params, "
                                     "overlay" % ", ".join(unknown))
-        if "text" in body and "inputs" not in body:
+        if "text" in body and "inputs" in body:
+            raise RequestError(422, "body: expected 'inputs' (token ids) or 'text', not both")
+        if "text" in body:
             text = body["text"]
             if not (isinstance(text, str) or (isinstance(text, list) and text and
                                               all(isinstance(t, str) for t in text))):

@@ -14,11 +14,14 @@ from .._utils import deadline as _deadline
 from .._utils.hashing import fingerprint
 from ..adapter.pixels import check_scaled
 from ..explanation import Explanation
+from ..methods.applicability import skip_reason
 from ..methods.costs import batchable, check_max_cost
 from ..methods.registry import method_info
 from ..report import _png
+from . import seq2seq as _seq2seq
 from .batching import MicroBatcher, QueueFull
 from .body import NumericText
+from .describe import applicability, describe_methods
 from .encode import _jsonable, _softmax, overlay_rgb
 from .errors import RequestError, client_errors
 from .request import TextInput, _check_targets, decode_upload
@@ -34,6 +37,8 @@ QUEUE_SIZE = 32
 #: Default seconds a request waits for others with the same method and parameters to share its batch.
 BATCH_WINDOW = 0.005
 
+#: Words standing for words outside the vocabulary, looked for in this order.
+_UNKNOWN_WORDS = ("<unk>", "<UNK>", "UNK", "unk")
 #: Longest method name a request may carry (longer ones get 422 without being echoed back).
 _MAX_NAME = 100
 
@@ -117,6 +122,18 @@ class ExplainService:
         self.methods = [method_info(m).name for m in (explainer.methods if methods is None else methods)]
         if not self.methods:
             raise ValueError("methods: expected at least one method name, got an empty list")
+        # what GET /methods lists: the enabled methods that apply to this model (their declarations say)
+        self.applicable, self.skipped = applicability(self.adapter, self.methods, explainer.config)
+        if not self.applicable:
+            raise ValueError("methods: none of %s applies to this model (%s)" % (self.methods, "; ".join(
+                "%s: %s" % kv for kv in self.skipped.items())))
+        self.default_method = self.applicable[0]
+        self._words, self._unknown = None, None  # the vocabulary as word -> id, and its unknown word
+        if self.tokens and explainer.vocab is not None:
+            from ..vocab import word_to_id
+
+            self._words = word_to_id(explainer.vocab)
+            self._unknown = next((w for w in _UNKNOWN_WORDS if w in self._words), None)
         self.max_batch = int(max_batch)
         self.overlay_alpha = float(overlay_alpha)
         self.lock = explainer_lock(explainer)
@@ -136,7 +153,7 @@ class ExplainService:
     def method_name(self, method):
         """The canonical name of an enabled method, or RequestError 422 (with a did-you-mean)."""
         if method is None:
-            return self.methods[0]
+            return self.default_method
         if not isinstance(method, str):
             raise RequestError(422, "method: expected a method name, got %.80r" % (method,))
         if len(method) > _MAX_NAME:  # never echoed back (nor compared) in full
@@ -151,8 +168,27 @@ class ExplainService:
                                % (method, ", ".join(self.methods)))
         return name
 
+    def _check_applies(self, name, params, now=False):
+        """422 for a method that does not apply to this model (the reason found at start, see ``GET /methods``).
+
+        An image method given parameters of its own (e.g. Grad-CAM's ``layer_name``) may apply with
+        them: its declaration is asked again with them by the worker (``now``, under the explainer's
+        lock, since it may look at the model's layers); token and seq2seq reasons never depend on
+        parameters.
+        """
+        reason = self.skipped.get(name)
+        if reason is None or (params and not self.tokens and not now):
+            return
+        if now:
+            reason = skip_reason(self.adapter, name, params)
+        if reason is not None:
+            raise RequestError(422, "method: %r is enabled but does not apply to this model (%s); the methods "
+                                    "that apply here: %s" % (name, reason, ", ".join(self.applicable)))
+
     def declared_rows(self, inputs):
         """Samples ``inputs`` declares, read from its shape without converting it (None when unclear)."""
+        if isinstance(inputs, TextInput):
+            return len(inputs.texts)
         if isinstance(inputs, NumericText):
             shape = inputs.shape
         elif isinstance(inputs, list):
@@ -169,8 +205,10 @@ class ExplainService:
             return shape[0]
         return 1 if len(shape) in ranks else None
 
-    def _check_rows(self, rows):
+    def _check_rows(self, rows, inputs=None):
         if rows is not None and rows > self.max_batch:
+            if isinstance(inputs, TextInput):
+                raise RequestError(413, "text: expected at most %d texts per request, got %d" % (self.max_batch, rows))
             raise RequestError(413, "inputs: expected at most %d samples per request, got %d"
                                % (self.max_batch, rows))
 
@@ -196,6 +234,7 @@ class ExplainService:
         ``inputs`` may be array-like or the bytes of an uploaded PNG, JPEG or
         ``.npy`` file (see :func:`~tensorlayer_xplain.serve.decode_upload`).
         """
+        self._check_rows(self.declared_rows(inputs), inputs)  # before any conversion
         if isinstance(inputs, TextInput):
             inputs = self.encode_text(inputs.texts)
         elif isinstance(inputs, bytes):
@@ -212,24 +251,62 @@ class ExplainService:
         if batch_shape[0] > self.max_batch:
             raise RequestError(413, "inputs: expected at most %d samples per request, got %d"
                                % (self.max_batch, batch_shape[0]))
+        if self.seq2seq and batch_shape[1] > _seq2seq.MAX_SOURCE_TOKENS:
+            raise RequestError(422, "inputs: expected source sequences of at most %d tokens, got %d"
+                               % (_seq2seq.MAX_SOURCE_TOKENS, batch_shape[1]))
         return x.reshape(batch_shape)
 
-    def encode_text(self, texts):
-        """Token ids ``(N, T)`` of texts, through the explainer's vocabulary (RequestError 422 otherwise)."""
-        from ..vocab import encode_text, word_to_id
+    def text_limits(self):
+        """What ``text`` this server accepts (None: no text), for ``GET /methods``."""
+        if self._words is None:
+            return None
+        return {"max_texts": self.max_batch,
+                "max_words": _seq2seq.MAX_SOURCE_TOKENS if self.seq2seq else int(self.adapter.input_shape[0]),
+                "max_output_words": _seq2seq.MAX_OUTPUT_TOKENS if self.seq2seq else None,
+                "unknown": self._unknown, "lower_case": True, "vocab_size": len(self._words)}
 
+    def encode_text(self, texts, field="text", max_length=None):
+        """Token ids ``(N, T)`` of texts, through the explainer's vocabulary (RequestError 422/413 otherwise).
+
+        A token model's texts are padded to its sequence length; an encoder-decoder's to the
+        longest text, at most ``max_length`` words (default :data:`~.seq2seq.MAX_SOURCE_TOKENS`).
+        An unknown word is the vocabulary's ``<unk>`` (or ``<UNK>``, ``UNK``, ``unk``) when it has
+        one, else a 422 naming ``field``.
+        """
+        from ..vocab import encode_text
+
+        if self._words is None:
+            what = "an encoder-decoder" if self.seq2seq else "a token model" if self.tokens else None
+            if what is None:
+                raise RequestError(422, "%s: this server takes 'inputs' (arrays); 'text' needs a token model or an "
+                                        "encoder-decoder served with a vocabulary (ModelExplainer(..., vocab=...))"
+                                   % field)
+            raise RequestError(422, "%s: this server has no vocabulary to read text with; send token ids, or serve "
+                                    "%s with one (ModelExplainer(..., vocab=...))" % (field, what))
+        if len(texts) > self.max_batch:
+            raise RequestError(413, "%s: expected at most %d texts per request, got %d" % (field, self.max_batch,
+                                                                                            len(texts)))
+        pad = self.adapter.pad_id
         if self.seq2seq:
-            raise RequestError(422, "text: an encoder-decoder is served on source token ids; send them as 'inputs'")
-        if not self.tokens or self.explainer.vocab is None:
-            raise RequestError(422, "text: this server takes 'inputs' (arrays); 'text' needs a token model served "
-                                    "with a vocabulary (ModelExplainer(..., vocab=...))")
-        vocab = self.explainer.vocab
-        words = word_to_id(vocab)
-        unknown = next((w for w in ("<unk>", "<UNK>", "UNK", "unk") if w in words), None)
+            limit = _seq2seq.MAX_SOURCE_TOKENS if max_length is None else max_length
+            counts = [len(text.lower().split()) for text in texts]
+            length = max(counts)
+            if length == 0:
+                raise RequestError(422, "%s: expected at least one word, got only empty text" % field)
+            if length > limit:
+                i = counts.index(length)
+                raise RequestError(422, "%s: text %d has %d words; this service reads at most %d"
+                                   % (field, i, length, limit))
+            if pad is None and min(counts) != length:
+                raise RequestError(422, "%s: texts of different lengths (%d to %d words) need a pad id; the model "
+                                        "is served with pad_id=None" % (field, min(counts), length))
+        else:
+            length = self.adapter.input_shape[0]
         try:
-            return encode_text(texts, vocab, self.adapter.input_shape[0], self.adapter.pad_id or 0, unknown)
+            return encode_text(texts, self._words, length, pad or 0, self._unknown)
         except (TypeError, ValueError) as err:
-            raise RequestError(422, str(err)) from None
+            message = str(err)
+            raise RequestError(422, field + message[4:] if message.startswith("text:") else message) from None
 
     # -- operations ------------------------------------------------------------
     def _prediction_fields(self, scores):
@@ -267,10 +344,8 @@ class ExplainService:
         """Scores, predicted classes and probabilities of ``inputs`` (arrays as float32 ndarrays)."""
         x = self.inputs(inputs)
         if self.seq2seq:
-            from . import seq2seq
-
             with client_errors(), self.lock:
-                return seq2seq.predict(self.adapter, x, self.explainer.vocab)
+                return _seq2seq.predict(self.adapter, x, self.explainer.vocab)
         try:
             scores = self.predict_fn()(x)  # at most max_batch rows: one call
         except (TypeError, ValueError) as err:
@@ -293,22 +368,25 @@ class ExplainService:
             ``max_cost``; 413 for too many samples.
         """
         name = self.method_name(method)
-        targets = _check_targets(targets)
         if params is None:
             params = {}
         if not isinstance(params, dict):
             raise RequestError(422, "params: expected a JSON object of method parameters, got %.80r" % (params,))
+        self._check_applies(name, params)
         options = {}
         if self.seq2seq:  # decoder_inputs / sos / seq_length configure the decoding, not the method
-            from . import seq2seq
-
-            params, options = seq2seq.split_options(params)
+            params, options = _seq2seq.split_options(params, self.encode_text)
+            if _seq2seq.is_text(targets):  # the words to explain at each output position
+                targets = self.encode_text([targets] if isinstance(targets, str) else targets, "targets",
+                                           _seq2seq.MAX_OUTPUT_TOKENS)
+                targets = self._pad_targets(targets, options)
+        targets = targets if isinstance(targets, np.ndarray) else _check_targets(targets)
         with client_errors():
             name, full = self.explainer.method_params(name, **params)  # names (did-you-mean) and types
             self._check_nested(name, full)
             declared = self.declared_rows(inputs)
             if declared is not None:  # the budget from the declared shape, before converting the inputs
-                self._check_rows(declared)
+                self._check_rows(declared, inputs)
                 self.explainer.check_cost(name, full, declared, self.max_cost)
         x = self.inputs(inputs)
         with client_errors():
@@ -317,7 +395,17 @@ class ExplainService:
             elif targets is not None:
                 targets = self.adapter.resolve_targets(targets, len(x)).astype(np.int64)  # shape and class range
             cost = self.explainer.check_cost(name, full, len(x), self.max_cost)  # ranges and budgets
+            if self.seq2seq:  # again with this request's own source and output lengths
+                cost = _seq2seq.check_cost(self.explainer, name, full, x, options, self.max_cost)
         return {"name": name, "params": full, "x": x, "targets": targets, "cost": cost, "options": options}
+
+    def _pad_targets(self, targets, options):
+        """Text targets padded (with the pad id) to the decoding's length when it is known and longer."""
+        length = _seq2seq.output_length(self.adapter, options)
+        if length is None or length <= targets.shape[1] or self.adapter.pad_id is None:
+            return targets
+        extra = np.full((len(targets), int(length) - targets.shape[1]), self.adapter.pad_id, targets.dtype)
+        return np.concatenate([targets, extra], 1)
 
     def submit(self, request, respond=False, overlay=False):
         """Queue a prepared request (RequestError 503 when the queue is full).
@@ -360,6 +448,7 @@ class ExplainService:
         name, params = requests[0]["name"], requests[0]["params"]
         explainer = self.explainer
         with self.lock:
+            self._check_applies(name, params, now=True)
             if len(requests) == 1:
                 r = requests[0]
                 return [explainer.explain(r["x"], method=name, targets=r["targets"], progress=False, **params,
@@ -409,9 +498,7 @@ class ExplainService:
     def respond(self, exp, overlay=False):
         """The response fields of an Explanation (see :meth:`explain`)."""
         if self.seq2seq:
-            from . import seq2seq
-
-            return seq2seq.respond(exp, self.explainer.vocab)
+            return _seq2seq.respond(exp, self.explainer.vocab)
         heat = exp.heatmap()
         out = {"method": exp.method, "family": exp.meta.get("family"), "signed": bool(exp.meta.get("signed")),
                "params": {k: _jsonable(v) for k, v in exp.params.items()}, "targets": exp.targets.tolist(),
@@ -432,14 +519,12 @@ class ExplainService:
         return out
 
     def methods_info(self):
-        """``{'default': name, 'methods': {name: {family, signed, aliases, parameters, config}}}``."""
-        info = {}
-        for name in self.methods:
-            spec = method_info(name)
-            info[name] = {"family": spec.family, "signed": spec.signed, "aliases": list(spec.aliases),
-                          "parameters": {k: _jsonable(v) for k, v in spec.parameters.items()},
-                          "config": {k: _jsonable(v) for k, v in self.explainer.config.get(name, {}).items()}}
-        return {"default": self.methods[0], "methods": info}
+        """The methods that apply to the served model, with their parameters and ranges (see :mod:`.describe`).
+
+        ``{'default': name, 'methods': {name: {family, signed, aliases, parameters, ranges, config}},
+        'skipped': {name: reason}, 'model': {...}}`` (and ``options`` for an encoder-decoder).
+        """
+        return describe_methods(self)
 
     def health(self):
         """Model and server facts as a JSON-able dict."""

@@ -51,6 +51,10 @@ def seq2seq_visualization(model, inputs=None, method="attention", saveable=True,
                           second=10, vocab=None, n=4, **explain_params):
     """Draw each sequence's ``(T_out, T_src)`` map with its tokens on both axes.
 
+    When the method also attributes the decoder inputs (``decoder_attributions``:
+    ``gradient``, ``gradient_x_input``, ``occlusion``), their ``(T_out, T_out)`` map
+    is drawn beside it on the same colour scale.
+
     Parameters
     ----------
     model : tl.models.Model, keras.Model, Seq2seqAdapter or Seq2seqExplanation
@@ -92,12 +96,21 @@ def seq2seq_visualization(model, inputs=None, method="attention", saveable=True,
         raise TypeError("model: expected an encoder-decoder or a Seq2seqExplanation, got %s" % type(exp).__name__)
     n = _check_n(n, len(exp))
     t_out, t_src = exp.attributions.shape[1:]
-    size = (max(3.5, 0.32 * t_src + 2.0), max(2.5, (0.3 * t_out + 1.2) * n))
+    decoder = getattr(exp, "decoder_attributions", None)
+    width = max(3.5, 0.32 * t_src + 2.0) + (0 if decoder is None else max(3.0, 0.32 * t_out + 2.0))
+    size = (width, max(2.5, (0.3 * t_out + 1.2) * n))
+    columns = 1 if decoder is None else 2
     with tl_figure(saveable, name, fig_idx, second, figsize=size) as fig:
         for i in range(n):
             cols, rows = _labels(exp, i, vocab)
-            draw_token_matrix(fig, fig.add_subplot(n, 1, i + 1), exp.attributions[i], cols, rows,
-                              signed=_signed(exp), title="%s, sequence %d" % (exp.method, i))
+            # one colour scale for the source and decoder panels: their magnitudes compare
+            bound = None if decoder is None else max(np.abs(exp.attributions[i]).max(), np.abs(decoder[i]).max())
+            draw_token_matrix(fig, fig.add_subplot(n, columns, i * columns + 1), exp.attributions[i], cols, rows,
+                              signed=_signed(exp), title="%s, sequence %d" % (exp.method, i), bound=bound)
+            if decoder is not None:
+                draw_token_matrix(fig, fig.add_subplot(n, columns, i * columns + 2), decoder[i],
+                                  token_labels(exp.decoder_inputs[i], vocab), rows, signed=True, bound=bound,
+                                  title="%s, sequence %d: decoder inputs" % (exp.method, i), xlabel="decoder input")
         fig.tight_layout()
     return exp
 

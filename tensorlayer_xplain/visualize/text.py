@@ -251,14 +251,15 @@ def alignment_visualization(alignment, source_tokens=None, target_tokens=None, s
     return matrix
 
 
-def draw_token_matrix(fig, ax, matrix, cols, rows, signed=False, title=None):
+def draw_token_matrix(fig, ax, matrix, cols, rows, signed=False, title=None, bound=None, xlabel="source"):
     """Draw ``matrix`` (T_out, T_src) with token labels: source along the top, outputs down the side.
 
-    ``signed``: a symmetric red-blue scale around 0 (attributions); else viridis from 0
-    (alignments). Adds a colour bar to ``fig``.
+    ``signed``: a symmetric red-blue scale around 0 (attributions; ``bound`` fixes its
+    end, e.g. one scale for two panels); else viridis from 0 (alignments). Adds a
+    colour bar to ``fig``.
     """
     if signed:
-        bound = max(1e-12, float(np.abs(matrix).max()))
+        bound = max(1e-12, float(np.abs(matrix).max()) if bound is None else float(bound))
         image = ax.matshow(matrix, cmap="RdBu_r", vmin=-bound, vmax=bound)
     else:
         image = ax.matshow(matrix, cmap="viridis", vmin=0.0, vmax=max(1e-12, float(matrix.max())))
@@ -266,7 +267,7 @@ def draw_token_matrix(fig, ax, matrix, cols, rows, signed=False, title=None):
     ax.set_xticklabels(cols, rotation=90, fontsize=8)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=8)
-    ax.set_xlabel("source")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("output")
     if title:
         ax.set_title(title, fontsize=9)

@@ -45,8 +45,11 @@ def test_explain_greedy_and_teacher_forced(client, model):
     attention = np.asarray(forced.json()["attributions"])
     assert attention.shape == (2, 4, 5) and forced.json()["decoder_inputs"] == dec
     np.testing.assert_allclose(attention.sum(-1), 1.0, atol=1e-5)
+    assert "decoder_attributions" not in body  # integrated gradients keeps its path on the source
     one = client.post("/explain", json={"inputs": SRC[1], "method": "occlusion", "targets": [[3, 3, 3, 3]]})
     assert one.status_code == 200 and one.json()["targets"] == [[3, 3, 3, 3]]
+    direct = tlxp.explain(model, np.asarray(SRC[1:]), "occlusion", sos=SOS, seq_length=4, targets=[[3, 3, 3, 3]])
+    np.testing.assert_allclose(one.json()["decoder_attributions"], direct.decoder_attributions, atol=1e-5)
     predicted = client.post("/predict", json={"inputs": SRC})
     assert predicted.status_code == 200 and predicted.json()["outputs"] == body["outputs"]
     assert client.get("/health").json()["status"] == "ok"
@@ -56,7 +59,7 @@ def test_errors_are_422(client):
     cases = [({"inputs": [[1.5, 2.0]]}, "expected integer token ids"),
              ({"inputs": [[99, 2]]}, "expected token ids in [0, 9)"),
              ({"inputs": SRC, "params": {"decoder_inputs": [[1, 2]]}}, "decoder_inputs: expected one row per source"),
-             ({"inputs": SRC, "params": {"decoder_inputs": "abc"}}, "params.decoder_inputs: expected a (nested) list"),
+             ({"inputs": SRC, "params": {"decoder_inputs": {"a": 1}}}, "params.decoder_inputs: expected a (nested)"),
              ({"inputs": SRC, "targets": [[1, 2]]}, "targets: expected token ids of shape (2, 4)"),
              ({"inputs": SRC, "params": {"window": 3}}, "unknown 'window'"),
              ({"inputs": SRC, "method": "occlusion", "params": {"mask_token": 77}}, "mask_token")]

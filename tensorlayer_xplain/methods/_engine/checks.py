@@ -1,12 +1,17 @@
 """Argument checks shared by the methods: each error names the argument, what was expected and what came."""
 import numbers
+import re
 
 import numpy as np
 
 from ...adapter._common import needs_layers
 from .._ranges import check_seed
 
-__all__ = ["positive_int", "fraction", "non_negative", "seed_value", "window_pair", "needs_layers"]
+__all__ = ["positive_int", "fraction", "non_negative", "seed_value", "window_pair", "needs_layers", "l1_reg_value",
+           "FEATURE_SELECTIONS", "check_feature_selection"]
+
+#: lime's ``feature_selection`` choices.
+FEATURE_SELECTIONS = ("auto", "none", "forward_selection", "highest_weights", "lasso_path")
 
 
 def _is_int(value):
@@ -54,3 +59,31 @@ def window_pair(name, value, limits):
             raise ValueError("%s: expected sizes between 1 and the image size %s, got %r"
                              % (name, tuple(limits), value))
     return int(pair[0]), int(pair[1])
+
+
+def l1_reg_value(name, value):
+    """shap's KernelExplainer ``l1_reg``: False (or 0), ``'auto'``, ``'aic'``, ``'bic'``, ``'num_features(k)'``
+    or Lasso's ``alpha`` (a finite number > 0); else ``ValueError`` naming ``name``.
+
+    Examples
+    --------
+    >>> l1_reg_value('l1_reg', 'num_features(5)')
+    'num_features(5)'
+    """
+    if value is False or (_is_int(value) and value == 0):
+        return value
+    if isinstance(value, str) and (value in ("auto", "aic", "bic") or re.fullmatch(r"num_features\([1-9]\d{0,6}\)",
+                                                                                   value)):
+        return value
+    if (isinstance(value, (numbers.Real, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
+            and 0 < value <= 1e6):
+        return value
+    raise ValueError("%s: expected False, 'auto', 'aic', 'bic', 'num_features(k)' or a Lasso alpha in (0, 1e6], got "
+                     "%.80r" % (name, value))
+
+
+def check_feature_selection(value):
+    """``value`` when it is one of lime's ``feature_selection`` choices, else ``ValueError`` naming it."""
+    if not isinstance(value, str) or value not in FEATURE_SELECTIONS:
+        raise ValueError("feature_selection: expected one of %s, got %.80r" % (", ".join(FEATURE_SELECTIONS), value))
+    return value
