@@ -16,10 +16,12 @@ attention, one embedding shared by source and output characters; its ``forward``
   everything written before it, so the decoder could read the month at the year, and
   where it did depended on the seed.
 
-**The skip connection is what makes the alignment readable** at most seeds: it puts
-each character, unmixed, in the state at that character, so reading a field in place is
-the easy route; the decoder can still read a field elsewhere, and the check below
-measures whether it does (it does at some seeds: see the guide for the seeds measured).
+**The skip connection is what makes the alignment readable**, where it is: it puts each
+character, unmixed, in the state at that character, so reading a field in place is the
+easy route. The attention is never trained on where the fields are, and the decoder can
+still read a field elsewhere; the check below measures whether it does. Measured: the
+check passes at seeds 0, 1 and 2 and fails at seed 3 (the month and the day read at the
+character after them), with at least 99.5% exact match at all four (see the guide).
 ``--encoder gru`` keeps TensorLayer's encoder states, ``--encoder local`` scores them
 but builds the context from each character and its neighbours (the alignment is then
 readable by construction, but training stalls on some formats at some seeds), and
