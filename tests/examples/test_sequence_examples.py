@@ -90,8 +90,13 @@ def test_date_model_decoder_starts_from_a_learned_constant(dates):
     output, hiddens, last = model.enc_layer.forward(emb)
     assert np.allclose(last.numpy(), 0.25) and last.shape == (6, 8)
     _, ref_hiddens, ref_last = dates.Encoder.forward(model.enc_layer, emb)  # TensorLayer's, same weights
-    assert np.allclose(np.stack(hiddens, 1), np.stack(ref_hiddens, 1), atol=1e-6)  # the same encoder states
-    assert not np.allclose(ref_last.numpy(), 0.25)
+    skip = emb.numpy() @ model.enc_layer.skip.numpy()  # each character's own embedding, projected
+    assert np.allclose(np.stack(hiddens, 1), np.stack(ref_hiddens, 1) + skip, atol=1e-6)
+    assert np.abs(skip).max() > 1e-3 and not np.allclose(ref_last.numpy(), 0.25)
+    gru = dates.build_model(hidden=8, embedding=4, seed=0, encoder="gru")  # TensorLayer's encoder states
+    gru_emb = gru.embedding_layer.forward(src)
+    assert np.allclose(np.stack(gru.enc_layer.forward(gru_emb)[1], 1),
+                       np.stack(dates.Encoder.forward(gru.enc_layer, gru_emb)[1], 1), atol=1e-6)
     assert type(dates.build_model(hidden=8, decoder_start="encoder")) is dates.tl.models.Seq2seqLuongAttention
     model.train()
     logits = model([src, dates.teacher_inputs(tgt)])
@@ -102,6 +107,48 @@ def test_date_model_decoder_starts_from_a_learned_constant(dates):
     assert np.allclose(exp.attributions.sum(-1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="decoder_start"):
         dates.build_model(hidden=8, decoder_start="zero")
+
+
+@pytest.mark.slow
+def test_date_model_local_values(dates):
+    """Values: each character with its two neighbours, nothing further; the alignment scores the keys."""
+    import tensorflow as tf
+
+    model = dates.build_model(hidden=8, embedding=4, seed=0, encoder="local")
+    src = np.array([dates.encode(t, 12, pre=True) for t in ("5 march 96", "5 march 97", "6 march 96")], np.int32)
+    emb = model.embedding_layer.forward(src)
+    try:
+        v = np.stack(model.enc_layer.forward(emb)[1], 1)  # (3, 12, 8)
+    finally:
+        model.enc_layer.shared.keys = None
+    assert v.shape == (3, 12, 8)
+    # "96"/"97" differ at position 11: only positions 10 and 11 change; "5"/"6" at position 2: only 1 to 3
+    changed = lambda a, b: [t for t in range(12) if not np.allclose(v[a, t], v[b, t], atol=1e-7)]  # noqa: E731
+    assert changed(0, 1) == [10, 11] and changed(0, 2) == [1, 2, 3]
+    kernel, bias = model.enc_layer.value_kernel.numpy(), model.enc_layer.value_bias.numpy()
+    e = np.pad(emb.numpy(), [(0, 0), (1, 1), (0, 0)])
+    manual = np.tanh(sum(e[:, k:k + 12] @ kernel[k] for k in range(3)) + bias)
+    assert np.allclose(v, manual, atol=1e-5)
+    dec = model.dec_layer
+    rng = np.random.RandomState(1)
+    keys, vals = (tf.constant(rng.randn(3, 12, 8), tf.float32) for _ in range(2))
+    hidden = tf.constant(rng.randn(3, 8), tf.float32)
+    dec.source_mask = tf.constant((src != dates.PAD).astype(np.float32))
+    try:
+        dec.shared.keys = keys
+        scored = dec.score(vals, hidden, "general").numpy()
+        dec.shared.keys = None
+        expected = dec.score(keys, hidden, "general").numpy()
+    finally:
+        dec.source_mask = dec.shared.keys = None
+    assert np.allclose(scored, expected, atol=1e-6)
+    logits = (keys.numpy() @ (hidden.numpy() @ dec.W.numpy())[..., None])[..., 0] - 1e9 * (src == dates.PAD)
+    manual = np.exp(logits - logits.max(-1, keepdims=True))
+    assert np.allclose(scored, manual / manual.sum(-1, keepdims=True), atol=1e-5)
+    with pytest.raises(ValueError, match="encoder"):
+        dates.build_model(hidden=8, encoder="lstm")
+    with pytest.raises(ValueError, match="mask_padding"):
+        dates.build_model(hidden=8, encoder="local", mask_padding=False)
 
 
 @pytest.mark.slow
