@@ -58,6 +58,7 @@ import tensorflow as tf
 import tensorlayer_xplain as tlxp
 from tensorlayer_xplain import metrics
 from tensorlayer_xplain.methods.registry import method_info
+from tensorlayer_xplain.methods.sobol import default_grid_size
 
 from .machine import _sharing, machine, usage_since, usage_start
 from .memory import peak_memory
@@ -100,7 +101,7 @@ def random_explanation(adapter, x, t, seed=SEED):
                            adapter.image_shape)
 
 
-def _floor_kwargs(params):
+def _floor_kwargs(params, image_shape):
     """``bench_gradients.make_floors`` keyword arguments matching the methods' resolved settings."""
     ig, sg, vg = params["integrated_gradients"], params["smoothgrad"], params["vargrad"]
     occ, rise, sobol = params["occlusion"], params["rise"], params["sobol"]
@@ -109,7 +110,8 @@ def _floor_kwargs(params):
                          "n_samples and noise_level, got %r and %r" % (sg, vg))
     return {"ig_steps": ig["steps"], "sg_samples": sg["n_samples"], "noise_level": sg["noise_level"],
             "occlusion_window": occ["window"], "occlusion_stride": occ["stride"], "rise_n_masks": rise["n_masks"],
-            "rise_mask_size": rise["mask_size"], "rise_p_keep": rise["p_keep"], "sobol_grid": sobol["grid_size"],
+            "rise_mask_size": rise["mask_size"], "rise_p_keep": rise["p_keep"],
+            "sobol_grid": sobol["grid_size"] or default_grid_size(image_shape),
             "sobol_nb_design": sobol["nb_design"], "sobol_seed": sobol["seed"]}
 
 
@@ -146,7 +148,7 @@ def make_baselines(model, adapter, x, t, params, resolved, settings_images):
     floors = {}
     if image_model:
         try:
-            floors = bench_gradients.make_floors(model, x, t, **_floor_kwargs(resolved))
+            floors = bench_gradients.make_floors(model, x, t, **_floor_kwargs(resolved, adapter.image_shape))
         except Exception as err:  # the floors are hand-written for the MNIST CNN's layout
             why["floors"] = "bench_gradients floors do not fit this model (%s: %s)" % (type(err).__name__, err)
     for name, fn in floors.items():

@@ -28,7 +28,7 @@ from ._engine.sampling import pair_index
 from ._engine.utils import upsample
 from .registry import count, register_method
 
-__all__ = ["sobol", "sobol_design", "sobol_masks", "jansen_total_indices", "SOBOL_PERTURBATIONS",
+__all__ = ["sobol", "default_grid_size", "sobol_design", "sobol_masks", "jansen_total_indices", "SOBOL_PERTURBATIONS",
            "MAX_GRID_SIZE", "MAX_NB_DESIGN", "MAX_SOBOL_MASKS"]
 
 #: Perturbation functions (Xplique's ``inpainting``, ``blurring``, ``amplitude``).
@@ -158,12 +158,19 @@ def _perturbed_pair(adapter, x, perturbation):
 DEFAULT_GRID_SIZE = 8
 
 
+def default_grid_size(image_shape):
+    """The cells per side ``sobol`` uses without ``grid_size``: ``min(8, H, W)`` of ``(H, W, C)``.
+
+    Examples
+    --------
+    >>> default_grid_size((28, 28, 1)), default_grid_size((7, 4, 1))
+    (8, 4)
+    """
+    return min(DEFAULT_GRID_SIZE, int(image_shape[0]), int(image_shape[1]))
+
+
 def _grid_size(adapter, grid_size):
-    """``grid_size``, or the default cells per side for this input: ``min(8, H, W)``."""
-    if grid_size is None:
-        h, w, _ = adapter.image_shape
-        return min(DEFAULT_GRID_SIZE, h, w)
-    return grid_size
+    return default_grid_size(adapter.image_shape) if grid_size is None else grid_size
 
 
 def _check(adapter, grid_size, nb_design, perturbation):
