@@ -279,12 +279,29 @@ def _explain_to_store(args, explainer, inputs):
     print("wrote %d samples x %d methods to %s and %s" % (len(store), len(store.methods), args.store, report))
 
 
+def _last_line(err):
+    """The last line of an error's message (a TensorFlow error's first lines are its traceback)."""
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    return lines[-1].strip()
+
+
+def _explainer(adapter, methods, config, seed, vocab):
+    """The ModelExplainer over a checked adapter; an unreadable vocabulary names ``--vocab``."""
+    from .explainer.model_explainer import ModelExplainer
+
+    try:
+        return ModelExplainer(adapter, methods=methods, config=config, seed=seed, vocab=vocab)
+    except ValueError as err:
+        if str(err).startswith("vocab"):
+            raise CLIError("--%s" % err) from None
+        raise
+
+
 def _seq2seq_explainer(model, methods, config, input_shape, output, seed, vocab, sos, seq_length):
     """``serve_explainer`` for an encoder-decoder: a Seq2seqAdapter with the decoding options, checked on pads."""
     import numpy as np
 
     from .adapter._seq2seq import Seq2seqAdapter
-    from .explainer.model_explainer import ModelExplainer
 
     if input_shape is not None:
         raise CLIError("--input-shape: an encoder-decoder takes source ids of any length; leave it out, got %s"
@@ -300,14 +317,8 @@ def _seq2seq_explainer(model, methods, config, input_shape, output, seed, vocab,
             adapter.greedy_decode(pads, adapter.sos, length)
         adapter.teacher_forced(pads, np.zeros((1, length or 2), np.int32))
     except Exception as err:
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        raise CLIError("--model: the encoder-decoder fails on a padded source: %s" % lines[-1].strip()) from None
-    try:
-        return ModelExplainer(adapter, methods=methods, config=config, seed=seed, vocab=vocab)
-    except ValueError as err:
-        if str(err).startswith("vocab"):
-            raise CLIError("--%s" % err) from None
-        raise
+        raise CLIError("--model: the encoder-decoder fails on a padded source: %s" % _last_line(err)) from None
+    return _explainer(adapter, methods, config, seed, vocab)
 
 
 def serve_explainer(model, methods, config=None, input_shape=None, output="logits", seed=0, vocab=None, sos=None,
@@ -326,7 +337,6 @@ def serve_explainer(model, methods, config=None, input_shape=None, output="logit
     from .adapter import ModelAdapter, TokenAdapter
     from .adapter._seq2seq import is_keras_encoder_decoder, is_seq2seq_model
     from .adapter._tokens import is_token_model
-    from .explainer.model_explainer import ModelExplainer
 
     if is_seq2seq_model(model) or is_keras_encoder_decoder(model):
         return _seq2seq_explainer(model, methods, config, input_shape, output, seed, vocab, sos, seq_length)
@@ -354,15 +364,9 @@ def serve_explainer(model, methods, config=None, input_shape=None, output="logit
     try:  # fail now, not on the first request
         adapter.predict(np.zeros((1,) + adapter.input_shape, np.int32 if tokens else np.float32))
     except Exception as err:
-        lines = str(err).strip().splitlines() or [type(err).__name__]
         raise CLIError("--model: the model fails on a zero batch of shape %s: %s"
-                       % ((1,) + adapter.input_shape, lines[-1].strip())) from None
-    try:
-        return ModelExplainer(adapter, methods=methods, config=config, seed=seed, vocab=vocab)
-    except ValueError as err:
-        if str(err).startswith("vocab"):
-            raise CLIError("--%s" % err) from None
-        raise
+                       % ((1,) + adapter.input_shape, _last_line(err))) from None
+    return _explainer(adapter, methods, config, seed, vocab)
 
 
 def _serve(args):
