@@ -492,18 +492,14 @@ class Seq2seqAdapter(ModelAdapter):
                 self._facts[key] = False
         return self._facts[key]
 
-    def source_gradients(self, src, dec, emb, tokens, batch_size=None, alphas=None, weights=None, base=None,
-                         dec_emb=None):
+    def source_gradients(self, src, dec, emb, tokens, batch_size=None):
         """Per output position, gradients w.r.t. the source embeddings of the score of ``tokens``.
 
         One forward pass per source sequence and one backward pass per output position
         (a persistent tape), in one compiled step; pieces of :meth:`sequence_rows`
-        source sequences (at most ``batch_size``, within ``max_batch_bytes``). With
-        ``alphas``, ``weights`` and ``base``, the weighted sum of those gradients
-        along the straight path from ``base`` to ``emb`` (integrated gradients: the
-        path runs inside the step). With ``dec_emb`` (no path), the gradients w.r.t.
-        the decoder inputs' embeddings ``(N, T_out, T_out, D)`` come third (see
-        :meth:`decoder_shares_the_embedding`).
+        source sequences (at most ``batch_size``, within ``max_batch_bytes``).
+        :meth:`source_attributions` computes the per-token sums (and the IG path)
+        inside the step instead.
 
         Parameters
         ----------
@@ -513,36 +509,17 @@ class Seq2seqAdapter(ModelAdapter):
             What the embedding layer returns for the source ids.
         tokens : ndarray int32 (N, T_out)
             The token explained at each position.
-        alphas, weights : ndarray float32 (S,), optional
-            Path points and their weights (e.g. the trapezoid rule's).
-        base : ndarray float32 (N, T_src, D), optional
-            The path's start.
 
         Returns
         -------
         grads : ndarray (N, T_out, T_src, D)
-            The gradients, or their weighted path sum.
-        scores : ndarray (N, T_out), or (N, T_out, 2) on a path (at its first and last point)
+        scores : ndarray (N, T_out)
         """
         t_out = dec.shape[1]
         emb_spec, tok_spec = self._specs(src, emb, t_out)
         emb, tokens = np.asarray(emb, np.float32), np.asarray(tokens, np.int32)
-        if alphas is None and dec_emb is not None:
-            dec_spec = tf.TensorSpec((None, t_out, emb.shape[2]), tf.float32)
-            return self._run("source_decoder_gradients",
-                             lambda s, d, e, k, ed: tuple(self._position_gradients(s, d, e, k, t_out, ed)[i]
-                                                          for i in (0, 1, 4)),
-                             src, dec, emb, tokens, np.asarray(dec_emb, np.float32),
-                             extra_specs=[emb_spec, tok_spec, dec_spec], kind="gradient", batch_size=batch_size)
-        if alphas is None:
-            return self._run("source_gradients", lambda s, d, e, k: self._position_gradients(s, d, e, k, t_out)[:2],
-                             src, dec, emb, tokens, extra_specs=[emb_spec, tok_spec], kind="gradient",
-                             batch_size=batch_size)
-        a_t = tf.constant(np.asarray(alphas, np.float32))
-        w_t = tf.constant(np.asarray(weights, np.float32))
-        return self._run("source_path_%s" % fingerprint_floats(alphas, weights),
-                         lambda s, d, e, b, k: self._path_sum(s, d, e, b, k, a_t, w_t, t_out), src, dec, emb,
-                         np.asarray(base, np.float32), tokens, extra_specs=[emb_spec, emb_spec, tok_spec], kind="path",
+        return self._run("source_gradients", lambda s, d, e, k: self._position_gradients(s, d, e, k, t_out)[:2],
+                         src, dec, emb, tokens, extra_specs=[emb_spec, tok_spec], kind="gradient",
                          batch_size=batch_size)
 
     def source_attributions(self, src, dec, emb, tokens, method="gradient", batch_size=None, alphas=None,
@@ -558,9 +535,17 @@ class Seq2seqAdapter(ModelAdapter):
 
         Parameters
         ----------
-        src, dec, emb, tokens, alphas, weights, base, dec_emb
+        src, dec, emb, tokens
             As :meth:`source_gradients`; ``tokens`` < 0 means the predicted token.
         method : {'gradient', 'gradient_x_input', 'integrated_gradients'}
+        alphas, weights : ndarray float32 (S,), optional
+            Integrated gradients: the path points and their weights (e.g. the
+            trapezoid rule's); the weighted gradient sum runs inside the step.
+        base : ndarray float32 (N, T_src, D), optional
+            Integrated gradients: the path's start.
+        dec_emb : ndarray float32 (N, T_out, D), optional
+            ``gradient``/``gradient_x_input``: the decoder inputs' embeddings, whose
+            lookup is replaced too (see :meth:`decoder_shares_the_embedding`).
 
         Returns
         -------
